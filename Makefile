@@ -1,0 +1,33 @@
+# Bootstraps everything a fresh machine lacks: uv (into .tools/), Python 3.13 (found by uv
+# through .python-version) and the locked virtualenv (.venv/).
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: serve test lint bench sync
+
+serve: .venv/.synced  ## Start the server on the embedded database (GraphiQL at /graphql)
+	.venv/bin/kizuna serve
+
+test: .venv/.synced  ## Run the whole test suite (lint, types, pytest)
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/pytest
+
+lint: .venv/.synced
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: .venv/.synced  ## make bench SCENARIO=graphql-static
+	.venv/bin/python -m bench $(SCENARIO)
+
+sync: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"

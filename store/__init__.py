@@ -1,0 +1,22 @@
+"""MongoDB access for Kizuna: client, embedded server, indexes, transactions, ids.
+
+Only this package touches PyMongo and BSON machinery; the others receive a `Store` and use
+the plain collection calls it exposes.
+"""
+
+from store.client import Collection, Document, Session, Store, connect
+from store.errors import is_duplicate_key
+from store.ids import new_id
+from store.indexes import IndexSpec, ensure_indexes
+
+__all__ = [
+    "Collection",
+    "Document",
+    "IndexSpec",
+    "Session",
+    "Store",
+    "connect",
+    "ensure_indexes",
+    "is_duplicate_key",
+    "new_id",
+]

@@ -1,0 +1,73 @@
+"""The connection to MongoDB and the one transaction helper of the code base."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo import AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.read_concern import ReadConcern
+
+from store.monitoring import CommandCounter
+
+type Document = dict[str, Any]
+type Collection = AsyncCollection[Document]
+type Session = AsyncClientSession
+
+# Long enough for a real replica set to ride out an election; pymongo's own default (120 s)
+# would hold a request open far past any HTTP client's patience.
+TRANSACTION_RETRY_BUDGET = timedelta(seconds=20)
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A connected database: plain collection access plus `transaction`."""
+
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    commands: CommandCounter
+
+    def collection(self, name: str) -> Collection:
+        return self.db[name]
+
+    async def transaction[T](self, work: Callable[[Session], Awaitable[T]]) -> T:
+        """Run `work(session)` in one multi-document transaction and return its result.
+
+        On a replica set the whole of `work` is retried on TransientTransactionError and the
+        commit on UnknownTransactionCommitResult (PyMongo's `with_transaction` contract), so
+        `work` must be safe to run again: it must do all its writes through `session`.
+        The embedded server serialises transactions itself, so nothing fails there for
+        concurrency. Exceptions raised by `work` abort the transaction and propagate.
+        """
+        async with self.client.start_session() as session:
+            return await session.with_transaction(
+                work,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+
+    async def ping(self) -> None:
+        """Raise unless the server answers."""
+        await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def connect(uri: str, database: str, *, timeout: timedelta = timedelta(seconds=5)) -> Store:
+    """A `Store` for `database` on the server at `uri` (connects lazily)."""
+    commands = CommandCounter()
+    ms = int(timeout.total_seconds() * 1000)
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        event_listeners=[commands],
+        appname="kizuna",
+    )
+    return Store(client=client, db=client[database], commands=commands)

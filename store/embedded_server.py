@@ -1,0 +1,139 @@
+"""The embedded database server process: mongoeco's wire server on a SQLite file.
+
+Run as `python -m store.embedded_server --data-dir DIR`; it prints `READY <uri>` once it
+accepts connections and exits when its standard input closes (its parent went away) or on
+SIGTERM. A lock file stops two servers from opening the same database file.
+"""
+
+import argparse
+import asyncio
+import fcntl
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import bson
+import bson.errors
+from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.wire.protocol import OP_MSG
+from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
+
+from store.transaction_gate import TransactionGate
+
+DATABASE_FILE = "kizuna.sqlite3"
+LOCK_FILE = "embedded.lock"
+
+
+def command_body(op_code: int, payload: bytes) -> dict[str, Any]:
+    """The command document of an OP_MSG (its kind-0 section), decoded by PyMongo's C codec.
+
+    Only the gate needs it, and only a few fields of it; anything unusual (legacy OP_QUERY,
+    a malformed message) yields an empty body and is left to mongoeco to answer.
+    """
+    if op_code != OP_MSG:
+        return {}
+    offset = 4  # flagBits
+    try:
+        while offset < len(payload):
+            kind = payload[offset]
+            size = int.from_bytes(payload[offset + 1 : offset + 5], "little")
+            if kind == 0:
+                body: dict[str, Any] = bson.decode(payload[offset + 1 : offset + 1 + size])
+                return body
+            offset += 1 + size
+    except (bson.errors.BSONError, IndexError, ValueError):
+        return {}
+    return {}
+
+
+def reply_failed(reply: bytes | None) -> bool:
+    """Whether an OP_MSG reply (header, flagBits, kind-0 section) says `ok: 0`."""
+    if reply is None or len(reply) < 21:
+        return False
+    try:
+        return not bson.decode(reply[21:]).get("ok")
+    except (bson.errors.BSONError, ValueError):
+        return True
+
+
+class EmbeddedProxyServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
+    """mongoeco's wire server with every command passing the transaction gate first.
+
+    The gate must act before mongoeco builds the request context, because that is where
+    the engine binds a transaction to its session.
+    """
+
+    def __init__(self, *, engine: Any, host: str, port: int) -> None:
+        super().__init__(engine=engine, host=host, port=port)
+        self._gate = TransactionGate(is_failure=reply_failed)
+
+    async def _dispatch_wire_request(
+        self, header: Any, payload: bytes, *, connection: Any
+    ) -> bytes | None:
+        body = command_body(header.op_code, payload)
+        command = next(iter(body), "")
+
+        async def execute() -> bytes | None:
+            response: bytes | None = await super(EmbeddedProxyServer, self)._dispatch_wire_request(
+                header, payload, connection=connection
+            )
+            return response
+
+        async def abort() -> object:
+            return await self._executor.execute_command(
+                {"abortTransaction": 1, "lsid": body["lsid"], "txnNumber": body["txnNumber"],
+                 "autocommit": False},
+                connection=connection,
+                db_name="admin",
+            )
+
+        return await self._gate.run(command, body, execute, abort)
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"kizuna: the embedded database in {data_dir} is in use by another server")
+    return fd
+
+
+async def serve(data_dir: Path, host: str, port: int) -> None:
+    engine = SQLiteEngine(str(data_dir / DATABASE_FILE))
+    server = EmbeddedProxyServer(engine=engine, host=host, port=port)
+    address = await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        # Started by a parent through a pipe: its end of file means the parent is gone.
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        parent_gone = asyncio.ensure_future(reader.read())
+        parent_gone.add_done_callback(lambda _: stop.set())
+    print(f"READY mongodb://{address.host}:{address.port}/?directConnection=true", flush=True)
+    await stop.wait()
+    await server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    lock = lock_data_dir(args.data_dir)
+    try:
+        asyncio.run(serve(args.data_dir, args.host, args.port))
+    finally:
+        os.close(lock)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Serialising transactions for an engine that runs one at a time.
+
+mongoeco's SQLite engine allows a single open transaction, and while it is open every other
+session's command fails ("active transaction bound to another session"). A real replica set
+runs them concurrently. The gate sits in front of the embedded engine and makes the
+difference invisible to clients: a transaction waits for the engine to be free and then has
+it to itself; plain commands wait while a transaction is open. Nothing fails for concurrency,
+so the application code is the same on both servers.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+type Response = bytes | None
+type Execute = Callable[[], Awaitable[Response]]
+type TransactionKey = tuple[str, str]
+
+# Commands that never touch the engine's data; they must answer even while a transaction is
+# open, or the driver's monitoring would think the server is down.
+_UNGATED = frozenset(
+    {"hello", "ismaster", "isMaster", "ping", "buildInfo", "buildinfo", "endSessions",
+     "saslStart", "saslContinue", "getParameter", "hostInfo", "whatsmyuri", "killCursors"}
+)
+_ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    key: TransactionKey
+    since: float
+    abort: Callable[[], Awaitable[object]]
+
+
+def transaction_key(body: Mapping[str, Any]) -> TransactionKey | None:
+    """The (session, txnNumber) of a command that belongs to a transaction, else None.
+
+    Retryable writes also carry a txnNumber, but only transaction commands say
+    `autocommit: false`.
+    """
+    if body.get("autocommit", True) is not False or "txnNumber" not in body:
+        return None
+    lsid = body.get("lsid") or {}
+    return str(lsid.get("id")), str(body["txnNumber"])
+
+
+class TransactionGate:
+    """Admits either one transaction or any number of plain commands at a time."""
+
+    def __init__(
+        self, *, is_failure: Callable[[Response], bool], lifetime_seconds: float = 60.0
+    ) -> None:
+        self._is_failure = is_failure
+        self._changed = asyncio.Condition()
+        self._owner: Owner | None = None
+        self._plain_in_flight = 0
+        self._transactions_waiting = 0
+        self._lifetime = lifetime_seconds
+
+    async def run(
+        self,
+        command: str,
+        body: Mapping[str, Any],
+        execute: Execute,
+        abort: Callable[[], Awaitable[object]],
+    ) -> Response:
+        if command in _UNGATED:
+            return await execute()
+        key = transaction_key(body)
+        if key is None:
+            return await self._run_plain(execute)
+        owner = self._owner
+        if owner is not None and owner.key == key:
+            return await self._run_owned(command, key, execute)
+        if body.get("startTransaction"):
+            await self._acquire(key, abort)
+            return await self._run_owned(command, key, execute, starting=True)
+        # A transaction whose gate was reclaimed after its lifetime: let the engine answer
+        # (it no longer knows the transaction and says so).
+        return await execute()
+
+    async def _run_plain(self, execute: Execute) -> Response:
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: self._owner is None and self._transactions_waiting == 0
+            )
+            self._plain_in_flight += 1
+        try:
+            return await execute()
+        finally:
+            async with self._changed:
+                self._plain_in_flight -= 1
+                self._changed.notify_all()
+
+    async def _run_owned(
+        self, command: str, key: TransactionKey, execute: Execute, *, starting: bool = False
+    ) -> Response:
+        try:
+            result = await execute()
+        except BaseException:
+            if starting or command in _ENDS_TRANSACTION:
+                await self._release(key)
+            raise
+        # A transaction whose first command failed is not open in the engine, and the
+        # driver may never send it an abort: release the gate now.
+        failed_start = starting and self._is_failure(result)
+        if failed_start or command in _ENDS_TRANSACTION:
+            await self._release(key)
+        return result
+
+    async def _acquire(self, key: TransactionKey, abort: Callable[[], Awaitable[object]]) -> None:
+        async with self._changed:
+            self._transactions_waiting += 1
+            try:
+                while not (self._owner is None and self._plain_in_flight == 0):
+                    await self._reclaim_if_abandoned()
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
+            finally:
+                self._transactions_waiting -= 1
+            self._owner = Owner(key=key, since=time.monotonic(), abort=abort)
+
+    async def _reclaim_if_abandoned(self) -> None:
+        """Abort a transaction left open past its lifetime (a client that died mid-way)."""
+        owner = self._owner
+        if owner is None or time.monotonic() - owner.since < self._lifetime:
+            return
+        self._owner = None
+        try:
+            await owner.abort()
+        except Exception:  # noqa: S110 - the engine may already have dropped it
+            pass
+        self._changed.notify_all()
+
+    async def _release(self, key: TransactionKey) -> None:
+        async with self._changed:
+            if self._owner is not None and self._owner.key == key:
+                self._owner = None
+                self._changed.notify_all()
+
