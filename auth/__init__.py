@@ -1,1 +1,1 @@
-"""auth"""
+"""Identities, passwords, access and refresh tokens, API keys, stores and roles."""

@@ -1,1 +1,1 @@
-"""schema"""
+"""The GraphQL API (strawberry): types, inputs, payloads, resolvers, loaders, permissions."""

@@ -4,15 +4,34 @@ Only this package touches PyMongo and BSON machinery; the others receive a `Stor
 the plain collection calls it exposes.
 """
 
+from pymongo import InsertOne, ReturnDocument, UpdateOne
+
 from store.client import Collection, Document, Session, Store, connect
-from store.errors import is_duplicate_key
+from store.errors import (
+    IdempotencyConflict,
+    InputErrors,
+    InvalidInput,
+    KizunaError,
+    NotFound,
+    RateLimited,
+    is_duplicate_key,
+)
 from store.ids import new_id
 from store.indexes import IndexSpec, ensure_indexes
 
 __all__ = [
     "Collection",
     "Document",
+    "IdempotencyConflict",
+    "InsertOne",
+    "ReturnDocument",
+    "UpdateOne",
     "IndexSpec",
+    "InputErrors",
+    "InvalidInput",
+    "KizunaError",
+    "NotFound",
+    "RateLimited",
     "Session",
     "Store",
     "connect",

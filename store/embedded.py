@@ -10,18 +10,38 @@ import sys
 from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 30.0
+URI_FILE = "embedded.uri"
+EXIT_IN_USE = 3
 
 
 class EmbeddedServerError(RuntimeError):
     """The embedded database server could not be started."""
 
 
+class EmbeddedServerInUse(EmbeddedServerError):
+    """Another process already serves this data directory."""
+
+
 class EmbeddedServer:
     """A running `store.embedded_server` child; `uri` is where PyMongo reaches it."""
 
-    def __init__(self, process: asyncio.subprocess.Process, uri: str) -> None:
+    def __init__(self, process: asyncio.subprocess.Process | None, uri: str) -> None:
         self._process = process
         self.uri = uri
+
+    @classmethod
+    async def start_or_attach(cls, data_dir: Path) -> "EmbeddedServer":
+        """Start a server for `data_dir`, or use the one already running for it."""
+        try:
+            return await cls.start(data_dir)
+        except EmbeddedServerInUse:
+            uri_file = data_dir / URI_FILE
+            if not uri_file.exists():
+                raise EmbeddedServerError(
+                    f"the embedded database in {data_dir} is locked by a process that is "
+                    "still starting or stopping; try again"
+                ) from None
+            return cls(None, uri_file.read_text().strip())
 
     @classmethod
     async def start(cls, data_dir: Path, *, host: str = "127.0.0.1") -> "EmbeddedServer":
@@ -42,12 +62,17 @@ class EmbeddedServer:
         text = line.decode().strip()
         if not text.startswith("READY "):
             await process.wait()
+            if process.returncode == EXIT_IN_USE:
+                raise EmbeddedServerInUse(f"{data_dir} is served by another process")
             raise EmbeddedServerError(
                 f"the embedded database exited with code {process.returncode}"
             )
         return cls(process, text.removeprefix("READY "))
 
     async def stop(self) -> None:
+        """Stop the server if this object started it (an attached one keeps running)."""
+        if self._process is None:
+            return
         if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._process.terminate()

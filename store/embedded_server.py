@@ -21,10 +21,12 @@ from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.protocol import OP_MSG
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
+from store.embedded import EXIT_IN_USE, URI_FILE
 from store.transaction_gate import TransactionGate
 
 DATABASE_FILE = "kizuna.sqlite3"
 LOCK_FILE = "embedded.lock"
+
 
 
 def command_body(op_code: int, payload: bytes) -> dict[str, Any]:
@@ -99,7 +101,8 @@ def lock_data_dir(data_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        sys.exit(f"kizuna: the embedded database in {data_dir} is in use by another server")
+        print(f"kizuna: the embedded database in {data_dir} is in use", file=sys.stderr)
+        sys.exit(EXIT_IN_USE)
     return fd
 
 
@@ -117,9 +120,16 @@ async def serve(data_dir: Path, host: str, port: int) -> None:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         parent_gone = asyncio.ensure_future(reader.read())
         parent_gone.add_done_callback(lambda _: stop.set())
-    print(f"READY mongodb://{address.host}:{address.port}/?directConnection=true", flush=True)
-    await stop.wait()
-    await server.close()
+    uri = f"mongodb://{address.host}:{address.port}/?directConnection=true"
+    # Lets other local processes (the CLI, a second app worker) use this running server.
+    uri_file = data_dir / URI_FILE
+    uri_file.write_text(uri + "\n")
+    print(f"READY {uri}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        uri_file.unlink(missing_ok=True)
+        await server.close()
 
 
 def main() -> None:

@@ -1,0 +1,88 @@
+"""The composition root: `create_app(settings)` wires HTTP routes to the services."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.graphql_view import KizunaGraphQL
+from api.middleware import BodySizeLimit
+from api.services import running
+from api.settings import Settings
+from api.state import AppState
+from schema.build import SchemaLimits, build_schema
+from store.clock import Clock, system_clock
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
+    """A Kizuna ASGI app; the database and keys are opened by its lifespan."""
+    limits = settings.graphql
+    schema = build_schema(
+        SchemaLimits(
+            max_depth=limits.max_depth, max_aliases=limits.max_aliases,
+            max_tokens=limits.max_tokens, max_cost=limits.max_cost,
+        ),
+        production=settings.production,
+    )
+    state = AppState(settings=settings, schema=schema)
+    graphql = KizunaGraphQL(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running(settings, clock) as started:
+            state.start(started.services, started.keyring)
+            try:
+                yield
+            finally:
+                state.stop()
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await state.services.store.ping()
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    async def jwks(request: Request) -> Response:
+        assert state.keyring is not None  # noqa: S101 - set by the lifespan
+        return JSONResponse(
+            state.keyring.jwks(), headers={"cache-control": "public, max-age=300"}
+        )
+
+    async def metrics(request: Request) -> Response:
+        token = settings.metrics_token
+        if token is None and settings.production:
+            return PlainTextResponse("Not Found", status_code=404)
+        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
+            return PlainTextResponse("Unauthorized", status_code=401)
+        commands = state.services.store.commands
+        lines = [
+            "# HELP kizuna_db_commands_total Database commands sent (round trips).",
+            "# TYPE kizuna_db_commands_total counter",
+            f"kizuna_db_commands_total {commands.total}",
+            "# HELP kizuna_db_command_failures_total Database commands that failed.",
+            "# TYPE kizuna_db_command_failures_total counter",
+            f"kizuna_db_command_failures_total {commands.failures}",
+        ]
+        lines += [
+            f'kizuna_db_commands_by_name_total{{command="{name}"}} {count}'
+            for name, count in sorted(commands.by_name.items())
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/.well-known/jwks.json", jwks),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.state.kizuna = state
+    return app

@@ -1,0 +1,128 @@
+"""The `kizuna` command: serve, create-admin, export-schema and key management."""
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from api.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="kizuna", description="Kizuna loyalty engine. Settings come from KIZUNA_* variables."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="Run the GraphQL server (embedded DB by default).")
+    serve.add_argument("--host", help="Interface to listen on (default KIZUNA_HOST or 127.0.0.1).")
+    serve.add_argument("--port", type=int, help="Port (default KIZUNA_PORT or 8000).")
+    serve.add_argument("--workers", type=int, default=1, help="Worker processes (default 1).")
+
+    admin = commands.add_parser("create-admin", help="Create an administrator account.")
+    admin.add_argument("--email", required=True, help="The administrator's email.")
+    admin.add_argument("--name", required=True, help="The administrator's name.")
+    admin.add_argument(
+        "--password-stdin", action="store_true",
+        help="Read the password from standard input instead of prompting.",
+    )
+
+    export = commands.add_parser("export-schema", help="Write the GraphQL SDL.")
+    export.add_argument(
+        "--output", type=Path, default=Path("schema.graphql"),
+        help="File to write (default schema.graphql; '-' for standard output).",
+    )
+
+    commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
+                        "KIZUNA_JWT_SIGNING_KEY.")
+    commands.add_parser("rotate-signing-key", help="Add a new signing key to the data "
+                        "directory; old keys verify until their tokens expire.")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.exit(f"kizuna: {error}")
+
+    if args.command == "serve":
+        _serve(settings, args.host, args.port, args.workers)
+    elif args.command == "create-admin":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(
+            "Password: "
+        )
+        asyncio.run(_create_admin(settings, args.email, args.name, password))
+    elif args.command == "export-schema":
+        _export_schema(args.output)
+    elif args.command == "generate-signing-key":
+        _generate_signing_key()
+    elif args.command == "rotate-signing-key":
+        _rotate_signing_key(settings)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the web server
+
+    os.environ["KIZUNA_HOST"] = host or settings.host
+    os.environ["KIZUNA_PORT"] = str(port or settings.port)
+    uvicorn.run(
+        "api.asgi:app", host=host or settings.host, port=port or settings.port,
+        workers=workers, lifespan="on", proxy_headers=False, server_header=False,
+        log_level="info",
+    )
+
+
+async def _create_admin(settings: Settings, email: str, name: str, password: str) -> None:
+    from api.services import running  # noqa: PLC0415
+    from auth.accounts import create_admin  # noqa: PLC0415
+    from store import KizunaError  # noqa: PLC0415
+
+    async with running(settings) as started:
+        services = started.services
+        try:
+            account = await create_admin(
+                services.store, services.authenticator.passwords, email=email,
+                password=password, name=name, clock=services.clock,
+            )
+        except KizunaError as error:
+            sys.exit(f"kizuna: {error.message} ({error.code})")
+    print(f"created administrator {account.email} ({account.id})")
+
+
+def _export_schema(output: Path) -> None:
+    from schema.build import export_sdl  # noqa: PLC0415
+
+    sdl = export_sdl()
+    if str(output) == "-":
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+        print(f"wrote {output}")
+
+
+def _generate_signing_key() -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    sys.stdout.write(pem.decode())
+
+
+def _rotate_signing_key(settings: Settings) -> None:
+    from auth.keys import write_new_key  # noqa: PLC0415
+    from store.clock import system_clock  # noqa: PLC0415
+
+    if settings.jwt_signing_key_pem is not None:
+        sys.exit("kizuna: keys come from KIZUNA_JWT_SIGNING_KEY; rotate them there")
+    path = write_new_key(settings.data_dir / "keys", now=system_clock())
+    print(f"new signing key {path.name}; restart the server to use it")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Building the long-lived services from settings: database, keys, authenticator."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from api.settings import Settings
+from auth.attempts import AttemptLimit, AttemptLimiter
+from auth.collections import INDEXES as AUTH_INDEXES
+from auth.keys import Keyring, load_key_dir
+from auth.passwords import PasswordCost, Passwords
+from auth.refresh_tokens import RefreshTokens
+from auth.sign_in import Authenticator, SignInLimits
+from auth.tokens import AccessTokens
+from schema.context import Services
+from store import Store, connect, ensure_indexes
+from store.clock import Clock, system_clock
+from store.embedded import EmbeddedServer
+
+ALL_INDEXES = (*AUTH_INDEXES,)
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    services: Services
+    keyring: Keyring
+    database_uri: str
+
+
+def build_keyring(settings: Settings, clock: Clock) -> Keyring:
+    lifetime = timedelta(seconds=settings.access_token_ttl_seconds)
+    if settings.jwt_signing_key_pem is not None:
+        return Keyring.from_pem(
+            settings.jwt_signing_key_pem.encode(), settings.jwt_previous_public_keys_pem.encode()
+        )
+    return load_key_dir(settings.data_dir / "keys", now=clock(), token_lifetime=lifetime)
+
+
+def build_authenticator(settings: Settings, store: Store, keyring: Keyring, clock: Clock) -> (
+    Authenticator
+):
+    window = timedelta(seconds=settings.login_window_seconds)
+    return Authenticator(
+        store=store,
+        passwords=Passwords(
+            PasswordCost(time_cost=settings.password_time_cost,
+                         memory_kib=settings.password_memory_kib)
+        ),
+        access_tokens=AccessTokens(
+            keyring=keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            lifetime=timedelta(seconds=settings.access_token_ttl_seconds), clock=clock,
+        ),
+        refresh_tokens=RefreshTokens(
+            store, lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds), clock=clock
+        ),
+        attempts=AttemptLimiter(store, clock),
+        limits=SignInLimits(
+            per_account=AttemptLimit(settings.login_max_attempts_per_account, window),
+            per_client=AttemptLimit(settings.login_max_attempts_per_client, window),
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
+    """The configured MongoDB, or the embedded server started (or reused) for the data dir."""
+    embedded: EmbeddedServer | None = None
+    uri = settings.mongodb_uri
+    if uri is None:
+        embedded = await EmbeddedServer.start_or_attach(settings.data_dir / "db")
+        uri = embedded.uri
+    store = connect(uri, settings.database)
+    try:
+        await store.ping()
+        await ensure_indexes(store, ALL_INDEXES)
+        yield store, uri
+    finally:
+        await store.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Running]:
+    async with database(settings) as (store, uri):
+        keyring = build_keyring(settings, clock)
+        authenticator = build_authenticator(settings, store, keyring, clock)
+        yield Running(
+            services=Services(store=store, authenticator=authenticator, clock=clock),
+            keyring=keyring,
+            database_uri=uri,
+        )

@@ -1,0 +1,199 @@
+"""One settings object, read from `KIZUNA_*` environment variables and validated.
+
+Every bad value is reported at once, with the variable's name and what it accepts, before
+anything starts.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    """One or more environment variables have unusable values."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLLimits:
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_cost: int = 1000
+    max_body_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable about a Kizuna server. Defaults suit local development."""
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mongodb_uri: str | None = None
+    database: str = "kizuna"
+    data_dir: Path = Path(".kizuna")
+    jwt_issuer: str = "kizuna"
+    jwt_audience: str = "kizuna-api"
+    jwt_signing_key_pem: str | None = None
+    jwt_previous_public_keys_pem: str = ""
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    login_max_attempts_per_account: int = 5
+    login_max_attempts_per_client: int = 30
+    login_window_seconds: int = 900
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
+    metrics_token: str | None = None
+    graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Settings from `environ` (default: the process environment); raises SettingsError."""
+        reader = _Reader(os.environ if environ is None else environ)
+        limits = GraphQLLimits(
+            max_depth=reader.integer("KIZUNA_GRAPHQL_MAX_DEPTH", 10, low=2, high=50),
+            max_aliases=reader.integer("KIZUNA_GRAPHQL_MAX_ALIASES", 15, low=1, high=500),
+            max_tokens=reader.integer("KIZUNA_GRAPHQL_MAX_TOKENS", 2000, low=50, high=100_000),
+            max_cost=reader.integer("KIZUNA_GRAPHQL_MAX_COST", 1000, low=10, high=1_000_000),
+            max_body_bytes=reader.integer(
+                "KIZUNA_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024
+            ),
+        )
+        settings = cls(
+            env=reader.choice("KIZUNA_ENV", Environment, Environment.DEVELOPMENT),
+            host=reader.text("KIZUNA_HOST", "127.0.0.1"),
+            port=reader.integer("KIZUNA_PORT", 8000, low=1, high=65535),
+            mongodb_uri=reader.optional(
+                "KIZUNA_MONGODB_URI", check=_mongodb_uri, hint="a mongodb:// or mongodb+srv:// URI"
+            ),
+            database=reader.text("KIZUNA_DATABASE", "kizuna", check=_database_name,
+                                 hint="1–63 letters, digits, '_' or '-'"),
+            data_dir=Path(reader.text("KIZUNA_DATA_DIR", ".kizuna")),
+            jwt_issuer=reader.text("KIZUNA_JWT_ISSUER", "kizuna"),
+            jwt_audience=reader.text("KIZUNA_JWT_AUDIENCE", "kizuna-api"),
+            jwt_signing_key_pem=reader.optional(
+                "KIZUNA_JWT_SIGNING_KEY", check=_private_pem, hint="an Ed25519 private key PEM"
+            ),
+            jwt_previous_public_keys_pem=reader.text("KIZUNA_JWT_PREVIOUS_PUBLIC_KEYS", ""),
+            access_token_ttl_seconds=reader.integer(
+                "KIZUNA_ACCESS_TOKEN_TTL_SECONDS", 900, low=60, high=86400
+            ),
+            refresh_token_ttl_seconds=reader.integer(
+                "KIZUNA_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, low=3600, high=400 * 86400
+            ),
+            login_max_attempts_per_account=reader.integer(
+                "KIZUNA_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5, low=1, high=1000
+            ),
+            login_max_attempts_per_client=reader.integer(
+                "KIZUNA_LOGIN_MAX_ATTEMPTS_PER_CLIENT", 30, low=1, high=100_000
+            ),
+            login_window_seconds=reader.integer(
+                "KIZUNA_LOGIN_WINDOW_SECONDS", 900, low=10, high=86400
+            ),
+            password_time_cost=reader.integer("KIZUNA_PASSWORD_TIME_COST", 3, low=1, high=20),
+            password_memory_kib=reader.integer(
+                "KIZUNA_PASSWORD_MEMORY_KIB", 64 * 1024, low=8 * 1024, high=4 * 1024 * 1024
+            ),
+            metrics_token=reader.optional("KIZUNA_METRICS_TOKEN"),
+            graphql=limits,
+        )
+        if settings.production and settings.jwt_signing_key_pem is None:
+            reader.problems.append(
+                "KIZUNA_JWT_SIGNING_KEY: required when KIZUNA_ENV=production "
+                "(generate one with `kizuna generate-signing-key`)"
+            )
+        if settings.production and settings.mongodb_uri is None:
+            reader.problems.append(
+                "KIZUNA_MONGODB_URI: required when KIZUNA_ENV=production "
+                "(the embedded database is for development)"
+            )
+        if reader.problems:
+            raise SettingsError(reader.problems)
+        return settings
+
+
+def _mongodb_uri(value: str) -> bool:
+    return value.startswith(("mongodb://", "mongodb+srv://"))
+
+
+def _database_name(value: str) -> bool:
+    return 0 < len(value) < 64 and all(c.isalnum() or c in "_-" for c in value)
+
+
+def _private_pem(value: str) -> bool:
+    return "-----BEGIN PRIVATE KEY-----" in value
+
+
+class _Reader:
+    """Reads variables and collects every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.problems: list[str] = []
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return value if value not in (None, "") else None
+
+    def text(
+        self, name: str, default: str, *, check: Callable[[str], bool] | None = None,
+        hint: str = "",
+    ) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if check is not None and not check(value):
+            self.problems.append(f"{name}={value!r}: expected {hint}")
+            return default
+        return value
+
+    def optional(
+        self, name: str, *, check: Callable[[str], bool] | None = None, hint: str = ""
+    ) -> str | None:
+        value = self._raw(name)
+        if value is not None and check is not None and not check(value):
+            shown = "<hidden>" if any(s in name for s in ("KEY", "TOKEN", "URI")) else repr(value)
+            self.problems.append(f"{name}={shown}: expected {hint}")
+            return None
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.problems.append(f"{name}={value!r}: expected a whole number")
+            return default
+        if not low <= number <= high:
+            self.problems.append(f"{name}={number}: expected a number from {low} to {high}")
+            return default
+        return number
+
+    def choice[E: StrEnum](self, name: str, enum: type[E], default: E) -> E:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            return enum(value.lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            self.problems.append(f"{name}={value!r}: expected one of {allowed}")
+            return default

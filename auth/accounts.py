@@ -1,0 +1,183 @@
+"""Accounts: members who register themselves, staff bound to a store, admins."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from auth.collections import ACCOUNTS, STORES
+from auth.errors import EmailTaken
+from auth.passwords import Passwords
+from auth.roles import Principal, Role
+from auth.validation import check_birthday, check_password, clean_name, normalize_email
+from store import KizunaError, NotFound, Store, is_duplicate_key, new_id
+from store.errors import InputErrors
+from store.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+    birthday: date | None = None
+    marketing_consent: bool = False
+    store_id: str | None = None
+
+    def principal(self, *, session_id: str | None = None) -> Principal:
+        return Principal(
+            subject_id=self.id, role=self.role, store_id=self.store_id, session_id=session_id
+        )
+
+
+def account_from_document(doc: Mapping[str, Any]) -> Account:
+    birthday = doc.get("birthday")
+    return Account(
+        id=doc["_id"],
+        email=doc["email"],
+        name=doc["name"],
+        role=Role(doc["role"]),
+        created_at=doc["created_at"],
+        birthday=date.fromisoformat(birthday) if birthday else None,
+        marketing_consent=bool(doc.get("marketing_consent", False)),
+        store_id=doc.get("store_id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """Validated input for an account of any role."""
+
+    email: str
+    password: str
+    name: str
+    birthday: date | None = None
+    marketing_consent: bool = False
+
+
+def validate_new_account(
+    *, email: str, password: str, name: str, birthday: date | None, today: date
+) -> NewAccount:
+    """Check every field and report all problems at once (InputErrors)."""
+    errors: list[KizunaError] = []
+    normalized = email
+    try:
+        normalized = normalize_email(email)
+    except KizunaError as error:
+        errors.append(error)
+    for check in (
+        lambda: check_password(password, email=normalized),
+        lambda: clean_name(name),
+        lambda: check_birthday(birthday, today=today) if birthday else None,
+    ):
+        try:
+            check()
+        except KizunaError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    return NewAccount(email=normalized, password=password, name=clean_name(name), birthday=birthday)
+
+
+async def _insert_account(
+    store: Store,
+    passwords: Passwords,
+    account: NewAccount,
+    *,
+    role: Role,
+    clock: Clock,
+    marketing_consent: bool = False,
+    store_id: str | None = None,
+) -> Account:
+    now = clock()
+    doc: dict[str, Any] = {
+        "_id": new_id(),
+        "email": account.email,
+        "password_hash": await passwords.hash(account.password),
+        "name": account.name,
+        "role": role.value,
+        "birthday": account.birthday.isoformat() if account.birthday else None,
+        "marketing_consent": marketing_consent,
+        "marketing_consent_at": now if marketing_consent else None,
+        "store_id": store_id,
+        "created_at": now,
+    }
+    try:
+        await store.collection(ACCOUNTS).insert_one(doc)
+    except Exception as error:
+        if is_duplicate_key(error):
+            raise EmailTaken(
+                "An account with this email already exists.", field=("input", "email")
+            ) from error
+        raise
+    return account_from_document(doc)
+
+
+async def register_member(
+    store: Store,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    birthday: date | None,
+    marketing_consent: bool,
+    clock: Clock,
+) -> Account:
+    """Create a member account; raises InvalidEmail, WeakPassword, InvalidInput, EmailTaken."""
+    account = validate_new_account(
+        email=email, password=password, name=name, birthday=birthday, today=clock().date()
+    )
+    return await _insert_account(
+        store, passwords, account, role=Role.MEMBER, clock=clock,
+        marketing_consent=marketing_consent,
+    )
+
+
+async def create_staff(
+    store: Store,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    store_id: str,
+    clock: Clock,
+) -> Account:
+    """Create a staff account bound to an existing store; raises NotFound for the store."""
+    account = validate_new_account(
+        email=email, password=password, name=name, birthday=None, today=clock().date()
+    )
+    if await store.collection(STORES).count_documents({"_id": store_id}, limit=1) == 0:
+        raise NotFound("No store with this id.", field=("input", "store"))
+    return await _insert_account(
+        store, passwords, account, role=Role.STAFF, clock=clock, store_id=store_id
+    )
+
+
+async def create_admin(
+    store: Store, passwords: Passwords, *, email: str, password: str, name: str, clock: Clock
+) -> Account:
+    """Create an administrator (from the CLI only)."""
+    account = validate_new_account(
+        email=email, password=password, name=name, birthday=None, today=clock().date()
+    )
+    return await _insert_account(store, passwords, account, role=Role.ADMIN, clock=clock)
+
+
+async def get_account(store: Store, account_id: str) -> Account | None:
+    doc = await store.collection(ACCOUNTS).find_one({"_id": account_id}, {"password_hash": 0})
+    return account_from_document(doc) if doc else None
+
+
+async def get_accounts(store: Store, account_ids: list[str]) -> dict[str, Account]:
+    """Accounts by id in one query (for DataLoaders)."""
+    cursor = store.collection(ACCOUNTS).find({"_id": {"$in": account_ids}}, {"password_hash": 0})
+    return {doc["_id"]: account_from_document(doc) async for doc in cursor}
+
+
+async def find_credentials(store: Store, email: str) -> tuple[Account, str] | None:
+    doc = await store.collection(ACCOUNTS).find_one({"email": email})
+    return (account_from_document(doc), doc["password_hash"]) if doc else None

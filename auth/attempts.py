@@ -1,0 +1,77 @@
+"""Counting failed sign-in attempts per key (account, client address) in fixed windows.
+
+Counters live in MongoDB so every app instance sees the same numbers. An attempt reserves
+its slot before the password is checked and gives it back when it succeeds, so a burst of
+concurrent guesses can never get more than `max_attempts` password checks per window.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from auth.collections import ATTEMPTS
+from store import Store, UpdateOne
+from store.clock import Clock
+from store.errors import RateLimited
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLimit:
+    max_attempts: int
+    window: timedelta
+
+
+class AttemptLimiter:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._attempts = store.collection(ATTEMPTS)
+        self._clock = clock
+
+    def _slots(self, limits: Mapping[str, AttemptLimit]) -> dict[str, tuple[AttemptLimit, int]]:
+        now = self._clock().timestamp()
+        slots = {}
+        for key, limit in limits.items():
+            window = int(limit.window.total_seconds())
+            start = int(now // window) * window
+            slots[f"{key}|{start}"] = (limit, start + window)
+        return slots
+
+    async def reserve(self, limits: Mapping[str, AttemptLimit]) -> None:
+        """Count one attempt against every key; raise RateLimited if any is over its limit."""
+        slots = self._slots(limits)
+        now = self._clock()
+        await self._attempts.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": slot_id},
+                    {
+                        "$inc": {"count": 1},
+                        "$setOnInsert": {
+                            "expires_at": now + timedelta(seconds=window_end - now.timestamp())
+                        },
+                    },
+                    upsert=True,
+                )
+                for slot_id, (_, window_end) in slots.items()
+            ],
+            ordered=False,
+        )
+        counts = {
+            doc["_id"]: doc["count"]
+            async for doc in self._attempts.find({"_id": {"$in": list(slots)}})
+        }
+        over = [
+            window_end
+            for slot_id, (limit, window_end) in slots.items()
+            if counts.get(slot_id, 0) > limit.max_attempts
+        ]
+        if over:
+            retry_after = max(1, int(max(over) - now.timestamp()))
+            raise RateLimited(
+                f"Too many sign-in attempts. Try again in {retry_after} seconds.",
+                retry_after_seconds=retry_after,
+            )
+
+    async def release(self, limits: Mapping[str, AttemptLimit]) -> None:
+        """Give back the slots of an attempt that succeeded."""
+        slots = self._slots(limits)
+        await self._attempts.update_many({"_id": {"$in": list(slots)}}, {"$inc": {"count": -1}})

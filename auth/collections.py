@@ -1,0 +1,19 @@
+"""Names of the collections `auth` owns, and the indexes its queries need."""
+
+from store.indexes import IndexSpec
+
+ACCOUNTS = "accounts"
+STORES = "stores"
+REFRESH_TOKENS = "refresh_tokens"
+API_KEYS = "api_keys"
+ATTEMPTS = "auth_attempts"
+
+INDEXES = (
+    IndexSpec(ACCOUNTS, (("email", 1),), name="email_unique", unique=True),
+    IndexSpec(ACCOUNTS, (("store_id", 1), ("_id", 1)), name="store_staff"),
+    IndexSpec(STORES, (("code", 1),), name="code_unique", unique=True),
+    IndexSpec(REFRESH_TOKENS, (("family_id", 1),), name="family"),
+    IndexSpec(REFRESH_TOKENS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
+    IndexSpec(API_KEYS, (("prefix", 1),), name="prefix_unique", unique=True),
+    IndexSpec(ATTEMPTS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
+)

@@ -1,0 +1,31 @@
+"""Expected failures of the auth use cases, each with a stable code."""
+
+from store.errors import KizunaError
+
+
+class InvalidEmail(KizunaError):
+    code = "INVALID_EMAIL"
+
+
+class WeakPassword(KizunaError):
+    code = "WEAK_PASSWORD"
+
+
+class EmailTaken(KizunaError):
+    code = "EMAIL_TAKEN"
+
+
+class InvalidCredentials(KizunaError):
+    """Unknown email or wrong password: deliberately indistinguishable."""
+
+    code = "INVALID_CREDENTIALS"
+
+
+class InvalidToken(KizunaError):
+    """A refresh token that is unknown, expired, revoked or reused."""
+
+    code = "INVALID_TOKEN"
+
+
+class StoreCodeTaken(KizunaError):
+    code = "STORE_CODE_TAKEN"

@@ -1,0 +1,137 @@
+"""Members' accounts and tokens: register, sign in, refresh, sign out, `me`."""
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry import Info
+
+from auth import sign_in as tokens
+from auth.accounts import register_member
+from schema.context import Context
+from schema.errors import UserError, returns_errors_in
+from schema.nodes import Member
+from schema.permissions import IsMember
+
+
+@strawberry.input(description="A new member's details.")
+class AccountRegisterInput:
+    email: str = strawberry.field(description="Email used to sign in.")
+    password: str = strawberry.field(description="At least 10 characters, not easy to guess.")
+    name: str = strawberry.field(description="The member's name.")
+    birthday: date | None = strawberry.field(default=None, description="Date of birth.")
+    marketing_consent: bool = strawberry.field(
+        default=False, description="Agree to receive marketing messages."
+    )
+
+
+@strawberry.type(description="Result of accountRegister.")
+class AccountRegisterPayload:
+    member: Member | None = strawberry.field(default=None, description="The new member.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was created."
+    )
+
+
+@strawberry.input(description="Credentials to sign in with.")
+class TokenCreateInput:
+    email: str = strawberry.field(description="The account's email.")
+    password: str = strawberry.field(description="The account's password.")
+
+
+@strawberry.input(description="A refresh token to exchange or revoke.")
+class TokenRefreshInput:
+    refresh_token: str = strawberry.field(description="The refresh token from the last pair.")
+
+
+@strawberry.type(description="A new access and refresh token pair.")
+class TokenPayload:
+    access_token: str | None = strawberry.field(
+        default=None, description="Bearer token for the Authorization header (short-lived)."
+    )
+    access_token_expires_at: datetime | None = strawberry.field(
+        default=None, description="When the access token stops working."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="Single-use token to get the next pair; keep it secret.",
+    )
+    refresh_token_expires_at: datetime | None = strawberry.field(
+        default=None, description="When the refresh token stops working."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no tokens were issued."
+    )
+
+
+@strawberry.type(description="Result of tokenRevoke.")
+class TokenRevokePayload:
+    revoked: bool = strawberry.field(default=False, description="Whether the sign-in ended.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was revoked."
+    )
+
+
+def _token_payload(pair: tokens.TokenPair) -> TokenPayload:
+    return TokenPayload(
+        access_token=pair.access.token,
+        access_token_expires_at=pair.access.expires_at,
+        refresh_token=pair.refresh.token,
+        refresh_token_expires_at=pair.refresh.expires_at,
+    )
+
+
+@strawberry.type
+class AccountQueries:
+    @strawberry.field(
+        description="The signed-in member's profile.", permission_classes=[IsMember]
+    )
+    async def me(self, info: Info[Context, None]) -> Member | None:
+        principal = info.context.principal
+        assert principal is not None  # noqa: S101 - IsMember guarantees it
+        account = await info.context.loaders.accounts.load(principal.subject_id)
+        return Member.from_account(account) if account else None
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Join the programme as a member.")
+    @returns_errors_in(AccountRegisterPayload)
+    async def account_register(
+        self, info: Info[Context, None], input: AccountRegisterInput
+    ) -> AccountRegisterPayload:
+        account = await register_member(
+            info.context.store, info.context.services.authenticator.passwords,
+            email=input.email, password=input.password, name=input.name,
+            birthday=input.birthday, marketing_consent=input.marketing_consent,
+            clock=info.context.services.clock,
+        )
+        return AccountRegisterPayload(member=Member.from_account(account))
+
+    @strawberry.mutation(description="Sign in: exchange email and password for tokens.")
+    @returns_errors_in(TokenPayload)
+    async def token_create(self, info: Info[Context, None], input: TokenCreateInput) -> TokenPayload:
+        pair = await tokens.sign_in(
+            info.context.services.authenticator, email=input.email, password=input.password,
+            client_address=info.context.client_address,
+        )
+        return _token_payload(pair)
+
+    @strawberry.mutation(description="Exchange a refresh token for a new pair (single use).")
+    @returns_errors_in(TokenPayload)
+    async def token_refresh(
+        self, info: Info[Context, None], input: TokenRefreshInput
+    ) -> TokenPayload:
+        pair = await tokens.refresh(
+            info.context.services.authenticator, refresh_token=input.refresh_token
+        )
+        return _token_payload(pair)
+
+    @strawberry.mutation(description="Sign out: revoke the refresh token and its successors.")
+    @returns_errors_in(TokenRevokePayload)
+    async def token_revoke(
+        self, info: Info[Context, None], input: TokenRefreshInput
+    ) -> TokenRevokePayload:
+        await tokens.sign_out(
+            info.context.services.authenticator, refresh_token=input.refresh_token
+        )
+        return TokenRevokePayload(revoked=True)

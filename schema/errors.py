@@ -1,0 +1,86 @@
+"""Expected failures as typed payload errors, mapped from the domain in one place."""
+
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from functools import wraps
+
+import strawberry
+
+from store.errors import InputErrors, KizunaError, RateLimited
+
+
+@strawberry.enum(description="Stable machine-readable codes of the errors a mutation returns.")
+class ErrorCode(Enum):
+    INVALID_INPUT = strawberry.enum_value("INVALID_INPUT", description="An input is invalid.")
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="A referenced object does not exist or is not visible to you."
+    )
+    RATE_LIMITED = strawberry.enum_value(
+        "RATE_LIMITED", description="Too many attempts; wait `retryAfterSeconds`."
+    )
+    IDEMPOTENCY_CONFLICT = strawberry.enum_value(
+        "IDEMPOTENCY_CONFLICT",
+        description="The idempotency key was used before with a different request.",
+    )
+    INVALID_EMAIL = strawberry.enum_value("INVALID_EMAIL", description="Not a valid email.")
+    WEAK_PASSWORD = strawberry.enum_value(
+        "WEAK_PASSWORD", description="The password is too short or too easy to guess."
+    )
+    EMAIL_TAKEN = strawberry.enum_value(
+        "EMAIL_TAKEN", description="An account with this email already exists."
+    )
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        "INVALID_CREDENTIALS", description="The email or password is incorrect."
+    )
+    INVALID_TOKEN = strawberry.enum_value(
+        "INVALID_TOKEN",
+        description="The refresh token is unknown, expired, revoked or was already used.",
+    )
+    STORE_CODE_TAKEN = strawberry.enum_value(
+        "STORE_CODE_TAKEN", description="A store with this code already exists."
+    )
+
+
+@strawberry.type(description="An expected failure of a mutation. Nothing was changed.")
+class UserError:
+    code: ErrorCode = strawberry.field(description="Stable machine-readable code.")
+    message: str = strawberry.field(description="What went wrong, for a person to read.")
+    field: list[str] | None = strawberry.field(
+        description="Path to the input that caused the error, when one did."
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="For RATE_LIMITED: seconds until the next attempt may work."
+    )
+
+
+def user_errors(error: KizunaError) -> list[UserError]:
+    """The payload errors for a domain error (a group becomes one error per problem)."""
+    if isinstance(error, InputErrors):
+        return [item for nested in error.errors for item in user_errors(nested)]
+    retry_after = error.retry_after_seconds if isinstance(error, RateLimited) else None
+    return [
+        UserError(
+            code=ErrorCode(error.code),
+            message=error.message,
+            field=list(error.field) if error.field else None,
+            retry_after_seconds=retry_after,
+        )
+    ]
+
+
+def returns_errors_in[**P, R](
+    payload: Callable[..., R],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate a mutation resolver so a domain error becomes `payload(errors=[...])`."""
+
+    def decorate(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @wraps(resolver)
+        async def resolve(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await resolver(*args, **kwargs)
+            except KizunaError as error:
+                return payload(errors=user_errors(error))
+
+        return resolve
+
+    return decorate

@@ -1,0 +1,144 @@
+"""The major objects, as Relay nodes with opaque global ids; each authorises its own lookup."""
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Self
+
+import strawberry
+from strawberry import Info, relay
+
+from auth.accounts import Account
+from auth.api_keys import ApiKey as ApiKeyRecord
+from auth.api_keys import get_api_keys
+from auth.roles import ApiKeyScope, Role
+from auth.stores import ShopStore
+from schema.context import Context
+from schema.permissions import is_admin, may_see_account, may_see_store
+
+ApiKeyScopeType = strawberry.enum(
+    ApiKeyScope, name="ApiKeyScope", description="What a shop system's API key may do."
+)
+
+
+@strawberry.type(name="Store", description="A physical shop where staff scan vouchers.")
+class StoreNode(relay.Node):
+    id: relay.NodeID[str]
+    code: str = strawberry.field(description="Short unique code, e.g. PARIS-01.")
+    name: str = strawberry.field(description="Display name.")
+    timezone: str = strawberry.field(description="IANA time zone of the store.")
+    created_at: datetime = strawberry.field(description="When the store was created.")
+
+    @classmethod
+    def from_record(cls, record: ShopStore) -> Self:
+        return cls(
+            id=record.id, code=record.code, name=record.name, timezone=record.timezone,
+            created_at=record.created_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        principal = info.context.principal
+        ids = [i for i in node_ids]
+        found = await info.context.loaders.stores.load_many(
+            [i for i in ids if may_see_store(principal, i)]
+        )
+        by_id = {s.id: s for s in found if s is not None}
+        return [cls.from_record(by_id[i]) if i in by_id else None for i in ids]
+
+
+@strawberry.type(description="A shopper enrolled in the loyalty programme.")
+class Member(relay.Node):
+    id: relay.NodeID[str]
+    email: str = strawberry.field(description="Sign-in email (lower case).")
+    name: str = strawberry.field(description="Name as the member entered it.")
+    birthday: date | None = strawberry.field(description="Date of birth, if given.")
+    marketing_consent: bool = strawberry.field(
+        description="Whether the member agreed to receive marketing messages."
+    )
+    member_since: datetime = strawberry.field(description="When the member registered.")
+
+    @classmethod
+    def from_account(cls, account: Account) -> Self:
+        return cls(
+            id=account.id, email=account.email, name=account.name, birthday=account.birthday,
+            marketing_consent=account.marketing_consent, member_since=account.created_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        accounts = await _visible_accounts(info, node_ids, Role.MEMBER)
+        return [cls.from_account(a) if a else None for a in accounts]
+
+
+@strawberry.type(description="A store employee who scans vouchers and member cards.")
+class Staff(relay.Node):
+    id: relay.NodeID[str]
+    email: str = strawberry.field(description="Sign-in email (lower case).")
+    name: str = strawberry.field(description="Full name.")
+    store_id: strawberry.Private[str]
+
+    @strawberry.field(description="The store this person works for.")
+    async def store(self, info: Info[Context, None]) -> StoreNode | None:
+        record = await info.context.loaders.stores.load(self.store_id)
+        return StoreNode.from_record(record) if record else None
+
+    @classmethod
+    def from_account(cls, account: Account) -> Self:
+        return cls(
+            id=account.id, email=account.email, name=account.name,
+            store_id=account.store_id or "",
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        accounts = await _visible_accounts(info, node_ids, Role.STAFF)
+        return [cls.from_account(a) if a else None for a in accounts]
+
+
+@strawberry.type(description="A shop system's credential. The secret is shown only once.")
+class ApiKey(relay.Node):
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="What the key is for, e.g. 'Shopify store'.")
+    prefix: str = strawberry.field(description="Public part of the key, to recognise it.")
+    scopes: list[ApiKeyScopeType] = strawberry.field(  # type: ignore[valid-type]
+        description="What the key may do."
+    )
+    created_at: datetime = strawberry.field(description="When the key was created.")
+    revoked_at: datetime | None = strawberry.field(description="When the key was revoked.")
+
+    @classmethod
+    def from_record(cls, record: ApiKeyRecord) -> Self:
+        return cls(
+            id=record.id, name=record.name, prefix=record.prefix,
+            scopes=sorted(record.scopes), created_at=record.created_at,
+            revoked_at=record.revoked_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = list(node_ids)
+        if not is_admin(info.context.principal):
+            return [None for _ in ids]
+        found = await get_api_keys(info.context.store, ids)
+        return [cls.from_record(found[i]) if i in found else None for i in ids]
+
+
+async def _visible_accounts(
+    info: Info[Context, None], node_ids: Iterable[str], role: Role
+) -> list[Account | None]:
+    principal = info.context.principal
+    ids = list(node_ids)
+    visible = [i for i in ids if may_see_account(principal, i)]
+    loaded = dict(zip(visible, await info.context.loaders.accounts.load_many(visible), strict=True))
+    return [
+        account if (account := loaded.get(i)) is not None and account.role is role else None
+        for i in ids
+    ]

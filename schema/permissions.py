@@ -1,0 +1,68 @@
+"""Declarative permissions: who may see a field or call a mutation.
+
+A denial is a top-level GraphQL error with `extensions.code` UNAUTHENTICATED (nobody signed
+in) or FORBIDDEN (signed in with the wrong role).
+"""
+
+from typing import Any
+
+from strawberry import Info
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.permission import BasePermission
+
+from auth.roles import Principal, Role
+from schema.context import Context
+
+
+class _RolePermission(BasePermission):
+    roles: frozenset[Role] = frozenset()
+    message = "You are not allowed to do this."
+
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is None:
+            # Raised rather than returned: the instance is shared by concurrent requests, so
+            # it cannot carry a per-request message.
+            raise StrawberryGraphQLError(
+                "Sign in to do this.", extensions={"code": "UNAUTHENTICATED"}
+            )
+        return principal.role in self.roles
+
+
+class IsSignedIn(_RolePermission):
+    roles = frozenset(Role)
+
+
+class IsMember(_RolePermission):
+    roles = frozenset({Role.MEMBER})
+    message = "Only members can do this."
+
+
+class IsAdmin(_RolePermission):
+    roles = frozenset({Role.ADMIN})
+    message = "Only administrators can do this."
+
+
+class IsStaff(_RolePermission):
+    roles = frozenset({Role.STAFF})
+    message = "Only store staff can do this."
+
+
+def may_see_account(principal: Principal | None, account_id: str) -> bool:
+    """Admins see every account; anyone else only their own."""
+    return principal is not None and (
+        principal.role is Role.ADMIN or principal.subject_id == account_id
+    )
+
+
+def may_see_store(principal: Principal | None, store_id: str) -> bool:
+    """Admins see every store; staff the one they work for."""
+    return principal is not None and (
+        principal.role is Role.ADMIN or principal.store_id == store_id
+    )
+
+
+def is_admin(principal: Principal | None) -> bool:
+    return principal is not None and principal.role is Role.ADMIN
