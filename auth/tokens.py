@@ -12,6 +12,7 @@ from store.clock import Clock
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "access"
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "typ"]
+_CLOCK_SKEW_SECONDS = 30
 
 
 class InvalidAccessToken(Exception):
@@ -81,10 +82,16 @@ class AccessTokens:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": _REQUIRED_CLAIMS},
+                # Expiry is checked below against our clock, the one clock of the code base.
+                options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
             )
             if claims["typ"] != ACCESS_TOKEN_TYPE:
                 raise InvalidAccessToken("not an access token")
+            now = self._clock().timestamp()
+            if not isinstance(claims["exp"], int) or claims["exp"] <= now:
+                raise InvalidAccessToken("expired")
+            if not isinstance(claims["iat"], int) or claims["iat"] > now + _CLOCK_SKEW_SECONDS:
+                raise InvalidAccessToken("issued in the future")
             role = Role(claims["role"])
         except (jwt.PyJWTError, KeyError, ValueError) as error:
             raise InvalidAccessToken(str(error)) from error

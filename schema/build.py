@@ -1,10 +1,11 @@
 """Composing the schema, with the hardening every deployment gets."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import strawberry
 from graphql import GraphQLError
-from strawberry import relay
+from strawberry import Info, relay
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import (
     MaskErrors,
@@ -20,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
+from schema.context import Context
 from schema.cost import QueryCostLimiter
 
 
@@ -33,9 +35,11 @@ class SchemaLimits:
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries):
-    node: relay.Node | None = relay.node(
-        description="Any object by its global id, if you may see it."
-    )
+    @strawberry.field(description="Any object by its global id; null unless you may see it.")
+    async def node(self, info: Info[Context, None], id: relay.GlobalID) -> relay.Node | None:
+        # Each node type's resolve_nodes checks who may see it.
+        node: relay.Node | None = await id.resolve_node(info, required=False)
+        return node
 
 
 @strawberry.type(description="Change the programme. Expected failures come back in `errors`.")
@@ -50,17 +54,19 @@ def _is_internal(error: GraphQLError) -> bool:
 
 
 def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        MaxTokensLimiter(max_token_count=limits.max_tokens),
-        ParserCache(maxsize=256),
-        QueryDepthLimiter(max_depth=limits.max_depth),
-        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        ValidationCache(maxsize=256),
-        QueryCostLimiter(max_cost=limits.max_cost),
-        MaskErrors(should_mask_error=_is_internal, error_message="Internal server error."),
+    # Factories: strawberry builds fresh extensions per request (they hold its context);
+    # the parser and validation caches are module-level and survive that.
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: ParserCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: ValidationCache(maxsize=256),
+        lambda: QueryCostLimiter(max_cost=limits.max_cost),
+        lambda: MaskErrors(should_mask_error=_is_internal, error_message="Internal server error."),
     ]
     if production:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,82 @@
+"""Fixtures: one database server for the session, a fresh database and app per test.
+
+The embedded mongoeco server is started once; set KIZUNA_TEST_MONGODB_URI to run the
+whole suite against a real MongoDB (replica set) instead.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Environment, Settings
+from api.state import AppState
+from store import connect
+from store.embedded import EmbeddedServer
+from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock
+
+
+@pytest.fixture(scope="session")
+async def database_uri(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    real = os.environ.get("KIZUNA_TEST_MONGODB_URI")
+    if real:
+        yield real
+        return
+    server = await EmbeddedServer.start(tmp_path_factory.mktemp("embedded-db"))
+    try:
+        yield server.uri
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_uri: str) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        mongodb_uri=database_uri,
+        database=f"test_{uuid.uuid4().hex[:16]}",
+        data_dir=tmp_path / "data",
+        # Cheapest argon2 the settings accept: tests hash many passwords.
+        password_time_cost=1,
+        password_memory_kib=8 * 1024,
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Starlette]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+    store = connect(settings.mongodb_uri or "", settings.database)
+    try:
+        await store.client.drop_database(settings.database)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def state(app: Starlette) -> AppState:
+    kizuna_state: AppState = app.state.kizuna
+    return kizuna_state
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient, state: AppState) -> GraphQLClient:
+    return GraphQLClient(http, state)
