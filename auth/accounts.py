@@ -11,8 +11,8 @@ from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
 from store import KizunaError, NotFound, Store, is_duplicate_key, new_id
-from store.errors import InputErrors
 from store.clock import Clock
+from store.errors import InputErrors
 
 
 @dataclass(frozen=True, slots=True)

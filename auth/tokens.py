@@ -10,7 +10,7 @@ from auth.roles import ApiKeyScope, Principal, Role
 from store.clock import Clock
 
 ALGORITHM = "EdDSA"
-ACCESS_TOKEN_TYPE = "access"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "typ"]
 _CLOCK_SKEW_SECONDS = 30
 

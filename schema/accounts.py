@@ -109,7 +109,9 @@ class AccountMutations:
 
     @strawberry.mutation(description="Sign in: exchange email and password for tokens.")
     @returns_errors_in(TokenPayload)
-    async def token_create(self, info: Info[Context, None], input: TokenCreateInput) -> TokenPayload:
+    async def token_create(
+        self, info: Info[Context, None], input: TokenCreateInput
+    ) -> TokenPayload:
         pair = await tokens.sign_in(
             info.context.services.authenticator, email=input.email, password=input.password,
             client_address=info.context.client_address,

@@ -4,6 +4,7 @@ by its `first` argument (so `first: 100` of a nested list is 100 times as dear).
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -15,7 +16,6 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 DEFAULT_PAGE = 20

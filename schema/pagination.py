@@ -33,7 +33,7 @@ def check_first(first: int) -> int:
     return first
 
 
-def connection[D, N](
+def connection[D, N: relay.Node](
     items: Sequence[D], page: Page, *, node: Callable[[D], N], item_id: Callable[[D], str]
 ) -> relay.Connection[N]:
     edges = [relay.Edge(cursor=encode_cursor(item_id(item)), node=node(item)) for item in items]

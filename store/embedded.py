@@ -11,6 +11,7 @@ from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 URI_FILE = "embedded.uri"
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_IN_USE = 3
 
 
@@ -50,7 +51,7 @@ class EmbeddedServer:
             "--data-dir", str(data_dir), "--host", host,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=_PROJECT_ROOT,
         )
         assert process.stdout is not None  # noqa: S101 - PIPE was requested
         try:

@@ -61,7 +61,7 @@ def reply_failed(reply: bytes | None) -> bool:
         return True
 
 
-class EmbeddedProxyServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
+class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
     """mongoeco's wire server with every command passing the transaction gate first.
 
     The gate must act before mongoeco builds the request context, because that is where
