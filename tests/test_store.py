@@ -1,0 +1,113 @@
+"""The database layer: one transaction helper, the embedded server's gate, persistence."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from store import IndexSpec, Session, Store, connect, ensure_indexes
+from store.embedded import EmbeddedServer, EmbeddedServerInUse
+
+
+@pytest.fixture
+async def store(database_uri: str) -> AsyncIterator[Store]:
+    name = f"test_store_{uuid.uuid4().hex[:12]}"
+    connected = connect(database_uri, name)
+    try:
+        yield connected
+    finally:
+        await connected.client.drop_database(name)
+        await connected.close()
+
+
+async def test_concurrent_transactions_never_lose_an_update(store: Store) -> None:
+    counters = store.collection("counters")
+    await counters.insert_one({"_id": "c", "n": 0})
+
+    async def increment(i: int) -> None:
+        async def work(session: Session) -> None:
+            doc = await counters.find_one({"_id": "c"}, session=session)
+            assert doc is not None
+            # Read-modify-write: only correct if transactions are isolated.
+            await counters.update_one({"_id": "c"}, {"$set": {"n": doc["n"] + 1}}, session=session)
+            await store.collection("log").insert_one({"i": i}, session=session)
+
+        await store.transaction(work)
+
+    async def plain_read_and_write(i: int) -> None:
+        await counters.find_one({"_id": "c"})
+        await store.collection("plain").insert_one({"i": i})
+
+    await asyncio.gather(
+        *(increment(i) for i in range(25)), *(plain_read_and_write(i) for i in range(25))
+    )
+    doc = await counters.find_one({"_id": "c"})
+    assert doc is not None and doc["n"] == 25
+    assert await store.collection("log").count_documents({}) == 25
+    assert await store.collection("plain").count_documents({}) == 25
+
+
+async def test_failed_transaction_writes_nothing(store: Store) -> None:
+    async def work(session: Session) -> None:
+        await store.collection("things").insert_one({"a": 1}, session=session)
+        await store.collection("other").insert_one({"b": 1}, session=session)
+        raise RuntimeError("crash between writes")
+
+    with pytest.raises(RuntimeError):
+        await store.transaction(work)
+    assert await store.collection("things").count_documents({}) == 0
+    assert await store.collection("other").count_documents({}) == 0
+    # The database is usable at once afterwards (the gate was released).
+    await store.collection("things").insert_one({"a": 2})
+    assert await store.collection("things").count_documents({}) == 1
+
+
+async def test_transaction_returns_the_work_result(store: Store) -> None:
+    async def work(session: Session) -> str:
+        await store.collection("things").insert_one({"_id": "x"}, session=session)
+        return "done"
+
+    assert await store.transaction(work) == "done"
+
+
+async def test_creating_indexes_twice_is_harmless(store: Store) -> None:
+    specs = [IndexSpec("things", (("email", 1),), name="email_unique", unique=True)]
+    await ensure_indexes(store, specs)
+    await ensure_indexes(store, specs)
+    info = await store.collection("things").index_information()
+    assert info["email_unique"]["unique"] is True
+
+
+async def test_embedded_data_survives_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "db"
+    first = await EmbeddedServer.start(data_dir)
+    store = connect(first.uri, "kizuna")
+    await store.collection("things").insert_one({"_id": "kept"})
+    await store.close()
+    await first.stop()
+
+    second = await EmbeddedServer.start(data_dir)
+    try:
+        store = connect(second.uri, "kizuna")
+        assert await store.collection("things").find_one({"_id": "kept"}) == {"_id": "kept"}
+        await store.close()
+    finally:
+        await second.stop()
+
+
+async def test_second_server_on_the_same_data_dir_attaches_instead(tmp_path: Path) -> None:
+    data_dir = tmp_path / "db"
+    running = await EmbeddedServer.start(data_dir)
+    try:
+        with pytest.raises(EmbeddedServerInUse):
+            await EmbeddedServer.start(data_dir)
+        attached = await EmbeddedServer.start_or_attach(data_dir)
+        assert attached.uri == running.uri
+        await attached.stop()  # does not stop the server it attached to
+        store = connect(running.uri, "kizuna")
+        await store.ping()
+        await store.close()
+    finally:
+        await running.stop()
