@@ -3,6 +3,8 @@
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
+# Trust the operating system's certificate store (corporate proxies, custom CAs).
+export UV_SYSTEM_CERTS := true
 
 .PHONY: serve test lint bench sync
 
