@@ -1,8 +1,9 @@
-"""The /graphql endpoint: strawberry's ASGI view with our context and transport rules."""
+"""The /graphql endpoint: authentication, then strawberry's ASGI view with our context."""
 
-from cross_web import HTTPException
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -12,6 +13,12 @@ from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
 from auth.tokens import InvalidAccessToken
 from schema.context import Context
+
+_PRINCIPAL = "kizuna.principal"
+
+
+class Unauthenticated(Exception):
+    """Credentials were presented but cannot be trusted."""
 
 
 class KizunaGraphQL(GraphQL[Context, None]):
@@ -27,34 +34,47 @@ class KizunaGraphQL(GraphQL[Context, None]):
         )
         self._state = state
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate first: a token that is present but not valid gets 401 and is never
+        treated as anonymous."""
+        try:
+            principal = await self._principal(Headers(scope=scope).get("authorization"))
+        except Unauthenticated as error:
+            response = JSONResponse(
+                {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
+                status_code=401,
+                headers={"www-authenticate": 'Bearer error="invalid_token"'},
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[_PRINCIPAL] = principal
+        await super().__call__(scope, receive, send)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        principal = await self._principal(request.headers.get("authorization"))
         client = request.client
         return Context(
             services=self._state.services,
-            principal=principal,
+            principal=request.scope["state"][_PRINCIPAL],
             client_address=client.host if client else "unknown",
         )
 
     async def _principal(self, authorization: str | None) -> Principal | None:
-        """The caller behind the bearer token; a token that is present but not valid is
-        rejected with 401, never treated as anonymous."""
         if authorization is None:
             return None
         scheme, _, credentials = authorization.partition(" ")
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
-            raise HTTPException(401, "Use `Authorization: Bearer <token>`.")
+            raise Unauthenticated("Use `Authorization: Bearer <token>`.")
         if credentials.startswith(KEY_MARKER):
             principal = await authenticate_api_key(self._state.services.store, credentials)
             if principal is None:
-                raise HTTPException(401, "This API key is not valid.")
+                raise Unauthenticated("This API key is not valid.")
             return principal
         try:
             return self._state.services.authenticator.access_tokens.verify(credentials)
         except InvalidAccessToken:
-            raise HTTPException(
-                401, "The access token is invalid or expired; refresh it or sign in."
+            raise Unauthenticated(
+                "The access token is invalid or expired; refresh it or sign in."
             ) from None

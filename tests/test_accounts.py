@@ -62,3 +62,28 @@ async def test_wrong_password_and_unknown_email_look_the_same(gql: GraphQLClient
     assert wrong["errors"] == unknown["errors"]
     assert wrong["errors"][0]["code"] == "INVALID_CREDENTIALS"
     assert wrong["accessToken"] is None
+
+
+async def test_untrusted_token_gets_401_with_a_graphql_shaped_error(gql: GraphQLClient) -> None:
+    signed_in = await gql.member()
+    response = await gql.post(ME, token=signed_in.access_token[:-4] + "AAAA")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_member_signs_out_and_the_refresh_token_stops_working(gql: GraphQLClient) -> None:
+    signed_in = await gql.member()
+    revoke = await gql.data(
+        "mutation($t: String!) { tokenRevoke(input: {refreshToken: $t})"
+        " { revoked errors { code } } }",
+        {"t": signed_in.refresh_token},
+    )
+    assert revoke["tokenRevoke"] == {"revoked": True, "errors": []}
+    refreshed = await gql.data(
+        "mutation($t: String!) { tokenRefresh(input: {refreshToken: $t})"
+        " { accessToken errors { code } } }",
+        {"t": signed_in.refresh_token},
+    )
+    assert refreshed["tokenRefresh"]["accessToken"] is None
+    assert refreshed["tokenRefresh"]["errors"][0]["code"] == "INVALID_TOKEN"
