@@ -68,6 +68,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             f"kizuna_db_command_failures_total {commands.failures}",
         ]
         lines += [
+            "# HELP kizuna_db_commands_by_name_total Database commands sent, by command name.",
+            "# TYPE kizuna_db_commands_by_name_total counter",
+        ]
+        lines += [
             f'kizuna_db_commands_by_name_total{{command="{name}"}} {count}'
             for name, count in sorted(commands.by_name.items())
         ]

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
+    commands.add_parser("public-key", help="Print the public PEM of the current signing key "
+                        "(for KIZUNA_JWT_PREVIOUS_PUBLIC_KEYS after a rotation).")
     commands.add_parser("rotate-signing-key", help="Add a new signing key to the data "
                         "directory; old keys verify until their tokens expire.")
 
@@ -59,16 +61,30 @@ def main(argv: list[str] | None = None) -> None:
         _generate_signing_key()
     elif args.command == "rotate-signing-key":
         _rotate_signing_key(settings)
+    elif args.command == "public-key":
+        _public_key(settings)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the web server
 
+    from api.services import build_keyring  # noqa: PLC0415
+    from store.clock import system_clock  # noqa: PLC0415
+
+    if workers > 1 and settings.mongodb_uri is None:
+        sys.exit("kizuna: several workers need a shared MongoDB (set KIZUNA_MONGODB_URI)")
+    # Create the first signing key now, before any worker could race to make its own.
+    build_keyring(settings, system_clock)
+
     os.environ["KIZUNA_HOST"] = host or settings.host
     os.environ["KIZUNA_PORT"] = str(port or settings.port)
     uvicorn.run(
         "api.asgi:app", host=host or settings.host, port=port or settings.port,
-        workers=workers, lifespan="on", proxy_headers=False, server_header=False,
+        workers=workers, lifespan="on", server_header=False,
+        # Client addresses (sign-in limits) come from X-Forwarded-For only when the peer is
+        # a proxy the operator named.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level="info",
     )
 
@@ -122,6 +138,15 @@ def _rotate_signing_key(settings: Settings) -> None:
         sys.exit("kizuna: keys come from KIZUNA_JWT_SIGNING_KEY; rotate them there")
     path = write_new_key(settings.data_dir / "keys", now=system_clock())
     print(f"new signing key {path.name}; restart the server to use it")
+
+
+def _public_key(settings: Settings) -> None:
+    from api.services import build_keyring  # noqa: PLC0415
+    from auth.keys import public_pem  # noqa: PLC0415
+    from store.clock import system_clock  # noqa: PLC0415
+
+    keyring = build_keyring(settings, system_clock)
+    sys.stdout.write(public_pem(keyring.signing.private_key.public_key()))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
         uri = embedded.uri
     store = connect(uri, settings.database)
     try:
-        await store.ping()
+        await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)
         yield store, uri
     finally:

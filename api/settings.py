@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from auth.keys import Keyring
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -56,6 +58,7 @@ class Settings:
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024
     metrics_token: str | None = None
+    forwarded_allow_ips: str | None = None
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -111,8 +114,19 @@ class Settings:
                 "KIZUNA_PASSWORD_MEMORY_KIB", 64 * 1024, low=8 * 1024, high=4 * 1024 * 1024
             ),
             metrics_token=reader.optional("KIZUNA_METRICS_TOKEN"),
+            forwarded_allow_ips=reader.optional("KIZUNA_FORWARDED_ALLOW_IPS"),
             graphql=limits,
         )
+        if settings.jwt_signing_key_pem is not None:
+            try:
+                Keyring.from_pem(
+                    settings.jwt_signing_key_pem.encode(),
+                    settings.jwt_previous_public_keys_pem.encode(),
+                )
+            except ValueError as error:
+                reader.problems.append(
+                    f"KIZUNA_JWT_SIGNING_KEY / KIZUNA_JWT_PREVIOUS_PUBLIC_KEYS: {error}"
+                )
         if settings.production and settings.jwt_signing_key_pem is None:
             reader.problems.append(
                 "KIZUNA_JWT_SIGNING_KEY: required when KIZUNA_ENV=production "

@@ -74,14 +74,20 @@ class Keyring:
     @classmethod
     def from_pem(cls, signing_pem: bytes, previous_public_pems: bytes = b"") -> "Keyring":
         """A keyring from a private key PEM and any number of concatenated public PEMs."""
-        signing = serialization.load_pem_private_key(signing_pem, password=None)
+        try:
+            signing = serialization.load_pem_private_key(signing_pem, password=None)
+        except (ValueError, TypeError) as error:
+            raise ValueError("the signing key is not a readable PEM private key") from error
         if not isinstance(signing, Ed25519PrivateKey):
             raise ValueError("the signing key must be an Ed25519 private key")
         previous: list[Ed25519PublicKey] = []
         marker = b"-----END PUBLIC KEY-----"
         for block in previous_public_pems.split(marker):
             if block.strip():
-                key = serialization.load_pem_public_key(block + marker)
+                try:
+                    key = serialization.load_pem_public_key(block + marker)
+                except (ValueError, TypeError) as error:
+                    raise ValueError("a previous key is not a readable PEM public key") from error
                 if not isinstance(key, Ed25519PublicKey):
                     raise ValueError("previous keys must be Ed25519 public keys")
                 previous.append(key)
@@ -132,3 +138,10 @@ def load_key_dir(key_dir: Path, *, now: datetime, token_lifetime: timedelta) -> 
         if now - replaced_at < token_lifetime
     ]
     return Keyring(keys[-1], previous)
+
+
+def public_pem(key: Ed25519PublicKey) -> str:
+    """The PEM of a public key, as KIZUNA_JWT_PREVIOUS_PUBLIC_KEYS expects it."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()

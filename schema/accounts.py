@@ -1,12 +1,14 @@
 """Members' accounts and tokens: register, sign in, refresh, sign out, `me`."""
 
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import Info
 
 from auth import sign_in as tokens
 from auth.accounts import register_member
+from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member
@@ -97,7 +99,7 @@ class AccountMutations:
     @strawberry.mutation(description="Join the programme as a member.")
     @returns_errors_in(AccountRegisterPayload)
     async def account_register(
-        self, info: Info[Context, None], input: AccountRegisterInput
+        self, info: Info[Context, None], input: Annotated[AccountRegisterInput, INPUT]
     ) -> AccountRegisterPayload:
         account = await register_member(
             info.context.store, info.context.services.authenticator.passwords,
@@ -110,7 +112,7 @@ class AccountMutations:
     @strawberry.mutation(description="Sign in: exchange email and password for tokens.")
     @returns_errors_in(TokenPayload)
     async def token_create(
-        self, info: Info[Context, None], input: TokenCreateInput
+        self, info: Info[Context, None], input: Annotated[TokenCreateInput, INPUT]
     ) -> TokenPayload:
         pair = await tokens.sign_in(
             info.context.services.authenticator, email=input.email, password=input.password,
@@ -121,7 +123,7 @@ class AccountMutations:
     @strawberry.mutation(description="Exchange a refresh token for a new pair (single use).")
     @returns_errors_in(TokenPayload)
     async def token_refresh(
-        self, info: Info[Context, None], input: TokenRefreshInput
+        self, info: Info[Context, None], input: Annotated[TokenRefreshInput, INPUT]
     ) -> TokenPayload:
         pair = await tokens.refresh(
             info.context.services.authenticator, refresh_token=input.refresh_token
@@ -131,7 +133,7 @@ class AccountMutations:
     @strawberry.mutation(description="Sign out: revoke the refresh token and its successors.")
     @returns_errors_in(TokenRevokePayload)
     async def token_revoke(
-        self, info: Info[Context, None], input: TokenRefreshInput
+        self, info: Info[Context, None], input: Annotated[TokenRefreshInput, INPUT]
     ) -> TokenRevokePayload:
         await tokens.sign_out(
             info.context.services.authenticator, refresh_token=input.refresh_token

@@ -1,17 +1,22 @@
 """Administration: stores, staff accounts and shop-system API keys."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry import Info, relay
 
 from auth import api_keys
 from auth.accounts import create_staff
+from auth.roles import ApiKeyScope
 from auth.stores import create_store, list_stores
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import ApiKey, ApiKeyScopeType, Staff, StoreNode
-from schema.pagination import check_first, connection, decode_cursor
+from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin
 from store import NotFound
+
+INPUT = strawberry.argument(description="The mutation's input; see its type for each field.")
 
 
 def node_id(global_id: relay.GlobalID, type_name: str, field: tuple[str, ...]) -> str:
@@ -51,7 +56,7 @@ class StaffCreatePayload:
 @strawberry.input(description="A new API key for a shop system.")
 class ApiKeyCreateInput:
     name: str = strawberry.field(description="What the key is for.")
-    scopes: list[ApiKeyScopeType] = strawberry.field(  # type: ignore[valid-type]
+    scopes: list[ApiKeyScopeType] = strawberry.field(
         description="What the key may do."
     )
 
@@ -80,7 +85,7 @@ class ApiKeyRevokePayload:
 class AdminQueries:
     @strawberry.field(description="All stores, oldest first.", permission_classes=[IsAdmin])
     async def stores(
-        self, info: Info[Context, None], first: int = 20, after: str | None = None
+        self, info: Info[Context, None], first: First = 20, after: After = None
     ) -> relay.Connection[StoreNode]:
         records, page = await list_stores(
             info.context.store, first=check_first(first), after_id=decode_cursor(after)
@@ -89,7 +94,7 @@ class AdminQueries:
 
     @strawberry.field(description="All API keys, newest first.", permission_classes=[IsAdmin])
     async def api_keys(
-        self, info: Info[Context, None], first: int = 20, after: str | None = None
+        self, info: Info[Context, None], first: First = 20, after: After = None
     ) -> relay.Connection[ApiKey]:
         records, page = await api_keys.list_api_keys(
             info.context.store, first=check_first(first), after_id=decode_cursor(after)
@@ -102,7 +107,7 @@ class AdminMutations:
     @strawberry.mutation(description="Create a store.", permission_classes=[IsAdmin])
     @returns_errors_in(StoreCreatePayload)
     async def store_create(
-        self, info: Info[Context, None], input: StoreCreateInput
+        self, info: Info[Context, None], input: Annotated[StoreCreateInput, INPUT]
     ) -> StoreCreatePayload:
         record = await create_store(
             info.context.store, code=input.code, name=input.name, timezone=input.timezone,
@@ -114,7 +119,7 @@ class AdminMutations:
                          permission_classes=[IsAdmin])
     @returns_errors_in(StaffCreatePayload)
     async def staff_create(
-        self, info: Info[Context, None], input: StaffCreateInput
+        self, info: Info[Context, None], input: Annotated[StaffCreateInput, INPUT]
     ) -> StaffCreatePayload:
         account = await create_staff(
             info.context.store, info.context.services.authenticator.passwords,
@@ -128,12 +133,13 @@ class AdminMutations:
                          permission_classes=[IsAdmin])
     @returns_errors_in(ApiKeyCreatePayload)
     async def api_key_create(
-        self, info: Info[Context, None], input: ApiKeyCreateInput
+        self, info: Info[Context, None], input: Annotated[ApiKeyCreateInput, INPUT]
     ) -> ApiKeyCreatePayload:
         principal = info.context.principal
         assert principal is not None  # noqa: S101 - IsAdmin guarantees it
         record, secret = await api_keys.create_api_key(
-            info.context.store, name=input.name, scopes=list(input.scopes),
+            info.context.store, name=input.name,
+            scopes=[ApiKeyScope(scope.name) for scope in input.scopes],
             created_by=principal.subject_id, clock=info.context.services.clock,
         )
         return ApiKeyCreatePayload(api_key=ApiKey.from_record(record), secret=secret)
@@ -141,7 +147,7 @@ class AdminMutations:
     @strawberry.mutation(description="Revoke an API key at once.", permission_classes=[IsAdmin])
     @returns_errors_in(ApiKeyRevokePayload)
     async def api_key_revoke(
-        self, info: Info[Context, None], input: ApiKeyRevokeInput
+        self, info: Info[Context, None], input: Annotated[ApiKeyRevokeInput, INPUT]
     ) -> ApiKeyRevokePayload:
         record = await api_keys.revoke_api_key(
             info.context.store, key_id=node_id(input.api_key, "ApiKey", ("input", "apiKey")),

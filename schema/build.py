@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -23,6 +24,7 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.context import Context
 from schema.cost import QueryCostLimiter
+from store.errors import KizunaError
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,11 @@ class SchemaLimits:
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
-    async def node(self, info: Info[Context, None], id: relay.GlobalID) -> relay.Node | None:
+    async def node(
+        self,
+        info: Info[Context, None],
+        id: Annotated[relay.GlobalID, strawberry.argument(description="The object's id.")],
+    ) -> relay.Node | None:
         # Each node type's resolve_nodes checks who may see it.
         node: relay.Node | None = await id.resolve_node(info, required=False)
         return node
@@ -50,7 +56,9 @@ class Mutation(AccountMutations, AdminMutations):
 def _is_internal(error: GraphQLError) -> bool:
     """Mask unexpected exceptions; pass through validation errors and permission denials."""
     original = error.original_error
-    return original is not None and not isinstance(original, StrawberryGraphQLError | GraphQLError)
+    return original is not None and not isinstance(
+        original, StrawberryGraphQLError | GraphQLError | KizunaError
+    )
 
 
 def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema:

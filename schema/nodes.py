@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from enum import Enum
 from typing import Self
 
 import strawberry
@@ -15,9 +16,19 @@ from auth.stores import ShopStore
 from schema.context import Context
 from schema.permissions import is_admin, may_see_account, may_see_store
 
-ApiKeyScopeType = strawberry.enum(
-    ApiKeyScope, name="ApiKeyScope", description="What a shop system's API key may do."
-)
+
+@strawberry.enum(name="ApiKeyScope", description="What a shop system's API key may do.")
+class ApiKeyScopeType(Enum):
+    ORDERS_WRITE = strawberry.enum_value(
+        ApiKeyScope.ORDERS_WRITE.value, description="Record orders, refunds and returns."
+    )
+    ACTIONS_WRITE = strawberry.enum_value(
+        ApiKeyScope.ACTIONS_WRITE.value,
+        description="Record non-purchase actions (reviews, surveys, sign-ups).",
+    )
+    MEMBERS_READ = strawberry.enum_value(
+        ApiKeyScope.MEMBERS_READ.value, description="Look up members and their points."
+    )
 
 
 @strawberry.type(name="Store", description="A physical shop where staff scan vouchers.")
@@ -106,9 +117,7 @@ class ApiKey(relay.Node):
     id: relay.NodeID[str]
     name: str = strawberry.field(description="What the key is for, e.g. 'Shopify store'.")
     prefix: str = strawberry.field(description="Public part of the key, to recognise it.")
-    scopes: list[ApiKeyScopeType] = strawberry.field(  # type: ignore[valid-type]
-        description="What the key may do."
-    )
+    scopes: list[ApiKeyScopeType] = strawberry.field(description="What the key may do.")
     created_at: datetime = strawberry.field(description="When the key was created.")
     revoked_at: datetime | None = strawberry.field(description="When the key was revoked.")
 
@@ -116,7 +125,8 @@ class ApiKey(relay.Node):
     def from_record(cls, record: ApiKeyRecord) -> Self:
         return cls(
             id=record.id, name=record.name, prefix=record.prefix,
-            scopes=sorted(record.scopes), created_at=record.created_at,
+            scopes=[ApiKeyScopeType(scope.value) for scope in sorted(record.scopes)],
+            created_at=record.created_at,
             revoked_at=record.revoked_at,
         )
 

@@ -3,11 +3,28 @@
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
+import strawberry
 from strawberry import relay
+from strawberry.exceptions import StrawberryGraphQLError
 
-from store import InvalidInput
 from store.pagination import MAX_PAGE_SIZE, Page
+
+First = Annotated[
+    int, strawberry.argument(description=f"How many items to return (0–{MAX_PAGE_SIZE}).")
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Return items after this cursor (a page's endCursor)."),
+]
+
+
+def _invalid(message: str, field: str) -> StrawberryGraphQLError:
+    # Queries have no payload to carry errors: bad arguments are top-level errors with a code.
+    return StrawberryGraphQLError(
+        message, extensions={"code": "INVALID_INPUT", "field": [field]}
+    )
 
 
 def encode_cursor(document_id: str) -> str:
@@ -23,13 +40,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     if not text.startswith("cursor:"):
-        raise InvalidInput("This cursor is not valid.", field=("after",))
+        raise _invalid("This cursor is not valid.", "after")
     return text.removeprefix("cursor:")
 
 
 def check_first(first: int) -> int:
     if not 0 <= first <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.", field=("first",))
+        raise _invalid(f"`first` must be between 0 and {MAX_PAGE_SIZE}.", "first")
     return first
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pymongo
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -43,10 +44,25 @@ class Store:
         concurrency. Exceptions raised by `work` abort the transaction and propagate.
         """
         async with self.client.start_session() as session:
-            return await session.with_transaction(
-                work,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
+            with pymongo.timeout(TRANSACTION_RETRY_BUDGET.total_seconds()):
+                return await session.with_transaction(
+                    work,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                )
+
+    async def require_transactions(self) -> None:
+        """Raise unless the server supports multi-document transactions: a replica set, a
+        sharded cluster, or the embedded server (its gate serialises them). A standalone
+        mongod would fail on the first balance change."""
+        hello = await self.client.admin.command("hello")
+        if hello.get("setName") or hello.get("msg") == "isdbgrid":
+            return
+        build = await self.client.admin.command("buildInfo")
+        if build.get("gitVersion") != "mongoeco":
+            raise RuntimeError(
+                "MongoDB must be a replica set or a sharded cluster (transactions); "
+                "a single node can run as a one-member replica set (--replSet)"
             )
 
     async def ping(self) -> None:

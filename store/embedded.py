@@ -6,6 +6,7 @@ instead of competing with the web server for one event loop.
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +49,9 @@ class EmbeddedServer:
     async def start(cls, data_dir: Path, *, host: str = "127.0.0.1") -> "EmbeddedServer":
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "store.embedded_server",
-            "--data-dir", str(data_dir), "--host", host,
+            # Absolute: the child runs from the project root, not our working directory.
+            "--data-dir", os.path.abspath(data_dir),  # noqa: ASYNC240 - no I/O but getcwd
+            "--host", host,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=_PROJECT_ROOT,

@@ -83,7 +83,7 @@ class TransactionGate:
 
     async def _run_plain(self, execute: Execute) -> Response:
         async with self._changed:
-            await self._changed.wait_for(
+            await self._wait_until(
                 lambda: self._owner is None and self._transactions_waiting == 0
             )
             self._plain_in_flight += 1
@@ -114,15 +114,22 @@ class TransactionGate:
         async with self._changed:
             self._transactions_waiting += 1
             try:
-                while not (self._owner is None and self._plain_in_flight == 0):
-                    await self._reclaim_if_abandoned()
-                    try:
-                        await asyncio.wait_for(self._changed.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
+                await self._wait_until(
+                    lambda: self._owner is None and self._plain_in_flight == 0
+                )
             finally:
                 self._transactions_waiting -= 1
             self._owner = Owner(key=key, since=time.monotonic(), abort=abort)
+
+    async def _wait_until(self, ready: Callable[[], bool]) -> None:
+        """Wait (holding the condition) until `ready()`, reclaiming an abandoned transaction
+        if one blocks the way for longer than its lifetime."""
+        while not ready():
+            await self._reclaim_if_abandoned()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
 
     async def _reclaim_if_abandoned(self) -> None:
         """Abort a transaction left open past its lifetime (a client that died mid-way)."""
