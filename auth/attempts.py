@@ -35,8 +35,9 @@ class AttemptLimiter:
             slots[f"{key}|{start}"] = (limit, start + window)
         return slots
 
-    async def reserve(self, limits: Mapping[str, AttemptLimit]) -> None:
-        """Count one attempt against every key; raise RateLimited if any is over its limit."""
+    async def reserve(self, limits: Mapping[str, AttemptLimit]) -> list[str]:
+        """Count one attempt against every key; raise RateLimited if any is over its limit.
+        Returns the counters used, for `release`."""
         slots = self._slots(limits)
         now = self._clock()
         await self._attempts.bulk_write(
@@ -70,8 +71,8 @@ class AttemptLimiter:
                 f"Too many sign-in attempts. Try again in {retry_after} seconds.",
                 retry_after_seconds=retry_after,
             )
+        return list(slots)
 
-    async def release(self, limits: Mapping[str, AttemptLimit]) -> None:
-        """Give back the slots of an attempt that succeeded."""
-        slots = self._slots(limits)
-        await self._attempts.update_many({"_id": {"$in": list(slots)}}, {"$inc": {"count": -1}})
+    async def release(self, counters: list[str]) -> None:
+        """Give back the slots of an attempt that succeeded (in the windows it counted in)."""
+        await self._attempts.update_many({"_id": {"$in": counters}}, {"$inc": {"count": -1}})

@@ -62,12 +62,12 @@ async def sign_in(
         f"account:{normalized}": auth.limits.per_account,
         f"client:{client_address}": auth.limits.per_client,
     }
-    await auth.attempts.reserve(limits)
+    counters = await auth.attempts.reserve(limits)
     found = await find_credentials(auth.store, normalized)
     account, password_hash = found if found else (None, None)
     if not await auth.passwords.verify(password_hash, password) or account is None:
         raise InvalidCredentials("The email or password is incorrect.")
-    await auth.attempts.release(limits)
+    await auth.attempts.release(counters)
     return await _pair(auth, account, await auth.refresh_tokens.issue(account.id))
 
 

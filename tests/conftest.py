@@ -18,7 +18,12 @@ from api.settings import Environment, Settings
 from api.state import AppState
 from store import connect
 from store.embedded import EmbeddedServer
-from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock
+from tests.support import (
+    TEST_CLIENT_ADDRESS,
+    GraphQLClient,
+    ManualClock,
+    manual_clock_ahead_of_wall_clock,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +54,8 @@ def settings(tmp_path: Path, database_uri: str) -> Settings:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    # Ahead of the wall clock: the database deletes TTL-indexed documents by real time.
+    return manual_clock_ahead_of_wall_clock()
 
 
 @pytest.fixture

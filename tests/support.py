@@ -100,3 +100,14 @@ class GraphQLClient:
         )
         tokens = await self.sign_in(email)
         return SignedIn(tokens["accessToken"], tokens["refreshToken"], account.id)
+
+
+def manual_clock_ahead_of_wall_clock() -> ManualClock:
+    """A ManualClock on a whole hour one day ahead of the real time.
+
+    The database expires TTL-indexed documents (sign-in attempt counters, refresh tokens) by
+    the wall clock, while the app stamps their `expires_at` with its clock: a manual clock
+    behind the wall clock would see its documents vanish mid-test.
+    """
+    now = datetime.now(UTC) + timedelta(days=1)
+    return ManualClock(now.replace(minute=0, second=0, microsecond=0))
