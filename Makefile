@@ -21,8 +21,9 @@ lint: .venv/.synced
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-bench: .venv/.synced  ## make bench SCENARIO=graphql-static
-	.venv/bin/python -m bench $(SCENARIO)
+SCENARIO ?= graphql-static
+bench: .venv/.synced  ## make bench SCENARIO=me ARGS="--rate 100"  (python -m bench --help)
+	.venv/bin/python -m bench $(SCENARIO) $(ARGS)
 
 sync: .venv/.synced
 

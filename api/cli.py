@@ -80,7 +80,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
     os.environ["KIZUNA_PORT"] = str(port or settings.port)
     uvicorn.run(
         "api.asgi:app", host=host or settings.host, port=port or settings.port,
-        workers=workers, lifespan="on", server_header=False,
+        workers=workers, lifespan="on", server_header=False, access_log=False,
         # Client addresses (sign-in limits) come from X-Forwarded-For only when the peer is
         # a proxy the operator named.
         proxy_headers=settings.forwarded_allow_ips is not None,

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry import Info, relay
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -63,12 +64,17 @@ def _is_internal(error: GraphQLError) -> bool:
 
 def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema:
     # Factories: strawberry builds fresh extensions per request (they hold its context);
-    # the parser and validation caches are module-level and survive that.
+    # the parser and validation caches are module-level and survive that. The depth and
+    # alias rules are built once, here: each limiter defines a new rule class and the
+    # validation cache keys on rule classes, so per-request limiters would never hit it.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=256),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=256),
         lambda: QueryCostLimiter(max_cost=limits.max_cost),
         lambda: MaskErrors(should_mask_error=_is_internal, error_message="Internal server error."),

@@ -19,6 +19,7 @@ from graphql import (
     GraphQLUnionType,
     specified_scalar_types,
 )
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 import schema.accounts
 import schema.context
@@ -333,3 +334,15 @@ def _undocumented() -> Iterator[str]:
 def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
     missing = sorted(_undocumented())
     assert missing == [], f"undocumented schema elements: {missing}"
+
+
+async def test_a_repeated_query_is_validated_once(gql: GraphQLClient) -> None:
+    # The validation cache keys on the rule classes: limiters rebuilt per request would
+    # make every request miss it and validate again.
+    cache = _get_validate_cache(256)
+    before = cache.cache_info()
+    for _ in range(3):
+        await gql.data('{ __type(name: "Member") { name fields { name } } }')
+    after = cache.cache_info()
+    assert after.misses - before.misses <= 1
+    assert after.hits - before.hits >= 2

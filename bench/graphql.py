@@ -1,0 +1,77 @@
+"""GraphQL over HTTP as the bench sends it: prepared requests and how a response is judged."""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+GRAPHQL_PATH = "/graphql"
+JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+
+
+class BenchError(RuntimeError):
+    """A setup step (registering members, signing in, starting a server) failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """One operation, encoded once up front so the load loops spend no time on JSON."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token: str | None = None,
+    ) -> "GraphQLRequest":
+        payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = dict(variables)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return cls(body=json.dumps(payload).encode(), headers=headers)
+
+
+def failure_of(response: httpx.Response) -> str | None:
+    """Why `response` counts as an error (non-200, not JSON, top-level `errors`), or None."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return "response is not JSON"
+    if not isinstance(body, dict):
+        return "response is not a JSON object"
+    errors = body.get("errors")
+    if errors:
+        first = errors[0] if isinstance(errors, list) else errors
+        message = first.get("message") if isinstance(first, dict) else first
+        return f"GraphQL error: {message}"
+    return None
+
+
+async def send(client: httpx.AsyncClient, request: GraphQLRequest) -> str | None:
+    """Post `request`; None when it succeeded, else a short description of the failure."""
+    try:
+        response = await client.post(GRAPHQL_PATH, content=request.body, headers=request.headers)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return failure_of(response)
+
+
+async def execute(client: httpx.AsyncClient, request: GraphQLRequest) -> dict[str, Any]:
+    """The `data` of a successful response; raises BenchError on any failure (setup calls)."""
+    try:
+        response = await client.post(GRAPHQL_PATH, content=request.body, headers=request.headers)
+    except httpx.HTTPError as error:
+        raise BenchError(f"request failed: {type(error).__name__}: {error}") from error
+    problem = failure_of(response)
+    if problem is not None:
+        raise BenchError(f"{problem}: {response.text[:500]}")
+    data: dict[str, Any] = response.json()["data"]
+    return data

@@ -1,0 +1,23 @@
+"""Lines most scenarios print about their set-up."""
+
+from bench.options import LoadOptions
+from bench.servers import UVICORN_OPTIONS, Target
+
+
+def describe_target(target: Target) -> str:
+    if not target.started_by_bench:
+        cpu = "server CPU not measured" if target.pid is None else f"pid {target.pid}"
+        return f"{target.name}: {target.base_url} (already running; {cpu})"
+    return (
+        f"{target.name}: {target.base_url} (started by the bench, pid {target.pid}; "
+        f"uvicorn {' '.join(UVICORN_OPTIONS)})"
+    )
+
+
+def describe_load(load: LoadOptions) -> str:
+    return (
+        f"load: warm-up {load.warmup:g} s, closed loop {load.concurrency} workers × "
+        f"{load.duration:g} s, open loop {load.rate:g} req/s × {load.duration:g} s "
+        f"(latency from scheduled send), pool {max(load.connections, load.concurrency)} "
+        "connections"
+    )
