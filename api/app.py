@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import KizunaGraphQL
+from api.jobs import points_expiry
 from api.middleware import BodySizeLimit
 from api.services import running
 from api.settings import Settings
@@ -32,7 +33,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running(settings, clock) as started:
+        async with running(settings, clock) as started, points_expiry(
+            started.services.store, clock=clock,
+            interval_seconds=settings.expiry_interval_seconds,
+        ):
             state.start(started.services, started.keyring)
             try:
                 yield

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
+    commands.add_parser("verify", help="Check the ledger's invariants over the whole "
+                        "database; exit code 0 only when there is no violation.")
+    commands.add_parser("expire-points", help="Expire what remains of every due lot now "
+                        "(safe to run at any time, also while servers run).")
     commands.add_parser("public-key", help="Print the public PEM of the current signing key "
                         "(for KIZUNA_JWT_PREVIOUS_PUBLIC_KEYS after a rotation).")
     commands.add_parser("rotate-signing-key", help="Add a new signing key to the data "
@@ -63,6 +67,10 @@ def main(argv: list[str] | None = None) -> None:
         _rotate_signing_key(settings)
     elif args.command == "public-key":
         _public_key(settings)
+    elif args.command == "verify":
+        sys.exit(asyncio.run(_verify(settings)))
+    elif args.command == "expire-points":
+        asyncio.run(_expire_points(settings))
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
@@ -138,6 +146,28 @@ def _rotate_signing_key(settings: Settings) -> None:
         sys.exit("kizuna: keys come from KIZUNA_JWT_SIGNING_KEY; rotate them there")
     path = write_new_key(settings.data_dir / "keys", now=system_clock())
     print(f"new signing key {path.name}; restart the server to use it")
+
+
+async def _verify(settings: Settings) -> int:
+    from api.services import database  # noqa: PLC0415
+    from loyalty.verify import verify  # noqa: PLC0415
+
+    async with database(settings) as (store, _):
+        violations = await verify(store)
+    for violation in violations:
+        print(violation)
+    print(f"{len(violations)} violation(s)" if violations else "ok: no violation")
+    return 1 if violations else 0
+
+
+async def _expire_points(settings: Settings) -> None:
+    from api.services import database  # noqa: PLC0415
+    from loyalty.expiry import expire_due_lots  # noqa: PLC0415
+    from store.clock import system_clock  # noqa: PLC0415
+
+    async with database(settings) as (store, _):
+        run = await expire_due_lots(store, clock=system_clock)
+    print(f"expired {run.points_expired} points in {run.lots_expired} lots")
 
 
 def _public_key(settings: Settings) -> None:

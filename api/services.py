@@ -13,12 +13,14 @@ from auth.passwords import PasswordCost, Passwords
 from auth.refresh_tokens import RefreshTokens
 from auth.sign_in import Authenticator, SignInLimits
 from auth.tokens import AccessTokens
+from loyalty.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.rules.store import INDEXES as RULE_INDEXES
 from schema.context import Services
 from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES,)
+ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

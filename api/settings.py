@@ -59,6 +59,7 @@ class Settings:
     password_memory_kib: int = 64 * 1024
     metrics_token: str | None = None
     forwarded_allow_ips: str | None = None
+    expiry_interval_seconds: int = 3600
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -115,6 +116,9 @@ class Settings:
             ),
             metrics_token=reader.optional("KIZUNA_METRICS_TOKEN"),
             forwarded_allow_ips=reader.optional("KIZUNA_FORWARDED_ALLOW_IPS"),
+            expiry_interval_seconds=reader.integer(
+                "KIZUNA_EXPIRY_INTERVAL_SECONDS", 3600, low=0, high=7 * 86400
+            ),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

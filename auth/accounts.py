@@ -181,3 +181,16 @@ async def get_accounts(store: Store, account_ids: list[str]) -> dict[str, Accoun
 async def find_credentials(store: Store, email: str) -> tuple[Account, str] | None:
     doc = await store.collection(ACCOUNTS).find_one({"email": email})
     return (account_from_document(doc), doc["password_hash"]) if doc else None
+
+
+async def find_member(store: Store, *, account_id: str | None, email: str | None) -> (
+    Account | None
+):
+    """The member account with this id or email (exactly one of them), else None."""
+    query: dict[str, Any] = {"role": Role.MEMBER.value}
+    if account_id is not None:
+        query["_id"] = account_id
+    else:
+        query["email"] = (email or "").strip().lower()
+    doc = await store.collection(ACCOUNTS).find_one(query, {"password_hash": 0})
+    return account_from_document(doc) if doc else None

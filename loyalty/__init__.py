@@ -1,1 +1,1 @@
-"""loyalty"""
+"""The loyalty programme: members' points ledger and lots, earning rules and campaigns."""

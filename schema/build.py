@@ -25,6 +25,9 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.context import Context
 from schema.cost import QueryCostLimiter
+from schema.ledger import LedgerMutations
+from schema.programme import ProgrammeMutations, ProgrammeQueries
+from schema.rules import RuleMutations, RuleQueries
 from store.errors import KizunaError
 
 
@@ -37,7 +40,7 @@ class SchemaLimits:
 
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
-class Query(AccountQueries, AdminQueries):
+class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -50,7 +53,9 @@ class Query(AccountQueries, AdminQueries):
 
 
 @strawberry.type(description="Change the programme. Expected failures come back in `errors`.")
-class Mutation(AccountMutations, AdminMutations):
+class Mutation(
+    AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations
+):
     pass
 
 

@@ -39,6 +39,32 @@ class ErrorCode(Enum):
     STORE_CODE_TAKEN = strawberry.enum_value(
         "STORE_CODE_TAKEN", description="A store with this code already exists."
     )
+    UNKNOWN_MEMBER = strawberry.enum_value(
+        "UNKNOWN_MEMBER", description="No member matches the reference."
+    )
+    UNKNOWN_ORDER = strawberry.enum_value(
+        "UNKNOWN_ORDER", description="No order with this id was recorded."
+    )
+    UNKNOWN_CURRENCY = strawberry.enum_value(
+        "UNKNOWN_CURRENCY", description="Not an ISO 4217 currency code Kizuna knows."
+    )
+    INVALID_ORDER = strawberry.enum_value(
+        "INVALID_ORDER",
+        description="The order cannot earn: no items, a non-positive total, bad lines or time.",
+    )
+    REFUND_EXCEEDS_ORDER = strawberry.enum_value(
+        "REFUND_EXCEEDS_ORDER", description="More would be refunded than the order is worth."
+    )
+    INSUFFICIENT_POINTS = strawberry.enum_value(
+        "INSUFFICIENT_POINTS", description="The member does not have enough spendable points."
+    )
+    INVALID_RULE = strawberry.enum_value(
+        "INVALID_RULE",
+        description="The earning rule's fields are missing, out of range or contradict each other.",
+    )
+    UNKNOWN_RULE = strawberry.enum_value(
+        "UNKNOWN_RULE", description="No earning rule has this id."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

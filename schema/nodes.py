@@ -13,8 +13,12 @@ from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
 from auth.roles import ApiKeyScope, Role
 from auth.stores import ShopStore
+from loyalty.ledger import history
+from loyalty.points import points_summary
 from schema.context import Context
+from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import is_admin, may_see_account, may_see_store
+from schema.points import LedgerEntry, MemberPoints
 
 
 @strawberry.enum(name="ApiKeyScope", description="What a shop system's API key may do.")
@@ -69,6 +73,22 @@ class Member(relay.Node):
         description="Whether the member agreed to receive marketing messages."
     )
     member_since: datetime = strawberry.field(description="When the member registered.")
+
+    @strawberry.field(description="Balance, pending points and what expires soon.")
+    async def points(self, info: Info[Context, None]) -> MemberPoints:
+        now = info.context.services.clock()
+        summary = await points_summary(info.context.store, member_id=self.id, now=now)
+        return MemberPoints.from_summary(summary, now)
+
+    @strawberry.field(description="Every points movement with its reason, newest first.")
+    async def history(
+        self, info: Info[Context, None], first: First = 20, after: After = None
+    ) -> relay.Connection[LedgerEntry]:
+        entries, page = await history(
+            info.context.store, member_id=self.id, first=check_first(first),
+            after_id=decode_cursor(after),
+        )
+        return connection(entries, page, node=LedgerEntry.from_entry, item_id=lambda e: e.id)
 
     @classmethod
     def from_account(cls, account: Account) -> Self:

@@ -10,7 +10,7 @@ from strawberry import Info
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
 
-from auth.roles import Principal, Role
+from auth.roles import ApiKeyScope, Principal, Role
 from schema.context import Context
 
 
@@ -66,3 +66,29 @@ def may_see_store(principal: Principal | None, store_id: str) -> bool:
 
 def is_admin(principal: Principal | None) -> bool:
     return principal is not None and principal.role is Role.ADMIN
+
+
+class _ScopedPermission(BasePermission):
+    """Admins, or shop systems whose API key has `scope`."""
+
+    scope: ApiKeyScope
+    message = "This needs an administrator or an API key with the right scope."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is None:
+            raise StrawberryGraphQLError(
+                "Sign in or use an API key to do this.", extensions={"code": "UNAUTHENTICATED"}
+            )
+        return principal.role is Role.ADMIN or (
+            principal.role is Role.INTEGRATION and self.scope in principal.scopes
+        )
+
+
+class CanRecordOrders(_ScopedPermission):
+    scope = ApiKeyScope.ORDERS_WRITE
+
+
+class CanRecordActions(_ScopedPermission):
+    scope = ApiKeyScope.ACTIONS_WRITE

@@ -49,6 +49,8 @@ def settings(tmp_path: Path, database_uri: str) -> Settings:
         # Cheapest argon2 the settings accept: tests hash many passwords.
         password_time_cost=1,
         password_memory_kib=8 * 1024,
+        # Tests run the expiry job themselves, at the moments they choose.
+        expiry_interval_seconds=0,
     )
 
 
@@ -86,3 +88,9 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient, state: AppState) -> GraphQLClient:
     return GraphQLClient(http, state)
+
+
+@pytest.fixture(scope="session")
+def database_uri_sync(database_uri: str) -> str:
+    """The database URI for synchronous tests that run their own event loop."""
+    return database_uri

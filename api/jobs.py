@@ -1,0 +1,41 @@
+"""Background jobs run by every server instance (each is safe to run concurrently)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from loyalty.expiry import expire_due_lots
+from store import Store
+from store.clock import Clock
+
+log = logging.getLogger("kizuna.jobs")
+
+
+@contextlib.asynccontextmanager
+async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) -> (
+    AsyncIterator[None]
+):
+    """Expire due lots every `interval_seconds` (0 disables) while the server runs."""
+    if interval_seconds <= 0:
+        yield
+        return
+
+    async def loop() -> None:
+        while True:
+            try:
+                run = await expire_due_lots(store, clock=clock)
+                if run.lots_expired:
+                    log.info("expired %d points in %d lots", run.points_expired,
+                             run.lots_expired)
+            except Exception:
+                log.exception("points expiry failed; retrying at the next interval")
+            await asyncio.sleep(interval_seconds)
+
+    task = asyncio.create_task(loop(), name="points-expiry")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

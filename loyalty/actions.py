@@ -1,0 +1,99 @@
+"""Non-purchase actions (review, survey, newsletter sign-up, …) that earn points once."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from loyalty.events import ensure_same_payload, fingerprint
+from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.members import read_member
+from loyalty.orders import MAX_BACKDATING, MAX_CLOCK_SKEW, check_external_id
+from loyalty.posting import Movement, credit
+from loyalty.programme import load_programme
+from loyalty.rules.evaluate import evaluate
+from loyalty.rules.model import Action, MemberFacts
+from loyalty.rules.store import active_rules
+from loyalty.rules.usage import load_usage, record_usage
+from store import InvalidInput, Session, Store, is_duplicate_key
+from store.clock import Clock
+
+_ACTION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+
+
+class StandardAction(StrEnum):
+    REVIEW = "REVIEW"
+    SURVEY = "SURVEY"
+    NEWSLETTER_SIGNUP = "NEWSLETTER_SIGNUP"
+    SOCIAL_SHARE = "SOCIAL_SHARE"
+    EVENT_VISIT = "EVENT_VISIT"
+    PROFILE_COMPLETED = "PROFILE_COMPLETED"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecorded:
+    entry: Entry
+    replayed: bool
+
+
+def check_action_type(value: str) -> str:
+    """A standard type or a custom one in UPPER_SNAKE_CASE."""
+    normalized = value.strip().upper()
+    if not _ACTION_TYPE.match(normalized):
+        raise InvalidInput("Use UPPER_SNAKE_CASE (2–40 characters) for the action type.",
+                           field=("input", "type"))
+    return normalized
+
+
+async def record_action(
+    store: Store,
+    *,
+    member_id: str,
+    action_type: str,
+    reference: str,
+    occurred_at: datetime | None,
+    actor: Actor,
+    clock: Clock,
+) -> ActionRecorded:
+    """Earn what the rules give for this action, once per (type, reference)."""
+    now = clock()
+    kind = check_action_type(action_type)
+    ref = check_external_id(reference, field=("input", "reference"), what="reference")
+    when = occurred_at or now
+    if when.tzinfo is None or not now - MAX_BACKDATING <= when <= now + MAX_CLOCK_SKEW:
+        raise InvalidInput("The action time must be within the last year, not in the future.",
+                           field=("input", "occurredAt"))
+    action = Action(type=kind, reference=ref, occurred_at=when)
+    payload_hash = fingerprint({"member": member_id, "type": kind, "reference": ref})
+    key = f"action:{kind}:{ref}"
+    rules = await active_rules(store)
+    programme = await load_programme(store)
+
+    async def work(session: Session) -> Entry:
+        member = await read_member(store, member_id, session=session)
+        local_date = when.astimezone(programme.timezone).date()
+        usage = await load_usage(store, session, rules, member_id=member_id,
+                                 local_date=local_date)
+        evaluation = evaluate(rules, action, MemberFacts(member_id=member_id), usage,
+                              timezone=programme.timezone)
+        movement = Movement(
+            key=key, kind=EntryKind.EARN, reason=f"{kind.replace('_', ' ').capitalize()}",
+            source=Source("ACTION", f"{kind}:{ref}"), actor=actor, occurred_at=when,
+            recorded_at=clock(), payload_hash=payload_hash, breakdown=evaluation.awards,
+        )
+        entry = await credit(store, session, movement, member=member,
+                             points=evaluation.points, programme=programme)
+        await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
+                           local_date=local_date)
+        return entry
+
+    try:
+        return ActionRecorded(await store.transaction(work), replayed=False)
+    except Exception as error:
+        if not is_duplicate_key(error):
+            raise
+    first = await entry_by_key(store, key)
+    if first is None:
+        raise RuntimeError(f"duplicate {key} without an entry")
+    ensure_same_payload(first.payload_hash, payload_hash, what="action")
+    return ActionRecorded(first, replayed=True)

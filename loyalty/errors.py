@@ -1,0 +1,35 @@
+"""Expected failures of the loyalty use cases, one class per stable code."""
+
+from store.errors import InvalidInput, KizunaError, NotFound
+
+
+class InvalidRule(InvalidInput):
+    """An earning rule whose fields contradict each other or are out of range."""
+
+    code = "INVALID_RULE"
+
+
+class UnknownRule(NotFound):
+    code = "UNKNOWN_RULE"
+
+
+class UnknownMember(NotFound):
+    code = "UNKNOWN_MEMBER"
+
+
+class UnknownOrder(NotFound):
+    code = "UNKNOWN_ORDER"
+
+
+class InvalidOrder(InvalidInput):
+    """An order that cannot earn: no items, non-positive total, inconsistent lines."""
+
+    code = "INVALID_ORDER"
+
+
+class RefundExceedsOrder(KizunaError):
+    code = "REFUND_EXCEEDS_ORDER"
+
+
+class InsufficientPoints(KizunaError):
+    code = "INSUFFICIENT_POINTS"

@@ -1,0 +1,30 @@
+"""Idempotency of external events: a payload fingerprint and the replay-or-conflict rule."""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from store import IdempotencyConflict
+
+
+def fingerprint(payload: Mapping[str, Any]) -> str:
+    """A stable hash of an event's payload (key order and datetime format do not matter)."""
+
+    def default(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=default)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def ensure_same_payload(stored_hash: str | None, payload_hash: str, *, what: str) -> None:
+    """A replay must carry the payload of the first call; anything else is a conflict."""
+    if stored_hash != payload_hash:
+        raise IdempotencyConflict(
+            f"This {what} was already recorded with different details.",
+            field=("input",),
+        )

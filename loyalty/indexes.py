@@ -1,0 +1,13 @@
+"""The indexes the ledger's queries need (created at start-up)."""
+
+from loyalty.collections import LEDGER, LOTS, ORDERS
+from store import IndexSpec
+
+INDEXES = (
+    IndexSpec(LEDGER, (("key", 1),), name="key_unique", unique=True),
+    IndexSpec(LEDGER, (("member_id", 1), ("_id", -1)), name="member_history"),
+    IndexSpec(LOTS, (("member_id", 1), ("expired_at", 1), ("remaining", 1)), name="member_open"),
+    IndexSpec(LOTS, (("expires_at", 1), ("expired_at", 1)), name="due_for_expiry"),
+    IndexSpec(ORDERS, (("member_id", 1), ("occurred_at", 1)), name="member_orders"),
+    IndexSpec(ORDERS, (("occurred_at", 1),), name="occurred"),
+)

@@ -1,0 +1,119 @@
+"""The append-only points ledger: entry kinds, the entry document, the member's history."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from loyalty.collections import LEDGER
+from loyalty.lots import Allocation
+from loyalty.rules.model import RuleAward
+from store import Store
+from store.pagination import Page, fetch_page
+
+
+class EntryKind(StrEnum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    EXPIRE = "EXPIRE"
+    ADJUST = "ADJUST"
+    REVERSAL = "REVERSAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What caused a movement: an order, a refund, an action, a lot, an admin adjustment."""
+
+    type: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused it: a shop system (API key), an admin, staff, the member or the system."""
+
+    type: str
+    id: str
+
+
+SYSTEM = Actor("SYSTEM", "kizuna")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    key: str
+    """Unique business key ("order:…", "refund:…", "action:…", "expire:…"): the ledger
+    itself guarantees every external event is applied at most once."""
+    member_id: str
+    kind: EntryKind
+    points: int
+    reason: str
+    source: Source
+    actor: Actor
+    occurred_at: datetime
+    recorded_at: datetime
+    breakdown: tuple[RuleAward, ...] = ()
+    lots: tuple[Allocation, ...] = ()
+    payload_hash: str | None = None
+    debt_settled: int = 0
+    debt_incurred: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "_id": self.id, "key": self.key, "member_id": self.member_id, "kind": self.kind.value,
+            "points": self.points, "reason": self.reason,
+            "source": {"type": self.source.type, "id": self.source.id},
+            "actor": {"type": self.actor.type, "id": self.actor.id},
+            "occurred_at": self.occurred_at, "recorded_at": self.recorded_at,
+            "breakdown": [
+                {"rule_id": a.rule_id, "rule_name": a.rule_name, "points": a.points,
+                 "capped": a.capped}
+                for a in self.breakdown
+            ],
+            "lots": [{"lot_id": a.lot_id, "points": a.points} for a in self.lots],
+            "payload_hash": self.payload_hash,
+            "debt_settled": self.debt_settled, "debt_incurred": self.debt_incurred,
+            "details": dict(self.details),
+        }
+
+
+def entry_from_document(doc: Mapping[str, Any]) -> Entry:
+    return Entry(
+        id=doc["_id"], key=doc["key"], member_id=doc["member_id"], kind=EntryKind(doc["kind"]),
+        points=doc["points"], reason=doc["reason"],
+        source=Source(doc["source"]["type"], doc["source"]["id"]),
+        actor=Actor(doc["actor"]["type"], doc["actor"]["id"]),
+        occurred_at=doc["occurred_at"], recorded_at=doc["recorded_at"],
+        breakdown=tuple(
+            RuleAward(b["rule_id"], b["rule_name"], b["points"], b.get("capped", False))
+            for b in doc.get("breakdown", ())
+        ),
+        lots=tuple(Allocation(a["lot_id"], a["points"]) for a in doc.get("lots", ())),
+        payload_hash=doc.get("payload_hash"),
+        debt_settled=doc.get("debt_settled", 0), debt_incurred=doc.get("debt_incurred", 0),
+        details=doc.get("details", {}),
+    )
+
+
+async def history(
+    store: Store, *, member_id: str, first: int, after_id: str | None
+) -> tuple[Sequence[Entry], Page]:
+    """The member's entries, newest first, one query per page."""
+    page = await fetch_page(
+        store.collection(LEDGER), filter={"member_id": member_id}, first=first,
+        after_id=after_id, descending=True,
+    )
+    return [entry_from_document(doc) for doc in page.documents], page
+
+
+async def entry_by_key(store: Store, key: str) -> Entry | None:
+    doc = await store.collection(LEDGER).find_one({"key": key})
+    return entry_from_document(doc) if doc else None
+
+
+async def entries_by_ids(store: Store, entry_ids: list[str]) -> dict[str, Entry]:
+    cursor = store.collection(LEDGER).find({"_id": {"$in": entry_ids}})
+    return {doc["_id"]: entry_from_document(doc) async for doc in cursor}

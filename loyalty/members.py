@@ -1,0 +1,38 @@
+"""A member's points state: the running totals the ledger keeps in step with its entries."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.collections import MEMBERS
+from store import Session, Store
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    member_id: str
+    points: int = 0
+    """Σ of the member's ledger entries = Σ of open lots − debt."""
+    debt: int = 0
+    """Points reversed after they were spent; future earnings settle it first."""
+    lifetime_earned: int = 0
+    orders_count: int = 0
+    first_order_at: datetime | None = None
+
+
+def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
+    if doc is None:
+        return MemberState(member_id)
+    return MemberState(
+        member_id=member_id, points=doc.get("points", 0), debt=doc.get("debt", 0),
+        lifetime_earned=doc.get("lifetime_earned", 0), orders_count=doc.get("orders_count", 0),
+        first_order_at=doc.get("first_order_at"),
+    )
+
+
+async def read_member(store: Store, member_id: str, *, session: Session | None = None) -> (
+    MemberState
+):
+    doc = await store.collection(MEMBERS).find_one({"_id": member_id}, session=session)
+    return state_from_document(member_id, doc)

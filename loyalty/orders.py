@@ -1,0 +1,192 @@
+"""Recording paid orders: points earned per the rules, exactly once per order id."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.collections import ORDERS
+from loyalty.errors import InvalidOrder
+from loyalty.events import ensure_same_payload, fingerprint
+from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.members import read_member
+from loyalty.money import check_currency
+from loyalty.posting import Movement, credit
+from loyalty.programme import load_programme
+from loyalty.rules.evaluate import evaluate
+from loyalty.rules.model import Channel, MemberFacts, OrderLine, Purchase
+from loyalty.rules.store import active_rules
+from loyalty.rules.usage import load_usage, record_usage
+from store import InputErrors, KizunaError, Session, Store, is_duplicate_key
+from store.clock import Clock
+
+_EXTERNAL_ID = re.compile(r"^[\w.:/#@+-]{1,128}$")
+MAX_LINES = 500
+# An order older than this cannot earn any more (its points would be born expired).
+MAX_BACKDATING = timedelta(days=366)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecorded:
+    entry: Entry
+    order_id: str
+    replayed: bool
+
+
+def check_external_id(value: str, *, field: tuple[str, ...], what: str) -> str:
+    cleaned = value.strip()
+    if not _EXTERNAL_ID.match(cleaned):
+        raise InvalidOrder(
+            f"Use 1–128 letters, digits or . : / # @ + - _ for the {what}.", field=field
+        )
+    return cleaned
+
+
+def validate_purchase(
+    *,
+    order_id: str,
+    channel: Channel,
+    total: int,
+    currency: str,
+    lines: Sequence[OrderLine],
+    occurred_at: datetime,
+    now: datetime,
+) -> Purchase:
+    """A purchase the rules can evaluate; raises InputErrors listing every problem."""
+    errors: list[KizunaError] = []
+
+    def check(action: Any) -> Any:
+        try:
+            return action()
+        except KizunaError as error:
+            errors.append(error)
+            return None
+
+    oid = check(lambda: check_external_id(order_id, field=("input", "orderId"), what="order id"))
+    code = check(lambda: check_currency(currency, field=("input", "currency")))
+    if total <= 0:
+        errors.append(InvalidOrder("The order total must be positive.", field=("input", "total")))
+    if not lines:
+        errors.append(InvalidOrder("An order needs at least one item.", field=("input", "items")))
+    if len(lines) > MAX_LINES:
+        errors.append(InvalidOrder(f"At most {MAX_LINES} items.", field=("input", "items")))
+    for index, line in enumerate(lines):
+        where = ("input", "items", str(index))
+        if not line.sku.strip():
+            errors.append(InvalidOrder("Every item needs a SKU.", field=(*where, "sku")))
+        if line.quantity <= 0:
+            errors.append(InvalidOrder("Quantities must be positive.",
+                                       field=(*where, "quantity")))
+        if line.unit_price < 0:
+            errors.append(InvalidOrder("Prices cannot be negative.",
+                                       field=(*where, "unitPrice")))
+    if occurred_at.tzinfo is None:
+        errors.append(InvalidOrder("Give the time with its UTC offset.",
+                                   field=("input", "occurredAt")))
+    elif occurred_at > now + MAX_CLOCK_SKEW or occurred_at < now - MAX_BACKDATING:
+        errors.append(InvalidOrder("The order time must be within the last year, not in the "
+                                   "future.", field=("input", "occurredAt")))
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    return Purchase(
+        order_id=oid, channel=channel, total=total, currency=code,
+        lines=tuple(
+            OrderLine(sku=line.sku.strip(), category=(line.category or "").strip() or None,
+                      quantity=line.quantity, unit_price=line.unit_price)
+            for line in lines
+        ),
+        occurred_at=occurred_at,
+    )
+
+
+async def record_order(
+    store: Store,
+    *,
+    member_id: str,
+    purchase: Purchase,
+    actor: Actor,
+    store_id: str | None,
+    clock: Clock,
+) -> OrderRecorded:
+    """Earn the points `purchase` is worth, once.
+
+    A replay of the same order id with the same details returns the first result; with
+    different details it raises IdempotencyConflict. Nothing is written on any error.
+    """
+    payload_hash = fingerprint(_payload(member_id, purchase, store_id))
+    rules = await active_rules(store)
+    programme = await load_programme(store)
+    key = f"order:{purchase.order_id}"
+
+    async def work(session: Session) -> Entry:
+        now = clock()
+        member = await read_member(store, member_id, session=session)
+        facts = MemberFacts(member_id=member_id, is_first_order=member.orders_count == 0)
+        local_date = purchase.occurred_at.astimezone(programme.timezone).date()
+        usage = await load_usage(store, session, rules, member_id=member_id,
+                                 local_date=local_date)
+        evaluation = evaluate(rules, purchase, facts, usage, timezone=programme.timezone)
+        movement = Movement(
+            key=key, kind=EntryKind.EARN, reason=f"Order {purchase.order_id}",
+            source=Source("ORDER", purchase.order_id), actor=actor,
+            occurred_at=purchase.occurred_at, recorded_at=now, payload_hash=payload_hash,
+            breakdown=evaluation.awards,
+        )
+        entry = await credit(
+            store, session, movement, member=member, points=evaluation.points,
+            programme=programme, order_id=purchase.order_id,
+            member_changes={"$inc": {"orders_count": 1},
+                            "$min": {"first_order_at": purchase.occurred_at}},
+        )
+        await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
+                           local_date=local_date)
+        await store.collection(ORDERS).insert_one(
+            _order_document(member_id, purchase, store_id, payload_hash, entry, now),
+            session=session,
+        )
+        return entry
+
+    try:
+        entry = await store.transaction(work)
+    except Exception as error:
+        if not is_duplicate_key(error):
+            raise
+        return await _replay(store, key, purchase.order_id, payload_hash)
+    return OrderRecorded(entry=entry, order_id=purchase.order_id, replayed=False)
+
+
+async def _replay(store: Store, key: str, order_id: str, payload_hash: str) -> OrderRecorded:
+    first = await entry_by_key(store, key)
+    if first is None:  # the duplicate was the order document of a foreign writer
+        raise InvalidOrder("This order id is already in use.", field=("input", "orderId"))
+    ensure_same_payload(first.payload_hash, payload_hash, what="order")
+    return OrderRecorded(entry=first, order_id=order_id, replayed=True)
+
+
+def _payload(member_id: str, purchase: Purchase, store_id: str | None) -> dict[str, Any]:
+    return {
+        "member": member_id, "order": purchase.order_id, "channel": purchase.channel.value,
+        "total": purchase.total, "currency": purchase.currency,
+        "occurred_at": purchase.occurred_at, "store": store_id,
+        "lines": [[ln.sku, ln.category, ln.quantity, ln.unit_price] for ln in purchase.lines],
+    }
+
+
+def _order_document(
+    member_id: str, purchase: Purchase, store_id: str | None, payload_hash: str, entry: Entry,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "_id": purchase.order_id, "member_id": member_id, "channel": purchase.channel.value,
+        "total": purchase.total, "currency": purchase.currency,
+        "items": [
+            {"sku": ln.sku, "category": ln.category, "quantity": ln.quantity,
+             "unit_price": ln.unit_price}
+            for ln in purchase.lines
+        ],
+        "occurred_at": purchase.occurred_at, "recorded_at": now, "store_id": store_id,
+        "payload_hash": payload_hash, "earned_points": entry.points, "entry_id": entry.id,
+        "refunded_amount": 0, "reversed_points": 0, "refunded_items": [],
+    }

@@ -1,0 +1,51 @@
+"""What a member sees of their points: balance, pending, debt, what expires soon."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from loyalty.lots import pending_points, spendable_points
+from loyalty.members import read_member
+from loyalty.posting import open_lots
+from store import Store
+
+EXPIRY_HORIZONS_DAYS = (30, 60, 90)
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    points: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PointsSummary:
+    balance: int
+    """Spendable now (never negative)."""
+    pending: int
+    """Earned but held until the return window closes."""
+    debt: int
+    lifetime_earned: int
+    expiring: tuple[Expiring, ...]
+    """Spendable or pending points with an expiry, grouped by expiry instant, soonest first."""
+
+    def expiring_within(self, now: datetime, days: int) -> int:
+        horizon = now + timedelta(days=days)
+        return sum(e.points for e in self.expiring if e.expires_at <= horizon)
+
+
+async def points_summary(store: Store, *, member_id: str, now: datetime) -> PointsSummary:
+    """Two queries: the member's totals and their open lots."""
+    member = await read_member(store, member_id)
+    lots = [lot for lot in await open_lots(store, member_id) if not lot.expired(now)]
+    expiring: dict[datetime, int] = defaultdict(int)
+    for lot in lots:
+        if lot.expires_at is not None:
+            expiring[lot.expires_at] += lot.remaining
+    return PointsSummary(
+        balance=max(0, spendable_points(lots, now) - member.debt),
+        pending=pending_points(lots, now),
+        debt=member.debt,
+        lifetime_earned=member.lifetime_earned,
+        expiring=tuple(Expiring(p, at) for at, p in sorted(expiring.items())),
+    )

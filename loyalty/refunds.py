@@ -1,0 +1,143 @@
+"""Refunds and returns: reverse exactly the points the order earned, in proportion."""
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loyalty.collections import ORDERS
+from loyalty.errors import InvalidOrder, RefundExceedsOrder, UnknownOrder
+from loyalty.events import ensure_same_payload, fingerprint
+from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.members import read_member
+from loyalty.orders import check_external_id
+from loyalty.posting import Movement, debit
+from store import InvalidInput, Session, Store, is_duplicate_key
+from store.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRefunded:
+    entry: Entry
+    order_id: str
+    refund_id: str
+    refunded_amount: int
+    replayed: bool
+
+
+def points_to_reverse(*, earned: int, total: int, refunded_before: int, refunded_now: int,
+                      reversed_before: int) -> int:
+    """Reverse in proportion to the money refunded, cumulatively, so that partial refunds
+    add up to exactly what the order earned when it is refunded in full."""
+    target = earned * (refunded_before + refunded_now) // total
+    return max(0, target - reversed_before)
+
+
+def refund_value(order: Mapping[str, Any], lines: Sequence[RefundLine]) -> int:
+    """The money value of returned items, checked against what is left to return."""
+    ordered: Counter[str] = Counter()
+    prices: dict[str, int] = {}
+    for item in order["items"]:
+        ordered[item["sku"]] += item["quantity"]
+        prices[item["sku"]] = item["unit_price"]
+    returned: Counter[str] = Counter()
+    for item in order.get("refunded_items", []):
+        returned[item["sku"]] += item["quantity"]
+    value = 0
+    for index, line in enumerate(lines):
+        field = ("input", "items", str(index))
+        if line.sku not in ordered:
+            raise InvalidOrder(f"SKU {line.sku!r} is not in this order.", field=(*field, "sku"))
+        returned[line.sku] += line.quantity
+        if returned[line.sku] > ordered[line.sku]:
+            raise RefundExceedsOrder(
+                f"More {line.sku!r} returned than were ordered.", field=(*field, "quantity")
+            )
+        value += line.quantity * prices[line.sku]
+    return value
+
+
+async def refund_order(
+    store: Store,
+    *,
+    order_id: str,
+    refund_id: str,
+    amount: int | None,
+    lines: Sequence[RefundLine],
+    actor: Actor,
+    clock: Clock,
+) -> OrderRefunded:
+    """Reverse the points for a refund of `amount` (minor units) or of returned `lines`.
+
+    A member who already spent the points keeps a debt that later earnings settle. Idempotent
+    on `refund_id`. Raises UnknownOrder, RefundExceedsOrder, InvalidOrder, InvalidInput,
+    IdempotencyConflict; nothing is written on any error.
+    """
+    order_id = check_external_id(order_id, field=("input", "orderId"), what="order id")
+    refund_id = check_external_id(refund_id, field=("input", "refundId"), what="refund id")
+    if (amount is None) == (not lines):
+        raise InvalidInput("Give either an amount or the returned items.", field=("input",))
+    if amount is not None and amount <= 0:
+        raise InvalidInput("The refund amount must be positive.", field=("input", "amount"))
+    if any(line.quantity <= 0 for line in lines):
+        raise InvalidInput("Quantities must be positive.", field=("input", "items"))
+    payload_hash = fingerprint({
+        "order": order_id, "refund": refund_id, "amount": amount,
+        "lines": [[line.sku, line.quantity] for line in lines],
+    })
+    key = f"refund:{refund_id}"
+
+    async def work(session: Session) -> tuple[Entry, int]:
+        order = await store.collection(ORDERS).find_one({"_id": order_id}, session=session)
+        if order is None:
+            raise UnknownOrder("No order with this id was recorded.",
+                               field=("input", "orderId"))
+        value = amount if amount is not None else refund_value(order, lines)
+        if order["refunded_amount"] + value > order["total"]:
+            left = order["total"] - order["refunded_amount"]
+            raise RefundExceedsOrder(
+                f"Only {left} of this order's {order['total']} is left to refund.",
+                field=("input", "amount" if amount is not None else "items"),
+            )
+        points = points_to_reverse(
+            earned=order["earned_points"], total=order["total"],
+            refunded_before=order["refunded_amount"], refunded_now=value,
+            reversed_before=order["reversed_points"],
+        )
+        now = clock()
+        member = await read_member(store, order["member_id"], session=session)
+        movement = Movement(
+            key=key, kind=EntryKind.REVERSAL, reason=f"Refund {refund_id} of order {order_id}",
+            source=Source("REFUND", refund_id), actor=actor, occurred_at=now, recorded_at=now,
+            payload_hash=payload_hash, details={"order_id": order_id, "amount": value},
+        )
+        entry = await debit(store, session, movement, member=member, points=points,
+                            include_pending=True, allow_debt=True, prefer_order=order_id)
+        await store.collection(ORDERS).update_one(
+            {"_id": order_id},
+            {"$inc": {"refunded_amount": value, "reversed_points": points},
+             "$push": {"refunded_items": {"$each": [
+                 {"sku": line.sku, "quantity": line.quantity} for line in lines
+             ]}}},
+            session=session,
+        )
+        return entry, value
+
+    try:
+        entry, value = await store.transaction(work)
+    except Exception as error:
+        if not is_duplicate_key(error):
+            raise
+        first = await entry_by_key(store, key)
+        if first is None:
+            raise
+        ensure_same_payload(first.payload_hash, payload_hash, what="refund")
+        return OrderRefunded(first, order_id, refund_id, int(first.details.get("amount", 0)),
+                             replayed=True)
+    return OrderRefunded(entry, order_id, refund_id, value, replayed=False)

@@ -1,0 +1,1 @@
+"""Earning rules and campaigns: what earns points, how many, within which limits."""

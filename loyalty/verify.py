@@ -1,0 +1,105 @@
+"""`kizuna verify`: the ledger's invariants, checked over the whole database.
+
+Each check reads with aggregation pipelines (a handful of queries whatever the size) and
+reports every violation it finds; none means the books balance.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS
+from store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    invariant: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.subject}: {self.detail}"
+
+
+async def verify(store: Store) -> list[Violation]:
+    """Every violation of the ledger invariants (ARCHITECTURE.md §3)."""
+    violations: list[Violation] = []
+    async for violation in _balances(store):
+        violations.append(violation)
+    async for violation in _lots(store):
+        violations.append(violation)
+    async for violation in _unique_events(store):
+        violations.append(violation)
+    async for violation in _orders(store):
+        violations.append(violation)
+    return violations
+
+
+async def _sum_by_member(store: Store, collection: str, match: dict[str, Any], field: str) -> (
+    dict[str, int]
+):
+    pipeline = [{"$match": match}, {"$group": {"_id": "$member_id", "total": {"$sum": field}}}]
+    cursor = await store.collection(collection).aggregate(pipeline)
+    return {doc["_id"]: doc["total"] async for doc in cursor}
+
+
+async def _balances(store: Store) -> AsyncIterator[Violation]:
+    entries = await _sum_by_member(store, LEDGER, {}, "$points")
+    earned = await _sum_by_member(store, LEDGER, {"kind": "EARN"}, "$points")
+    open_lots = await _sum_by_member(store, LOTS, {"expired_at": None}, "$remaining")
+    members = {doc["_id"]: doc async for doc in store.collection(MEMBERS).find({})}
+    for member_id in sorted(set(entries) | set(open_lots) | set(members)):
+        doc = members.get(member_id, {})
+        points, debt = doc.get("points", 0), doc.get("debt", 0)
+        if points != entries.get(member_id, 0):
+            yield Violation("balance = Σ entries", member_id,
+                            f"balance {points}, entries sum to {entries.get(member_id, 0)}")
+        if points != open_lots.get(member_id, 0) - debt:
+            yield Violation("balance = Σ open lots − debt", member_id,
+                            f"balance {points}, open lots {open_lots.get(member_id, 0)}, "
+                            f"debt {debt}")
+        if debt < 0:
+            yield Violation("debt ≥ 0", member_id, f"debt {debt}")
+        if doc.get("lifetime_earned", 0) != earned.get(member_id, 0):
+            yield Violation("lifetime earned = Σ earn entries", member_id,
+                            f"{doc.get('lifetime_earned', 0)} ≠ {earned.get(member_id, 0)}")
+
+
+async def _lots(store: Store) -> AsyncIterator[Violation]:
+    cursor = store.collection(LOTS).find(
+        {"$or": [{"remaining": {"$lt": 0}}, {"$expr": {"$gt": ["$remaining", "$earned"]}},
+                 {"expired_at": {"$ne": None}, "remaining": {"$ne": 0}}]}
+    )
+    async for lot in cursor:
+        yield Violation("0 ≤ lot remaining ≤ earned, 0 once expired", lot["_id"],
+                        f"earned {lot['earned']}, remaining {lot['remaining']}")
+
+
+async def _unique_events(store: Store) -> AsyncIterator[Violation]:
+    pipeline: list[dict[str, Any]] = [
+        {"$group": {"_id": "$key", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}
+    ]
+    async for doc in await store.collection(LEDGER).aggregate(pipeline):
+        yield Violation("every event applied at most once", doc["_id"],
+                        f"{doc['n']} ledger entries")
+
+
+async def _orders(store: Store) -> AsyncIterator[Violation]:
+    earn_points = {
+        doc["_id"]: doc["points"]
+        async for doc in store.collection(LEDGER).find({"kind": "EARN", "source.type": "ORDER"},
+                                                       {"points": 1})
+    }
+    async for order in store.collection(ORDERS).find({}):
+        order_id = order["_id"]
+        if earn_points.get(order["entry_id"]) != order["earned_points"]:
+            yield Violation("order earned = its earn entry", order_id,
+                            f"order says {order['earned_points']}, entry "
+                            f"{earn_points.get(order['entry_id'])}")
+        if not 0 <= order["reversed_points"] <= order["earned_points"]:
+            yield Violation("reversed ≤ earned", order_id,
+                            f"reversed {order['reversed_points']} of {order['earned_points']}")
+        if not 0 <= order["refunded_amount"] <= order["total"]:
+            yield Violation("refunded ≤ total", order_id,
+                            f"refunded {order['refunded_amount']} of {order['total']}")

@@ -1,0 +1,227 @@
+"""Shop-system events and admin adjustments that move points."""
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry import Info, relay
+
+from auth.accounts import find_member
+from auth.roles import Principal, Role
+from loyalty import actions, adjustments, orders, refunds
+from loyalty.errors import UnknownMember
+from loyalty.ledger import Actor
+from loyalty.rules.model import Channel, OrderLine
+from schema.admin import INPUT
+from schema.context import Context
+from schema.errors import UserError, returns_errors_in
+from schema.permissions import CanRecordActions, CanRecordOrders, IsAdmin
+from schema.points import LedgerEntry, RuleBreakdown
+
+
+@strawberry.enum(name="Channel", description="Where an order was placed.")
+class ChannelType(Enum):
+    ONLINE = strawberry.enum_value(Channel.ONLINE.value, description="Web shop or app.")
+    STORE = strawberry.enum_value(Channel.STORE.value, description="A physical store.")
+
+
+@strawberry.input(one_of=True, description="A member, by id or by email (exactly one).")
+class MemberReference:
+    id: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET, description="The member's global id."
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The member's email."
+    )
+
+
+@strawberry.input(description="One line of an order.")
+class OrderItemInput:
+    sku: str = strawberry.field(description="The product's SKU.")
+    category: str | None = strawberry.field(default=None, description="Product category.")
+    quantity: int = strawberry.field(description="How many (positive).")
+    unit_price: int = strawberry.field(description="Price of one, in minor units (cents).")
+
+
+@strawberry.input(description="A paid order reported by a shop system.")
+class OrderRecordInput:
+    member: MemberReference = strawberry.field(description="Who bought.")
+    order_id: str = strawberry.field(description="The shop's order id (the idempotency key).")
+    channel: ChannelType = strawberry.field(description="Online or in a store.")
+    total: int = strawberry.field(description="Amount paid, in minor units (cents).")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+    items: list[OrderItemInput] = strawberry.field(description="What was bought.")
+    occurred_at: datetime = strawberry.field(description="When the order was paid.")
+
+
+@strawberry.type(description="Points earned (or, for a replay, earned the first time).")
+class OrderRecordPayload:
+    order_id: str | None = strawberry.field(default=None, description="The order's id.")
+    points_earned: int | None = strawberry.field(default=None, description="Points earned.")
+    breakdown: list[RuleBreakdown] = strawberry.field(
+        default_factory=list, description="Which rules gave how many points."
+    )
+    entry: LedgerEntry | None = strawberry.field(default=None, description="The ledger entry.")
+    replayed: bool = strawberry.field(
+        default=False, description="True when this order was already recorded: nothing new."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="A returned item.")
+class RefundItemInput:
+    sku: str = strawberry.field(description="The SKU returned.")
+    quantity: int = strawberry.field(description="How many.")
+
+
+@strawberry.input(description="A refund or return of (part of) a recorded order.")
+class OrderRefundInput:
+    order_id: str = strawberry.field(description="The order being refunded.")
+    refund_id: str = strawberry.field(description="The shop's refund id (idempotency key).")
+    amount: int | None = strawberry.field(
+        default=None, description="Money refunded, in minor units; or give `items`."
+    )
+    items: list[RefundItemInput] | None = strawberry.field(
+        default=None, description="Items returned; or give `amount`."
+    )
+
+
+@strawberry.type(description="Points taken back for a refund.")
+class OrderRefundPayload:
+    points_reversed: int | None = strawberry.field(default=None, description="Points removed.")
+    refunded_amount: int | None = strawberry.field(
+        default=None, description="Money this refund covers, in minor units."
+    )
+    entry: LedgerEntry | None = strawberry.field(default=None, description="The ledger entry.")
+    replayed: bool = strawberry.field(default=False, description="Already recorded before.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="Something a member did that can earn points.")
+class ActionRecordInput:
+    member: MemberReference = strawberry.field(description="Who did it.")
+    type: str = strawberry.field(
+        description="REVIEW, SURVEY, NEWSLETTER_SIGNUP, SOCIAL_SHARE, EVENT_VISIT, "
+        "PROFILE_COMPLETED or a custom UPPER_SNAKE_CASE type."
+    )
+    reference: str = strawberry.field(
+        description="The shop's id for it (review id, …); type + reference is the idempotency key."
+    )
+    occurred_at: datetime | None = strawberry.field(default=None, description="When; now if unset.")
+
+
+@strawberry.type(description="Points earned for an action.")
+class ActionRecordPayload:
+    points_earned: int | None = strawberry.field(default=None, description="Points earned.")
+    entry: LedgerEntry | None = strawberry.field(default=None, description="The ledger entry.")
+    replayed: bool = strawberry.field(default=False, description="Already recorded before.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="A manual correction of a member's points.")
+class PointsAdjustInput:
+    member: MemberReference = strawberry.field(description="Whose points.")
+    points: int = strawberry.field(description="Positive adds, negative removes.")
+    reason: str = strawberry.field(description="Why (required; shown to the member).")
+
+
+@strawberry.type(description="Result of pointsAdjust.")
+class PointsAdjustPayload:
+    entry: LedgerEntry | None = strawberry.field(default=None, description="The ledger entry.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+def actor_of(principal: Principal | None) -> Actor:
+    assert principal is not None  # noqa: S101 - permissions guarantee a principal
+    kind = "API_KEY" if principal.role is Role.INTEGRATION else principal.role.value
+    return Actor(kind, principal.subject_id)
+
+
+async def resolve_member(info: Info[Context, None], reference: MemberReference) -> str:
+    """The member id behind a reference; UnknownMember when there is no such member."""
+    account_id = None
+    if reference.id:
+        if reference.id.type_name != "Member":
+            raise UnknownMember("This is not a member's id.", field=("input", "member", "id"))
+        account_id = reference.id.node_id
+    account = await find_member(
+        info.context.store, account_id=account_id,
+        email=reference.email if not reference.id else None,
+    )
+    if account is None:
+        raise UnknownMember("No member matches this reference.", field=("input", "member"))
+    return account.id
+
+
+@strawberry.type
+class LedgerMutations:
+    @strawberry.mutation(description="Record a paid order; earns points once per order id.",
+                         permission_classes=[CanRecordOrders])
+    @returns_errors_in(OrderRecordPayload)
+    async def order_record(
+        self, info: Info[Context, None], input: Annotated[OrderRecordInput, INPUT]
+    ) -> OrderRecordPayload:
+        member_id = await resolve_member(info, input.member)
+        purchase = orders.validate_purchase(
+            order_id=input.order_id, channel=Channel(input.channel.name), total=input.total,
+            currency=input.currency, occurred_at=input.occurred_at,
+            lines=[OrderLine(i.sku, i.category, i.quantity, i.unit_price) for i in input.items],
+            now=info.context.services.clock(),
+        )
+        result = await orders.record_order(
+            info.context.store, member_id=member_id, purchase=purchase,
+            actor=actor_of(info.context.principal), store_id=None,
+            clock=info.context.services.clock,
+        )
+        entry = LedgerEntry.from_entry(result.entry)
+        return OrderRecordPayload(order_id=result.order_id, points_earned=result.entry.points,
+                                  breakdown=entry.breakdown, entry=entry,
+                                  replayed=result.replayed)
+
+    @strawberry.mutation(description="Reverse the points of a refunded or returned order.",
+                         permission_classes=[CanRecordOrders])
+    @returns_errors_in(OrderRefundPayload)
+    async def order_refund(
+        self, info: Info[Context, None], input: Annotated[OrderRefundInput, INPUT]
+    ) -> OrderRefundPayload:
+        result = await refunds.refund_order(
+            info.context.store, order_id=input.order_id, refund_id=input.refund_id,
+            amount=input.amount,
+            lines=[refunds.RefundLine(i.sku, i.quantity) for i in input.items or []],
+            actor=actor_of(info.context.principal), clock=info.context.services.clock,
+        )
+        return OrderRefundPayload(
+            points_reversed=-result.entry.points, refunded_amount=result.refunded_amount,
+            entry=LedgerEntry.from_entry(result.entry), replayed=result.replayed,
+        )
+
+    @strawberry.mutation(description="Record a non-purchase action; earns points once.",
+                         permission_classes=[CanRecordActions])
+    @returns_errors_in(ActionRecordPayload)
+    async def action_record(
+        self, info: Info[Context, None], input: Annotated[ActionRecordInput, INPUT]
+    ) -> ActionRecordPayload:
+        member_id = await resolve_member(info, input.member)
+        result = await actions.record_action(
+            info.context.store, member_id=member_id, action_type=input.type,
+            reference=input.reference, occurred_at=input.occurred_at,
+            actor=actor_of(info.context.principal), clock=info.context.services.clock,
+        )
+        return ActionRecordPayload(points_earned=result.entry.points,
+                                   entry=LedgerEntry.from_entry(result.entry),
+                                   replayed=result.replayed)
+
+    @strawberry.mutation(description="Add or remove points by hand, with a reason (audited).",
+                         permission_classes=[IsAdmin])
+    @returns_errors_in(PointsAdjustPayload)
+    async def points_adjust(
+        self, info: Info[Context, None], input: Annotated[PointsAdjustInput, INPUT]
+    ) -> PointsAdjustPayload:
+        member_id = await resolve_member(info, input.member)
+        entry = await adjustments.adjust_points(
+            info.context.store, member_id=member_id, points=input.points, reason=input.reason,
+            actor=actor_of(info.context.principal), clock=info.context.services.clock,
+        )
+        return PointsAdjustPayload(entry=LedgerEntry.from_entry(entry))
+

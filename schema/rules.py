@@ -1,0 +1,191 @@
+"""Earning rules and campaigns: admin management, the member-facing list, dry runs."""
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import Info, relay
+
+from loyalty.errors import UnknownRule
+from loyalty.rules import store as rules
+from loyalty.rules.describe import describe_rule
+from loyalty.rules.simulate import simulate_rule
+from schema.admin import INPUT
+from schema.context import Context
+from schema.errors import UserError, returns_errors_in, user_errors
+from schema.pagination import After, First, check_first, connection, decode_cursor
+from schema.permissions import IsAdmin
+from schema.rule_inputs import (
+    EarningRuleActivateInput,
+    EarningRuleArchiveInput,
+    EarningRuleInput,
+    EarningRuleUpdateInput,
+    RuleSimulateInput,
+    to_model,
+)
+from schema.rule_types import EarningRuleNode, programme_timezone, rule_nodes
+from store import KizunaError
+
+
+def _rule_id(global_id: relay.GlobalID) -> str:
+    if global_id.type_name != "EarningRule":
+        raise UnknownRule("This is not the id of an earning rule.", field=("input", "rule"))
+    return global_id.node_id
+
+
+@strawberry.type(description="A way to earn points, in the words a member understands.")
+class ProgramRule:
+    name: str = strawberry.field(description="The rule or campaign's name.")
+    description: str = strawberry.field(description="The programme's own words about it.")
+    how_to_earn: str = strawberry.field(
+        description="What earns how many points, when, within which limits."
+    )
+    ends_at: datetime | None = strawberry.field(
+        description="When a limited-time campaign ends (null: no end)."
+    )
+
+
+@strawberry.type(description="Result of earningRuleCreate.")
+class EarningRuleCreatePayload:
+    rule: EarningRuleNode | None = strawberry.field(default=None, description="The new rule.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type(description="Result of earningRuleUpdate.")
+class EarningRuleUpdatePayload:
+    rule: EarningRuleNode | None = strawberry.field(default=None, description="The rule now.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type(description="Result of earningRuleArchive.")
+class EarningRuleArchivePayload:
+    rule: EarningRuleNode | None = strawberry.field(
+        default=None, description="The archived rule."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type(description="Result of earningRuleActivate.")
+class EarningRuleActivatePayload:
+    rule: EarningRuleNode | None = strawberry.field(
+        default=None, description="The active rule."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type(description="What a draft rule would have given in a past period. A dry run: "
+                 "nothing was written.")
+class RuleSimulatePayload:
+    orders_matched: int | None = strawberry.field(
+        default=None, description="Orders it would have given points for."
+    )
+    members_affected: int | None = strawberry.field(
+        default=None, description="Members who would have earned from it."
+    )
+    points: int | None = strawberry.field(
+        default=None, description="Points it would have given, within its limits."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type
+class RuleQueries:
+    @strawberry.field(description="Every earning rule, archived ones too, newest first.",
+                      permission_classes=[IsAdmin])
+    async def earning_rules(
+        self, info: Info[Context, None], first: First = 20, after: After = None
+    ) -> relay.Connection[EarningRuleNode]:
+        found, page = await rules.list_rules(
+            info.context.store, first=check_first(first), after_id=decode_cursor(after)
+        )
+        nodes = await rule_nodes(info.context.store, found)
+        return connection(nodes, page, node=lambda node: node, item_id=lambda node: node.id)
+
+    @strawberry.field(description="The ways to earn points now and in announced campaigns, "
+                      "highest priority first. Public: it is what the programme advertises.")
+    async def program_rules(self, info: Info[Context, None]) -> list[ProgramRule]:
+        # Anonymous callers too: a shop shows this on its loyalty landing page, and it holds
+        # nothing that is not already marketing copy (no budgets, limits in words only).
+        store = info.context.store
+        offered = await rules.rules_on_offer(store, now=info.context.services.clock())
+        timezone = await programme_timezone(store)
+        return [
+            ProgramRule(
+                name=rule.name, description=rule.description,
+                how_to_earn=describe_rule(rule, timezone=timezone),
+                ends_at=rule.conditions.ends_at,
+            )
+            for rule in offered
+        ]
+
+    @strawberry.field(description="Dry-run a draft rule against the orders recorded in a past "
+                      "period: how many orders, members and points it would have affected, "
+                      "next to the rules in force. Writes nothing.",
+                      permission_classes=[IsAdmin])
+    async def rule_simulate(
+        self, info: Info[Context, None], input: Annotated[RuleSimulateInput, INPUT]
+    ) -> RuleSimulatePayload:
+        store = info.context.store
+        try:
+            result = await simulate_rule(
+                store, to_model(input.rule), start=input.from_, end=input.to,
+                timezone=await programme_timezone(store), others=await rules.active_rules(store),
+            )
+        except KizunaError as error:
+            return RuleSimulatePayload(errors=user_errors(error))
+        return RuleSimulatePayload(
+            orders_matched=result.orders_matched, members_affected=result.members_affected,
+            points=result.points,
+        )
+
+
+@strawberry.type
+class RuleMutations:
+    @strawberry.mutation(description="Create an earning rule or campaign; it applies at once.",
+                         permission_classes=[IsAdmin])
+    @returns_errors_in(EarningRuleCreatePayload)
+    async def earning_rule_create(
+        self, info: Info[Context, None], input: Annotated[EarningRuleInput, INPUT]
+    ) -> EarningRuleCreatePayload:
+        rule = await rules.create_rule(
+            info.context.store, draft=to_model(input), clock=info.context.services.clock
+        )
+        (node,) = await rule_nodes(info.context.store, [rule])
+        return EarningRuleCreatePayload(rule=node)
+
+    @strawberry.mutation(description="Replace every field of an earning rule; earns already "
+                         "made keep their points.", permission_classes=[IsAdmin])
+    @returns_errors_in(EarningRuleUpdatePayload)
+    async def earning_rule_update(
+        self, info: Info[Context, None], input: Annotated[EarningRuleUpdateInput, INPUT]
+    ) -> EarningRuleUpdatePayload:
+        rule = await rules.update_rule(
+            info.context.store, rule_id=_rule_id(input.rule), draft=to_model(input),
+            clock=info.context.services.clock,
+        )
+        (node,) = await rule_nodes(info.context.store, [rule])
+        return EarningRuleUpdatePayload(rule=node)
+
+    @strawberry.mutation(description="Stop an earning rule from giving points (kept for the "
+                         "record; earningRuleActivate undoes it).", permission_classes=[IsAdmin])
+    @returns_errors_in(EarningRuleArchivePayload)
+    async def earning_rule_archive(
+        self, info: Info[Context, None], input: Annotated[EarningRuleArchiveInput, INPUT]
+    ) -> EarningRuleArchivePayload:
+        rule = await rules.archive_rule(
+            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock
+        )
+        (node,) = await rule_nodes(info.context.store, [rule])
+        return EarningRuleArchivePayload(rule=node)
+
+    @strawberry.mutation(description="Let an archived earning rule give points again.",
+                         permission_classes=[IsAdmin])
+    @returns_errors_in(EarningRuleActivatePayload)
+    async def earning_rule_activate(
+        self, info: Info[Context, None], input: Annotated[EarningRuleActivateInput, INPUT]
+    ) -> EarningRuleActivatePayload:
+        rule = await rules.activate_rule(
+            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock
+        )
+        (node,) = await rule_nodes(info.context.store, [rule])
+        return EarningRuleActivatePayload(rule=node)

@@ -1,0 +1,124 @@
+"""Property: any sequence of earns, spends, refunds and expiries keeps `verify` clean."""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loyalty.adjustments import adjust_points
+from loyalty.errors import InsufficientPoints, RefundExceedsOrder
+from loyalty.expiry import expire_due_lots
+from loyalty.ledger import Actor
+from loyalty.orders import record_order, validate_purchase
+from loyalty.programme import ExpiryKind, update_programme
+from loyalty.refunds import refund_order
+from loyalty.rules.model import (
+    Channel,
+    Conditions,
+    EarningRule,
+    Formula,
+    FormulaKind,
+    Limits,
+    OrderLine,
+    TriggerKind,
+)
+from loyalty.rules.store import create_rule
+from loyalty.verify import verify
+from store import connect
+from tests.support import ManualClock
+
+ACTOR = Actor("ADMIN", "property-test")
+MEMBERS = ("m1", "m2")
+
+
+@dataclass(frozen=True)
+class Earn:
+    member: int
+    cents: int
+
+
+@dataclass(frozen=True)
+class Refund:
+    order: int
+    cents: int
+
+
+@dataclass(frozen=True)
+class Adjust:
+    member: int
+    points: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    days: int
+
+
+operations = st.lists(
+    st.one_of(
+        st.builds(Earn, st.integers(0, 1), st.integers(1, 50_000)),
+        st.builds(Refund, st.integers(0, 9), st.integers(1, 30_000)),
+        st.builds(Adjust, st.integers(0, 1),
+                  st.integers(-400, 400).filter(lambda p: p != 0)),
+        st.builds(Wait, st.integers(1, 200)),
+    ),
+    min_size=1, max_size=14,
+)
+
+
+async def run(uri: str, steps: list[Earn | Refund | Adjust | Wait]) -> list[str]:
+    store = connect(uri, f"prop_{uuid.uuid4().hex[:12]}")
+    clock = ManualClock()
+    try:
+        await update_programme(store, expiry_kind=ExpiryKind.MONTHS_AFTER_EARNING,
+                               expiry_months=6, pending_days=3, clock=clock)
+        await create_rule(store, clock=clock, draft=EarningRule(
+            id="draft", name="Base", description="", trigger=TriggerKind.ORDER,
+            action_type=None, conditions=Conditions(currency="EUR"),
+            formula=Formula(FormulaKind.PER_CURRENCY_UNIT, points=1, per_amount_minor=100),
+            limits=Limits(),
+        ))
+        orders: list[str] = []
+        for index, step in enumerate(steps):
+            if isinstance(step, Earn):
+                order_id = f"o{index}"
+                purchase = validate_purchase(
+                    order_id=order_id, channel=Channel.ONLINE, total=step.cents,
+                    currency="EUR", lines=[OrderLine("SKU", None, 1, step.cents)],
+                    occurred_at=clock(), now=clock())
+                await record_order(store, member_id=MEMBERS[step.member], purchase=purchase,
+                                   actor=ACTOR, store_id=None, clock=clock)
+                orders.append(order_id)
+            elif isinstance(step, Refund) and orders:
+                try:
+                    await refund_order(store, order_id=orders[step.order % len(orders)],
+                                       refund_id=f"r{index}", amount=step.cents, lines=[],
+                                       actor=ACTOR, clock=clock)
+                except RefundExceedsOrder:
+                    pass
+            elif isinstance(step, Adjust):
+                try:
+                    await adjust_points(store, member_id=MEMBERS[step.member],
+                                        points=step.points, reason="Property test",
+                                        actor=ACTOR, clock=clock)
+                except InsufficientPoints:
+                    pass
+            elif isinstance(step, Wait):
+                clock.advance(days=step.days)
+                await expire_due_lots(store, clock=clock)
+        clock.now += timedelta(days=1)
+        return [str(v) for v in await verify(store)]
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=operations)
+def test_any_sequence_of_movements_keeps_the_ledger_consistent(
+    steps: list[Earn | Refund | Adjust | Wait], database_uri_sync: str
+) -> None:
+    assert asyncio.run(run(database_uri_sync, steps)) == []
