@@ -48,7 +48,7 @@ async def create_store(
         ))
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         errors.append(InvalidInput(
             "Use an IANA time zone such as Europe/Paris.", field=("input", "timezone")
         ))

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from store import IdempotencyConflict
@@ -14,7 +14,7 @@ def fingerprint(payload: Mapping[str, Any]) -> str:
 
     def default(value: object) -> str:
         if isinstance(value, datetime):
-            return value.isoformat()
+            return value.astimezone(UTC).isoformat()
         raise TypeError(f"cannot fingerprint {type(value).__name__}")
 
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=default)

@@ -8,6 +8,7 @@ INDEXES = (
     IndexSpec(LEDGER, (("member_id", 1), ("_id", -1)), name="member_history"),
     IndexSpec(LOTS, (("member_id", 1), ("expired_at", 1), ("remaining", 1)), name="member_open"),
     IndexSpec(LOTS, (("expires_at", 1), ("expired_at", 1)), name="due_for_expiry"),
+    IndexSpec(LOTS, (("order_id", 1),), name="order_lots"),
     IndexSpec(ORDERS, (("member_id", 1), ("occurred_at", 1)), name="member_orders"),
     IndexSpec(ORDERS, (("occurred_at", 1),), name="occurred"),
 )

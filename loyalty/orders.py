@@ -9,11 +9,12 @@ from typing import Any
 from loyalty.collections import ORDERS
 from loyalty.errors import InvalidOrder
 from loyalty.events import ensure_same_payload, fingerprint
+from loyalty.expiry_policy import expires_at
 from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
 from loyalty.members import read_member
 from loyalty.money import check_currency
 from loyalty.posting import Movement, credit
-from loyalty.programme import load_programme
+from loyalty.programme import Programme, load_programme
 from loyalty.rules.evaluate import evaluate
 from loyalty.rules.model import Channel, MemberFacts, OrderLine, Purchase
 from loyalty.rules.store import active_rules
@@ -23,6 +24,9 @@ from store.clock import Clock
 
 _EXTERNAL_ID = re.compile(r"^[\w.:/#@+-]{1,128}$")
 MAX_LINES = 500
+MAX_QUANTITY = 100_000
+# 10^12 minor units: ten billion euros, far below what int64 arithmetic can overflow on.
+MAX_AMOUNT = 10**12
 # An order older than this cannot earn any more (its points would be born expired).
 MAX_BACKDATING = timedelta(days=366)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -52,9 +56,12 @@ def validate_purchase(
     currency: str,
     lines: Sequence[OrderLine],
     occurred_at: datetime,
-    now: datetime,
 ) -> Purchase:
-    """A purchase the rules can evaluate; raises InputErrors listing every problem."""
+    """A purchase the rules can evaluate; raises InputErrors listing every problem.
+
+    When it happened is checked by `record_order`: a replay of an order recorded long ago
+    must still return its first result.
+    """
     errors: list[KizunaError] = []
 
     def check(action: Any) -> Any:
@@ -66,8 +73,9 @@ def validate_purchase(
 
     oid = check(lambda: check_external_id(order_id, field=("input", "orderId"), what="order id"))
     code = check(lambda: check_currency(currency, field=("input", "currency")))
-    if total <= 0:
-        errors.append(InvalidOrder("The order total must be positive.", field=("input", "total")))
+    if not 0 < total <= MAX_AMOUNT:
+        errors.append(InvalidOrder(f"The order total must be positive and at most {MAX_AMOUNT}.",
+                                   field=("input", "total")))
     if not lines:
         errors.append(InvalidOrder("An order needs at least one item.", field=("input", "items")))
     if len(lines) > MAX_LINES:
@@ -76,18 +84,15 @@ def validate_purchase(
         where = ("input", "items", str(index))
         if not line.sku.strip():
             errors.append(InvalidOrder("Every item needs a SKU.", field=(*where, "sku")))
-        if line.quantity <= 0:
-            errors.append(InvalidOrder("Quantities must be positive.",
+        if not 0 < line.quantity <= MAX_QUANTITY:
+            errors.append(InvalidOrder(f"Quantities must be between 1 and {MAX_QUANTITY}.",
                                        field=(*where, "quantity")))
-        if line.unit_price < 0:
-            errors.append(InvalidOrder("Prices cannot be negative.",
+        if not 0 <= line.unit_price <= MAX_AMOUNT:
+            errors.append(InvalidOrder("Prices cannot be negative or absurdly large.",
                                        field=(*where, "unitPrice")))
     if occurred_at.tzinfo is None:
         errors.append(InvalidOrder("Give the time with its UTC offset.",
                                    field=("input", "occurredAt")))
-    elif occurred_at > now + MAX_CLOCK_SKEW or occurred_at < now - MAX_BACKDATING:
-        errors.append(InvalidOrder("The order time must be within the last year, not in the "
-                                   "future.", field=("input", "occurredAt")))
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
     return Purchase(
@@ -116,9 +121,14 @@ async def record_order(
     different details it raises IdempotencyConflict. Nothing is written on any error.
     """
     payload_hash = fingerprint(_payload(member_id, purchase, store_id))
-    rules = await active_rules(store)
-    programme = await load_programme(store)
     key = f"order:{purchase.order_id}"
+    programme = await load_programme(store)
+    too_old_or_early = _timing_problem(purchase.occurred_at, clock(), programme)
+    if too_old_or_early is not None:
+        if await entry_by_key(store, key) is not None:
+            return await _replay(store, key, purchase.order_id, payload_hash)
+        raise too_old_or_early
+    rules = await active_rules(store)
 
     async def work(session: Session) -> Entry:
         now = clock()
@@ -163,6 +173,19 @@ async def _replay(store: Store, key: str, order_id: str, payload_hash: str) -> O
         raise InvalidOrder("This order id is already in use.", field=("input", "orderId"))
     ensure_same_payload(first.payload_hash, payload_hash, what="order")
     return OrderRecorded(entry=first, order_id=order_id, replayed=True)
+
+
+def _timing_problem(
+    occurred_at: datetime, now: datetime, programme: Programme
+) -> InvalidOrder | None:
+    field = ("input", "occurredAt")
+    if occurred_at > now + MAX_CLOCK_SKEW:
+        return InvalidOrder("The order time is in the future.", field=field)
+    expiry = expires_at(occurred_at, programme)
+    if occurred_at < now - MAX_BACKDATING or (expiry is not None and expiry <= now):
+        return InvalidOrder("This order is too old to earn: its points would already have "
+                            "expired.", field=field)
+    return None
 
 
 def _payload(member_id: str, purchase: Purchase, store_id: str | None) -> dict[str, Any]:

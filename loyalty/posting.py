@@ -183,7 +183,8 @@ async def expire_lot(store: Store, session: Session, *, lot_id: str, now: dateti
     lot = await store.collection(LOTS).find_one_and_update(
         {"_id": lot_id, "remaining": {"$gt": 0}, "expired_at": None,
          "expires_at": {"$lte": now}},
-        {"$set": {"remaining": 0, "expired_at": now}},
+        # Pipeline update: remember how much expired (refunds must not take it back again).
+        [{"$set": {"expired_points": "$remaining", "remaining": 0, "expired_at": now}}],
         session=session,
     )
     if lot is None:

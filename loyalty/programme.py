@@ -37,9 +37,12 @@ class Programme:
 def _from_document(doc: Mapping[str, Any] | None) -> Programme:
     if doc is None:
         return Programme()
+    defaults = Programme()
     return Programme(
-        timezone_name=doc["timezone"], expiry_kind=ExpiryKind(doc["expiry_kind"]),
-        expiry_months=doc["expiry_months"], pending_days=doc["pending_days"],
+        timezone_name=doc.get("timezone", defaults.timezone_name),
+        expiry_kind=ExpiryKind(doc.get("expiry_kind", defaults.expiry_kind)),
+        expiry_months=doc.get("expiry_months", defaults.expiry_months),
+        pending_days=doc.get("pending_days", defaults.pending_days),
     )
 
 
@@ -67,13 +70,14 @@ async def update_programme(
         pending_days=pending_days if pending_days is not None else current.pending_days,
     )
     _validate(updated)
-    await store.collection(PROGRAMME).replace_one(
-        {"_id": _ID},
-        {"timezone": updated.timezone_name, "expiry_kind": updated.expiry_kind.value,
-         "expiry_months": updated.expiry_months, "pending_days": updated.pending_days,
-         "updated_at": clock()},
-        upsert=True,
-    )
+    # Only the fields given: two administrators changing different settings at once both win.
+    changes: dict[str, object] = {"updated_at": clock()}
+    for name, value in (("timezone", timezone), ("expiry_months", expiry_months),
+                        ("pending_days", pending_days),
+                        ("expiry_kind", expiry_kind.value if expiry_kind else None)):
+        if value is not None:
+            changes[name] = value
+    await store.collection(PROGRAMME).update_one({"_id": _ID}, {"$set": changes}, upsert=True)
     return updated
 
 
@@ -81,7 +85,7 @@ def _validate(programme: Programme) -> None:
     errors: list[KizunaError] = []
     try:
         ZoneInfo(programme.timezone_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         errors.append(InvalidInput("Use an IANA time zone such as Europe/Paris.",
                                    field=("input", "timezone")))
     if programme.expiry_kind is not ExpiryKind.NEVER and not 1 <= programme.expiry_months <= 120:
@@ -89,6 +93,11 @@ def _validate(programme: Programme) -> None:
                                    field=("input", "expiryMonths")))
     if not 0 <= programme.pending_days <= 365:
         errors.append(InvalidInput("The pending period must be 0 to 365 days.",
+                                   field=("input", "pendingDays")))
+    elif (programme.expiry_kind is not ExpiryKind.NEVER
+          and programme.pending_days >= programme.expiry_months * 28):
+        errors.append(InvalidInput("Points would expire before they could be spent: make the "
+                                   "pending period shorter than the expiry.",
                                    field=("input", "pendingDays")))
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)

@@ -3,12 +3,13 @@
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from loyalty.collections import ORDERS
+from loyalty.collections import LEDGER, LOTS, ORDERS
 from loyalty.errors import InvalidOrder, RefundExceedsOrder, UnknownOrder
 from loyalty.events import ensure_same_payload, fingerprint
-from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key, entry_from_document
 from loyalty.members import read_member
 from loyalty.orders import check_external_id
 from loyalty.posting import Movement, debit
@@ -40,16 +41,21 @@ def points_to_reverse(*, earned: int, total: int, refunded_before: int, refunded
 
 
 def refund_value(order: Mapping[str, Any], lines: Sequence[RefundLine]) -> int:
-    """The money value of returned items, checked against what is left to return."""
+    """The money paid for returned items, checked against what is left to return.
+
+    Items are valued at what was paid for them: their share of the order's gross, applied to
+    the total (so discounts and shipping are shared pro rata); the return that completes the
+    order refunds exactly what is left of its total.
+    """
     ordered: Counter[str] = Counter()
-    prices: dict[str, int] = {}
+    gross_by_sku: Counter[str] = Counter()
     for item in order["items"]:
         ordered[item["sku"]] += item["quantity"]
-        prices[item["sku"]] = item["unit_price"]
+        gross_by_sku[item["sku"]] += item["quantity"] * item["unit_price"]
     returned: Counter[str] = Counter()
     for item in order.get("refunded_items", []):
         returned[item["sku"]] += item["quantity"]
-    value = 0
+    gross_returned = 0
     for index, line in enumerate(lines):
         field = ("input", "items", str(index))
         if line.sku not in ordered:
@@ -59,8 +65,26 @@ def refund_value(order: Mapping[str, Any], lines: Sequence[RefundLine]) -> int:
             raise RefundExceedsOrder(
                 f"More {line.sku!r} returned than were ordered.", field=(*field, "quantity")
             )
-        value += line.quantity * prices[line.sku]
-    return value
+        gross_returned += line.quantity * gross_by_sku[line.sku] // ordered[line.sku]
+    left = int(order["total"]) - int(order["refunded_amount"])
+    if all(returned[sku] == quantity for sku, quantity in ordered.items()):
+        return left
+    gross = sum(gross_by_sku.values())
+    paid = gross_returned * int(order["total"]) // gross if gross else 0
+    return min(paid, left)
+
+
+def reversible_points(order: Mapping[str, Any], lots: Sequence[Mapping[str, Any]],
+                      now: datetime) -> int:
+    """Points of the order a refund may still take back: not those already reversed, and
+    not those the member already lost to expiry (that would charge them twice)."""
+    expired = sum(
+        lot.get("expired_points", 0) if lot.get("expired_at") is not None
+        else lot["remaining"] if lot["expires_at"] is not None and lot["expires_at"] <= now
+        else 0
+        for lot in lots
+    )
+    return max(0, int(order["earned_points"]) - int(order["reversed_points"]) - int(expired))
 
 
 async def refund_order(
@@ -93,14 +117,20 @@ async def refund_order(
     })
     key = f"refund:{refund_id}"
 
-    async def work(session: Session) -> tuple[Entry, int]:
+    async def work(session: Session) -> tuple[Entry, int, bool]:
+        done = await store.collection(LEDGER).find_one({"key": key}, session=session)
+        if done is not None:
+            # A replay: the checks below would reject the very refund that was applied.
+            first = entry_from_document(done)
+            ensure_same_payload(first.payload_hash, payload_hash, what="refund")
+            return first, int(first.details.get("amount", 0)), True
         order = await store.collection(ORDERS).find_one({"_id": order_id}, session=session)
         if order is None:
             raise UnknownOrder("No order with this id was recorded.",
                                field=("input", "orderId"))
         value = amount if amount is not None else refund_value(order, lines)
         if order["refunded_amount"] + value > order["total"]:
-            left = order["total"] - order["refunded_amount"]
+            left = int(order["total"]) - int(order["refunded_amount"])
             raise RefundExceedsOrder(
                 f"Only {left} of this order's {order['total']} is left to refund.",
                 field=("input", "amount" if amount is not None else "items"),
@@ -111,6 +141,12 @@ async def refund_order(
             reversed_before=order["reversed_points"],
         )
         now = clock()
+        lots = await store.collection(LOTS).find(
+            {"order_id": order_id},
+            {"remaining": 1, "expires_at": 1, "expired_at": 1, "expired_points": 1},
+            session=session,
+        ).to_list(None)
+        points = min(points, reversible_points(order, lots, now))
         member = await read_member(store, order["member_id"], session=session)
         movement = Movement(
             key=key, kind=EntryKind.REVERSAL, reason=f"Refund {refund_id} of order {order_id}",
@@ -127,10 +163,10 @@ async def refund_order(
              ]}}},
             session=session,
         )
-        return entry, value
+        return entry, value, False
 
     try:
-        entry, value = await store.transaction(work)
+        entry, value, replayed = await store.transaction(work)
     except Exception as error:
         if not is_duplicate_key(error):
             raise
@@ -140,4 +176,4 @@ async def refund_order(
         ensure_same_payload(first.payload_hash, payload_hash, what="refund")
         return OrderRefunded(first, order_id, refund_id, int(first.details.get("amount", 0)),
                              replayed=True)
-    return OrderRefunded(entry, order_id, refund_id, value, replayed=False)
+    return OrderRefunded(entry, order_id, refund_id, value, replayed=replayed)

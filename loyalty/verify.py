@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS
-from store import Store
+from store import Session, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,32 +23,36 @@ class Violation:
 
 
 async def verify(store: Store) -> list[Violation]:
-    """Every violation of the ledger invariants (ARCHITECTURE.md §3)."""
-    violations: list[Violation] = []
-    async for violation in _balances(store):
-        violations.append(violation)
-    async for violation in _lots(store):
-        violations.append(violation)
-    async for violation in _unique_events(store):
-        violations.append(violation)
-    async for violation in _orders(store):
-        violations.append(violation)
-    return violations
+    """Every violation of the ledger invariants (ARCHITECTURE.md §3).
+
+    All reads happen in one transaction, i.e. one snapshot: on a live database an earn
+    committed between two of the queries cannot look like a broken balance.
+    """
+
+    async def check(session: Session) -> list[Violation]:
+        violations: list[Violation] = []
+        for checker in (_balances, _lots, _unique_events, _orders):
+            violations += [violation async for violation in checker(store, session)]
+        return violations
+
+    return await store.transaction(check)
 
 
-async def _sum_by_member(store: Store, collection: str, match: dict[str, Any], field: str) -> (
+async def _sum_by_member(
+    store: Store, session: Session, collection: str, match: dict[str, Any], field: str
+) -> (
     dict[str, int]
 ):
     pipeline = [{"$match": match}, {"$group": {"_id": "$member_id", "total": {"$sum": field}}}]
-    cursor = await store.collection(collection).aggregate(pipeline)
+    cursor = await store.collection(collection).aggregate(pipeline, session=session)
     return {doc["_id"]: doc["total"] async for doc in cursor}
 
 
-async def _balances(store: Store) -> AsyncIterator[Violation]:
-    entries = await _sum_by_member(store, LEDGER, {}, "$points")
-    earned = await _sum_by_member(store, LEDGER, {"kind": "EARN"}, "$points")
-    open_lots = await _sum_by_member(store, LOTS, {"expired_at": None}, "$remaining")
-    members = {doc["_id"]: doc async for doc in store.collection(MEMBERS).find({})}
+async def _balances(store: Store, session: Session) -> AsyncIterator[Violation]:
+    entries = await _sum_by_member(store, session, LEDGER, {}, "$points")
+    earned = await _sum_by_member(store, session, LEDGER, {"kind": "EARN"}, "$points")
+    open_lots = await _sum_by_member(store, session, LOTS, {"expired_at": None}, "$remaining")
+    members = {doc["_id"]: doc async for doc in store.collection(MEMBERS).find({}, session=session)}
     for member_id in sorted(set(entries) | set(open_lots) | set(members)):
         doc = members.get(member_id, {})
         points, debt = doc.get("points", 0), doc.get("debt", 0)
@@ -66,32 +70,34 @@ async def _balances(store: Store) -> AsyncIterator[Violation]:
                             f"{doc.get('lifetime_earned', 0)} ≠ {earned.get(member_id, 0)}")
 
 
-async def _lots(store: Store) -> AsyncIterator[Violation]:
+async def _lots(store: Store, session: Session) -> AsyncIterator[Violation]:
     cursor = store.collection(LOTS).find(
         {"$or": [{"remaining": {"$lt": 0}}, {"$expr": {"$gt": ["$remaining", "$earned"]}},
-                 {"expired_at": {"$ne": None}, "remaining": {"$ne": 0}}]}
+                 {"expired_at": {"$ne": None}, "remaining": {"$ne": 0}}]},
+        session=session,
     )
     async for lot in cursor:
         yield Violation("0 ≤ lot remaining ≤ earned, 0 once expired", lot["_id"],
                         f"earned {lot['earned']}, remaining {lot['remaining']}")
 
 
-async def _unique_events(store: Store) -> AsyncIterator[Violation]:
+async def _unique_events(store: Store, session: Session) -> AsyncIterator[Violation]:
     pipeline: list[dict[str, Any]] = [
         {"$group": {"_id": "$key", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}
     ]
-    async for doc in await store.collection(LEDGER).aggregate(pipeline):
+    async for doc in await store.collection(LEDGER).aggregate(pipeline, session=session):
         yield Violation("every event applied at most once", doc["_id"],
                         f"{doc['n']} ledger entries")
 
 
-async def _orders(store: Store) -> AsyncIterator[Violation]:
+async def _orders(store: Store, session: Session) -> AsyncIterator[Violation]:
     earn_points = {
         doc["_id"]: doc["points"]
-        async for doc in store.collection(LEDGER).find({"kind": "EARN", "source.type": "ORDER"},
-                                                       {"points": 1})
+        async for doc in store.collection(LEDGER).find(
+            {"kind": "EARN", "source.type": "ORDER"}, {"points": 1}, session=session
+        )
     }
-    async for order in store.collection(ORDERS).find({}):
+    async for order in store.collection(ORDERS).find({}, session=session):
         order_id = order["_id"]
         if earn_points.get(order["entry_id"]) != order["earned_points"]:
             yield Violation("order earned = its earn entry", order_id,

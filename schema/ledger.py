@@ -124,6 +124,9 @@ class PointsAdjustInput:
     member: MemberReference = strawberry.field(description="Whose points.")
     points: int = strawberry.field(description="Positive adds, negative removes.")
     reason: str = strawberry.field(description="Why (required; shown to the member).")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Makes retries safe: a repeat returns the first entry."
+    )
 
 
 @strawberry.type(description="Result of pointsAdjust.")
@@ -167,7 +170,6 @@ class LedgerMutations:
             order_id=input.order_id, channel=Channel(input.channel.name), total=input.total,
             currency=input.currency, occurred_at=input.occurred_at,
             lines=[OrderLine(i.sku, i.category, i.quantity, i.unit_price) for i in input.items],
-            now=info.context.services.clock(),
         )
         result = await orders.record_order(
             info.context.store, member_id=member_id, purchase=purchase,
@@ -188,7 +190,7 @@ class LedgerMutations:
         result = await refunds.refund_order(
             info.context.store, order_id=input.order_id, refund_id=input.refund_id,
             amount=input.amount,
-            lines=[refunds.RefundLine(i.sku, i.quantity) for i in input.items or []],
+            lines=[refunds.RefundLine(i.sku.strip(), i.quantity) for i in input.items or []],
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
         )
         return OrderRefundPayload(
@@ -222,6 +224,7 @@ class LedgerMutations:
         entry = await adjustments.adjust_points(
             info.context.store, member_id=member_id, points=input.points, reason=input.reason,
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
+            idempotency_key=input.idempotency_key,
         )
         return PointsAdjustPayload(entry=LedgerEntry.from_entry(entry))
 

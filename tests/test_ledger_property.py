@@ -88,7 +88,7 @@ async def run(uri: str, steps: list[Earn | Refund | Adjust | Wait]) -> list[str]
                 purchase = validate_purchase(
                     order_id=order_id, channel=Channel.ONLINE, total=step.cents,
                     currency="EUR", lines=[OrderLine("SKU", None, 1, step.cents)],
-                    occurred_at=clock(), now=clock())
+                    occurred_at=clock())
                 await record_order(store, member_id=MEMBERS[step.member], purchase=purchase,
                                    actor=ACTOR, store_id=None, clock=clock)
                 orders.append(order_id)

@@ -73,13 +73,14 @@ async def test_admin_updates_every_field_and_keeps_the_id(gql: GraphQLClient) ->
     admin = await gql.admin()
     created = (await create(gql, admin.access_token, BASE))["rule"]
     updated = (await gql.data(UPDATE, {"input": {
-        **WEEKEND, "rule": created["id"], "stacking": "EXCLUSIVE"}}, token=admin.access_token)
+        **WEEKEND, "rule": created["id"], "stacking": "EXCLUSIVE",
+        "formula": {"kind": "FIXED", "points": 50}}}, token=admin.access_token)
     )["earningRuleUpdate"]
     assert updated["errors"] == []
     rule = updated["rule"]
     assert (rule["id"], rule["createdAt"]) == (created["id"], created["createdAt"])
     assert (rule["name"], rule["stacking"], rule["formula"]["kind"]) == (
-        "Double weekend", "EXCLUSIVE", "MULTIPLIER")
+        "Double weekend", "EXCLUSIVE", "FIXED")
     assert rule["conditions"]["currency"] is None  # replaced, not merged
 
 

@@ -125,7 +125,11 @@ def eligible_amount(conditions: Conditions, purchase: Purchase) -> int | None:
     lines = [line for line in purchase.lines if _eligible(conditions, line)]
     if not lines:
         return None
-    return sum(max(line.quantity, 0) * max(line.unit_price, 0) for line in lines)
+    gross = sum(max(line.quantity, 0) * max(line.unit_price, 0) for line in purchase.lines)
+    eligible = sum(max(line.quantity, 0) * max(line.unit_price, 0) for line in lines)
+    # Discounts and shipping are shared pro rata: a product rule never earns on more money
+    # than the order's total, whatever the lines claim.
+    return eligible * max(purchase.total, 0) // gross if gross else 0
 
 
 def _order_conditions(rule: EarningRule, purchase: Purchase, member: MemberFacts) -> bool:

@@ -7,7 +7,7 @@ payload error points at the exact input to fix.
 import math
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from loyalty.errors import InvalidRule
@@ -18,6 +18,7 @@ from loyalty.rules.model import (
     Formula,
     FormulaKind,
     Limits,
+    Stacking,
     TriggerKind,
 )
 from store.errors import InputErrors, KizunaError
@@ -32,6 +33,9 @@ MAX_PER_AMOUNT = 1_000_000_000
 MAX_FACTOR = 10.0
 MAX_PRIORITY = 1000
 MAX_FILTER_VALUES = 200
+# Campaign windows stay within dates every time zone can represent.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def validate_rule(rule: EarningRule, *, field: Path = ("input",)) -> EarningRule:
@@ -54,6 +58,9 @@ def validate_rule(rule: EarningRule, *, field: Path = ("input",)) -> EarningRule
         fail(f"Priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}.", "priority")
     conditions = _check_conditions(rule, fail, errors, field)
     _check_formula(rule.formula, rule.trigger, conditions, fail)
+    if rule.formula.kind is FormulaKind.MULTIPLIER and rule.stacking is Stacking.EXCLUSIVE:
+        fail("A multiplier multiplies the other rules' points; it cannot be exclusive.",
+             "stacking")
     _check_limits(rule.limits, fail)
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
@@ -99,6 +106,12 @@ def _check_conditions(
     for label, value in (("startsAt", c.starts_at), ("endsAt", c.ends_at)):
         if value is not None and value.tzinfo is None:
             fail("Give the time with its UTC offset.", where, label)
+        elif value is not None and not EARLIEST <= value < LATEST:
+            fail("Give a date between the years 2000 and 2199.", where, label)
+    if c.tiers or c.segments:
+        # Members have no tiers or segments yet: such a rule would silently never apply.
+        fail("Tier and segment conditions need tiers and segments, which this programme "
+             "does not have yet.", where, "tiers" if c.tiers else "segments")
     if _aware(c.starts_at) and _aware(c.ends_at) and not _before(c.starts_at, c.ends_at):
         fail("The end must come after the start.", where, "endsAt")
     if any(not 1 <= day <= 7 for day in c.weekdays):
