@@ -12,11 +12,14 @@ from bench.scenarios import SCENARIOS, Scenario
 
 MAX_DURATION_SECONDS = 600.0
 MAX_REQUESTS_PER_PHASE = 1_000_000
+MAX_HISTORY = 5_000
+DEFAULT_MEMBERS = 50
 
 
 def _parser() -> argparse.ArgumentParser:
     listing = "\n".join(
-        f"  {name:<16} {s.summary} (default --rate {s.default_rate:g})"
+        f"  {name:<16} {s.summary} (default --rate {s.default_rate:g}"
+        + (f", --members {s.default_members})" if s.default_members else ")")
         for name, s in SCENARIOS.items()
     )
     parser = argparse.ArgumentParser(
@@ -63,8 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--members",
         type=int,
-        default=50,
-        help="members to register for member scenarios (default 50)",
+        help="members to register for member scenarios (default: the scenario's, below)",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=200,
+        help="me: ledger entries seeded per member (default 200)",
+    )
+    parser.add_argument(
+        "--open-lots",
+        type=int,
+        default=20,
+        help="me: open lots each member ends with, one per seeded order (default 20)",
     )
     parser.add_argument(
         "--server-pid",
@@ -81,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
     rate: float = args.rate if args.rate is not None else scenario.default_rate
+    members: int = (
+        args.members if args.members is not None else scenario.default_members or DEFAULT_MEMBERS
+    )
     problems = []
     if not 0 < args.duration <= MAX_DURATION_SECONDS:
         problems.append(f"--duration must be in (0, {MAX_DURATION_SECONDS:g}]")
@@ -90,8 +107,14 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         problems.append("--concurrency and --connections must be from 1 to 1000")
     if not 0 <= args.warmup <= MAX_DURATION_SECONDS:
         problems.append(f"--warmup must be in [0, {MAX_DURATION_SECONDS:g}]")
-    if not 1 <= args.members <= 10_000:
+    if not 1 <= members <= 10_000:
         problems.append("--members must be from 1 to 10000")
+    if not 0 <= args.open_lots <= args.history <= MAX_HISTORY:
+        problems.append(
+            f"--open-lots and --history must satisfy 0 ≤ lots ≤ history ≤ {MAX_HISTORY}"
+        )
+    elif args.history > 0 and args.open_lots == 0:
+        problems.append("--open-lots must be at least 1 when --history is above 0")
     if problems:
         raise BenchError("; ".join(problems))
     return BenchOptions(
@@ -105,7 +128,9 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
             connections=args.connections,
             metrics_token=args.metrics_token or None,
         ),
-        members=args.members,
+        members=members,
+        history=args.history,
+        open_lots=args.open_lots,
     )
 
 

@@ -38,7 +38,8 @@ class GraphQLRequest:
 
 
 def failure_of(response: httpx.Response) -> str | None:
-    """Why `response` counts as an error (non-200, not JSON, top-level `errors`), or None."""
+    """Why `response` counts as an error (non-200, not JSON, top-level `errors`, or a
+    mutation payload whose `errors` list is not empty), or None."""
     if response.status_code != 200:
         return f"HTTP {response.status_code}"
     try:
@@ -52,6 +53,25 @@ def failure_of(response: httpx.Response) -> str | None:
         first = errors[0] if isinstance(errors, list) else errors
         message = first.get("message") if isinstance(first, dict) else first
         return f"GraphQL error: {message}"
+    return payload_failure(body.get("data"))
+
+
+def payload_failure(data: object) -> str | None:
+    """The first user error of a mutation payload in `data` (our mutations answer
+    `{ field: { …, errors: [{code, message}] } }`), or None: a refused write is not a
+    successful one, even though the response is a 200 without top-level errors."""
+    if not isinstance(data, dict):
+        return None
+    for field_name, payload in data.items():
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        if errors:
+            first = errors[0] if isinstance(errors, list) else errors
+            what = (
+                f"{first.get('code')}: {first.get('message')}"
+                if isinstance(first, dict)
+                else str(first)
+            )
+            return f"{field_name} refused: {what}"
     return None
 
 

@@ -7,7 +7,7 @@ stops starting requests at its deadline, and every request has the client's time
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -17,6 +17,9 @@ from bench.graphql import GraphQLRequest, send
 # Each call gives the next request to send. Stateful, so a scenario whose writes must not
 # repeat (idempotency keys, order ids) can make a fresh one per call across all phases.
 type Workload = Callable[[], GraphQLRequest]
+# One operation of a load that is not an HTTP request (the raw database ceiling): None when
+# it succeeded, else a short description of the failure.
+type Operation = Callable[[], Awaitable[str | None]]
 
 
 def round_robin(requests: Sequence[GraphQLRequest]) -> Workload:
@@ -67,6 +70,19 @@ async def closed_loop(
 
     Measures the most the server sustains; latency is from send to full response.
     """
+    return await closed_loop_of(
+        lambda: send(client, workload()), concurrency=concurrency, duration=duration
+    )
+
+
+async def closed_loop_of(
+    operation: Operation,
+    *,
+    concurrency: int,
+    duration: float,
+) -> PhaseResult:
+    """The closed loop over any operation: `concurrency` workers each run `operation` one
+    after the other until `duration` is up; latency is from start to end of each."""
     loop = asyncio.get_running_loop()
     result = PhaseResult(mode=f"closed c={concurrency}")
     start = loop.time()
@@ -74,9 +90,8 @@ async def closed_loop(
 
     async def worker() -> None:
         while loop.time() < deadline:
-            request = workload()
             sent = loop.time()
-            failure = await send(client, request)
+            failure = await operation()
             result.record(loop.time() - sent, failure)
 
     async with asyncio.TaskGroup() as group:

@@ -18,9 +18,12 @@ class LoadOptions:
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
     """`url` is an already running Kizuna server, or None to start a fresh one;
-    `server_pid` is that server's process id, if known, for its CPU figures."""
+    `server_pid` is that server's process id, if known, for its CPU figures. `history`
+    and `open_lots` are what `me` seeds per member."""
 
     url: str | None
     server_pid: int | None
     load: LoadOptions
     members: int
+    history: int = 200
+    open_lots: int = 20

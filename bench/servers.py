@@ -9,7 +9,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,13 +28,19 @@ UVICORN_OPTIONS = ("--workers", "1", "--no-access-log", "--log-level", "warning"
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A server to load. `pid` is set when the bench started it (for CPU figures)."""
+    """A server to load. `pid` is set when the bench started it (for CPU figures).
+
+    `settings` are the KIZUNA_* variables the server runs with: for a server the bench
+    started, exactly its own; for one given by URL, those of the bench's environment,
+    which must then match the server's (they locate its database, see bench.database).
+    """
 
     name: str
     base_url: str
     pid: int | None = None
     has_metrics: bool = True
     started_by_bench: bool = False
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -59,10 +65,20 @@ def check_loopback(url: str) -> str:
 def kizuna_env(data_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """The environment of our server: the caller's, minus any KIZUNA_* (a developer's shell
     must not change what is measured), on a fresh embedded database in `data_dir`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env = without_kizuna_settings()
     env.update({"KIZUNA_ENV": "development", "KIZUNA_DATA_DIR": str(data_dir)})
     env.update(extra)
     return env
+
+
+def without_kizuna_settings() -> dict[str, str]:
+    """This process's environment minus every KIZUNA_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+
+
+def kizuna_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The KIZUNA_* variables of `env`."""
+    return {k: v for k, v in env.items() if k.startswith("KIZUNA_")}
 
 
 @contextlib.asynccontextmanager
@@ -75,7 +91,8 @@ async def uvicorn_server(
     log: Path,
     has_metrics: bool,
 ) -> AsyncIterator[Target]:
-    """Run `uvicorn <app>` on a free loopback port until the block ends, then stop it."""
+    """Run `uvicorn <app>` on a free loopback port until the block ends, then stop it.
+    The target's `settings` are the KIZUNA_* variables of `env`."""
     port = free_port()
     with log.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
@@ -100,6 +117,7 @@ async def uvicorn_server(
         pid=process.pid,
         has_metrics=has_metrics,
         started_by_bench=True,
+        settings=kizuna_settings(env),
     )
     try:
         await _wait_ready(process, target.base_url + ready_path, log)
@@ -152,7 +170,12 @@ async def kizuna_server(
     embedded DB) started with `uvicorn api.asgi:app` and `extra_env` added to its
     environment."""
     if options.url is not None:
-        yield Target(name="ours", base_url=check_loopback(options.url), pid=options.server_pid)
+        yield Target(
+            name="ours",
+            base_url=check_loopback(options.url),
+            pid=options.server_pid,
+            settings=kizuna_settings(os.environ),
+        )
         return
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
         root = Path(tmp)
@@ -172,7 +195,7 @@ async def kizuna_server(
 async def bare_server() -> AsyncIterator[Target]:
     """The bare strawberry app of the same schema shape (bench.bare_app), always started
     by the bench; it has no /metrics."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env = without_kizuna_settings()
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-bare-") as tmp:
         async with uvicorn_server(
             "bare",

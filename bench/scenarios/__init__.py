@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.options import BenchOptions
 from bench.report import Report
-from bench.scenarios import graphql_static, me
+from bench.scenarios import graphql_static, me, order_earn
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,8 @@ class Scenario:
     summary: str
     run: Callable[[BenchOptions], Coroutine[Any, Any, Report]]
     default_rate: float
+    default_members: int | None = None
+    """For scenarios that register members: how many, unless --members says."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -28,8 +30,17 @@ SCENARIOS: dict[str, Scenario] = {
         default_rate=graphql_static.DEFAULT_RATE,
     ),
     "me": Scenario(
-        summary="`me` of signed-in members (bearer token, one account lookup)",
+        summary="`me` with points and a history page, of members with 200 history entries "
+        "and 20 open lots each (bearer token)",
         run=me.run,
         default_rate=me.DEFAULT_RATE,
+        default_members=me.DEFAULT_MEMBERS,
+    ),
+    "order-earn": Scenario(
+        summary="`orderRecord` of distinct orders with an API key, 3 active rules, against "
+        "the raw PyMongo ceiling on the same database server",
+        run=order_earn.run,
+        default_rate=order_earn.DEFAULT_RATE,
+        default_members=order_earn.DEFAULT_MEMBERS,
     ),
 }

@@ -1,5 +1,7 @@
 """Lines most scenarios print about their set-up."""
 
+from collections.abc import Mapping
+
 from bench.options import LoadOptions
 from bench.servers import UVICORN_OPTIONS, Target
 
@@ -21,3 +23,11 @@ def describe_load(load: LoadOptions) -> str:
         f"(latency from scheduled send), pool {max(load.connections, load.concurrency)} "
         "connections"
     )
+
+
+def format_mix(per_op: Mapping[str, float]) -> str:
+    """Database commands per operation by name, most frequent first: `find 3.00, …`."""
+    if not per_op:
+        return "-"
+    ordered = sorted(per_op.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{name} {count:.2f}" for name, count in ordered)
