@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from loyalty.events import ensure_same_payload, fingerprint
-from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.events import fingerprint
+from loyalty.ledger import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.members import read_member
 from loyalty.orders import MAX_BACKDATING, MAX_CLOCK_SKEW, check_external_id
 from loyalty.posting import Movement, credit
@@ -92,8 +92,5 @@ async def record_action(
     except Exception as error:
         if not is_duplicate_key(error):
             raise
-    first = await entry_by_key(store, key)
-    if first is None:
-        raise RuntimeError(f"duplicate {key} without an entry")
-    ensure_same_payload(first.payload_hash, payload_hash, what="action")
+    first = await first_entry(store, key, payload_hash, what="action")
     return ActionRecorded(first, replayed=True)

@@ -1,7 +1,7 @@
 """Manual adjustments by an administrator: always with a reason, always audited."""
 
-from loyalty.events import ensure_same_payload, fingerprint
-from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key
+from loyalty.events import fingerprint
+from loyalty.ledger import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.members import read_member
 from loyalty.orders import check_external_id
 from loyalty.posting import Movement, credit, debit
@@ -62,8 +62,4 @@ async def adjust_points(
     except Exception as error:
         if not is_duplicate_key(error):
             raise
-    first = await entry_by_key(store, key)
-    if first is None:
-        raise RuntimeError(f"duplicate {key} without an entry")
-    ensure_same_payload(first.payload_hash, payload_hash, what="adjustment")
-    return first
+    return await first_entry(store, key, payload_hash, what="adjustment")

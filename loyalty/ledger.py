@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from loyalty.collections import LEDGER
+from loyalty.events import ensure_same_payload
 from loyalty.lots import Allocation
 from loyalty.rules.model import RuleAward
 from store import Store
@@ -117,3 +118,13 @@ async def entry_by_key(store: Store, key: str) -> Entry | None:
 async def entries_by_ids(store: Store, entry_ids: list[str]) -> dict[str, Entry]:
     cursor = store.collection(LEDGER).find({"_id": {"$in": entry_ids}})
     return {doc["_id"]: entry_from_document(doc) async for doc in cursor}
+
+
+async def first_entry(store: Store, key: str, payload_hash: str, *, what: str) -> Entry:
+    """The entry a replayed event first produced; IdempotencyConflict if the replay carries
+    other details. Called after a duplicate-key error on `key`, so the entry exists."""
+    first = await entry_by_key(store, key)
+    if first is None:
+        raise RuntimeError(f"duplicate {key} without a ledger entry")
+    ensure_same_payload(first.payload_hash, payload_hash, what=what)
+    return first

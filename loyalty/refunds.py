@@ -9,7 +9,7 @@ from typing import Any
 from loyalty.collections import LEDGER, LOTS, ORDERS
 from loyalty.errors import InvalidOrder, RefundExceedsOrder, UnknownOrder
 from loyalty.events import ensure_same_payload, fingerprint
-from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_by_key, entry_from_document
+from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
 from loyalty.members import read_member
 from loyalty.orders import check_external_id
 from loyalty.posting import Movement, debit
@@ -170,10 +170,7 @@ async def refund_order(
     except Exception as error:
         if not is_duplicate_key(error):
             raise
-        first = await entry_by_key(store, key)
-        if first is None:
-            raise
-        ensure_same_payload(first.payload_hash, payload_hash, what="refund")
+        first = await first_entry(store, key, payload_hash, what="refund")
         return OrderRefunded(first, order_id, refund_id, int(first.details.get("amount", 0)),
                              replayed=True)
     return OrderRefunded(entry, order_id, refund_id, value, replayed=replayed)
