@@ -11,6 +11,8 @@ from starlette.routing import Route, WebSocketRoute
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry
 from api.middleware import BodySizeLimit
+from api.qr_images import voucher_qr_endpoint
+from api.scanner_page import scanner_routes
 from api.services import running
 from api.settings import Settings
 from api.state import AppState
@@ -88,6 +90,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             Route("/healthz", healthz),
             Route("/.well-known/jwks.json", jwks),
             Route("/metrics", metrics),
+            Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
+            *scanner_routes(),
         ],
         lifespan=lifespan,
     )

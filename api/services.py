@@ -15,12 +15,18 @@ from auth.sign_in import Authenticator, SignInLimits
 from auth.tokens import AccessTokens
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.rules.store import INDEXES as RULE_INDEXES
+from scanner.audit import AuditLog
+from scanner.collections import INDEXES as SCANNER_INDEXES
+from scanner.guessing import GuessingLimit, GuessingLimiter
+from scanner.payload import VoucherTokens
+from scanner.qr import QrRenderer
+from scanner.redemption import ScanDesk
 from schema.context import Services
 from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES)
+ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +37,12 @@ class Running:
 
 
 def build_keyring(settings: Settings, clock: Clock) -> Keyring:
-    lifetime = timedelta(seconds=settings.access_token_ttl_seconds)
+    # A replaced key stays trusted while something it signed may still be in use: access
+    # tokens (minutes), and voucher QR payloads an app cached while offline (days).
+    lifetime = max(
+        timedelta(seconds=settings.access_token_ttl_seconds),
+        timedelta(days=settings.key_retention_days),
+    )
     if settings.jwt_signing_key_pem is not None:
         return Keyring.from_pem(
             settings.jwt_signing_key_pem.encode(), settings.jwt_previous_public_keys_pem.encode()
@@ -88,8 +99,28 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
     async with database(settings) as (store, uri):
         keyring = build_keyring(settings, clock)
         authenticator = build_authenticator(settings, store, keyring, clock)
-        yield Running(
-            services=Services(store=store, authenticator=authenticator, clock=clock),
-            keyring=keyring,
-            database_uri=uri,
-        )
+        audit = AuditLog(store)
+        async with audit.running():
+            yield Running(
+                services=Services(
+                    store=store, authenticator=authenticator, clock=clock,
+                    scanning=build_scan_desk(settings, store, keyring, audit, clock),
+                    qr=QrRenderer(),
+                ),
+                keyring=keyring,
+                database_uri=uri,
+            )
+
+
+def build_scan_desk(
+    settings: Settings, store: Store, keyring: Keyring, audit: AuditLog, clock: Clock
+) -> ScanDesk:
+    return ScanDesk(
+        store=store, tokens=VoucherTokens(keyring), audit=audit, clock=clock,
+        limiter=GuessingLimiter(store, clock, GuessingLimit(
+            max_failures=settings.scan_max_failures,
+            window=timedelta(seconds=settings.scan_failure_window_seconds),
+            lockout=timedelta(seconds=settings.scan_lockout_seconds),
+        )),
+        void_window=timedelta(seconds=settings.redemption_void_window_seconds),
+    )

@@ -60,6 +60,11 @@ class Settings:
     metrics_token: str | None = None
     forwarded_allow_ips: str | None = None
     expiry_interval_seconds: int = 3600
+    scan_max_failures: int = 10
+    scan_failure_window_seconds: int = 60
+    scan_lockout_seconds: int = 300
+    redemption_void_window_seconds: int = 2 * 3600
+    key_retention_days: int = 7
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -119,6 +124,17 @@ class Settings:
             expiry_interval_seconds=reader.integer(
                 "KIZUNA_EXPIRY_INTERVAL_SECONDS", 3600, low=0, high=7 * 86400
             ),
+            scan_max_failures=reader.integer("KIZUNA_SCAN_MAX_FAILURES", 10, low=1, high=1000),
+            scan_failure_window_seconds=reader.integer(
+                "KIZUNA_SCAN_FAILURE_WINDOW_SECONDS", 60, low=10, high=86400
+            ),
+            scan_lockout_seconds=reader.integer(
+                "KIZUNA_SCAN_LOCKOUT_SECONDS", 300, low=10, high=86400
+            ),
+            redemption_void_window_seconds=reader.integer(
+                "KIZUNA_REDEMPTION_VOID_WINDOW_SECONDS", 2 * 3600, low=0, high=30 * 86400
+            ),
+            key_retention_days=reader.integer("KIZUNA_KEY_RETENTION_DAYS", 7, low=1, high=400),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

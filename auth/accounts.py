@@ -25,6 +25,8 @@ class Account:
     birthday: date | None = None
     marketing_consent: bool = False
     store_id: str | None = None
+    # Store managers may void a redemption made at their store.
+    manager: bool = False
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -43,6 +45,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         birthday=date.fromisoformat(birthday) if birthday else None,
         marketing_consent=bool(doc.get("marketing_consent", False)),
         store_id=doc.get("store_id"),
+        manager=bool(doc.get("manager", False)),
     )
 
 
@@ -90,6 +93,7 @@ async def _insert_account(
     clock: Clock,
     marketing_consent: bool = False,
     store_id: str | None = None,
+    manager: bool = False,
 ) -> Account:
     now = clock()
     doc: dict[str, Any] = {
@@ -102,6 +106,7 @@ async def _insert_account(
         "marketing_consent": marketing_consent,
         "marketing_consent_at": now if marketing_consent else None,
         "store_id": store_id,
+        "manager": manager,
         "created_at": now,
     }
     try:
@@ -145,15 +150,18 @@ async def create_staff(
     name: str,
     store_id: str,
     clock: Clock,
+    manager: bool = False,
 ) -> Account:
-    """Create a staff account bound to an existing store; raises NotFound for the store."""
+    """Create a staff account bound to an existing store (a manager may void redemptions
+    made there); raises NotFound for the store."""
     account = validate_new_account(
         email=email, password=password, name=name, birthday=None, today=clock().date()
     )
     if await store.collection(STORES).count_documents({"_id": store_id}, limit=1) == 0:
         raise NotFound("No store with this id.", field=("input", "store"))
     return await _insert_account(
-        store, passwords, account, role=Role.STAFF, clock=clock, store_id=store_id
+        store, passwords, account, role=Role.STAFF, clock=clock, store_id=store_id,
+        manager=manager,
     )
 
 

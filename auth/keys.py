@@ -62,6 +62,10 @@ class Keyring:
         found = self._verifying.get(kid)
         return found.public_key if found else None
 
+    def verifying_keys(self) -> list[Ed25519PublicKey]:
+        """Every trusted public key, the signing key's first."""
+        return [k.public_key for k in self._verifying.values()]
+
     def jwks(self) -> dict[str, Any]:
         """The public keys as a JWKS document (RFC 7517) for /.well-known/jwks.json."""
         return {

@@ -213,3 +213,12 @@ def _order_document(
         "payload_hash": payload_hash, "earned_points": entry.points, "entry_id": entry.id,
         "refunded_amount": 0, "reversed_points": 0, "refunded_items": [],
     }
+
+
+async def recorded_order_member(store: Store, order_id: str, *, store_id: str) -> str | None:
+    """The member an order recorded at `store_id` earned for, if it was recorded already:
+    a till retrying after the member's card token went stale still gets its replay."""
+    doc = await store.collection(ORDERS).find_one(
+        {"_id": order_id, "store_id": store_id}, {"member_id": 1}
+    )
+    return str(doc["member_id"]) if doc else None

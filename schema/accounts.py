@@ -8,11 +8,17 @@ from strawberry import Info
 
 from auth import sign_in as tokens
 from auth.accounts import register_member
+from auth.roles import Role
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.nodes import Member
-from schema.permissions import IsMember
+from schema.nodes import Member, Staff
+from schema.permissions import IsMember, IsSignedIn
+
+Viewer = Annotated[
+    Member | Staff,
+    strawberry.union("Viewer", description="The signed-in member or staff account."),
+]
 
 
 @strawberry.input(description="A new member's details.")
@@ -92,6 +98,24 @@ class AccountQueries:
         assert principal is not None  # noqa: S101 - IsMember guarantees it
         account = await info.context.loaders.accounts.load(principal.subject_id)
         return Member.from_account(account) if account else None
+
+
+    @strawberry.field(
+        description="Who is signed in: the member or the staff account (with its store); "
+        "null for administrators and API keys.",
+        permission_classes=[IsSignedIn],
+    )
+    async def viewer(self, info: Info[Context, None]) -> Viewer | None:
+        principal = info.context.principal
+        assert principal is not None  # noqa: S101 - IsSignedIn guarantees it
+        account = await info.context.loaders.accounts.load(principal.subject_id)
+        if account is None:
+            return None
+        if account.role is Role.MEMBER:
+            return Member.from_account(account)
+        if account.role is Role.STAFF:
+            return Staff.from_account(account)
+        return None
 
 
 @strawberry.type

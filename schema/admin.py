@@ -45,6 +45,9 @@ class StaffCreateInput:
     password: str = strawberry.field(description="Initial password.")
     name: str = strawberry.field(description="Full name.")
     store: relay.GlobalID = strawberry.field(description="The store they work for.")
+    manager: bool = strawberry.field(
+        default=False, description="Store manager: may void a redemption made at the store."
+    )
 
 
 @strawberry.type(description="Result of staffCreate.")
@@ -125,7 +128,7 @@ class AdminMutations:
             info.context.store, info.context.services.authenticator.passwords,
             email=input.email, password=input.password, name=input.name,
             store_id=node_id(input.store, "Store", ("input", "store")),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, manager=input.manager,
         )
         return StaffCreatePayload(staff=Staff.from_account(account))
 

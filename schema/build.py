@@ -28,6 +28,7 @@ from schema.cost import QueryCostLimiter
 from schema.ledger import LedgerMutations
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rules import RuleMutations, RuleQueries
+from schema.vouchers import VoucherMutations
 from store.errors import KizunaError
 
 
@@ -54,7 +55,8 @@ class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries):
 
 @strawberry.type(description="Change the programme. Expected failures come back in `errors`.")
 class Mutation(
-    AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations
+    AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations,
+    VoucherMutations,
 ):
     pass
 

@@ -9,6 +9,8 @@ from auth.accounts import Account, get_accounts
 from auth.roles import Principal
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
+from scanner.qr import QrRenderer
+from scanner.redemption import ScanDesk
 from store import Store
 from store.clock import Clock
 
@@ -20,6 +22,8 @@ class Services:
     store: Store
     authenticator: Authenticator
     clock: Clock
+    scanning: ScanDesk
+    qr: QrRenderer
 
 
 class Loaders:

@@ -65,6 +65,47 @@ class ErrorCode(Enum):
     UNKNOWN_RULE = strawberry.enum_value(
         "UNKNOWN_RULE", description="No earning rule has this id."
     )
+    INVALID_SIGNATURE = strawberry.enum_value(
+        "INVALID_SIGNATURE",
+        description="The QR is not a voucher signed by this programme (forged, damaged, other).",
+    )
+    INVALID_CODE = strawberry.enum_value(
+        "INVALID_CODE", description="The typed voucher code has a typo (its check failed)."
+    )
+    EXPIRED = strawberry.enum_value("EXPIRED", description="The voucher has expired.")
+    ALREADY_REDEEMED = strawberry.enum_value(
+        "ALREADY_REDEEMED", description="The voucher was used already; the message says "
+        "when and where."
+    )
+    CANCELLED = strawberry.enum_value(
+        "CANCELLED", description="The voucher was cancelled by its holder."
+    )
+    WRONG_STORE = strawberry.enum_value(
+        "WRONG_STORE", description="The voucher is not valid in this store."
+    )
+    WRONG_CHANNEL = strawberry.enum_value(
+        "WRONG_CHANNEL", description="The voucher is only valid online, or only in stores."
+    )
+    ORDER_TOTAL_TOO_LOW = strawberry.enum_value(
+        "ORDER_TOTAL_TOO_LOW", description="The order is below the voucher's minimum total."
+    )
+    REDEMPTION_VOIDED = strawberry.enum_value(
+        "REDEMPTION_VOIDED",
+        description="This redemption (idempotency key) was voided; start a new checkout.",
+    )
+    NOT_REDEEMED = strawberry.enum_value(
+        "NOT_REDEEMED", description="The voucher is not redeemed, so there is nothing to void."
+    )
+    VOID_WINDOW_CLOSED = strawberry.enum_value(
+        "VOID_WINDOW_CLOSED", description="The redemption is too old to be voided."
+    )
+    MANAGER_REQUIRED = strawberry.enum_value(
+        "MANAGER_REQUIRED", description="Only a manager of the store can do this."
+    )
+    INVALID_CARD_TOKEN = strawberry.enum_value(
+        "INVALID_CARD_TOKEN",
+        description="The member card QR is not valid or too old (ask for a fresh one).",
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

@@ -13,11 +13,20 @@ from loyalty import actions, adjustments, orders, refunds
 from loyalty.errors import UnknownMember
 from loyalty.ledger import Actor
 from loyalty.rules.model import Channel, OrderLine
+from scanner.cards import card_holder
+from scanner.errors import InvalidCardToken
+from scanner.guessing import scan_keys
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.permissions import CanRecordActions, CanRecordOrders, IsAdmin
+from schema.permissions import (
+    CanRecordActions,
+    CanRecordOrders,
+    CanRecordStoreOrders,
+    IsAdmin,
+)
 from schema.points import LedgerEntry, RuleBreakdown
+from store import InvalidInput
 
 
 @strawberry.enum(name="Channel", description="Where an order was placed.")
@@ -26,13 +35,21 @@ class ChannelType(Enum):
     STORE = strawberry.enum_value(Channel.STORE.value, description="A physical store.")
 
 
-@strawberry.input(one_of=True, description="A member, by id or by email (exactly one).")
+@strawberry.input(
+    one_of=True,
+    description="A member, by id, email or the member-card token scanned at a till "
+    "(exactly one).",
+)
 class MemberReference:
     id: relay.GlobalID | None = strawberry.field(
         default=strawberry.UNSET, description="The member's global id."
     )
     email: str | None = strawberry.field(
         default=strawberry.UNSET, description="The member's email."
+    )
+    card_token: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The token of the member card QR (valid for 30–60 seconds).",
     )
 
 
@@ -142,7 +159,12 @@ def actor_of(principal: Principal | None) -> Actor:
 
 
 async def resolve_member(info: Info[Context, None], reference: MemberReference) -> str:
-    """The member id behind a reference; UnknownMember when there is no such member."""
+    """The member id behind a reference; UnknownMember when there is no such member,
+    InvalidCardToken for a stale or unknown card."""
+    if reference.card_token:
+        return await card_holder(
+            info.context.store, token=reference.card_token, clock=info.context.services.clock
+        )
     account_id = None
     if reference.id:
         if reference.id.type_name != "Member":
@@ -157,15 +179,53 @@ async def resolve_member(info: Info[Context, None], reference: MemberReference) 
     return account.id
 
 
+def _check_till_order(order: OrderRecordInput) -> None:
+    """Staff record what is bought at their till, for the member whose card they scanned."""
+    if not order.member.card_token:
+        raise InvalidInput("At the till, identify the member by scanning their card.",
+                           field=("input", "member", "cardToken"))
+    if order.channel is not ChannelType.STORE:
+        raise InvalidInput("Staff record in-store (STORE) orders only.",
+                           field=("input", "channel"))
+
+
+def _till_keys(info: Info[Context, None]) -> list[str]:
+    principal = info.context.principal
+    assert principal is not None  # noqa: S101 - permissions guarantee a principal
+    return scan_keys(actor_id=principal.subject_id, device_id=None,
+                     client_address=info.context.client_address)
+
+
+async def _count_failed_card(info: Info[Context, None]) -> None:
+    """A bad card token counts toward the scan abuse limit, like a bad voucher code."""
+    await info.context.services.scanning.limiter.record_failure(_till_keys(info))
+
+
 @strawberry.type
 class LedgerMutations:
-    @strawberry.mutation(description="Record a paid order; earns points once per order id.",
-                         permission_classes=[CanRecordOrders])
+    @strawberry.mutation(description="Record a paid order; earns points once per order id. "
+                         "Store staff record in-store purchases with the member-card token.",
+                         permission_classes=[CanRecordStoreOrders])
     @returns_errors_in(OrderRecordPayload)
     async def order_record(
         self, info: Info[Context, None], input: Annotated[OrderRecordInput, INPUT]
     ) -> OrderRecordPayload:
-        member_id = await resolve_member(info, input.member)
+        principal = info.context.principal
+        store_id = None
+        if principal is not None and principal.role is Role.STAFF:
+            _check_till_order(input)
+            store_id = principal.store_id
+            info.context.services.scanning.limiter.ensure_allowed(_till_keys(info))
+        try:
+            member_id = await resolve_member(info, input.member)
+        except InvalidCardToken:
+            retried = store_id and await orders.recorded_order_member(
+                info.context.store, input.order_id, store_id=store_id
+            )
+            if not retried:
+                await _count_failed_card(info)
+                raise
+            member_id = retried
         purchase = orders.validate_purchase(
             order_id=input.order_id, channel=Channel(input.channel.name), total=input.total,
             currency=input.currency, occurred_at=input.occurred_at,
@@ -173,7 +233,7 @@ class LedgerMutations:
         )
         result = await orders.record_order(
             info.context.store, member_id=member_id, purchase=purchase,
-            actor=actor_of(info.context.principal), store_id=None,
+            actor=actor_of(info.context.principal), store_id=store_id,
             clock=info.context.services.clock,
         )
         entry = LedgerEntry.from_entry(result.entry)

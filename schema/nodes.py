@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import Enum
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import Info, relay
@@ -15,10 +15,40 @@ from auth.roles import ApiKeyScope, Role
 from auth.stores import ShopStore
 from loyalty.ledger import history
 from loyalty.points import points_summary
+from scanner.cards import member_card
+from scanner.vouchers import VoucherStatus, member_vouchers
 from schema.context import Context
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import is_admin, may_see_account, may_see_store
 from schema.points import LedgerEntry, MemberPoints
+
+if TYPE_CHECKING:
+    from schema.voucher_types import VoucherNode, VoucherStatusType
+
+_VOUCHER_TYPES = strawberry.lazy("schema.voucher_types")
+
+
+@strawberry.type(description="A QR code: its text and its image.")
+class QrCode:
+    payload: str = strawberry.field(description="The text the QR encodes.")
+
+    @strawberry.field(description="The QR as an SVG document, ready to inline.")
+    async def svg(self, info: Info[Context, None]) -> str:
+        return await info.context.services.qr.svg(self.payload)
+
+
+@strawberry.type(description="The member card to show at a till: a QR that changes every "
+                 "30 seconds, so a screenshot stops working.")
+class MemberCard:
+    token: str = strawberry.field(description="What the QR encodes (KZC…).")
+    expires_at: datetime = strawberry.field(
+        description="When this token's step ends (it is still accepted for one more step)."
+    )
+    refresh_in_seconds: int = strawberry.field(description="Fetch the card again after this.")
+
+    @strawberry.field(description="The QR of `token`.")
+    def qr(self) -> QrCode:
+        return QrCode(payload=self.token)
 
 
 @strawberry.enum(name="ApiKeyScope", description="What a shop system's API key may do.")
@@ -90,6 +120,35 @@ class Member(relay.Node):
         )
         return connection(entries, page, node=LedgerEntry.from_entry, item_id=lambda e: e.id)
 
+    @strawberry.field(description="The member's vouchers, newest first.")
+    async def vouchers(
+        self, info: Info[Context, None],
+        status: Annotated[
+            Annotated["VoucherStatusType", _VOUCHER_TYPES] | None,
+            strawberry.argument(description="Only vouchers in this status."),
+        ] = None,
+        first: First = 20, after: After = None,
+    ) -> relay.Connection[Annotated["VoucherNode", _VOUCHER_TYPES]]:
+        from schema.voucher_types import VoucherNode  # noqa: PLC0415 - lazy: import cycle
+
+        found, page = await member_vouchers(
+            info.context.store, member_id=self.id,
+            status=VoucherStatus(status.name) if status is not None else None,
+            now=info.context.services.clock(), first=check_first(first),
+            after_id=decode_cursor(after),
+        )
+        return connection(found, page, node=VoucherNode.from_record, item_id=lambda v: v.id)
+
+    @strawberry.field(description="The member card for the till; only for the member.")
+    async def card(self, info: Info[Context, None]) -> MemberCard | None:
+        principal = info.context.principal
+        if principal is None or principal.subject_id != self.id:
+            return None
+        token = await member_card(info.context.store, member_id=self.id,
+                                  clock=info.context.services.clock)
+        return MemberCard(token=token.token, expires_at=token.expires_at,
+                          refresh_in_seconds=token.refresh_in_seconds)
+
     @classmethod
     def from_account(cls, account: Account) -> Self:
         return cls(
@@ -110,6 +169,9 @@ class Staff(relay.Node):
     id: relay.NodeID[str]
     email: str = strawberry.field(description="Sign-in email (lower case).")
     name: str = strawberry.field(description="Full name.")
+    manager: bool = strawberry.field(
+        description="Store manager: may void a redemption made at the store."
+    )
     store_id: strawberry.Private[str]
 
     @strawberry.field(description="The store this person works for.")
@@ -120,7 +182,7 @@ class Staff(relay.Node):
     @classmethod
     def from_account(cls, account: Account) -> Self:
         return cls(
-            id=account.id, email=account.email, name=account.name,
+            id=account.id, email=account.email, name=account.name, manager=account.manager,
             store_id=account.store_id or "",
         )
 

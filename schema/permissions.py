@@ -92,3 +92,13 @@ class CanRecordOrders(_ScopedPermission):
 
 class CanRecordActions(_ScopedPermission):
     scope = ApiKeyScope.ACTIONS_WRITE
+
+
+class CanRecordStoreOrders(CanRecordOrders):
+    """Also store staff, for purchases at their till (the resolver checks the rest)."""
+
+    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is not None and principal.role is Role.STAFF:
+            return True
+        return super().has_permission(source, info, **kwargs)

@@ -1,0 +1,32 @@
+"""Names of the collections `scanner` owns, and the indexes its queries need.
+
+Document shapes: vouchers — see scanner/vouchers.py; member_cards — see scanner/cards.py;
+scan_failures and scan_locks — see scanner/guessing.py; scan_audit — see scanner/audit.py.
+"""
+
+from store.indexes import IndexSpec
+
+VOUCHERS = "vouchers"
+MEMBER_CARDS = "member_cards"
+SCAN_FAILURES = "scan_failures"
+SCAN_LOCKS = "scan_locks"
+SCAN_AUDIT = "scan_audit"
+
+AUDIT_RETENTION_SECONDS = 400 * 24 * 3600
+
+INDEXES = (
+    IndexSpec(VOUCHERS, (("code", 1),), name="code_unique", unique=True),
+    IndexSpec(VOUCHERS, (("member_id", 1), ("_id", -1)), name="member_newest_first"),
+    IndexSpec(
+        VOUCHERS, (("issue_key", 1),), name="issue_key_unique", unique=True,
+        partial_filter={"issue_key": {"$exists": True}},
+    ),
+    IndexSpec(MEMBER_CARDS, (("member_id", 1),), name="member_unique", unique=True),
+    IndexSpec(SCAN_FAILURES, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
+    IndexSpec(SCAN_LOCKS, (("locked_until", 1),), name="expiry_ttl", expire_after_seconds=0),
+    IndexSpec(
+        SCAN_AUDIT, (("at", 1),), name="retention_ttl",
+        expire_after_seconds=AUDIT_RETENTION_SECONDS,
+    ),
+    IndexSpec(SCAN_AUDIT, (("staff_id", 1), ("at", -1)), name="staff_recent"),
+)

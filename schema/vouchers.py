@@ -1,0 +1,338 @@
+"""Vouchers: admins issue them, members hold and cancel them, staff check and redeem them."""
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import Info, relay
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.permission import BasePermission
+
+from auth.accounts import get_account
+from auth.roles import ApiKeyScope, Role
+from loyalty.points import points_summary
+from loyalty.rules.model import Channel
+from scanner import cancellation, cards, redemption, vouchers
+from scanner.audit import OK, ScanAction, Scanner
+from scanner.errors import InvalidCardToken
+from scanner.guessing import scan_keys
+from scanner.redemption import VoucherReference
+from scanner.vouchers import Benefit, Restrictions, SourceKind, VoucherKind
+from schema.admin import INPUT, node_id
+from schema.context import Context
+from schema.errors import UserError, returns_errors_in, user_errors
+from schema.ledger import ChannelType, MemberReference, resolve_member
+from schema.permissions import IsAdmin, IsMember, IsStaff
+from schema.voucher_types import (
+    ScannedMember,
+    ScannedVoucher,
+    VoucherKindType,
+    VoucherNode,
+)
+from store import InvalidInput
+
+MAX_DEVICE_ID_LENGTH = 100
+
+
+class CanRedeemVouchers(BasePermission):
+    """Store staff at the till, or a shop system (API key with ORDERS_WRITE) online."""
+
+    message = "Only store staff or a shop system can redeem vouchers."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is None:
+            raise StrawberryGraphQLError(
+                "Sign in to do this.", extensions={"code": "UNAUTHENTICATED"}
+            )
+        return principal.role is Role.STAFF or (
+            principal.role is Role.INTEGRATION and ApiKeyScope.ORDERS_WRITE in principal.scopes
+        )
+
+
+@strawberry.input(description="A voucher to give a member, without points.")
+class VoucherIssueInput:
+    member: MemberReference = strawberry.field(description="Who receives it.")
+    kind: VoucherKindType = strawberry.field(description="What it gives.")
+    title: str = strawberry.field(description="Shown to the member and the cashier.")
+    amount_off: int | None = strawberry.field(
+        default=None, description="AMOUNT_OFF: minor units off (cents)."
+    )
+    percent_off: int | None = strawberry.field(
+        default=None, description="PERCENT_OFF: 1–100."
+    )
+    currency: str | None = strawberry.field(
+        default=None, description="ISO 4217 code of amountOff and minOrderTotal."
+    )
+    product_sku: str | None = strawberry.field(
+        default=None, description="FREE_PRODUCT: the product's SKU."
+    )
+    min_order_total: int | None = strawberry.field(
+        default=None, description="Smallest order total it applies to, in minor units."
+    )
+    valid_days: int = strawberry.field(description="How many days it stays valid (1–1098).")
+    store_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Only in these stores (in-store use); null for every store."
+    )
+    channels: list[ChannelType] | None = strawberry.field(
+        default=None, description="Only in these channels; null for online and in store."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Makes retries safe: a repeat returns the first voucher."
+    )
+
+
+@strawberry.type(description="Result of voucherIssue.")
+class VoucherIssuePayload:
+    voucher: VoucherNode | None = strawberry.field(default=None, description="The voucher.")
+    replayed: bool = strawberry.field(default=False, description="Issued before with this key.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="A voucher the member gives up before using it.")
+class VoucherCancelInput:
+    voucher_id: relay.GlobalID = strawberry.field(description="The voucher's id.")
+
+
+@strawberry.type(description="Result of voucherCancel.")
+class VoucherCancelPayload:
+    voucher: VoucherNode | None = strawberry.field(default=None, description="The voucher.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="A scanned QR payload or a typed code (exactly one).")
+class VoucherCheckInput:
+    payload: str | None = strawberry.field(default=None, description="The QR's text.")
+    code: str | None = strawberry.field(
+        default=None, description="The short code as typed (dashes, spaces, case ignored)."
+    )
+    device_id: str | None = strawberry.field(
+        default=None, description="A stable id of the scanning device (for abuse limits)."
+    )
+
+
+@strawberry.type(description="What a voucher gives and whether it can be redeemed here now.")
+class VoucherCheckPayload:
+    redeemable: bool = strawberry.field(default=False, description="Whether to accept it.")
+    reason: UserError | None = strawberry.field(
+        default=None, description="Why it cannot be redeemed (null when it can)."
+    )
+    voucher: ScannedVoucher | None = strawberry.field(
+        default=None, description="The voucher, when the code or payload identifies one."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was checked (rate limit, bad input)."
+    )
+
+
+@strawberry.input(description="Redeem a voucher on an order.")
+class VoucherRedeemInput:
+    payload: str | None = strawberry.field(default=None, description="The QR's text.")
+    code: str | None = strawberry.field(default=None, description="Or the typed short code.")
+    order_reference: str = strawberry.field(description="The order or receipt number.")
+    order_total: int = strawberry.field(description="The order's total, in minor units.")
+    idempotency_key: str = strawberry.field(
+        description="One per checkout; resend it on retries to get the first result back."
+    )
+    device_id: str | None = strawberry.field(
+        default=None, description="A stable id of the scanning device (for abuse limits)."
+    )
+
+
+@strawberry.type(description="Result of voucherRedeem.")
+class VoucherRedeemPayload:
+    voucher: ScannedVoucher | None = strawberry.field(
+        default=None, description="The voucher as it is now (also on ALREADY_REDEEMED)."
+    )
+    discount: int | None = strawberry.field(
+        default=None, description="Money to take off the order, in minor units."
+    )
+    replayed: bool = strawberry.field(
+        default=False, description="True when this repeats an earlier success (same key)."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="Undo a redemption made at your store by mistake.")
+class VoucherRedemptionVoidInput:
+    voucher_id: strawberry.ID = strawberry.field(description="The voucher's id.")
+    reason: str = strawberry.field(description="Why (kept in the voucher's history).")
+    device_id: str | None = strawberry.field(default=None, description="The device's id.")
+
+
+@strawberry.type(description="Result of voucherRedemptionVoid.")
+class VoucherRedemptionVoidPayload:
+    voucher: ScannedVoucher | None = strawberry.field(
+        default=None, description="The voucher, active again."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="A member card's QR token, scanned at the till.")
+class MemberCardScanInput:
+    token: str = strawberry.field(description="The token the card QR encodes.")
+    device_id: str | None = strawberry.field(default=None, description="The device's id.")
+
+
+@strawberry.type(description="The member behind a card.")
+class CardMember(ScannedMember):
+    points_balance: int = strawberry.field(description="Spendable points.")
+
+
+@strawberry.type(description="Result of memberCardScan.")
+class MemberCardScanPayload:
+    member: CardMember | None = strawberry.field(default=None, description="Who it is.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+def _scanner(info: Info[Context, None], device_id: str | None) -> tuple[Scanner, Channel]:
+    principal = info.context.principal
+    assert principal is not None  # noqa: S101 - permissions guarantee a principal
+    if device_id is not None and not 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH:
+        raise InvalidInput(f"A device id has 1–{MAX_DEVICE_ID_LENGTH} characters.",
+                           field=("input", "deviceId"))
+    channel = Channel.STORE if principal.role is Role.STAFF else Channel.ONLINE
+    return Scanner(
+        actor_id=principal.subject_id, store_id=principal.store_id, device_id=device_id,
+        client_address=info.context.client_address,
+    ), channel
+
+
+def _voucher_id(global_id: str) -> str:
+    try:
+        return node_id(relay.GlobalID.from_id(global_id), "Voucher", ("input", "voucherId"))
+    except ValueError:
+        raise InvalidInput("This is not a voucher id.", field=("input", "voucherId")) from None
+
+
+@strawberry.type
+class VoucherMutations:
+    @strawberry.mutation(description="Give a member a voucher (a gift, no points spent).",
+                         permission_classes=[IsAdmin])
+    @returns_errors_in(VoucherIssuePayload)
+    async def voucher_issue(
+        self, info: Info[Context, None], input: Annotated[VoucherIssueInput, INPUT]
+    ) -> VoucherIssuePayload:
+        member_id = await resolve_member(info, input.member)
+        account = await get_account(info.context.store, member_id)
+        assert account is not None  # noqa: S101 - resolve_member found it
+        store_ids = None
+        if input.store_ids is not None:
+            store_ids = tuple(node_id(s, "Store", ("input", "storeIds")) for s in input.store_ids)
+        voucher, replayed = await vouchers.issue_voucher(
+            info.context.store, member_id=member_id, holder_name=account.name,
+            benefit=Benefit(VoucherKind(input.kind.name), input.title, input.amount_off,
+                            input.percent_off, input.currency, input.product_sku),
+            restrictions=Restrictions(
+                store_ids=store_ids,
+                channels=tuple(Channel(c.name) for c in input.channels)
+                if input.channels is not None else (Channel.ONLINE, Channel.STORE),
+                min_order_total=input.min_order_total,
+            ),
+            valid_for=timedelta(days=input.valid_days), source_kind=SourceKind.GIFT,
+            source_reference=info.context.principal.subject_id
+            if info.context.principal else None,
+            clock=info.context.services.clock, issue_key=input.idempotency_key,
+        )
+        return VoucherIssuePayload(voucher=VoucherNode.from_record(voucher), replayed=replayed)
+
+    @strawberry.mutation(description="Give up one of your unused vouchers.",
+                         permission_classes=[IsMember])
+    @returns_errors_in(VoucherCancelPayload)
+    async def voucher_cancel(
+        self, info: Info[Context, None], input: Annotated[VoucherCancelInput, INPUT]
+    ) -> VoucherCancelPayload:
+        principal = info.context.principal
+        assert principal is not None  # noqa: S101 - IsMember guarantees it
+        voucher = await cancellation.cancel_voucher(
+            info.context.store,
+            voucher_id=node_id(input.voucher_id, "Voucher", ("input", "voucherId")),
+            member_id=principal.subject_id, clock=info.context.services.clock,
+        )
+        return VoucherCancelPayload(voucher=VoucherNode.from_record(voucher))
+
+    @strawberry.mutation(description="What a scanned or typed voucher gives and whether to "
+                         "accept it. Changes nothing.", permission_classes=[CanRedeemVouchers])
+    @returns_errors_in(VoucherCheckPayload)
+    async def voucher_check(
+        self, info: Info[Context, None], input: Annotated[VoucherCheckInput, INPUT]
+    ) -> VoucherCheckPayload:
+        scanner, channel = _scanner(info, input.device_id)
+        result = await redemption.check_voucher(
+            info.context.services.scanning, scanner=scanner, channel=channel,
+            reference=VoucherReference(payload=input.payload, code=input.code),
+        )
+        return VoucherCheckPayload(
+            redeemable=result.redeemable,
+            reason=user_errors(result.problem)[0] if result.problem else None,
+            voucher=ScannedVoucher(record=result.voucher) if result.voucher else None,
+        )
+
+    @strawberry.mutation(description="Redeem a voucher on an order, exactly once.",
+                         permission_classes=[CanRedeemVouchers])
+    @returns_errors_in(VoucherRedeemPayload)
+    async def voucher_redeem(
+        self, info: Info[Context, None], input: Annotated[VoucherRedeemInput, INPUT]
+    ) -> VoucherRedeemPayload:
+        scanner, channel = _scanner(info, input.device_id)
+        try:
+            result = await redemption.redeem_voucher(
+                info.context.services.scanning, scanner=scanner, channel=channel,
+                reference=VoucherReference(payload=input.payload, code=input.code),
+                order_reference=input.order_reference, order_total=input.order_total,
+                idempotency_key=input.idempotency_key,
+            )
+        except redemption.Refused as refused:
+            return VoucherRedeemPayload(
+                voucher=ScannedVoucher(record=refused.voucher) if refused.voucher else None,
+                errors=user_errors(refused.reason),
+            )
+        redeemed = result.voucher.redemption
+        return VoucherRedeemPayload(
+            voucher=ScannedVoucher(record=result.voucher),
+            discount=redeemed.discount if redeemed else None, replayed=result.replayed,
+        )
+
+    @strawberry.mutation(description="A store manager undoes a redemption made at their "
+                         "store within the void window.", permission_classes=[IsStaff])
+    @returns_errors_in(VoucherRedemptionVoidPayload)
+    async def voucher_redemption_void(
+        self, info: Info[Context, None], input: Annotated[VoucherRedemptionVoidInput, INPUT]
+    ) -> VoucherRedemptionVoidPayload:
+        scanner, _ = _scanner(info, input.device_id)
+        voucher = await redemption.void_redemption(
+            info.context.services.scanning, voucher_id=_voucher_id(input.voucher_id),
+            scanner=scanner, reason=input.reason,
+        )
+        return VoucherRedemptionVoidPayload(voucher=ScannedVoucher(record=voucher))
+
+    @strawberry.mutation(description="Identify a member from their card QR at the till.",
+                         permission_classes=[IsStaff])
+    @returns_errors_in(MemberCardScanPayload)
+    async def member_card_scan(
+        self, info: Info[Context, None], input: Annotated[MemberCardScanInput, INPUT]
+    ) -> MemberCardScanPayload:
+        scanner, _ = _scanner(info, input.device_id)
+        services = info.context.services
+        desk = services.scanning
+        keys = scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
+                         client_address=scanner.client_address)
+        desk.limiter.ensure_allowed(keys)
+        now = services.clock()
+        try:
+            member_id = await cards.card_holder(info.context.store, token=input.token,
+                                                clock=services.clock)
+        except InvalidCardToken as error:
+            desk.audit.record(action=ScanAction.CARD_SCAN, outcome=error.code, scanner=scanner,
+                              at=now)
+            await desk.limiter.record_failure(keys)
+            raise
+        account = await info.context.loaders.accounts.load(member_id)
+        summary = await points_summary(info.context.store, member_id=member_id, now=now)
+        desk.audit.record(action=ScanAction.CARD_SCAN, outcome=OK, scanner=scanner, at=now,
+                          member_id=member_id)
+        return MemberCardScanPayload(member=CardMember(
+            first_name=vouchers.first_name(account.name if account else ""),
+            points_balance=summary.balance,
+        ))
