@@ -1,0 +1,134 @@
+"""In-store purchases: staff scan the member card and record the order at the till."""
+
+from typing import Any
+
+from tests.ledger_support import ORDER_RECORD, PER_EURO, Shop, open_shop
+from tests.scanner_support import ScannerShop
+from tests.support import GraphQLClient, SignedIn
+
+CARD = "{ me { card { token expiresAt refreshInSeconds qr { payload } } } }"
+VIEWER = """{ viewer { __typename
+  ... on Staff { name manager store { code } } ... on Member { email } } }"""
+
+
+async def _till(gql: GraphQLClient) -> tuple[Shop, ScannerShop, SignedIn, SignedIn]:
+    shop = await open_shop(gql)
+    await shop.rule(PER_EURO)
+    stores = ScannerShop(gql=gql, admin=shop.admin)
+    await stores.store("PARIS-01", "Paris Opéra")
+    staff = await stores.staff("sam@example.com", "PARIS-01")
+    member = await gql.member("ann@example.com", name="Ann Lee")
+    return shop, stores, staff, member
+
+
+async def _card_token(gql: GraphQLClient, member: SignedIn) -> str:
+    data = await gql.data(CARD, token=member.access_token)
+    token: str = data["me"]["card"]["token"]
+    return token
+
+
+def _till_order(shop: Shop, token: str, order_id: str, total: int = 4250) -> dict[str, Any]:
+    order = shop.order("ann@example.com", total, order_id=order_id, channel="STORE")
+    order["member"] = {"cardToken": token}
+    return order
+
+
+async def test_staff_credit_points_at_the_till_with_the_member_card(gql: GraphQLClient) -> None:
+    shop, _, staff, member = await _till(gql)
+    token = await _card_token(gql, member)
+
+    data = await gql.data(ORDER_RECORD, {"input": _till_order(shop, token, "TILL-1")},
+                          token=staff.access_token)
+
+    assert data["orderRecord"]["errors"] == []
+    assert data["orderRecord"]["pointsEarned"] == 42
+    assert (await shop.points(member))["pending"] + (await shop.points(member))["balance"] == 42
+    order = await gql.state.services.store.collection("orders").find_one({"_id": "TILL-1"})
+    assert order is not None
+    assert order["channel"] == "STORE"
+    assert order["store_id"] == (await _staff_store_id(gql, staff))
+
+
+async def _staff_store_id(gql: GraphQLClient, staff: SignedIn) -> str:
+    account = await gql.state.services.store.collection("accounts").find_one(
+        {"email": "sam@example.com"})
+    assert account is not None
+    return str(account["store_id"])
+
+
+async def test_a_till_retry_after_the_card_token_went_stale_replays_the_order(
+    gql: GraphQLClient,
+) -> None:
+    shop, _, staff, member = await _till(gql)
+    token = await _card_token(gql, member)
+    order = _till_order(shop, token, "TILL-2")
+    first = await gql.data(ORDER_RECORD, {"input": order}, token=staff.access_token)
+    gql.state.services.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    staff = await shop.sign_in("sam@example.com")
+
+    retry = await gql.data(ORDER_RECORD, {"input": order}, token=staff.access_token)
+
+    assert retry["orderRecord"]["errors"] == []
+    assert retry["orderRecord"]["replayed"] is True
+    assert retry["orderRecord"]["entry"]["id"] == first["orderRecord"]["entry"]["id"]
+
+
+async def test_a_stale_card_token_earns_nothing(gql: GraphQLClient) -> None:
+    shop, _, staff, member = await _till(gql)
+    token = await _card_token(gql, member)
+    gql.state.services.clock.advance(seconds=65)  # type: ignore[attr-defined]
+    staff = await shop.sign_in("sam@example.com")
+
+    data = await gql.data(ORDER_RECORD, {"input": _till_order(shop, token, "TILL-3")},
+                          token=staff.access_token)
+
+    assert [e["code"] for e in data["orderRecord"]["errors"]] == ["INVALID_CARD_TOKEN"]
+    assert await gql.state.services.store.collection("orders").count_documents({}) == 0
+
+
+async def test_staff_cannot_record_online_orders_or_name_members_by_email(
+    gql: GraphQLClient,
+) -> None:
+    shop, _, staff, member = await _till(gql)
+    token = await _card_token(gql, member)
+    online = _till_order(shop, token, "TILL-4")
+    online["channel"] = "ONLINE"
+    by_email = shop.order("ann@example.com", 4250, order_id="TILL-5", channel="STORE")
+
+    online_result = await gql.data(ORDER_RECORD, {"input": online}, token=staff.access_token)
+    email_result = await gql.data(ORDER_RECORD, {"input": by_email}, token=staff.access_token)
+
+    assert online_result["orderRecord"]["errors"][0]["field"] == ["input", "channel"]
+    assert email_result["orderRecord"]["errors"][0]["field"] == ["input", "member", "cardToken"]
+    assert await gql.state.services.store.collection("orders").count_documents({}) == 0
+
+
+async def test_members_cannot_record_orders_with_their_own_card(gql: GraphQLClient) -> None:
+    shop, _, _, member = await _till(gql)
+    token = await _card_token(gql, member)
+
+    body = await gql.execute(ORDER_RECORD, {"input": _till_order(shop, token, "TILL-6")},
+                             token=member.access_token)
+
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_only_the_member_sees_their_card(gql: GraphQLClient) -> None:
+    shop, _, _, member = await _till(gql)
+    data = await gql.data(
+        "query($id: ID!) { node(id: $id) { ... on Member { card { token } } } }",
+        {"id": (await gql.data("{ me { id } }", token=member.access_token))["me"]["id"]},
+        token=shop.admin.access_token,
+    )
+    assert data["node"]["card"] is None
+
+
+async def test_viewer_tells_staff_their_store(gql: GraphQLClient) -> None:
+    _, _, staff, member = await _till(gql)
+
+    as_staff = await gql.data(VIEWER, token=staff.access_token)
+    as_member = await gql.data(VIEWER, token=member.access_token)
+
+    assert as_staff["viewer"] == {"__typename": "Staff", "name": "Sam Staff", "manager": False,
+                                  "store": {"code": "PARIS-01"}}
+    assert as_member["viewer"] == {"__typename": "Member", "email": "ann@example.com"}
