@@ -7,8 +7,9 @@ and a Permissions-Policy that allows the camera for this origin only.
 
 Caching: the HTML is `no-cache` (revalidated with its ETag on every load). Its asset URLs
 get `?v=<content hash>` appended when the routes are built, and an asset requested with the
-hash of its current content is `immutable` for a year; any other asset request is
-`no-cache`, so a deploy never leaves a phone running stale JavaScript.
+hash of its current content is `immutable` for a year; any other asset request (such as the
+modules scanner.js imports, whose URLs carry no hash) is `no-cache`, revalidated with its
+ETag, so a deploy never leaves a phone running stale JavaScript.
 """
 
 import hashlib

@@ -162,6 +162,7 @@ async def redeem_voucher(
     order_reference: str,
     order_total: int,
     idempotency_key: str,
+    _retried: bool = False,
 ) -> RedeemResult:
     """Flip an ACTIVE voucher to REDEEMED exactly once. A retry with the same key returns
     the first success. Raises RateLimited, InvalidInput or a guessing failure (InvalidCode,
@@ -227,11 +228,13 @@ async def redeem_voucher(
         store_names=await _store_names(desk.store, voucher),
     ) or order_total_problem(voucher, order_total)
     if problem is None:
-        # The voucher changed between the write and the read (a void): ask again.
+        if _retried:
+            raise RuntimeError(f"voucher {voucher.id} is usable but refused redemption")
+        # The voucher changed between the write and the read (a void): ask once more.
         return await redeem_voucher(
             desk, reference=reference, scanner=scanner, channel=channel,
             order_reference=order_reference, order_total=order_total,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, _retried=True,
         )
     desk.audit.record(action=ScanAction.REDEEM, outcome=problem.code, scanner=scanner, at=now,
                       voucher_id=voucher.id, member_id=voucher.member_id)

@@ -4,38 +4,20 @@
 // Trusted Types enforced: never assign HTML strings to the DOM — text goes through
 // textContent only. The QR decoder is the vendored jsQR (global `jsQR`, loaded before us).
 
-const SESSION_KEY = "kizuna.scanner.session";
+import {
+  ApiError, TOKEN_CREATE, VIEWER, VOUCHER_CHECK, VOUCHER_REDEEM, deviceId, gql, newId,
+  onSessionEnded, readJson, restoreSession, revokeSession, saveSession, withRetries, writeJson,
+} from "./api.js";
+import {
+  countdown, currencyDigits, dayMonth, discountText, groupCode, memberText, money,
+  parseMinorUnits, percentText, reasonText, when,
+} from "./format.js";
+
 const WHO_KEY = "kizuna.scanner.who";
 const LOCK_KEY = "kizuna.scanner.lockedUntil";
-const DEVICE_KEY = "kizuna.scanner.deviceId";
-const GRAPHQL_URL = new URL("graphql", document.baseURI).href;
 const SCAN_INTERVAL_MS = 150;
 const MAX_DECODE_WIDTH = 640;
-const REDEEM_RETRY_DELAYS_MS = [700, 2000];
 const INT32_MAX = 2147483647;
-
-// ---------------------------------------------------------------- GraphQL documents
-
-const TOKEN_FIELDS = `accessToken refreshToken accessTokenExpiresAt
-  errors { code message retryAfterSeconds }`;
-const TOKEN_CREATE = `mutation ScannerSignIn($input: TokenCreateInput!) {
-  tokenCreate(input: $input) { ${TOKEN_FIELDS} } }`;
-const TOKEN_REFRESH = `mutation ScannerRefresh($input: TokenRefreshInput!) {
-  tokenRefresh(input: $input) { ${TOKEN_FIELDS} } }`;
-const TOKEN_REVOKE = `mutation ScannerSignOut($input: TokenRefreshInput!) {
-  tokenRevoke(input: $input) { revoked errors { code } } }`;
-const VOUCHER_CHECK = `mutation ScannerCheck($input: VoucherCheckInput!) { voucherCheck(input: $input) {
-  redeemable
-  reason { code message }
-  voucher { id code status kind title amountOff percentOff currency productSku minOrderTotal expiresAt
-            member { firstName tier }
-            redemption { redeemedAt orderReference store { name code } } }
-  errors { code message field retryAfterSeconds } } }`;
-const VOUCHER_REDEEM = `mutation ScannerRedeem($input: VoucherRedeemInput!) { voucherRedeem(input: $input) {
-  replayed discount
-  voucher { id code status title kind amountOff percentOff currency member { firstName tier }
-            redemption { redeemedAt orderReference orderTotal store { name code } } }
-  errors { code message field retryAfterSeconds } } }`;
 
 // ---------------------------------------------------------------- elements
 
@@ -64,8 +46,6 @@ const canvasContext = canvas.getContext("2d", { willReadFrequently: true });
 
 const state = {
   view: "",
-  session: null, // { accessToken, refreshToken, accessTokenExpiresAt }
-  refreshing: null, // the one refresh in flight (refresh tokens are single use)
   stream: null,
   cameraStarting: false,
   scanTimer: 0,
@@ -74,284 +54,6 @@ const state = {
   pendingRedeem: null, // { fingerprint, key }: reused when the same checkout is retried
   lockTimer: 0,
 };
-
-// ---------------------------------------------------------------- storage
-
-function readJson(storage, key) {
-  try {
-    const raw = storage.getItem(key);
-    return raw ? JSON.parse(raw) : null;
-  } catch {
-    return null;
-  }
-}
-
-function writeJson(storage, key, value) {
-  try {
-    if (value === null) storage.removeItem(key);
-    else storage.setItem(key, JSON.stringify(value));
-  } catch {
-    // Private mode or storage full: the page still works for this tab.
-  }
-}
-
-function newId() {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  // crypto.randomUUID needs a secure context; getRandomValues does not.
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-let memoryDeviceId = null;
-function deviceId() {
-  try {
-    let id = localStorage.getItem(DEVICE_KEY);
-    if (!id) {
-      id = newId();
-      localStorage.setItem(DEVICE_KEY, id);
-    }
-    return id;
-  } catch {
-    memoryDeviceId ??= newId();
-    return memoryDeviceId;
-  }
-}
-
-// ---------------------------------------------------------------- GraphQL over HTTP
-
-class ApiError extends Error {
-  // kind: "network" | "server" | "session" | "forbidden"; retryable: the outcome is unknown.
-  constructor(kind, message, retryable = false) {
-    super(message);
-    this.kind = kind;
-    this.retryable = retryable;
-  }
-}
-
-async function post(query, variables, token) {
-  const headers = { "content-type": "application/json", accept: "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(GRAPHQL_URL, {
-      method: "POST", headers, body: JSON.stringify({ query, variables }),
-      credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
-    });
-  } catch {
-    throw new ApiError("network", "No connection to the server.", true);
-  }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  return { status: response.status, body };
-}
-
-function sessionEnded(message = "Your session has ended — please sign in again.") {
-  endSession(message);
-  return new ApiError("session", message);
-}
-
-function refreshSession() {
-  if (!state.refreshing) {
-    state.refreshing = (async () => {
-      const refreshToken = state.session?.refreshToken;
-      if (!refreshToken) throw sessionEnded();
-      const { status, body } = await post(TOKEN_REFRESH, { input: { refreshToken } }, null);
-      const payload = body?.data?.tokenRefresh;
-      if (status === 200 && payload?.accessToken) {
-        saveSession(payload);
-        return;
-      }
-      if (status === 200 && payload) throw sessionEnded();
-      throw new ApiError("server", `The server could not renew the session (HTTP ${status}).`, true);
-    })().finally(() => {
-      state.refreshing = null;
-    });
-  }
-  return state.refreshing;
-}
-
-// Posts a query; on HTTP 401 renews the access token with the refresh token and tries once more.
-async function gql(query, variables, { anonymous = false } = {}) {
-  if (!anonymous && !state.session) throw sessionEnded("Please sign in.");
-  if (!anonymous && state.refreshing) await state.refreshing;
-  let { status, body } = await post(query, variables, anonymous ? null : state.session.accessToken);
-  if (status === 401 && !anonymous) {
-    await refreshSession();
-    ({ status, body } = await post(query, variables, state.session.accessToken));
-    if (status === 401) throw sessionEnded();
-  }
-  if (!body || typeof body !== "object" || (status !== 200 && !body.data)) {
-    throw new ApiError("server", `The server could not answer (HTTP ${status}).`, status >= 500 || status === 0);
-  }
-  const errors = Array.isArray(body.errors) ? body.errors : [];
-  // Errors on nested fields leave the rest of the answer usable; a failed root field does not.
-  const fatal = errors.filter((error) => !Array.isArray(error.path) || error.path.length <= 1);
-  if (fatal.length > 0 || !body.data) {
-    const code = fatal[0]?.extensions?.code;
-    if (code === "UNAUTHENTICATED") throw sessionEnded();
-    if (code === "FORBIDDEN") {
-      throw new ApiError("forbidden", "This account may not scan vouchers — sign in with a staff account.");
-    }
-    const message = fatal[0]?.message || "The server could not answer.";
-    throw new ApiError("server", message, /internal server error/i.test(message));
-  }
-  return body.data;
-}
-
-async function withRetries(call) {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!(error instanceof ApiError) || !error.retryable || attempt >= REDEEM_RETRY_DELAYS_MS.length) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, REDEEM_RETRY_DELAYS_MS[attempt]));
-    }
-  }
-}
-
-// ---------------------------------------------------------------- formatting
-
-const LOCALE = "en-GB";
-
-function currencyDigits(currency) {
-  if (!currency) return 2;
-  try {
-    return new Intl.NumberFormat(LOCALE, { style: "currency", currency }).resolvedOptions()
-      .maximumFractionDigits;
-  } catch {
-    return 2;
-  }
-}
-
-// Minor units → "€5.00" (integer arithmetic until the final division, exact for display).
-function money(minor, currency) {
-  if (typeof minor !== "number") return "";
-  const digits = currencyDigits(currency);
-  const value = minor / 10 ** digits;
-  if (!currency) return value.toFixed(digits);
-  try {
-    return new Intl.NumberFormat(LOCALE, {
-      style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits,
-    }).format(value);
-  } catch {
-    return `${value.toFixed(digits)} ${currency}`;
-  }
-}
-
-// "42.50" / "42,5" / "42" → minor units (4250) without floating point; null when unreadable.
-function parseMinorUnits(text, digits) {
-  const cleaned = String(text).trim().replace(/[\s\u00a0]/g, "");
-  const match = /^(\d{0,10})(?:[.,](\d*))?$/.exec(cleaned);
-  if (!match || (match[1] + (match[2] ?? "")).length === 0) return null;
-  const fraction = match[2] ?? "";
-  if (fraction.length > digits) return null;
-  const whole = Number(match[1] || "0");
-  const minor = whole * 10 ** digits + Number(fraction.padEnd(digits, "0") || "0");
-  return Number.isSafeInteger(minor) ? minor : null;
-}
-
-function groupCode(code) {
-  const compact = String(code ?? "").replace(/[-\s]/g, "").toUpperCase();
-  return compact.match(/.{1,4}/g)?.join("-") ?? "";
-}
-
-function parts(date, options) {
-  const out = {};
-  for (const part of new Intl.DateTimeFormat(LOCALE, options).formatToParts(date)) out[part.type] = part.value;
-  return out;
-}
-
-function dayMonth(iso, { withYear = false } = {}) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso ?? "");
-  const p = parts(date, { day: "numeric", month: "short", year: "numeric" });
-  const showYear = withYear || date.getFullYear() !== new Date().getFullYear();
-  return `${p.day} ${p.month}${showYear ? ` ${p.year}` : ""}`;
-}
-
-// "24 Nov 14:02" (the year too when it is not this year), in the device's time zone.
-function when(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso ?? "");
-  const p = parts(date, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  return `${dayMonth(iso)} ${p.hour}:${p.minute}`;
-}
-
-function titleCase(text) {
-  const value = String(text ?? "").replace(/_/g, " ").trim();
-  if (!value) return "";
-  if (value !== value.toUpperCase()) return value;
-  return value.toLowerCase().replace(/(^|\s)\S/g, (c) => c.toUpperCase());
-}
-
-function memberText(member) {
-  if (!member) return "";
-  const name = member.firstName || "a member";
-  const tier = titleCase(member.tier?.name ?? member.tier);
-  return tier ? `${name} (${tier})` : name;
-}
-
-function percentText(percent) {
-  return `${Number(percent).toLocaleString(LOCALE, { maximumFractionDigits: 2 })}% off`;
-}
-
-function discountText(voucher) {
-  if (!voucher) return "";
-  switch (voucher.kind) {
-    case "AMOUNT_OFF":
-      return `${money(voucher.amountOff, voucher.currency)} off`;
-    case "PERCENT_OFF":
-      return percentText(voucher.percentOff);
-    case "FREE_SHIPPING":
-      return "Free shipping";
-    case "FREE_PRODUCT":
-      return voucher.productSku ? `Free product: ${voucher.productSku}` : "Free product";
-    case "EXPERIENCE":
-      return voucher.title || "Experience";
-    default:
-      return voucher.title || "";
-  }
-}
-
-function reasonText(reason, voucher) {
-  const redemption = voucher?.redemption;
-  switch (reason?.code) {
-    case "ALREADY_REDEEMED":
-      if (!redemption?.redeemedAt) return reason.message || "Already redeemed";
-      return `Already redeemed on ${when(redemption.redeemedAt)}`
-        + (redemption.store?.name ? ` at ${redemption.store.name}` : "");
-    case "EXPIRED":
-      return voucher?.expiresAt ? `Expired on ${dayMonth(voucher.expiresAt, { withYear: true })}` : "Expired";
-    case "CANCELLED":
-      return "Cancelled — this voucher can no longer be used";
-    case "WRONG_STORE":
-      return "Not valid in this store";
-    case "WRONG_CHANNEL":
-      return "Not valid in shops — online only";
-    case "NOT_FOUND":
-      return "Unknown voucher — check the code";
-    case "INVALID_SIGNATURE":
-      return "Not a genuine Kizuna voucher — do not accept it";
-    case "INVALID_CODE":
-      return "Code mistyped — check it";
-    default:
-      return reason?.message || "Not valid";
-  }
-}
-
-function countdown(seconds) {
-  const s = Math.max(0, Math.ceil(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -411,15 +113,6 @@ function focusHeading(view) {
 
 // ---------------------------------------------------------------- session
 
-function saveSession(payload) {
-  state.session = {
-    accessToken: payload.accessToken,
-    refreshToken: payload.refreshToken,
-    accessTokenExpiresAt: payload.accessTokenExpiresAt ?? null,
-  };
-  writeJson(sessionStorage, SESSION_KEY, state.session);
-}
-
 function setWho(who) {
   const current = readJson(sessionStorage, WHO_KEY) ?? {};
   const next = { ...current, ...who };
@@ -429,11 +122,10 @@ function setWho(who) {
   ui.who.hidden = state.view === "signin" || !(next.name || next.store);
 }
 
-function endSession(message) {
-  state.session = null;
+// Back to the sign-in form (the session is gone already), with `message` if any.
+function showSignedOut(message) {
   state.current = null;
   state.pendingRedeem = null;
-  writeJson(sessionStorage, SESSION_KEY, null);
   writeJson(sessionStorage, WHO_KEY, null);
   setText(ui.staffName, "");
   setText(ui.storeName, "");
@@ -464,9 +156,17 @@ async function onSignIn(event) {
     }
     ui.password.value = "";
     saveSession(payload);
-    // The API has no "who am I" for staff: show the email, and the store once a redemption
-    // names it.
-    setWho({ name: email, store: null });
+    let staff = false;
+    try {
+      staff = await loadViewer();
+    } catch (error) {
+      signOut("");
+      throw error;
+    }
+    if (!staff) {
+      signOut("This is not a staff account — sign in with your staff account.");
+      return;
+    }
     enterScanner();
   } catch (error) {
     showError(ui.signInError, error.message || "Could not sign in.");
@@ -486,13 +186,22 @@ function signInErrorText(error) {
   }
 }
 
-async function onSignOut() {
-  const refreshToken = state.session?.refreshToken;
-  endSession("");
-  if (refreshToken) {
-    // The refresh token is the credential here; the access token may have expired already.
-    post(TOKEN_REVOKE, { input: { refreshToken } }, null).catch(() => {});
-  }
+// Who is signed in; true for a staff account (whose name and store the top bar shows).
+async function loadViewer() {
+  const data = await gql(VIEWER, {});
+  const viewer = data?.viewer;
+  if (viewer?.__typename !== "Staff") return false;
+  setWho({ name: viewer.name, store: viewer.store ?? null });
+  return true;
+}
+
+function signOut(message) {
+  revokeSession();
+  showSignedOut(message);
+}
+
+function onSignOut() {
+  signOut("");
   ui.email.focus();
 }
 
@@ -626,6 +335,7 @@ async function runCheck(input) {
   }
   state.busy = true;
   stopCamera();
+  ui.cameraStart.hidden = true;
   setCameraStatus("Checking…");
   setBusy(ui.codeSubmit, true, "Checking…");
   showError(ui.codeError, "");
@@ -646,6 +356,10 @@ async function runCheck(input) {
   } finally {
     state.busy = false;
     setBusy(ui.codeSubmit, false);
+    if (state.view === "scan" && !state.stream) {
+      ui.cameraStart.hidden = false;
+      setCameraStatus("");
+    }
   }
 }
 
@@ -890,7 +604,6 @@ function showReceipt(payload, checkout, checkedVoucher) {
   setText(ui.receiptMember, memberText(voucher?.member ?? checkedVoucher?.member));
   ui.receiptNote.hidden = !payload.replayed;
   setText(ui.receiptNote, payload.replayed ? "This redemption was already recorded; this is its receipt." : "");
-  if (store && !readJson(sessionStorage, WHO_KEY)?.store) setWho({ store });
   state.current = null;
   show("receipt");
   focusHeading("receipt");
@@ -946,10 +659,11 @@ function start() {
   });
   window.addEventListener("pagehide", stopCamera);
 
-  const saved = readJson(sessionStorage, SESSION_KEY);
-  if (saved?.accessToken && saved?.refreshToken) {
-    state.session = saved;
+  onSessionEnded(showSignedOut);
+  if (restoreSession()) {
     enterScanner();
+    // Checks the restored session early (renewing it if needed) and freshens the top bar.
+    loadViewer().catch(() => {});
   } else {
     show("signin");
     ui.email.focus();
