@@ -7,10 +7,14 @@ lock is written to MongoDB and remembered in this process, where every later sca
 it before touching a voucher — without a database round trip, which keeps a genuine
 checkout at its minimum. Another instance learns of the lock at its first failure for the
 key. A genuine voucher that is already redeemed is not a failure here.
+
+Scans by the same key run one at a time in a process (`one_at_a_time`): a burst of
+concurrent guesses cannot all pass the lock check before the first failure is counted.
 """
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +45,31 @@ class GuessingLimiter:
         self._clock = clock
         self.limit = limit
         self._known_locks: dict[str, datetime] = {}
+        self._in_flight: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, keys: Sequence[str]) -> AsyncIterator[None]:
+        """Hold every key's lock (in sorted order, so two scans never deadlock)."""
+        ordered = sorted(set(keys))
+        for key in ordered:
+            lock, users = self._in_flight.get(key, (asyncio.Lock(), 0))
+            self._in_flight[key] = (lock, users + 1)
+        acquired: list[asyncio.Lock] = []
+        try:
+            for key in ordered:
+                lock = self._in_flight[key][0]
+                await lock.acquire()
+                acquired.append(lock)
+            yield
+        finally:
+            for lock in acquired:
+                lock.release()
+            for key in ordered:
+                lock, users = self._in_flight[key]
+                if users <= 1:
+                    del self._in_flight[key]
+                else:
+                    self._in_flight[key] = (lock, users - 1)
 
     def ensure_allowed(self, keys: Sequence[str]) -> None:
         """Raise RateLimited when a key is locked (as far as this process knows)."""

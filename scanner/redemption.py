@@ -110,13 +110,25 @@ async def _store_names(store: Store, voucher: Voucher) -> dict[str, str]:
     return {store_id: shop.name for store_id, shop in stores.items()}
 
 
+def _keys(scanner: Scanner) -> list[str]:
+    return scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
+                     client_address=scanner.client_address)
+
+
 async def check_voucher(
     desk: ScanDesk, *, reference: VoucherReference, scanner: Scanner, channel: Channel
 ) -> CheckResult:
     """What the voucher gives and whether it can be redeemed here now. Writes nothing but
     an audit record; raises RateLimited (nothing checked) or InvalidInput."""
-    keys = scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
-                     client_address=scanner.client_address)
+    keys = _keys(scanner)
+    async with desk.limiter.one_at_a_time(keys):
+        return await _check(desk, keys, reference=reference, scanner=scanner, channel=channel)
+
+
+async def _check(
+    desk: ScanDesk, keys: list[str], *, reference: VoucherReference, scanner: Scanner,
+    channel: Channel,
+) -> CheckResult:
     desk.limiter.ensure_allowed(keys)
     now = desk.clock()
     try:
@@ -162,15 +174,33 @@ async def redeem_voucher(
     order_reference: str,
     order_total: int,
     idempotency_key: str,
-    _retried: bool = False,
 ) -> RedeemResult:
     """Flip an ACTIVE voucher to REDEEMED exactly once. A retry with the same key returns
     the first success. Raises RateLimited, InvalidInput or a guessing failure (InvalidCode,
     InvalidSignature, VoucherNotFound) before finding a voucher, and Refused (the voucher's
     unusable reason, OrderTotalTooLow, IdempotencyConflict, RedemptionVoided) after."""
     order_reference = _validate_order(order_reference, order_total, idempotency_key)
-    keys = scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
-                     client_address=scanner.client_address)
+    keys = _keys(scanner)
+    async with desk.limiter.one_at_a_time(keys):
+        return await _redeem(
+            desk, keys, reference=reference, scanner=scanner, channel=channel,
+            order_reference=order_reference, order_total=order_total,
+            idempotency_key=idempotency_key,
+        )
+
+
+async def _redeem(
+    desk: ScanDesk,
+    keys: list[str],
+    *,
+    reference: VoucherReference,
+    scanner: Scanner,
+    channel: Channel,
+    order_reference: str,
+    order_total: int,
+    idempotency_key: str,
+    retried: bool = False,
+) -> RedeemResult:
     desk.limiter.ensure_allowed(keys)
     now = desk.clock()
     vouchers = desk.store.collection(VOUCHERS)
@@ -228,13 +258,13 @@ async def redeem_voucher(
         store_names=await _store_names(desk.store, voucher),
     ) or order_total_problem(voucher, order_total)
     if problem is None:
-        if _retried:
+        if retried:
             raise RuntimeError(f"voucher {voucher.id} is usable but refused redemption")
         # The voucher changed between the write and the read (a void): ask once more.
-        return await redeem_voucher(
-            desk, reference=reference, scanner=scanner, channel=channel,
+        return await _redeem(
+            desk, keys, reference=reference, scanner=scanner, channel=channel,
             order_reference=order_reference, order_total=order_total,
-            idempotency_key=idempotency_key, _retried=True,
+            idempotency_key=idempotency_key, retried=True,
         )
     desk.audit.record(action=ScanAction.REDEEM, outcome=problem.code, scanner=scanner, at=now,
                       voucher_id=voucher.id, member_id=voucher.member_id)

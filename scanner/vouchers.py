@@ -17,18 +17,27 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from auth.stores import get_stores
 from loyalty.events import ensure_same_payload, fingerprint
 from loyalty.money import check_currency
 from loyalty.rules.model import Channel
 from scanner import codes
 from scanner.collections import VOUCHERS
-from store import InputErrors, InvalidInput, KizunaError, Store, is_duplicate_key, new_id
+from store import (
+    InputErrors,
+    InvalidInput,
+    KizunaError,
+    NotFound,
+    Store,
+    is_duplicate_key,
+    new_id,
+)
 from store.client import Session
 from store.clock import Clock
 from store.pagination import Page, fetch_page
 
 MAX_TITLE_LENGTH = 120
-MAX_VALIDITY = timedelta(days=3 * 366)
+MAX_VALIDITY_DAYS = 3 * 366
 MAX_AMOUNT = 100_000_000
 _CODE_ATTEMPTS = 5
 
@@ -216,7 +225,7 @@ async def issue_voucher(
     holder_name: str,
     benefit: Benefit,
     restrictions: Restrictions,
-    valid_for: timedelta,
+    valid_days: int,
     source_kind: SourceKind,
     source_reference: str | None,
     clock: Clock,
@@ -229,9 +238,14 @@ async def issue_voucher(
     with other details is an IdempotencyConflict). Inside a transaction pass `session`.
     """
     benefit = validate_benefit(benefit, restrictions)
-    if not timedelta(0) < valid_for <= MAX_VALIDITY:
-        raise InvalidInput("Validity must be between 1 day and 3 years.",
+    if not 1 <= valid_days <= MAX_VALIDITY_DAYS:
+        raise InvalidInput(f"Validity must be 1 to {MAX_VALIDITY_DAYS} days.",
                            field=("input", "validDays"))
+    valid_for = timedelta(days=valid_days)
+    if restrictions.store_ids:
+        known = await get_stores(store, list(restrictions.store_ids))
+        if len(known) != len(set(restrictions.store_ids)):
+            raise NotFound("No store has one of these ids.", field=("input", "storeIds"))
     now = clock()
     details = {
         "member_id": member_id, "benefit": _benefit_document(benefit),

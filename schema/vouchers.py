@@ -1,6 +1,5 @@
 """Vouchers: admins issue them, members hold and cancel them, staff check and redeem them."""
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import strawberry
@@ -230,7 +229,7 @@ class VoucherMutations:
                 if input.channels is not None else (Channel.ONLINE, Channel.STORE),
                 min_order_total=input.min_order_total,
             ),
-            valid_for=timedelta(days=input.valid_days), source_kind=SourceKind.GIFT,
+            valid_days=input.valid_days, source_kind=SourceKind.GIFT,
             source_reference=info.context.principal.subject_id
             if info.context.principal else None,
             clock=info.context.services.clock, issue_key=input.idempotency_key,
@@ -318,16 +317,17 @@ class VoucherMutations:
         desk = services.scanning
         keys = scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
                          client_address=scanner.client_address)
-        desk.limiter.ensure_allowed(keys)
-        now = services.clock()
-        try:
-            member_id = await cards.card_holder(info.context.store, token=input.token,
-                                                clock=services.clock)
-        except InvalidCardToken as error:
-            desk.audit.record(action=ScanAction.CARD_SCAN, outcome=error.code, scanner=scanner,
-                              at=now)
-            await desk.limiter.record_failure(keys)
-            raise
+        async with desk.limiter.one_at_a_time(keys):
+            desk.limiter.ensure_allowed(keys)
+            now = services.clock()
+            try:
+                member_id = await cards.card_holder(info.context.store, token=input.token,
+                                                    clock=services.clock)
+            except InvalidCardToken as error:
+                desk.audit.record(action=ScanAction.CARD_SCAN, outcome=error.code,
+                                  scanner=scanner, at=now)
+                await desk.limiter.record_failure(keys)
+                raise
         account = await info.context.loaders.accounts.load(member_id)
         summary = await points_summary(info.context.store, member_id=member_id, now=now)
         desk.audit.record(action=ScanAction.CARD_SCAN, outcome=OK, scanner=scanner, at=now,
