@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.options import BenchOptions
 from bench.report import Report
-from bench.scenarios import graphql_static, me, order_earn
+from bench.scenarios import checkout, graphql_static, me, order_earn
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,5 +42,12 @@ SCENARIOS: dict[str, Scenario] = {
         run=order_earn.run,
         default_rate=order_earn.DEFAULT_RATE,
         default_members=order_earn.DEFAULT_MEMBERS,
+    ),
+    "checkout": Scenario(
+        summary="`voucherCheck` + `voucherRedeem` of distinct vouchers by 20 staff tokens, "
+        "against the raw PyMongo ceiling on the same database server; QR render times",
+        run=checkout.run,
+        default_rate=checkout.DEFAULT_RATE,
+        default_members=checkout.DEFAULT_MEMBERS,
     ),
 }
