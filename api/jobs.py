@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from loyalty.expiry import expire_due_lots
+from loyalty.tier_moves import review_due_tiers
 from store import Store
 from store.clock import Clock
 
@@ -16,7 +17,8 @@ log = logging.getLogger("kizuna.jobs")
 async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) -> (
     AsyncIterator[None]
 ):
-    """Expire due lots every `interval_seconds` (0 disables) while the server runs."""
+    """Expire due lots, and review tiers whose review date has passed, every
+    `interval_seconds` (0 disables) while the server runs."""
     if interval_seconds <= 0:
         yield
         return
@@ -30,6 +32,12 @@ async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) ->
                              run.lots_expired)
             except Exception:
                 log.exception("points expiry failed; retrying at the next interval")
+            try:
+                reviewed = await review_due_tiers(store, clock=clock)
+                if reviewed:
+                    log.info("reviewed the tiers of %d members", reviewed)
+            except Exception:
+                log.exception("tier review failed; retrying at the next interval")
             await asyncio.sleep(interval_seconds)
 
     task = asyncio.create_task(loop(), name="points-expiry")

@@ -15,6 +15,7 @@ from auth.sign_in import Authenticator, SignInLimits
 from auth.tokens import AccessTokens
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.rules.store import INDEXES as RULE_INDEXES
+from loyalty.surveys import INDEXES as SURVEY_INDEXES
 from scanner.audit import AuditLog
 from scanner.collections import INDEXES as SCANNER_INDEXES
 from scanner.guessing import GuessingLimit, GuessingLimiter
@@ -26,7 +27,7 @@ from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES)
+ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

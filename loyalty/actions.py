@@ -15,6 +15,7 @@ from loyalty.rules.evaluate import evaluate
 from loyalty.rules.model import Action, MemberFacts
 from loyalty.rules.store import active_rules
 from loyalty.rules.usage import load_usage, record_usage
+from loyalty.tier_moves import earn_effect, record_tier_change, with_tier_bonus
 from store import InvalidInput, Session, Store, is_duplicate_key
 from store.clock import Clock
 
@@ -74,15 +75,25 @@ async def record_action(
         local_date = when.astimezone(programme.timezone).date()
         usage = await load_usage(store, session, rules, member_id=member_id,
                                  local_date=local_date)
-        evaluation = evaluate(rules, action, MemberFacts(member_id=member_id), usage,
-                              timezone=programme.timezone)
+        evaluation = with_tier_bonus(
+            evaluate(rules, action, MemberFacts(member_id=member_id, tier=member.tier.tier_id),
+                     usage, timezone=programme.timezone),
+            programme.tier(member.tier.tier_id),
+        )
+        now = clock()
+        effect = earn_effect(member, programme, points=evaluation.points, spend=0,
+                             occurred_at=when, now=now)
         movement = Movement(
             key=key, kind=EntryKind.EARN, reason=f"{kind.replace('_', ' ').capitalize()}",
             source=Source("ACTION", f"{kind}:{ref}"), actor=actor, occurred_at=when,
-            recorded_at=clock(), payload_hash=payload_hash, breakdown=evaluation.awards,
+            recorded_at=now, payload_hash=payload_hash, breakdown=evaluation.awards,
         )
         entry = await credit(store, session, movement, member=member,
-                             points=evaluation.points, programme=programme)
+                             points=evaluation.points, programme=programme,
+                             member_changes=effect.member_changes)
+        if effect.decision is not None:
+            await record_tier_change(store, session, member_id=member_id,
+                                     decision=effect.decision, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date)
         return entry

@@ -13,7 +13,15 @@ Document shapes (all ids are strings; times are UTC; money is integer minor unit
   payload_hash, earned_points, entry_id, refunded_amount, reversed_points}
 - earning_rules: see loyalty/rules/store.py
 - rule_usage: per-rule counters for limits and budgets, see loyalty/rules/usage.py
-- programme: one document {_id: "programme"} with the programme's settings
+- surveys: {_id, name, question, points, active, starts_at, ends_at, created_at,
+  updated_at} (see loyalty/surveys.py)
+- survey_responses: {_id, survey_id, member_id, score (0–10), comment, submitted_at, points,
+  entry_id}; unique (member_id, survey_id): one answer per member and survey
+- programme: one document {_id: "programme"} with the programme's settings, including
+  the tiers [{id, name, threshold, earn_multiplier, perks}], `tiers_version` and
+  `tier_policy` {metric, window, window_months, grace_days}
+- members also keep `tier` {id, since, manual, review_at} and monthly qualifying buckets
+  `qualifying` {"YYYY-MM": {points, spend}} (see loyalty/tiers.py)
 """
 
 MEMBERS = "members"
@@ -23,3 +31,5 @@ ORDERS = "orders"
 EARNING_RULES = "earning_rules"
 RULE_USAGE = "rule_usage"
 PROGRAMME = "programme"
+SURVEYS = "surveys"
+SURVEY_RESPONSES = "survey_responses"

@@ -20,6 +20,8 @@ class EntryKind(StrEnum):
     EXPIRE = "EXPIRE"
     ADJUST = "ADJUST"
     REVERSAL = "REVERSAL"
+    TIER = "TIER"
+    """A tier change, with its reason: zero points, kept in the history for the member."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.collections import MEMBERS
+from loyalty.tiers import TierStatus, status_from_document
 from store import Session, Store
 
 
@@ -19,6 +20,9 @@ class MemberState:
     lifetime_earned: int = 0
     orders_count: int = 0
     first_order_at: datetime | None = None
+    tier: TierStatus = TierStatus()
+    qualifying: Mapping[str, Mapping[str, int]] | None = None
+    """Monthly qualifying buckets for tiers: {"2026-11": {"points": …, "spend": …}}."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -27,7 +31,8 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
     return MemberState(
         member_id=member_id, points=doc.get("points", 0), debt=doc.get("debt", 0),
         lifetime_earned=doc.get("lifetime_earned", 0), orders_count=doc.get("orders_count", 0),
-        first_order_at=doc.get("first_order_at"),
+        first_order_at=doc.get("first_order_at"), tier=status_from_document(doc),
+        qualifying=doc.get("qualifying") or {},
     )
 
 

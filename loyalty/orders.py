@@ -19,6 +19,7 @@ from loyalty.rules.evaluate import evaluate
 from loyalty.rules.model import Channel, MemberFacts, OrderLine, Purchase
 from loyalty.rules.store import active_rules
 from loyalty.rules.usage import load_usage, record_usage
+from loyalty.tier_moves import earn_effect, record_tier_change, with_tier_bonus
 from store import InputErrors, KizunaError, Session, Store, is_duplicate_key
 from store.clock import Clock
 
@@ -133,11 +134,17 @@ async def record_order(
     async def work(session: Session) -> Entry:
         now = clock()
         member = await read_member(store, member_id, session=session)
-        facts = MemberFacts(member_id=member_id, is_first_order=member.orders_count == 0)
+        facts = MemberFacts(member_id=member_id, is_first_order=member.orders_count == 0,
+                            tier=member.tier.tier_id)
         local_date = purchase.occurred_at.astimezone(programme.timezone).date()
         usage = await load_usage(store, session, rules, member_id=member_id,
                                  local_date=local_date)
-        evaluation = evaluate(rules, purchase, facts, usage, timezone=programme.timezone)
+        evaluation = with_tier_bonus(
+            evaluate(rules, purchase, facts, usage, timezone=programme.timezone),
+            programme.tier(member.tier.tier_id),
+        )
+        effect = earn_effect(member, programme, points=evaluation.points, spend=purchase.total,
+                             occurred_at=purchase.occurred_at, now=now)
         movement = Movement(
             key=key, kind=EntryKind.EARN, reason=f"Order {purchase.order_id}",
             source=Source("ORDER", purchase.order_id), actor=actor,
@@ -147,9 +154,15 @@ async def record_order(
         entry = await credit(
             store, session, movement, member=member, points=evaluation.points,
             programme=programme, order_id=purchase.order_id,
-            member_changes={"$inc": {"orders_count": 1},
-                            "$min": {"first_order_at": purchase.occurred_at}},
+            member_changes={
+                **effect.member_changes,
+                "$inc": {"orders_count": 1, **effect.member_changes["$inc"]},
+                "$min": {"first_order_at": purchase.occurred_at},
+            },
         )
+        if effect.decision is not None:
+            await record_tier_change(store, session, member_id=member_id,
+                                     decision=effect.decision, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date)
         await store.collection(ORDERS).insert_one(

@@ -91,6 +91,7 @@ async def debit(
     include_pending: bool = False,
     allow_debt: bool = False,
     prefer_order: str | None = None,
+    member_changes: Mapping[str, Any] | None = None,
 ) -> Entry:
     """Remove `points` (≥ 0) from the member's lots, soonest expiry first.
 
@@ -124,7 +125,7 @@ async def debit(
                    debt_incurred=shortfall)
     await store.collection(LEDGER).insert_one(entry.document(), session=session)
     await _update_member(store, session, member.member_id,
-                         {"points": -points, "debt": shortfall}, None)
+                         {"points": -points, "debt": shortfall}, member_changes)
     return entry
 
 

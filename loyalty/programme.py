@@ -1,12 +1,14 @@
 """The programme's settings: points expiry, pending period and time zone."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loyalty.collections import PROGRAMME
+from loyalty.tier_store import policy_from_programme, tiers_from_programme
+from loyalty.tiers import Tier, TierPolicy
 from store import InputErrors, InvalidInput, KizunaError, Store
 from store.clock import Clock
 
@@ -28,6 +30,12 @@ class Programme:
     expiry_months: int = 12
     pending_days: int = 0
     """Days earned points are held (the return window) before they can be spent."""
+    tiers: tuple[Tier, ...] = ()
+    """Lowest threshold first; empty when the programme has no tiers."""
+    tier_policy: TierPolicy = field(default_factory=TierPolicy)
+
+    def tier(self, tier_id: str | None) -> Tier | None:
+        return next((t for t in self.tiers if t.id == tier_id), None)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -43,6 +51,7 @@ def _from_document(doc: Mapping[str, Any] | None) -> Programme:
         expiry_kind=ExpiryKind(doc.get("expiry_kind", defaults.expiry_kind)),
         expiry_months=doc.get("expiry_months", defaults.expiry_months),
         pending_days=doc.get("pending_days", defaults.pending_days),
+        tiers=tuple(tiers_from_programme(doc)), tier_policy=policy_from_programme(doc),
     )
 
 

@@ -13,6 +13,8 @@ from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_from_document,
 from loyalty.members import read_member
 from loyalty.orders import check_external_id
 from loyalty.posting import Movement, debit
+from loyalty.programme import load_programme
+from loyalty.tier_moves import refund_effect
 from store import InvalidInput, Session, Store, is_duplicate_key
 from store.clock import Clock
 
@@ -116,6 +118,7 @@ async def refund_order(
         "lines": [[line.sku, line.quantity] for line in lines],
     })
     key = f"refund:{refund_id}"
+    programme = await load_programme(store)
 
     async def work(session: Session) -> tuple[Entry, int, bool]:
         done = await store.collection(LEDGER).find_one({"key": key}, session=session)
@@ -153,8 +156,12 @@ async def refund_order(
             source=Source("REFUND", refund_id), actor=actor, occurred_at=now, recorded_at=now,
             payload_hash=payload_hash, details={"order_id": order_id, "amount": value},
         )
-        entry = await debit(store, session, movement, member=member, points=points,
-                            include_pending=True, allow_debt=True, prefer_order=order_id)
+        entry = await debit(
+            store, session, movement, member=member, points=points, include_pending=True,
+            allow_debt=True, prefer_order=order_id,
+            member_changes=refund_effect(programme, points=points, spend=value,
+                                         occurred_at=order["occurred_at"]),
+        )
         await store.collection(ORDERS).update_one(
             {"_id": order_id},
             {"$inc": {"refunded_amount": value, "reversed_points": points},

@@ -28,6 +28,8 @@ from schema.cost import QueryCostLimiter
 from schema.ledger import LedgerMutations
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rules import RuleMutations, RuleQueries
+from schema.surveys import SurveyMutations, SurveyQueries
+from schema.tiers import TierMutations, TierQueries
 from schema.vouchers import VoucherMutations
 from store.errors import KizunaError
 
@@ -41,7 +43,8 @@ class SchemaLimits:
 
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
-class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries):
+class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries,
+            SurveyQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -56,7 +59,7 @@ class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries):
 @strawberry.type(description="Change the programme. Expected failures come back in `errors`.")
 class Mutation(
     AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations,
-    VoucherMutations,
+    VoucherMutations, TierMutations, SurveyMutations,
 ):
     pass
 

@@ -102,9 +102,24 @@ class ErrorCode(Enum):
     MANAGER_REQUIRED = strawberry.enum_value(
         "MANAGER_REQUIRED", description="Only a manager of the store can do this."
     )
+    UNKNOWN_TIER = strawberry.enum_value("UNKNOWN_TIER", description="No tier has this id.")
+    TIER_IN_USE = strawberry.enum_value(
+        "TIER_IN_USE", description="Members hold this tier, so it cannot be removed."
+    )
     INVALID_CARD_TOKEN = strawberry.enum_value(
         "INVALID_CARD_TOKEN",
         description="The member card QR is not valid or too old (ask for a fresh one).",
+    )
+    UNKNOWN_SURVEY = strawberry.enum_value(
+        "UNKNOWN_SURVEY", description="No survey has this id."
+    )
+    SURVEY_CLOSED = strawberry.enum_value(
+        "SURVEY_CLOSED",
+        description="The survey is switched off, has not started yet or has ended.",
+    )
+    SURVEY_ALREADY_ANSWERED = strawberry.enum_value(
+        "SURVEY_ALREADY_ANSWERED",
+        description="You answered this survey before; its points were earned then.",
     )
 
 

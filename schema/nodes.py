@@ -23,6 +23,7 @@ from schema.permissions import is_admin, may_see_account, may_see_store
 from schema.points import LedgerEntry, MemberPoints
 
 if TYPE_CHECKING:
+    from schema.tiers import MemberTier
     from schema.voucher_types import VoucherNode, VoucherStatusType
 
 _VOUCHER_TYPES = strawberry.lazy("schema.voucher_types")
@@ -138,6 +139,14 @@ class Member(relay.Node):
             after_id=decode_cursor(after),
         )
         return connection(found, page, node=VoucherNode.from_record, item_id=lambda v: v.id)
+
+    @strawberry.field(description="The member's tier, the next one and what it takes.")
+    async def tier(
+        self, info: Info[Context, None]
+    ) -> Annotated["MemberTier", strawberry.lazy("schema.tiers")]:
+        from schema.tiers import member_tier  # noqa: PLC0415 - lazy: import cycle
+
+        return await member_tier(info, self.id)
 
     @strawberry.field(description="The member card for the till; only for the member.")
     async def card(self, info: Info[Context, None]) -> MemberCard | None:

@@ -26,6 +26,9 @@ class EntryKindType(Enum):
     REVERSAL = strawberry.enum_value(
         LedgerKind.REVERSAL.value, description="Taken back after a refund or return."
     )
+    TIER = strawberry.enum_value(
+        LedgerKind.TIER.value, description="The member's tier changed (no points move)."
+    )
 
 
 @strawberry.type(description="Points that expire at the same moment.")

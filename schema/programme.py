@@ -1,12 +1,15 @@
 """The programme's settings, for administrators."""
 
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
 import strawberry
 from strawberry import Info
 
+from loyalty import tier_store
 from loyalty.programme import ExpiryKind, Programme, load_programme, update_programme
+from loyalty.tiers import TierMetric, TierWindow
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -26,6 +29,26 @@ class PointsExpiryType(Enum):
     NEVER = strawberry.enum_value(ExpiryKind.NEVER.value, description="Points never expire.")
 
 
+@strawberry.enum(name="TierMetric", description="What qualifies a member for a tier.")
+class TierMetricType(Enum):
+    POINTS_EARNED = strawberry.enum_value(
+        TierMetric.POINTS_EARNED.value, description="Points earned in the window."
+    )
+    SPEND = strawberry.enum_value(
+        TierMetric.SPEND.value, description="Money spent in the window (minor units)."
+    )
+
+
+@strawberry.enum(name="TierWindow", description="The period qualification is counted over.")
+class TierWindowType(Enum):
+    ROLLING_MONTHS = strawberry.enum_value(
+        TierWindow.ROLLING_MONTHS.value, description="The last N calendar months."
+    )
+    CALENDAR_YEAR = strawberry.enum_value(
+        TierWindow.CALENDAR_YEAR.value, description="The calendar year so far."
+    )
+
+
 @strawberry.type(name="Programme", description="The loyalty programme's settings.")
 class ProgrammeType:
     timezone: str = strawberry.field(description="IANA time zone for calendar rules.")
@@ -34,13 +57,23 @@ class ProgrammeType:
     pending_days: int = strawberry.field(
         description="Days earned points are held before they can be spent (return window)."
     )
+    tier_metric: TierMetricType = strawberry.field(description="What qualifies for tiers.")
+    tier_window: TierWindowType = strawberry.field(description="The qualification period.")
+    tier_window_months: int = strawberry.field(description="N of a rolling window.")
+    tier_grace_days: int = strawberry.field(
+        description="Days after the review date before a member moves down."
+    )
 
     @classmethod
     def from_programme(cls, programme: Programme) -> "ProgrammeType":
+        policy = programme.tier_policy
         return cls(
             timezone=programme.timezone_name,
             points_expiry=PointsExpiryType[programme.expiry_kind.value],
             expiry_months=programme.expiry_months, pending_days=programme.pending_days,
+            tier_metric=TierMetricType[policy.metric.value],
+            tier_window=TierWindowType[policy.window.value],
+            tier_window_months=policy.window_months, tier_grace_days=policy.grace_days,
         )
 
 
@@ -52,6 +85,18 @@ class ProgrammeUpdateInput:
     )
     expiry_months: int | None = strawberry.field(default=None, description="1–120 months.")
     pending_days: int | None = strawberry.field(default=None, description="0–365 days.")
+    tier_metric: TierMetricType | None = strawberry.field(
+        default=None, description="What qualifies for tiers."
+    )
+    tier_window: TierWindowType | None = strawberry.field(
+        default=None, description="The qualification period."
+    )
+    tier_window_months: int | None = strawberry.field(
+        default=None, description="1–36 months (rolling window)."
+    )
+    tier_grace_days: int | None = strawberry.field(
+        default=None, description="0–365 days after the review date before moving down."
+    )
 
 
 @strawberry.type(description="Result of programmeUpdate.")
@@ -75,10 +120,20 @@ class ProgrammeMutations:
     async def programme_update(
         self, info: Info[Context, None], input: Annotated[ProgrammeUpdateInput, INPUT]
     ) -> ProgrammeUpdatePayload:
+        policy_changes = tier_store.PolicyChanges(
+            metric=TierMetric(input.tier_metric.name) if input.tier_metric else None,
+            window=TierWindow(input.tier_window.name) if input.tier_window else None,
+            window_months=input.tier_window_months, grace_days=input.tier_grace_days,
+        )
+        # Validate both halves before writing either: nothing is half-applied.
+        await tier_store.update_policy(info.context.store, policy_changes, dry_run=True)
         programme = await update_programme(
             info.context.store, timezone=input.timezone,
             expiry_kind=ExpiryKind(input.points_expiry.name) if input.points_expiry else None,
             expiry_months=input.expiry_months, pending_days=input.pending_days,
             clock=info.context.services.clock,
         )
-        return ProgrammeUpdatePayload(programme=ProgrammeType.from_programme(programme))
+        policy = await tier_store.update_policy(info.context.store, policy_changes)
+        return ProgrammeUpdatePayload(
+            programme=ProgrammeType.from_programme(replace(programme, tier_policy=policy))
+        )

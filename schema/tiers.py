@@ -1,0 +1,196 @@
+"""Tiers: the ladder (anyone signed in), its management (admins), and each member's tier."""
+
+from datetime import datetime
+from typing import Annotated, Self
+
+import strawberry
+from strawberry import Info
+
+from loyalty import tier_moves, tier_store
+from loyalty.members import read_member
+from loyalty.programme import load_programme
+from loyalty.tiers import Tier, TierProgress, TierView, tier_view
+from schema.admin import INPUT
+from schema.context import Context
+from schema.errors import UserError, returns_errors_in
+from schema.ledger import MemberReference, actor_of, resolve_member
+from schema.permissions import IsAdmin, IsSignedIn
+from schema.points import LedgerEntry
+from store import InvalidInput
+
+
+@strawberry.type(name="Tier", description="A level of the programme and what it gives.")
+class TierType:
+    id: strawberry.ID = strawberry.field(description="The tier's id.")
+    name: str = strawberry.field(description="Display name, e.g. Gold.")
+    threshold: int = strawberry.field(
+        description="Qualifying points (or spend in minor units) needed in the window."
+    )
+    earn_multiplier: float = strawberry.field(
+        description="Points earned are multiplied by this (1.5 = +50 %)."
+    )
+    perks: str = strawberry.field(description="What else the tier gives, in words.")
+
+    @classmethod
+    def of(cls, tier: Tier) -> Self:
+        return cls(id=strawberry.ID(tier.id), name=tier.name, threshold=tier.threshold,
+                   earn_multiplier=tier.earn_multiplier, perks=tier.perks)
+
+
+@strawberry.type(description="Qualifying progress against a threshold.")
+class TierProgressType:
+    qualifying: int = strawberry.field(description="What counts so far.")
+    required: int = strawberry.field(description="The threshold.")
+    remaining: int = strawberry.field(description="What is still needed (0 when reached).")
+    window_ends_at: datetime = strawberry.field(
+        description="For progress: when the oldest qualifying month drops out of the window "
+        "(or the calendar year ends). For keepBy: the review date."
+    )
+
+    @classmethod
+    def of(cls, progress: TierProgress | None) -> Self | None:
+        if progress is None:
+            return None
+        return cls(qualifying=progress.qualifying, required=progress.required,
+                   remaining=progress.remaining, window_ends_at=progress.window_ends_at)
+
+
+@strawberry.type(description="A member's tier, the next one, and what it takes.")
+class MemberTier:
+    current: TierType | None = strawberry.field(description="The tier now (null: none).")
+    manual: bool = strawberry.field(description="Set by an administrator, not earned.")
+    since: datetime | None = strawberry.field(description="Since when.")
+    next: TierType | None = strawberry.field(description="The next tier up, if any.")
+    progress: TierProgressType | None = strawberry.field(
+        description="Toward the next tier: 'N more points to Gold'."
+    )
+    keep_by: TierProgressType | None = strawberry.field(
+        description="To keep the current tier at its review: 'earn N by <date> to keep Gold'."
+    )
+
+    @classmethod
+    def of(cls, view: TierView) -> Self:
+        return cls(
+            current=TierType.of(view.current) if view.current else None, manual=view.manual,
+            since=view.since, next=TierType.of(view.next) if view.next else None,
+            progress=TierProgressType.of(view.progress), keep_by=TierProgressType.of(view.keep),
+        )
+
+
+async def member_tier(info: Info[Context, None], member_id: str) -> MemberTier:
+    programme = await load_programme(info.context.store)
+    member = await read_member(info.context.store, member_id)
+    view = tier_view(programme.tiers, programme.tier_policy, member.tier,
+                     member.qualifying or {}, info.context.services.clock(), programme.timezone)
+    return MemberTier.of(view)
+
+
+@strawberry.input(description="A new tier.")
+class TierCreateInput:
+    name: str = strawberry.field(description="Display name (unique).")
+    threshold: int = strawberry.field(description="Qualifying amount needed (unique, ≥ 0).")
+    earn_multiplier: float = strawberry.field(default=1.0, description="1–10.")
+    perks: str = strawberry.field(default="", description="Other benefits, in words.")
+
+
+@strawberry.input(description="Changes to a tier; omitted fields stay.")
+class TierUpdateInput:
+    id: strawberry.ID = strawberry.field(description="The tier's id.")
+    name: str | None = strawberry.field(default=None, description="Display name.")
+    threshold: int | None = strawberry.field(default=None, description="Qualifying amount.")
+    earn_multiplier: float | None = strawberry.field(default=None, description="1–10.")
+    perks: str | None = strawberry.field(default=None, description="Other benefits.")
+
+
+@strawberry.input(description="A tier to remove (nobody may hold it).")
+class TierDeleteInput:
+    id: strawberry.ID = strawberry.field(description="The tier's id.")
+
+
+@strawberry.type(description="Result of tierCreate / tierUpdate / tierDelete.")
+class TierPayload:
+    tier: TierType | None = strawberry.field(default=None, description="The tier.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.input(description="Set or clear a member's tier by hand.")
+class MemberTierSetInput:
+    member: MemberReference = strawberry.field(description="Whose tier.")
+    tier_id: strawberry.ID | None = strawberry.field(
+        description="The tier to give; null goes back to the earned tier."
+    )
+    reason: str = strawberry.field(description="Why (shown in the member's history).")
+
+
+@strawberry.type(description="Result of memberTierSet.")
+class MemberTierSetPayload:
+    entry: LedgerEntry | None = strawberry.field(
+        default=None, description="The history line of the change."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+@strawberry.type
+class TierQueries:
+    @strawberry.field(description="The tier ladder, lowest first.",
+                      permission_classes=[IsSignedIn])
+    async def tiers(self, info: Info[Context, None]) -> list[TierType]:
+        return [TierType.of(t) for t in await tier_store.list_tiers(info.context.store)]
+
+
+@strawberry.type
+class TierMutations:
+    @strawberry.mutation(description="Add a tier.", permission_classes=[IsAdmin])
+    @returns_errors_in(TierPayload)
+    async def tier_create(
+        self, info: Info[Context, None], input: Annotated[TierCreateInput, INPUT]
+    ) -> TierPayload:
+        tier = await tier_store.create_tier(info.context.store, tier=Tier(
+            id="", name=input.name, threshold=input.threshold,
+            earn_multiplier=input.earn_multiplier, perks=input.perks,
+        ))
+        return TierPayload(tier=TierType.of(tier))
+
+    @strawberry.mutation(description="Change a tier (applies from the next earn or review).",
+                         permission_classes=[IsAdmin])
+    @returns_errors_in(TierPayload)
+    async def tier_update(
+        self, info: Info[Context, None], input: Annotated[TierUpdateInput, INPUT]
+    ) -> TierPayload:
+        tier = await tier_store.update_tier(
+            info.context.store, tier_id=str(input.id),
+            changes=tier_store.TierChanges(input.name, input.threshold, input.earn_multiplier,
+                                           input.perks),
+        )
+        return TierPayload(tier=TierType.of(tier))
+
+    @strawberry.mutation(description="Remove a tier nobody holds.", permission_classes=[IsAdmin])
+    @returns_errors_in(TierPayload)
+    async def tier_delete(
+        self, info: Info[Context, None], input: Annotated[TierDeleteInput, INPUT]
+    ) -> TierPayload:
+        await tier_store.delete_tier(info.context.store, tier_id=str(input.id))
+        return TierPayload()
+
+    @strawberry.mutation(description="Give a member a tier by hand (shown as manual), or "
+                         "clear it.", permission_classes=[IsAdmin])
+    @returns_errors_in(MemberTierSetPayload)
+    async def member_tier_set(
+        self, info: Info[Context, None], input: Annotated[MemberTierSetInput, INPUT]
+    ) -> MemberTierSetPayload:
+        member_id = await resolve_member(info, input.member)
+        tier = None
+        if input.tier_id is not None:
+            tiers = await tier_store.list_tiers(info.context.store)
+            tier = next((t for t in tiers if t.id == str(input.tier_id)), None)
+            if tier is None:
+                raise tier_store.UnknownTier("No tier has this id.", field=("input", "tierId"))
+        reason = " ".join(input.reason.split())
+        if not 0 < len(reason) <= 200:
+            raise InvalidInput("Say why (1–200 characters).",
+                                          field=("input", "reason"))
+        entry = await tier_moves.set_tier_manually(
+            info.context.store, member_id=member_id, tier=tier, reason=reason,
+            actor=actor_of(info.context.principal), clock=info.context.services.clock,
+        )
+        return MemberTierSetPayload(entry=LedgerEntry.from_entry(entry))
