@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from loyalty.expiry import expire_due_lots
 from loyalty.tier_moves import review_due_tiers
+from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
 from store import Store
 from store.clock import Clock
 
@@ -17,8 +18,9 @@ log = logging.getLogger("kizuna.jobs")
 async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) -> (
     AsyncIterator[None]
 ):
-    """Expire due lots, and review tiers whose review date has passed, every
-    `interval_seconds` (0 disables) while the server runs."""
+    """Expire due lots, review tiers whose review date has passed, give today's birthday
+    gifts and issue referral vouchers waiting in the outbox, every `interval_seconds`
+    (0 disables) while the server runs."""
     if interval_seconds <= 0:
         yield
         return
@@ -38,6 +40,14 @@ async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) ->
                     log.info("reviewed the tiers of %d members", reviewed)
             except Exception:
                 log.exception("tier review failed; retrying at the next interval")
+            try:
+                given = await grant_birthday_gifts(store, clock=clock)
+                issued = await deliver_pending_gifts(store, clock=clock)
+                if given or issued:
+                    log.info("gave %d birthday gifts, issued %d referral vouchers", given,
+                             issued)
+            except Exception:
+                log.exception("gifts failed; retrying at the next interval")
             await asyncio.sleep(interval_seconds)
 
     task = asyncio.create_task(loop(), name="points-expiry")

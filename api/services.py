@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.settings import Settings
+from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.collections import INDEXES as AUTH_INDEXES
 from auth.keys import Keyring, load_key_dir
@@ -13,8 +14,11 @@ from auth.passwords import PasswordCost, Passwords
 from auth.refresh_tokens import RefreshTokens
 from auth.sign_in import Authenticator, SignInLimits
 from auth.tokens import AccessTokens
+from loyalty.gifts import INDEXES as GIFT_INDEXES
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.rewards import INDEXES as REWARD_INDEXES
 from loyalty.rules.store import INDEXES as RULE_INDEXES
+from loyalty.segments import INDEXES as SEGMENT_INDEXES
 from loyalty.surveys import INDEXES as SURVEY_INDEXES
 from scanner.audit import AuditLog
 from scanner.collections import INDEXES as SCANNER_INDEXES
@@ -27,7 +31,9 @@ from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES)
+ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
+               BIRTHDAY_INDEX, *GIFT_INDEXES,
+               *SEGMENT_INDEXES, *REWARD_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Accounts: members who register themselves, staff bound to a store, admins."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -10,9 +10,24 @@ from auth.errors import EmailTaken
 from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
-from store import KizunaError, NotFound, Store, is_duplicate_key, new_id
+from store import (
+    IndexSpec,
+    KizunaError,
+    NotFound,
+    ReturnDocument,
+    Session,
+    Store,
+    is_duplicate_key,
+    new_id,
+)
 from store.clock import Clock
 from store.errors import InputErrors
+
+type Enrolment = Callable[[Session, str], Awaitable[None]]
+"""Writes that must commit with a new account (given its id), or not at all."""
+
+# The birthday job finds the members born on a day by the stored "MM-DD".
+BIRTHDAY_INDEX = IndexSpec(ACCOUNTS, (("birthday_md", 1), ("_id", 1)), name="birthday_day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +42,8 @@ class Account:
     store_id: str | None = None
     # Store managers may void a redemption made at their store.
     manager: bool = False
+    birthday_set_at: datetime | None = None
+    """When the birthday was last set or changed (birthday gifts need notice)."""
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -46,6 +63,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         marketing_consent=bool(doc.get("marketing_consent", False)),
         store_id=doc.get("store_id"),
         manager=bool(doc.get("manager", False)),
+        birthday_set_at=doc.get("birthday_set_at"),
     )
 
 
@@ -94,6 +112,7 @@ async def _insert_account(
     marketing_consent: bool = False,
     store_id: str | None = None,
     manager: bool = False,
+    enrolment: Enrolment | None = None,
 ) -> Account:
     now = clock()
     doc: dict[str, Any] = {
@@ -103,6 +122,8 @@ async def _insert_account(
         "name": account.name,
         "role": role.value,
         "birthday": account.birthday.isoformat() if account.birthday else None,
+        "birthday_md": account.birthday.strftime("%m-%d") if account.birthday else None,
+        "birthday_set_at": now if account.birthday else None,
         "marketing_consent": marketing_consent,
         "marketing_consent_at": now if marketing_consent else None,
         "store_id": store_id,
@@ -110,7 +131,14 @@ async def _insert_account(
         "created_at": now,
     }
     try:
-        await store.collection(ACCOUNTS).insert_one(doc)
+        if enrolment is None:
+            await store.collection(ACCOUNTS).insert_one(doc)
+        else:
+            async def work(session: Session) -> None:
+                await store.collection(ACCOUNTS).insert_one(doc, session=session)
+                await enrolment(session, doc["_id"])
+
+            await store.transaction(work)
     except Exception as error:
         if is_duplicate_key(error):
             raise EmailTaken(
@@ -130,14 +158,16 @@ async def register_member(
     birthday: date | None,
     marketing_consent: bool,
     clock: Clock,
+    enrolment: Enrolment | None = None,
 ) -> Account:
-    """Create a member account; raises InvalidEmail, WeakPassword, InvalidInput, EmailTaken."""
+    """Create a member account; raises InvalidEmail, WeakPassword, InvalidInput, EmailTaken.
+    `enrolment` (e.g. a referral link) commits with the account, or nothing is created."""
     account = validate_new_account(
         email=email, password=password, name=name, birthday=birthday, today=clock().date()
     )
     return await _insert_account(
         store, passwords, account, role=Role.MEMBER, clock=clock,
-        marketing_consent=marketing_consent,
+        marketing_consent=marketing_consent, enrolment=enrolment,
     )
 
 
@@ -202,3 +232,39 @@ async def find_member(store: Store, *, account_id: str | None, email: str | None
         query["email"] = (email or "").strip().lower()
     doc = await store.collection(ACCOUNTS).find_one(query, {"password_hash": 0})
     return account_from_document(doc) if doc else None
+
+
+async def set_birthday(store: Store, *, member_id: str, birthday: date, clock: Clock) -> Account:
+    """Set or change a member's date of birth. A new day and month is remembered with the
+    time (a birthday gift needs 30 days' notice); correcting only the year is not a new
+    birthday. Raises InvalidInput, NotFound."""
+    now = clock()
+    check_birthday(birthday, today=now.date())
+    accounts, day = store.collection(ACCOUNTS), birthday.isoformat()
+    current = await accounts.find_one({"_id": member_id, "role": Role.MEMBER.value},
+                                      {"password_hash": 0})
+    if current is None:
+        raise NotFound("No member with this id.", field=("input",))
+    if current.get("birthday") == day:
+        return account_from_document(current)
+    changes: dict[str, Any] = {"birthday": day, "birthday_md": day[5:]}
+    if current.get("birthday_md") != day[5:]:
+        changes["birthday_set_at"] = now
+    doc = await accounts.find_one_and_update(
+        {"_id": member_id}, {"$set": changes}, projection={"password_hash": 0},
+        return_document=ReturnDocument.AFTER,
+    )
+    return account_from_document(doc or current)
+
+
+async def members_born_on(
+    store: Store, *, month_days: Sequence[str], after_id: str | None, limit: int
+) -> list[Account]:
+    """Members whose birthday is one of `month_days` ("MM-DD"), in id order after
+    `after_id` (a page of the birthday job)."""
+    query: dict[str, Any] = {"birthday_md": {"$in": list(month_days)},
+                             "role": Role.MEMBER.value}
+    if after_id is not None:
+        query["_id"] = {"$gt": after_id}
+    cursor = store.collection(ACCOUNTS).find(query, {"password_hash": 0}).sort("_id", 1)
+    return [account_from_document(doc) async for doc in cursor.limit(limit)]

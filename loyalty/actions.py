@@ -15,6 +15,7 @@ from loyalty.rules.evaluate import evaluate
 from loyalty.rules.model import Action, MemberFacts
 from loyalty.rules.store import active_rules
 from loyalty.rules.usage import load_usage, record_usage
+from loyalty.segments import rule_audience
 from loyalty.tier_moves import earn_effect, record_tier_change, with_tier_bonus
 from store import InvalidInput, Session, Store, is_duplicate_key
 from store.clock import Clock
@@ -69,18 +70,22 @@ async def record_action(
     key = f"action:{kind}:{ref}"
     rules = await active_rules(store)
     programme = await load_programme(store)
+    audience = await rule_audience(store, rules, member_id=member_id)
 
     async def work(session: Session) -> Entry:
         member = await read_member(store, member_id, session=session)
         local_date = when.astimezone(programme.timezone).date()
         usage = await load_usage(store, session, rules, member_id=member_id,
                                  local_date=local_date)
+        now = clock()
+        facts = MemberFacts(
+            member_id=member_id, tier=member.tier.tier_id,
+            segments=audience.segments(member, now=now, timezone=programme.timezone),
+        )
         evaluation = with_tier_bonus(
-            evaluate(rules, action, MemberFacts(member_id=member_id, tier=member.tier.tier_id),
-                     usage, timezone=programme.timezone),
+            evaluate(rules, action, facts, usage, timezone=programme.timezone),
             programme.tier(member.tier.tier_id),
         )
-        now = clock()
         effect = earn_effect(member, programme, points=evaluation.points, spend=0,
                              occurred_at=when, now=now)
         movement = Movement(

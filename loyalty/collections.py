@@ -21,7 +21,18 @@ Document shapes (all ids are strings; times are UTC; money is integer minor unit
   the tiers [{id, name, threshold, earn_multiplier, perks}], `tiers_version` and
   `tier_policy` {metric, window, window_months, grace_days}
 - members also keep `tier` {id, since, manual, review_at} and monthly qualifying buckets
-  `qualifying` {"YYYY-MM": {points, spend}} (see loyalty/tiers.py)
+  `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/tiers.py), and for
+  segments `last_order_at`, `spend_total` and `category_spend` {<category key>: amount}
+  (see loyalty/segment_policy.py); for rewards `reward_counts` {<reward id>: vouchers held}
+- rewards: {_id, title, description, kind, amount_off, percent_off, currency, product_sku,
+  image_url, cost, tier_costs [{tier_id, cost}], stock (null = unlimited), redeemed
+  (vouchers held: issued and not cancelled), issued (ever), per_member_limit, min_tier_id,
+  segments, early_access_until, early_access_min_tier_id, active, active_from, active_to,
+  voucher_valid_days, channels, min_order_total, created_at, updated_at}
+  (see loyalty/rewards.py)
+- segments: {_id, name (unique), description, conditions {last_order_within_days,
+  lapsed_days, frequency {minimum, months}, monetary {minimum, months}, birthday_month,
+  birthday_this_month, tiers [..], favourite_category}, created_at, updated_at}
 """
 
 MEMBERS = "members"
@@ -33,3 +44,16 @@ RULE_USAGE = "rule_usage"
 PROGRAMME = "programme"
 SURVEYS = "surveys"
 SURVEY_RESPONSES = "survey_responses"
+REWARDS = "rewards"
+GIFTS = "gifts"
+"""One document per gift given, `_id` = its once-only key ("birthday:<member>:<year>",
+"referral:<referee>:referrer|referee") {member_id, occasion, gift, status (GRANTED | PENDING),
+entry_id, voucher_id, created_at, granted_at, details} (see loyalty/gifts.py). Members also
+keep `referral_code` (unique) and `referred_by` {member_id, code, at, order_id, rewarded_at}
+(see loyalty/referrals.py)."""
+GIFT_SETTINGS = "gift_settings"
+"""{_id: "birthday" | "referral", …, updated_at} (see loyalty/gifts.py)."""
+SEGMENTS = "segments"
+ACCOUNTS = "accounts"
+"""Owned by `auth`, which loyalty may not import: segments read only a member's `birthday`
+(an ISO date) and `role` there."""

@@ -22,7 +22,13 @@ class MemberState:
     first_order_at: datetime | None = None
     tier: TierStatus = TierStatus()
     qualifying: Mapping[str, Mapping[str, int]] | None = None
-    """Monthly qualifying buckets for tiers: {"2026-11": {"points": …, "spend": …}}."""
+    """Monthly buckets: {"2026-11": {"points": …, "spend": …, "orders": …}} (tiers and
+    segments)."""
+    last_order_at: datetime | None = None
+    spend_total: int = 0
+    """Money spent on orders, net of refunds (minor units, as recorded)."""
+    category_spend: Mapping[str, int] | None = None
+    """Line amounts by category (keys from `segment_policy.category_key`), net of refunds."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -32,7 +38,8 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
         member_id=member_id, points=doc.get("points", 0), debt=doc.get("debt", 0),
         lifetime_earned=doc.get("lifetime_earned", 0), orders_count=doc.get("orders_count", 0),
         first_order_at=doc.get("first_order_at"), tier=status_from_document(doc),
-        qualifying=doc.get("qualifying") or {},
+        qualifying=doc.get("qualifying") or {}, last_order_at=doc.get("last_order_at"),
+        spend_total=doc.get("spend_total", 0), category_spend=doc.get("category_spend") or {},
     )
 
 

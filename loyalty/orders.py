@@ -15,11 +15,15 @@ from loyalty.members import read_member
 from loyalty.money import check_currency
 from loyalty.posting import Movement, credit
 from loyalty.programme import Programme, load_programme
+from loyalty.referrals import reward_first_order
 from loyalty.rules.evaluate import evaluate
 from loyalty.rules.model import Channel, MemberFacts, OrderLine, Purchase
 from loyalty.rules.store import active_rules
 from loyalty.rules.usage import load_usage, record_usage
+from loyalty.segment_policy import order_stat_increments
+from loyalty.segments import rule_audience
 from loyalty.tier_moves import earn_effect, record_tier_change, with_tier_bonus
+from loyalty.tiers import month_key
 from store import InputErrors, KizunaError, Session, Store, is_duplicate_key
 from store.clock import Clock
 
@@ -130,12 +134,17 @@ async def record_order(
             return await _replay(store, key, purchase.order_id, payload_hash)
         raise too_old_or_early
     rules = await active_rules(store)
+    audience = await rule_audience(store, rules, member_id=member_id)
 
     async def work(session: Session) -> Entry:
         now = clock()
         member = await read_member(store, member_id, session=session)
+        # Segments as the member stood before this order (a win-back bonus for a lapsed
+        # member applies to the order that ends the lapse), like the tier.
         facts = MemberFacts(member_id=member_id, is_first_order=member.orders_count == 0,
-                            tier=member.tier.tier_id)
+                            tier=member.tier.tier_id,
+                            segments=audience.segments(member, now=now,
+                                                       timezone=programme.timezone))
         local_date = purchase.occurred_at.astimezone(programme.timezone).date()
         usage = await load_usage(store, session, rules, member_id=member_id,
                                  local_date=local_date)
@@ -145,6 +154,10 @@ async def record_order(
         )
         effect = earn_effect(member, programme, points=evaluation.points, spend=purchase.total,
                              occurred_at=purchase.occurred_at, now=now)
+        stats = order_stat_increments(
+            total=purchase.total, lines=purchase.lines,
+            month=month_key(purchase.occurred_at, programme.timezone),
+        )
         movement = Movement(
             key=key, kind=EntryKind.EARN, reason=f"Order {purchase.order_id}",
             source=Source("ORDER", purchase.order_id), actor=actor,
@@ -156,8 +169,9 @@ async def record_order(
             programme=programme, order_id=purchase.order_id,
             member_changes={
                 **effect.member_changes,
-                "$inc": {"orders_count": 1, **effect.member_changes["$inc"]},
+                "$inc": {"orders_count": 1, **effect.member_changes["$inc"], **stats},
                 "$min": {"first_order_at": purchase.occurred_at},
+                "$max": {"last_order_at": purchase.occurred_at},
             },
         )
         if effect.decision is not None:
@@ -169,6 +183,11 @@ async def record_order(
             _order_document(member_id, purchase, store_id, payload_hash, entry, now),
             session=session,
         )
+        if member.orders_count == 0:
+            # In this transaction: concurrent first orders conflict on the member document,
+            # so exactly one of them commits as the first and rewards the referral.
+            await reward_first_order(store, session, member_id=member_id,
+                                     order_id=purchase.order_id, now=now, programme=programme)
         return entry
 
     try:

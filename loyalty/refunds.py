@@ -14,6 +14,7 @@ from loyalty.members import read_member
 from loyalty.orders import check_external_id
 from loyalty.posting import Movement, debit
 from loyalty.programme import load_programme
+from loyalty.segment_policy import refund_stat_increments
 from loyalty.tier_moves import refund_effect
 from store import InvalidInput, Session, Store, is_duplicate_key
 from store.clock import Clock
@@ -151,6 +152,12 @@ async def refund_order(
         ).to_list(None)
         points = min(points, reversible_points(order, lots, now))
         member = await read_member(store, order["member_id"], session=session)
+        member_changes = refund_effect(programme, points=points, spend=value,
+                                       occurred_at=order["occurred_at"])
+        member_changes["$inc"].update(refund_stat_increments(
+            order=order, refunded_now=value,
+            returned=[(line.sku, line.quantity) for line in lines],
+        ))
         movement = Movement(
             key=key, kind=EntryKind.REVERSAL, reason=f"Refund {refund_id} of order {order_id}",
             source=Source("REFUND", refund_id), actor=actor, occurred_at=now, recorded_at=now,
@@ -158,9 +165,7 @@ async def refund_order(
         )
         entry = await debit(
             store, session, movement, member=member, points=points, include_pending=True,
-            allow_debt=True, prefer_order=order_id,
-            member_changes=refund_effect(programme, points=points, spend=value,
-                                         occurred_at=order["occurred_at"]),
+            allow_debt=True, prefer_order=order_id, member_changes=member_changes,
         )
         await store.collection(ORDERS).update_one(
             {"_id": order_id},

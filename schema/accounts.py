@@ -7,8 +7,9 @@ import strawberry
 from strawberry import Info
 
 from auth import sign_in as tokens
-from auth.accounts import register_member
+from auth.accounts import register_member, set_birthday
 from auth.roles import Role
+from loyalty import referrals
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -30,6 +31,10 @@ class AccountRegisterInput:
     marketing_consent: bool = strawberry.field(
         default=False, description="Agree to receive marketing messages."
     )
+    referral_code: str | None = strawberry.field(
+        default=None, description="The referral code of the friend who invited you (case, "
+        "spaces and dashes do not matter); an unknown code creates nothing."
+    )
 
 
 @strawberry.type(description="Result of accountRegister.")
@@ -37,6 +42,22 @@ class AccountRegisterPayload:
     member: Member | None = strawberry.field(default=None, description="The new member.")
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was created."
+    )
+
+
+@strawberry.input(description="The signed-in member's date of birth.")
+class AccountBirthdaySetInput:
+    birthday: date = strawberry.field(
+        description="Date of birth. A birthday set or changed less than 30 days before it "
+        "falls earns its birthday gift from the next year on."
+    )
+
+
+@strawberry.type(description="Result of accountBirthdaySet.")
+class AccountBirthdaySetPayload:
+    member: Member | None = strawberry.field(default=None, description="The member now.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed."
     )
 
 
@@ -125,13 +146,29 @@ class AccountMutations:
     async def account_register(
         self, info: Info[Context, None], input: Annotated[AccountRegisterInput, INPUT]
     ) -> AccountRegisterPayload:
+        code = (input.referral_code or "").strip()
         account = await register_member(
             info.context.store, info.context.services.authenticator.passwords,
             email=input.email, password=input.password, name=input.name,
             birthday=input.birthday, marketing_consent=input.marketing_consent,
             clock=info.context.services.clock,
+            enrolment=await referrals.enrolment(
+                info.context.store, referral_code=code, clock=info.context.services.clock
+            ) if code else None,
         )
         return AccountRegisterPayload(member=Member.from_account(account))
+
+    @strawberry.mutation(description="Set or change your date of birth.",
+                         permission_classes=[IsMember])
+    @returns_errors_in(AccountBirthdaySetPayload)
+    async def account_birthday_set(
+        self, info: Info[Context, None], input: Annotated[AccountBirthdaySetInput, INPUT]
+    ) -> AccountBirthdaySetPayload:
+        principal = info.context.principal
+        assert principal is not None  # noqa: S101 - IsMember guarantees it
+        account = await set_birthday(info.context.store, member_id=principal.subject_id,
+                                     birthday=input.birthday, clock=info.context.services.clock)
+        return AccountBirthdaySetPayload(member=Member.from_account(account))
 
     @strawberry.mutation(description="Sign in: exchange email and password for tokens.")
     @returns_errors_in(TokenPayload)

@@ -25,9 +25,12 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.context import Context
 from schema.cost import QueryCostLimiter
+from schema.gifts import GiftMutations, GiftQueries
 from schema.ledger import LedgerMutations
 from schema.programme import ProgrammeMutations, ProgrammeQueries
+from schema.rewards import RewardMutations, RewardQueries
 from schema.rules import RuleMutations, RuleQueries
+from schema.segments import SegmentMutations, SegmentQueries
 from schema.surveys import SurveyMutations, SurveyQueries
 from schema.tiers import TierMutations, TierQueries
 from schema.vouchers import VoucherMutations
@@ -43,8 +46,8 @@ class SchemaLimits:
 
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
-class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries,
-            SurveyQueries):
+class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
+            SurveyQueries, SegmentQueries, RewardQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -59,7 +62,8 @@ class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQue
 @strawberry.type(description="Change the programme. Expected failures come back in `errors`.")
 class Mutation(
     AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations,
-    VoucherMutations, TierMutations, SurveyMutations,
+    GiftMutations,
+    VoucherMutations, TierMutations, SurveyMutations, SegmentMutations, RewardMutations,
 ):
     pass
 

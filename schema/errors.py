@@ -42,6 +42,9 @@ class ErrorCode(Enum):
     UNKNOWN_MEMBER = strawberry.enum_value(
         "UNKNOWN_MEMBER", description="No member matches the reference."
     )
+    UNKNOWN_REFERRAL_CODE = strawberry.enum_value(
+        "UNKNOWN_REFERRAL_CODE", description="No member has this referral code."
+    )
     UNKNOWN_ORDER = strawberry.enum_value(
         "UNKNOWN_ORDER", description="No order with this id was recorded."
     )
@@ -120,6 +123,52 @@ class ErrorCode(Enum):
     SURVEY_ALREADY_ANSWERED = strawberry.enum_value(
         "SURVEY_ALREADY_ANSWERED",
         description="You answered this survey before; its points were earned then.",
+    )
+    UNKNOWN_REWARD = strawberry.enum_value(
+        "UNKNOWN_REWARD", description="No reward has this id."
+    )
+    REWARD_INACTIVE = strawberry.enum_value(
+        "REWARD_INACTIVE", description="The reward is switched off."
+    )
+    REWARD_IN_USE = strawberry.enum_value(
+        "REWARD_IN_USE",
+        description="Vouchers were issued for the reward, so it cannot be removed (switch it "
+        "off instead).",
+    )
+    NOT_YET_AVAILABLE = strawberry.enum_value(
+        "NOT_YET_AVAILABLE", description="The reward's window has not started yet."
+    )
+    ENDED = strawberry.enum_value("ENDED", description="The reward's window has ended.")
+    NOT_ELIGIBLE_TIER = strawberry.enum_value(
+        "NOT_ELIGIBLE_TIER", description="The reward is for members of a higher tier."
+    )
+    NOT_ELIGIBLE_SEGMENT = strawberry.enum_value(
+        "NOT_ELIGIBLE_SEGMENT", description="The reward is for members of other segments."
+    )
+    EARLY_ACCESS = strawberry.enum_value(
+        "EARLY_ACCESS",
+        description="For now only members of a higher tier may redeem the reward (early "
+        "access); the message says until when.",
+    )
+    LIMIT_REACHED = strawberry.enum_value(
+        "LIMIT_REACHED", description="You hold as many of this reward's vouchers as allowed."
+    )
+    OUT_OF_STOCK = strawberry.enum_value(
+        "OUT_OF_STOCK", description="No stock of the reward is left."
+    )
+    INVALID_SEGMENT = strawberry.enum_value(
+        "INVALID_SEGMENT",
+        description="The segment's fields are missing, out of range or contradict each other.",
+    )
+    UNKNOWN_SEGMENT = strawberry.enum_value(
+        "UNKNOWN_SEGMENT", description="No segment has this id or name."
+    )
+    SEGMENT_NAME_TAKEN = strawberry.enum_value(
+        "SEGMENT_NAME_TAKEN", description="Another segment has this name."
+    )
+    SEGMENT_IN_USE = strawberry.enum_value(
+        "SEGMENT_IN_USE", description="Earning rules refer to this segment, so it cannot be "
+        "removed."
     )
 
 

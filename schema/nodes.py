@@ -13,6 +13,7 @@ from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
 from auth.roles import ApiKeyScope, Role
 from auth.stores import ShopStore
+from loyalty import referrals
 from loyalty.ledger import history
 from loyalty.points import points_summary
 from scanner.cards import member_card
@@ -147,6 +148,12 @@ class Member(relay.Node):
         from schema.tiers import member_tier  # noqa: PLC0415 - lazy: import cycle
 
         return await member_tier(info, self.id)
+
+    @strawberry.field(description="The code friends enter when they join (accountRegister's "
+                      "referralCode): when a friend's first order is recorded, both of you "
+                      "get the referral reward.")
+    async def referral_code(self, info: Info[Context, None]) -> str:
+        return await referrals.referral_code(info.context.store, member_id=self.id)
 
     @strawberry.field(description="The member card for the till; only for the member.")
     async def card(self, info: Info[Context, None]) -> MemberCard | None:

@@ -1,6 +1,6 @@
 """GraphQL shapes of earning rules: enums, the EarningRule node and its parts."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Self
@@ -23,6 +23,12 @@ from store import Store
 async def programme_timezone(store: Store) -> ZoneInfo:
     """The time zone that calendar conditions and rule texts use: the programme's."""
     return (await load_programme(store)).timezone
+
+
+async def programme_wording(store: Store) -> tuple[ZoneInfo, dict[str, str]]:
+    """The time zone and the tier names (by tier id) that rule texts use: the programme's."""
+    programme = await load_programme(store)
+    return programme.timezone, {tier.id: tier.name for tier in programme.tiers}
 
 
 @strawberry.enum(name="EarningTrigger", description="What kind of event a rule rewards.")
@@ -166,7 +172,10 @@ class EarningRuleNode(relay.Node):
     )
 
     @classmethod
-    def from_rule(cls, rule: model.EarningRule, *, timezone: ZoneInfo, spent: int) -> Self:
+    def from_rule(
+        cls, rule: model.EarningRule, *, timezone: ZoneInfo, spent: int,
+        tier_names: Mapping[str, str] | None = None,
+    ) -> Self:
         return cls(
             id=rule.id, name=rule.name, description=rule.description,
             trigger=EarningTriggerType(rule.trigger.value), action_type=rule.action_type,
@@ -174,7 +183,8 @@ class EarningRuleNode(relay.Node):
             formula=EarningFormula.from_model(rule.formula),
             limits=EarningLimits.from_model(rule.limits), priority=rule.priority,
             stacking=StackingType(rule.stacking.value), active=rule.active,
-            created_at=rule.created_at, how_to_earn=describe_rule(rule, timezone=timezone),
+            created_at=rule.created_at,
+            how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names),
             budget_spent=spent if rule.limits.budget is not None else None,
         )
 
@@ -193,11 +203,12 @@ class EarningRuleNode(relay.Node):
 async def rule_nodes(
     store: Store, rules: Iterable[model.EarningRule]
 ) -> Sequence[EarningRuleNode]:
-    """Nodes for `rules` in two queries whatever their number (time zone, budgets)."""
+    """Nodes for `rules` in two queries whatever their number (programme, budgets)."""
     listed = list(rules)
-    timezone = await programme_timezone(store)
+    timezone, tier_names = await programme_wording(store)
     spent = await budgets_spent(store, [r.id for r in listed if r.limits.budget is not None])
     return [
-        EarningRuleNode.from_rule(rule, timezone=timezone, spent=spent.get(rule.id, 0))
+        EarningRuleNode.from_rule(rule, timezone=timezone, spent=spent.get(rule.id, 0),
+                                  tier_names=tier_names)
         for rule in listed
     ]

@@ -23,7 +23,12 @@ from schema.rule_inputs import (
     RuleSimulateInput,
     to_model,
 )
-from schema.rule_types import EarningRuleNode, programme_timezone, rule_nodes
+from schema.rule_types import (
+    EarningRuleNode,
+    programme_timezone,
+    programme_wording,
+    rule_nodes,
+)
 from store import KizunaError
 
 
@@ -108,11 +113,11 @@ class RuleQueries:
         # nothing that is not already marketing copy (no budgets, limits in words only).
         store = info.context.store
         offered = await rules.rules_on_offer(store, now=info.context.services.clock())
-        timezone = await programme_timezone(store)
+        timezone, tier_names = await programme_wording(store)
         return [
             ProgramRule(
                 name=rule.name, description=rule.description,
-                how_to_earn=describe_rule(rule, timezone=timezone),
+                how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names),
                 ends_at=rule.conditions.ends_at,
             )
             for rule in offered

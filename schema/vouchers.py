@@ -11,11 +11,12 @@ from auth.accounts import get_account
 from auth.roles import ApiKeyScope, Role
 from loyalty.points import points_summary
 from loyalty.rules.model import Channel
-from scanner import cancellation, cards, redemption, vouchers
+from scanner import cards, redemption, vouchers
 from scanner.audit import OK, ScanAction, Scanner
 from scanner.errors import InvalidCardToken
 from scanner.guessing import scan_keys
 from scanner.redemption import VoucherReference
+from scanner.reward_redemption import cancel_member_voucher
 from scanner.vouchers import Benefit, Restrictions, SourceKind, VoucherKind
 from schema.admin import INPUT, node_id
 from schema.context import Context
@@ -97,6 +98,10 @@ class VoucherCancelInput:
 @strawberry.type(description="Result of voucherCancel.")
 class VoucherCancelPayload:
     voucher: VoucherNode | None = strawberry.field(default=None, description="The voucher.")
+    points_returned: int | None = strawberry.field(
+        default=None, description="Points credited back: what a reward's voucher cost (its "
+        "unit also goes back to the reward's stock); 0 for a gift."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
 
 
@@ -236,7 +241,8 @@ class VoucherMutations:
         )
         return VoucherIssuePayload(voucher=VoucherNode.from_record(voucher), replayed=replayed)
 
-    @strawberry.mutation(description="Give up one of your unused vouchers.",
+    @strawberry.mutation(description="Give up one of your unused vouchers; a reward's "
+                         "voucher gives its points back.",
                          permission_classes=[IsMember])
     @returns_errors_in(VoucherCancelPayload)
     async def voucher_cancel(
@@ -244,12 +250,13 @@ class VoucherMutations:
     ) -> VoucherCancelPayload:
         principal = info.context.principal
         assert principal is not None  # noqa: S101 - IsMember guarantees it
-        voucher = await cancellation.cancel_voucher(
+        given_back = await cancel_member_voucher(
             info.context.store,
             voucher_id=node_id(input.voucher_id, "Voucher", ("input", "voucherId")),
             member_id=principal.subject_id, clock=info.context.services.clock,
         )
-        return VoucherCancelPayload(voucher=VoucherNode.from_record(voucher))
+        return VoucherCancelPayload(voucher=VoucherNode.from_record(given_back.voucher),
+                                    points_returned=given_back.points_returned)
 
     @strawberry.mutation(description="What a scanned or typed voucher gives and whether to "
                          "accept it. Changes nothing.", permission_classes=[CanRedeemVouchers])

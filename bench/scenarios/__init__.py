@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.options import BenchOptions
 from bench.report import Report
-from bench.scenarios import checkout, graphql_static, me, order_earn
+from bench.scenarios import checkout, graphql_static, me, order_earn, reward_redeem
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,5 +49,12 @@ SCENARIOS: dict[str, Scenario] = {
         run=checkout.run,
         default_rate=checkout.DEFAULT_RATE,
         default_members=checkout.DEFAULT_MEMBERS,
+    ),
+    "reward-redeem": Scenario(
+        summary="`rewardRedeem` of one popular reward by many members (bearer tokens), "
+        "against the raw PyMongo ceiling on the same database server",
+        run=reward_redeem.run,
+        default_rate=reward_redeem.DEFAULT_RATE,
+        default_members=reward_redeem.DEFAULT_MEMBERS,
     ),
 }

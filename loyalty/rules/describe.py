@@ -1,10 +1,11 @@
 """How a member would read an earning rule: one line of plain text (pure).
 
 "Earn 1 point per €1 spent", "Earn 50 points for a review", "Double points on orders from
-Sat 29 Nov to Sun 30 Nov", "Earn 5 points per €1 on shoes (up to 500 points a month)".
+Sat 29 Nov to Sun 30 Nov", "Earn 5 points per €1 on shoes (up to 500 points a month)",
+"Earn 2 points per €1 spent for Gold members in VIP".
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,10 +28,13 @@ _WEEKDAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Satur
 _CHANNELS = {"ONLINE": "online", "STORE": "in store"}
 
 
-def describe_rule(rule: EarningRule, *, timezone: ZoneInfo) -> str:
+def describe_rule(
+    rule: EarningRule, *, timezone: ZoneInfo, tier_names: Mapping[str, str] | None = None
+) -> str:
     """One sentence saying what earns how much, when and within which limits; dates and
-    weekdays are in `timezone` (the programme's)."""
-    parts = [_award(rule), _what(rule), *_qualifiers(rule.conditions, timezone)]
+    weekdays are in `timezone` (the programme's), tiers by their names in `tier_names`
+    (tier id → name; an id without a name is shown as it is)."""
+    parts = [_award(rule), _what(rule), *_qualifiers(rule.conditions, timezone, tier_names or {})]
     text = " ".join(part for part in parts if part)
     limits = _limits(rule.limits)
     return f"{text} ({limits})" if limits else text
@@ -94,14 +98,12 @@ def _products(c: Conditions) -> str | None:
     return f"{text} except {_join(excluded, 'and')}" if excluded else text
 
 
-def _qualifiers(c: Conditions, timezone: ZoneInfo) -> list[str]:
+def _qualifiers(c: Conditions, timezone: ZoneInfo, tier_names: Mapping[str, str]) -> list[str]:
     parts: list[str] = []
     if c.channels and set(c.channels) != set(_CHANNELS):
         parts.append(_join(sorted(_CHANNELS.get(ch, ch.lower()) for ch in c.channels), "or"))
-    if c.tiers:
-        parts.append(f"for {_join(sorted(c.tiers), 'or')} members")
-    if c.segments:
-        parts.append("for selected members")
+    if c.tiers or c.segments:
+        parts.append(_audience(c, tier_names))
     if c.weekdays and len(c.weekdays) < 7:
         days = sorted(c.weekdays)
         named = "at weekends" if days == [6, 7] else (
@@ -112,6 +114,14 @@ def _qualifiers(c: Conditions, timezone: ZoneInfo) -> list[str]:
     if window:
         parts.append(window)
     return parts
+
+
+def _audience(c: Conditions, tier_names: Mapping[str, str]) -> str:
+    """"for Gold or Silver members", "for members in VIP", "for Gold members in VIP"."""
+    tiers = _join(sorted(tier_names.get(t, t) for t in c.tiers), "or")
+    members = f"{tiers} members" if tiers else "members"
+    segments = _join(sorted(c.segments), "or")
+    return f"for {members} in {segments}" if segments else f"for {members}"
 
 
 def _window(start: datetime | None, end: datetime | None, timezone: ZoneInfo) -> str:

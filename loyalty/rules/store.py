@@ -33,6 +33,7 @@ from loyalty.rules.model import (
     TriggerKind,
 )
 from loyalty.rules.validate import validate_rule
+from loyalty.segments import rule_references
 from store import Document, IndexSpec, ReturnDocument, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
@@ -50,7 +51,7 @@ async def create_rule(store: Store, *, draft: EarningRule, clock: Clock) -> Earn
     """Store a new, active rule from `draft` (its id, active flag and creation time are
     ignored); raises InvalidRule, UnknownCurrency or InputErrors, writing nothing."""
     now = clock()
-    rule = replace(validate_rule(draft), id=new_id(), active=True, created_at=now)
+    rule = replace(await _validated(store, draft), id=new_id(), active=True, created_at=now)
     await store.collection(EARNING_RULES).insert_one(
         {**to_document(rule), "updated_at": now}
     )
@@ -62,12 +63,20 @@ async def update_rule(
 ) -> EarningRule:
     """Replace every field of the rule with those of `draft`, keeping its id, active flag
     and creation time; raises UnknownRule or the validation errors, writing nothing."""
-    rule = validate_rule(draft)
+    rule = await _validated(store, draft)
     fields = {
         key: value for key, value in to_document(rule).items()
         if key not in {"_id", "active", "created_at"}
     }
     return await _change(store, rule_id, {**fields, "updated_at": clock()})
+
+
+async def _validated(store: Store, draft: EarningRule) -> EarningRule:
+    """`validate_rule` with the tiers and segments its conditions name checked to exist."""
+    tiers, segments = await rule_references(
+        store, tiers=draft.conditions.tiers, segments=draft.conditions.segments
+    )
+    return validate_rule(draft, tiers=tiers, segments=segments)
 
 
 async def archive_rule(store: Store, *, rule_id: str, clock: Clock) -> EarningRule:

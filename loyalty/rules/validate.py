@@ -6,6 +6,7 @@ payload error points at the exact input to fix.
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -21,6 +22,8 @@ from loyalty.rules.model import (
     Stacking,
     TriggerKind,
 )
+from loyalty.segment_policy import UnknownSegment
+from loyalty.tier_store import UnknownTier
 from store.errors import InputErrors, KizunaError
 
 type Path = tuple[str, ...]
@@ -38,9 +41,19 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def validate_rule(rule: EarningRule, *, field: Path = ("input",)) -> EarningRule:
-    """The rule with its text trimmed and its codes normalised (upper-case currency and
-    action type); raises InvalidRule, UnknownCurrency or InputErrors listing every problem.
+def validate_rule(
+    rule: EarningRule,
+    *,
+    field: Path = ("input",),
+    tiers: Collection[str] | None = None,
+    segments: Collection[str] | None = None,
+) -> EarningRule:
+    """The rule with its text trimmed and its codes normalised (upper-case currency, action
+    type and segment names); raises InvalidRule, UnknownCurrency, UnknownTier,
+    UnknownSegment or InputErrors listing every problem.
+
+    `tiers` (tier ids) and `segments` (segment names) are those that exist: a condition on
+    any other would silently never hold. None skips that check (a dry run).
     """
     errors: list[KizunaError] = []
 
@@ -57,6 +70,7 @@ def validate_rule(rule: EarningRule, *, field: Path = ("input",)) -> EarningRule
     if not -MAX_PRIORITY <= rule.priority <= MAX_PRIORITY:
         fail(f"Priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}.", "priority")
     conditions = _check_conditions(rule, fail, errors, field)
+    _check_references(conditions, tiers, segments, errors, field)
     _check_formula(rule.formula, rule.trigger, conditions, fail)
     if rule.formula.kind is FormulaKind.MULTIPLIER and rule.stacking is Stacking.EXCLUSIVE:
         fail("A multiplier multiplies the other rules' points; it cannot be exclusive.",
@@ -108,10 +122,6 @@ def _check_conditions(
             fail("Give the time with its UTC offset.", where, label)
         elif value is not None and not EARLIEST <= value < LATEST:
             fail("Give a date between the years 2000 and 2199.", where, label)
-    if c.tiers or c.segments:
-        # Members have no tiers or segments yet: such a rule would silently never apply.
-        fail("Tier and segment conditions need tiers and segments, which this programme "
-             "does not have yet.", where, "tiers" if c.tiers else "segments")
     if _aware(c.starts_at) and _aware(c.ends_at) and not _before(c.starts_at, c.ends_at):
         fail("The end must come after the start.", where, "endsAt")
     if any(not 1 <= day <= 7 for day in c.weekdays):
@@ -132,7 +142,7 @@ def _check_conditions(
             ("categoriesInclude", c.categories_include),
             ("categoriesExclude", c.categories_exclude),
             ("skusInclude", c.skus_include), ("skusExclude", c.skus_exclude),
-            ("tiers", c.tiers), ("segments", c.segments),
+            ("tiers", c.tiers), ("segments", frozenset(s.upper() for s in c.segments)),
         )
     }
     for label, values in cleaned.items():
@@ -145,6 +155,20 @@ def _check_conditions(
         skus_include=cleaned["skusInclude"], skus_exclude=cleaned["skusExclude"],
         tiers=cleaned["tiers"], segments=cleaned["segments"],
     )
+
+
+def _check_references(
+    conditions: Conditions, tiers: Collection[str] | None, segments: Collection[str] | None,
+    errors: list[KizunaError], field: Path,
+) -> None:
+    unknown_tiers = sorted(conditions.tiers - set(tiers)) if tiers is not None else []
+    if unknown_tiers:
+        errors.append(UnknownTier(f"No tier has the id {unknown_tiers[0]!r}.",
+                                  field=(*field, "conditions", "tiers")))
+    unknown = sorted(conditions.segments - set(segments)) if segments is not None else []
+    if unknown:
+        errors.append(UnknownSegment(f"No segment is named {unknown[0]!r}.",
+                                     field=(*field, "conditions", "segments")))
 
 
 def _aware(value: datetime | None) -> bool:
