@@ -15,6 +15,7 @@ from auth.roles import ApiKeyScope, Role
 from auth.stores import ShopStore
 from loyalty import referrals
 from loyalty.ledger import history
+from loyalty.offers import member_offers
 from loyalty.points import points_summary
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
@@ -24,6 +25,7 @@ from schema.permissions import is_admin, may_see_account, may_see_store
 from schema.points import LedgerEntry, MemberPoints
 
 if TYPE_CHECKING:
+    from schema.offers import OfferType
     from schema.tiers import MemberTier
     from schema.voucher_types import VoucherNode, VoucherStatusType
 
@@ -154,6 +156,19 @@ class Member(relay.Node):
                       "get the referral reward.")
     async def referral_code(self, info: Info[Context, None]) -> str:
         return await referrals.referral_code(info.context.store, member_id=self.id)
+
+    @strawberry.field(description="Rewards and campaigns picked for this member from their "
+                      "history, best first, each with a one-line reason.")
+    async def offers(
+        self, info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description="How many (1–20).")] = 5,
+    ) -> list[Annotated["OfferType", strawberry.lazy("schema.offers")]]:
+        from schema.offers import OfferType  # noqa: PLC0415 - lazy: import cycle
+
+        found = await member_offers(info.context.store, member_id=self.id,
+                                    now=info.context.services.clock(),
+                                    limit=max(1, min(first, 20)))
+        return [OfferType.of(offer) for offer in found]
 
     @strawberry.field(description="The member card for the till; only for the member.")
     async def card(self, info: Info[Context, None]) -> MemberCard | None:
