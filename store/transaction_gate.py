@@ -6,6 +6,11 @@ runs them concurrently. The gate sits in front of the embedded engine and makes 
 difference invisible to clients: a transaction waits for the engine to be free and then has
 it to itself; plain commands wait while a transaction is open. Nothing fails for concurrency,
 so the application code is the same on both servers.
+
+Plain writes also run one at a time, with no read beside them: concurrent writers on the
+engine's SQLite file make it answer "database is locked", return empty reads or stall in
+its change-outbox bookkeeping (mongoeco 4.11, seen under the scan audit's batched inserts
+running beside request writes). Reads still run side by side.
 """
 
 import asyncio
@@ -25,6 +30,10 @@ _UNGATED = frozenset(
      "saslStart", "saslContinue", "getParameter", "hostInfo", "whatsmyuri", "killCursors"}
 )
 _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
+_WRITES = frozenset(
+    {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
+     "dropDatabase", "createIndexes", "dropIndexes", "collMod", "renameCollection"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,7 @@ def transaction_key(body: Mapping[str, Any]) -> TransactionKey | None:
 
 
 class TransactionGate:
-    """Admits either one transaction or any number of plain commands at a time."""
+    """Admits one transaction, or one plain write, or any number of plain reads at a time."""
 
     def __init__(
         self, *, is_failure: Callable[[Response], bool], lifetime_seconds: float = 60.0
@@ -56,6 +65,8 @@ class TransactionGate:
         self._changed = asyncio.Condition()
         self._owner: Owner | None = None
         self._plain_in_flight = 0
+        self._writing = False
+        self._writers_waiting = 0
         self._transactions_waiting = 0
         self._lifetime = lifetime_seconds
 
@@ -70,6 +81,8 @@ class TransactionGate:
             return await execute()
         key = transaction_key(body)
         if key is None:
+            if command in _WRITES:
+                return await self._run_write(execute)
             return await self._run_plain(execute)
         owner = self._owner
         if owner is not None and owner.key == key:
@@ -85,6 +98,7 @@ class TransactionGate:
         async with self._changed:
             await self._wait_until(
                 lambda: self._owner is None and self._transactions_waiting == 0
+                and not self._writing and self._writers_waiting == 0
             )
             self._plain_in_flight += 1
         try:
@@ -92,6 +106,24 @@ class TransactionGate:
         finally:
             async with self._changed:
                 self._plain_in_flight -= 1
+                self._changed.notify_all()
+
+    async def _run_write(self, execute: Execute) -> Response:
+        async with self._changed:
+            self._writers_waiting += 1
+            try:
+                await self._wait_until(
+                    lambda: self._owner is None and self._transactions_waiting == 0
+                    and not self._writing and self._plain_in_flight == 0
+                )
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            return await execute()
+        finally:
+            async with self._changed:
+                self._writing = False
                 self._changed.notify_all()
 
     async def _run_owned(
@@ -116,6 +148,7 @@ class TransactionGate:
             try:
                 await self._wait_until(
                     lambda: self._owner is None and self._plain_in_flight == 0
+                    and not self._writing
                 )
             finally:
                 self._transactions_waiting -= 1
