@@ -106,7 +106,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
     async with database(settings) as (store, uri):
         keyring = build_keyring(settings, clock)
         authenticator = build_authenticator(settings, store, keyring, clock)
-        audit = AuditLog(store)
+        audit = AuditLog(store, flush_interval=settings.scan_audit_flush_ms / 1000)
         async with audit.running():
             yield Running(
                 services=Services(

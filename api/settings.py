@@ -65,6 +65,7 @@ class Settings:
     scan_lockout_seconds: int = 300
     redemption_void_window_seconds: int = 2 * 3600
     key_retention_days: int = 7
+    scan_audit_flush_ms: int = 100
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -135,6 +136,9 @@ class Settings:
                 "KIZUNA_REDEMPTION_VOID_WINDOW_SECONDS", 2 * 3600, low=0, high=30 * 86400
             ),
             key_retention_days=reader.integer("KIZUNA_KEY_RETENTION_DAYS", 7, low=1, high=400),
+            scan_audit_flush_ms=reader.integer(
+                "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
+            ),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:
