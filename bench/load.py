@@ -108,19 +108,26 @@ async def open_loop(
     rate: float,
     duration: float,
 ) -> PhaseResult:
-    """Request i is due at t0 + i/rate and sent as its own task, whatever the others do.
+    """`open_schedule` of one GraphQL request per operation."""
+    return await open_schedule(lambda: send(client, workload()), rate=rate, duration=duration)
+
+
+async def open_schedule(
+    operation: Operation, *, rate: float, duration: float
+) -> PhaseResult:
+    """Operation i is due at t0 + i/rate and runs as its own task, whatever the others do.
 
     Latency runs from the *scheduled* time, so time spent queued behind a slow server (or
-    behind a busy client loop) counts: no coordinated omission. Requests still unanswered
+    behind a busy client loop) counts: no coordinated omission. Operations still unanswered
     a grace period after the last one was due are cancelled and counted as errors, so an
-    overloaded server cannot stretch the phase.
+    overloaded server cannot stretch the phase. `operation` returns None or a failure.
     """
     loop = asyncio.get_running_loop()
     total = max(1, round(rate * duration))
     result = PhaseResult(mode=f"open {rate:g}/s", offered_rate=rate)
 
     async def one(scheduled: float) -> None:
-        failure = await send(client, workload())
+        failure = await operation()
         result.record(loop.time() - scheduled, failure)
 
     start = loop.time()

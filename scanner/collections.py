@@ -28,5 +28,5 @@ INDEXES = (
         SCAN_AUDIT, (("at", 1),), name="retention_ttl",
         expire_after_seconds=AUDIT_RETENTION_SECONDS,
     ),
-    IndexSpec(SCAN_AUDIT, (("staff_id", 1), ("at", -1)), name="staff_recent"),
+    IndexSpec(SCAN_AUDIT, (("actor_id", 1), ("at", -1)), name="actor_recent"),
 )

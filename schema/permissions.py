@@ -75,13 +75,16 @@ class _ScopedPermission(BasePermission):
     message = "This needs an administrator or an API key with the right scope."
     error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
 
+    # Who, besides a shop system with the scope, may do it.
+    people: frozenset[Role] = frozenset({Role.ADMIN})
+
     def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
         principal = info.context.principal
         if principal is None:
             raise StrawberryGraphQLError(
                 "Sign in or use an API key to do this.", extensions={"code": "UNAUTHENTICATED"}
             )
-        return principal.role is Role.ADMIN or (
+        return principal.role in self.people or (
             principal.role is Role.INTEGRATION and self.scope in principal.scopes
         )
 
@@ -102,3 +105,11 @@ class CanRecordStoreOrders(CanRecordOrders):
         if principal is not None and principal.role is Role.STAFF:
             return True
         return super().has_permission(source, info, **kwargs)
+
+
+class CanRedeemVouchers(_ScopedPermission):
+    """Store staff at the till, or a shop system (ORDERS_WRITE) online."""
+
+    scope = ApiKeyScope.ORDERS_WRITE
+    people = frozenset({Role.STAFF})
+    message = "Only store staff or a shop system can redeem vouchers."

@@ -1,14 +1,12 @@
 """Vouchers: admins issue them, members hold and cancel them, staff check and redeem them."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry import Info, relay
-from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.permission import BasePermission
 
 from auth.accounts import get_account
-from auth.roles import ApiKeyScope, Role
+from auth.roles import Role
 from loyalty.points import points_summary
 from loyalty.rules.model import Channel
 from scanner import cards, redemption, vouchers
@@ -22,7 +20,7 @@ from schema.admin import INPUT, node_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in, user_errors
 from schema.ledger import ChannelType, MemberReference, resolve_member
-from schema.permissions import IsAdmin, IsMember, IsStaff
+from schema.permissions import CanRedeemVouchers, IsAdmin, IsMember, IsStaff
 from schema.voucher_types import (
     ScannedMember,
     ScannedVoucher,
@@ -32,23 +30,6 @@ from schema.voucher_types import (
 from store import InvalidInput
 
 MAX_DEVICE_ID_LENGTH = 100
-
-
-class CanRedeemVouchers(BasePermission):
-    """Store staff at the till, or a shop system (API key with ORDERS_WRITE) online."""
-
-    message = "Only store staff or a shop system can redeem vouchers."
-    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
-
-    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
-        principal = info.context.principal
-        if principal is None:
-            raise StrawberryGraphQLError(
-                "Sign in to do this.", extensions={"code": "UNAUTHENTICATED"}
-            )
-        return principal.role is Role.STAFF or (
-            principal.role is Role.INTEGRATION and ApiKeyScope.ORDERS_WRITE in principal.scopes
-        )
 
 
 @strawberry.input(description="A voucher to give a member, without points.")

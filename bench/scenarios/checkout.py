@@ -37,7 +37,7 @@ from strawberry import relay
 from bench.cpu import CpuSample, CpuUse
 from bench.database import open_store
 from bench.graphql import GRAPHQL_PATH, BenchError, GraphQLRequest, execute, failure_of
-from bench.load import PhaseResult, drain_seconds
+from bench.load import Operation, PhaseResult, open_schedule
 from bench.measure import SETTLE_SECONDS, PhaseReport, load_client, run_phase
 from bench.members import FAST_SIGN_UP_ENV, SignedInMember, sign_up_members
 from bench.options import BenchOptions, LoadOptions
@@ -376,7 +376,7 @@ async def _verify(client: httpx.AsyncClient, ticket: Ticket, again: Ticket) -> s
 # --- loops over a finite set of vouchers -------------------------------------------------
 
 
-type Checkout = Callable[[], Awaitable[str | None]]
+type Checkout = Operation
 
 
 async def closed_checkouts(
@@ -407,34 +407,8 @@ def open_total(load: LoadOptions) -> int:
 
 
 async def open_checkouts(checkout: Checkout, *, rate: float, duration: float) -> PhaseResult:
-    """bench.load `open_loop` over checkouts: checkout i is due at t0 + i/rate and runs as
-    its own task; latency from the scheduled time; unanswered ones cancelled after the
-    drain period and counted as errors."""
-    loop = asyncio.get_running_loop()
-    result = PhaseResult(mode=f"open {rate:g}/s", offered_rate=rate)
-
-    async def one(scheduled: float) -> None:
-        failure = await checkout()
-        result.record(loop.time() - scheduled, failure)
-
-    start = loop.time()
-    tasks: list[asyncio.Task[None]] = []
-    for index in range(max(1, round(rate * duration))):
-        scheduled = start + index / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    done, pending = await asyncio.wait(tasks, timeout=drain_seconds(duration))
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        task.result()  # a bug in the bench itself should surface, not vanish
-    for _ in pending:
-        result.record(0.0, "unanswered at the end of the phase (server overloaded)")
-    result.elapsed = loop.time() - start
-    return result
+    """bench.load's open-loop schedule over whole checkouts (check + redeem)."""
+    return await open_schedule(checkout, rate=rate, duration=duration)
 
 
 # --- the scenario ------------------------------------------------------------------------
