@@ -90,7 +90,8 @@ async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
     if uri is None:
         embedded = await EmbeddedServer.start_or_attach(settings.data_dir / "db")
         uri = embedded.uri
-    store = connect(uri, settings.database)
+    store = connect(uri, settings.database,
+                    read_cache=timedelta(seconds=settings.read_cache_seconds))
     try:
         await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)

@@ -66,6 +66,7 @@ class Settings:
     redemption_void_window_seconds: int = 2 * 3600
     key_retention_days: int = 7
     scan_audit_flush_ms: int = 100
+    read_cache_seconds: int = 5
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -139,6 +140,7 @@ class Settings:
             scan_audit_flush_ms=reader.integer(
                 "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
             ),
+            read_cache_seconds=reader.integer("KIZUNA_READ_CACHE_SECONDS", 5, low=0, high=300),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

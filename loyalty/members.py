@@ -29,6 +29,8 @@ class MemberState:
     """Money spent on orders, net of refunds (minor units, as recorded)."""
     category_spend: Mapping[str, int] | None = None
     """Line amounts by category (keys from `segment_policy.category_key`), net of refunds."""
+    reward_counts: Mapping[str, int] | None = None
+    """Vouchers held (issued, not cancelled) per reward id: the per-member limits."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -40,6 +42,7 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
         first_order_at=doc.get("first_order_at"), tier=status_from_document(doc),
         qualifying=doc.get("qualifying") or {}, last_order_at=doc.get("last_order_at"),
         spend_total=doc.get("spend_total", 0), category_spend=doc.get("category_spend") or {},
+        reward_counts=doc.get("reward_counts") or {},
     )
 
 

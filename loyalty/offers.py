@@ -16,14 +16,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from loyalty.lots import OpenLot, spendable_points
-from loyalty.members import read_member
-from loyalty.posting import open_lots
 from loyalty.reward_policy import RewardView
-from loyalty.rewards import catalogue
 from loyalty.rules.model import EarningRule, FormulaKind, TriggerKind
-from loyalty.rules.store import active_rules
-from loyalty.segment_policy import category_key, favourite_categories
-from store import Store
+from loyalty.segment_policy import category_key
 
 EXPIRING_WITHIN = timedelta(days=30)
 ALMOST_AFFORDABLE = 0.25
@@ -116,16 +111,3 @@ def rank_offers(
     offers.sort(key=lambda o: (-o.score, costs.get(o.reward_id or "", 0),
                                o.reward_id or o.rule_id or ""))
     return offers[:limit]
-
-
-async def member_offers(store: Store, *, member_id: str, now: datetime, limit: int) -> (
-    list[Offer]
-):
-    """The member's top offers (at most `limit`, capped at 20)."""
-    views = await catalogue(store, member_id=member_id, now=now)
-    member = await read_member(store, member_id)
-    lots = [lot for lot in await open_lots(store, member_id) if not lot.expired(now)]
-    rules = await active_rules(store)
-    return rank_offers(views, rules, lots=lots,
-                       favourites=favourite_categories(member.category_spend or {}), now=now,
-                       limit=min(limit, MAX_OFFERS))

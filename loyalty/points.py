@@ -4,10 +4,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from loyalty.lots import pending_points, spendable_points
-from loyalty.members import read_member
-from loyalty.posting import open_lots
-from store import Store
+from loyalty.lots import pending_points
+from loyalty.snapshot import MemberSnapshot
 
 EXPIRY_HORIZONS_DAYS = (30, 60, 90)
 
@@ -34,16 +32,15 @@ class PointsSummary:
         return sum(e.points for e in self.expiring if e.expires_at <= horizon)
 
 
-async def points_summary(store: Store, *, member_id: str, now: datetime) -> PointsSummary:
-    """Two queries: the member's totals and their open lots."""
-    member = await read_member(store, member_id)
-    lots = [lot for lot in await open_lots(store, member_id) if not lot.expired(now)]
+def points_summary(snapshot: MemberSnapshot, now: datetime) -> PointsSummary:
+    lots = snapshot.live_lots(now)
+    member = snapshot.state
     expiring: dict[datetime, int] = defaultdict(int)
     for lot in lots:
         if lot.expires_at is not None:
             expiring[lot.expires_at] += lot.remaining
     return PointsSummary(
-        balance=max(0, spendable_points(lots, now) - member.debt),
+        balance=snapshot.balance(now),
         pending=pending_points(lots, now),
         debt=member.debt,
         lifetime_earned=member.lifetime_earned,

@@ -15,7 +15,7 @@ from loyalty.lots import Allocation, OpenLot, allocate
 from loyalty.members import MemberState
 from loyalty.programme import Programme
 from loyalty.rules.model import RuleAward
-from store import Session, Store, UpdateOne, new_id
+from store import InsertOne, Session, Store, UpdateOne, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,21 +129,91 @@ async def debit(
     return entry
 
 
+async def restore(
+    store: Store,
+    session: Session,
+    movement: Movement,
+    *,
+    member: MemberState,
+    spent: Entry,
+    member_changes: Mapping[str, Any] | None = None,
+) -> Entry:
+    """Give back what the debit `spent` took, into the lots it took it from.
+
+    The points keep their expiry and pending dates, so cancelling a redemption cannot turn
+    points about to expire into fresh ones. A lot the expiry job has closed since gets a
+    replacement with its dates, which the job's next run expires with an EXPIRE entry. Debt
+    is settled first, from the soonest-expiring points, as with any credit.
+    """
+    taken = spent.lots
+    cursor = store.collection(LOTS).find({"_id": {"$in": [a.lot_id for a in taken]}},
+                                         session=session)
+    lots = {doc["_id"]: doc async for doc in cursor}
+    if len(lots) != len({a.lot_id for a in taken}):
+        raise RuntimeError(f"entry {spent.id} refers to lots that do not exist")
+    points = sum(a.points for a in taken)
+    settled = min(member.debt, points)
+    to_settle = settled
+    entry_id = new_id()
+    writes: list[UpdateOne | InsertOne[dict[str, Any]]] = []
+    allocations: list[Allocation] = []
+    for taken_from in sorted(taken, key=lambda a: _expiry_order(lots[a.lot_id])):
+        back = taken_from.points - min(taken_from.points, to_settle)
+        to_settle -= taken_from.points - back
+        if back == 0:
+            continue
+        lot = lots[taken_from.lot_id]
+        if lot["expired_at"] is None:
+            writes.append(UpdateOne({"_id": lot["_id"], "expired_at": None},
+                                    {"$inc": {"remaining": back}}))
+            allocations.append(Allocation(lot["_id"], back))
+            continue
+        replacement = new_id()
+        writes.append(InsertOne({
+            "_id": replacement, "member_id": member.member_id, "entry_id": entry_id,
+            "earned": back, "remaining": back, "earned_at": lot["earned_at"],
+            "available_at": lot["available_at"], "expires_at": lot["expires_at"],
+            "order_id": lot.get("order_id"), "expired_at": None, "replaces": lot["_id"],
+        }))
+        allocations.append(Allocation(replacement, back))
+    if writes:
+        result = await store.collection(LOTS).bulk_write(writes, ordered=True, session=session)
+        if result.matched_count + result.inserted_count != len(writes):
+            raise RuntimeError("a lot changed during the transaction")
+    entry = _entry(entry_id, movement, member.member_id, points, tuple(allocations),
+                   debt_settled=settled)
+    await store.collection(LEDGER).insert_one(entry.document(), session=session)
+    await _update_member(store, session, member.member_id,
+                         {"points": points, "debt": -settled}, member_changes)
+    return entry
+
+
+def _expiry_order(lot: Mapping[str, Any]) -> tuple[bool, datetime]:
+    expiry: datetime | None = lot["expires_at"]
+    return (expiry is None, expiry or lot["earned_at"])
+
+
+OPEN_LOT: Mapping[str, Any] = {"remaining": {"$gt": 0}, "expired_at": None}
+"""A lot with points left, pending and due-but-not-swept ones included."""
+LOT_FIELDS: Mapping[str, int] = {
+    "remaining": 1, "earned_at": 1, "available_at": 1, "expires_at": 1, "order_id": 1,
+}
+
+
+def lot_from_document(doc: Mapping[str, Any]) -> OpenLot:
+    return OpenLot(id=doc["_id"], remaining=doc["remaining"], earned_at=doc["earned_at"],
+                   available_at=doc["available_at"], expires_at=doc["expires_at"],
+                   order_id=doc.get("order_id"))
+
+
 async def open_lots(store: Store, member_id: str, *, session: Session | None = None) -> (
     list[OpenLot]
 ):
-    """Lots with points left (including pending and not-yet-expired ones)."""
+    """The member's lots with points left (including pending and not-yet-expired ones)."""
     cursor = store.collection(LOTS).find(
-        {"member_id": member_id, "remaining": {"$gt": 0}, "expired_at": None},
-        {"remaining": 1, "earned_at": 1, "available_at": 1, "expires_at": 1, "order_id": 1},
-        session=session,
+        {"member_id": member_id, **OPEN_LOT}, dict(LOT_FIELDS), session=session
     )
-    return [
-        OpenLot(id=doc["_id"], remaining=doc["remaining"], earned_at=doc["earned_at"],
-                available_at=doc["available_at"], expires_at=doc["expires_at"],
-                order_id=doc.get("order_id"))
-        async for doc in cursor
-    ]
+    return [lot_from_document(doc) async for doc in cursor]
 
 
 def _entry(

@@ -87,6 +87,7 @@ async def update_programme(
         if value is not None:
             changes[name] = value
     await store.collection(PROGRAMME).update_one({"_id": _ID}, {"$set": changes}, upsert=True)
+    store.reads.forget(PROGRAMME)
     return updated
 
 

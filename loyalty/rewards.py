@@ -11,32 +11,24 @@ Redeeming and cancelling are in scanner/reward_redemption.py (they issue voucher
 """
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from loyalty.collections import MEMBERS, PROGRAMME, REWARDS
-from loyalty.lots import spendable_points
 from loyalty.members import MemberState, state_from_document
-from loyalty.posting import open_lots
 from loyalty.reward_policy import (
-    Redeemer,
     Reward,
     RewardDraft,
     RewardInUse,
     RewardKind,
-    RewardView,
     TierCost,
     UnknownReward,
     apply_changes,
-    best_first,
-    view_for,
 )
 from loyalty.reward_validation import validate_draft
 from loyalty.rules.model import Channel
-from loyalty.segments import member_segments, rule_references
+from loyalty.segments import rule_references
 from loyalty.tier_store import list_tiers, tiers_from_programme
 from loyalty.tiers import Tier
-from loyalty.verify import Violation
 from store import Document, IndexSpec, InvalidInput, Session, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
@@ -74,6 +66,7 @@ async def create_reward(store: Store, *, draft: RewardDraft, clock: Clock) -> Re
         {"_id": reward.id, **_draft_document(reward.draft), "redeemed": 0, "issued": 0,
          "created_at": now, "updated_at": now}
     )
+    store.reads.forget(REWARDS)
     return reward
 
 
@@ -105,7 +98,10 @@ async def update_reward(
         return Reward(id=reward_id, draft=draft, redeemed=current.redeemed,
                       issued=current.issued, created_at=current.created_at, updated_at=now)
 
-    return await store.transaction(work)
+    try:
+        return await store.transaction(work)
+    finally:
+        store.reads.forget(REWARDS)
 
 
 async def delete_reward(store: Store, *, reward_id: str) -> None:
@@ -113,6 +109,7 @@ async def delete_reward(store: Store, *, reward_id: str) -> None:
     (switch it off instead: its vouchers refer to it)."""
     result = await store.collection(REWARDS).delete_one({"_id": reward_id, "issued": 0})
     if result.deleted_count:
+        store.reads.forget(REWARDS)
         return
     if await store.collection(REWARDS).count_documents({"_id": reward_id}, limit=1):
         raise RewardInUse("Vouchers were issued for this reward: switch it off instead.",
@@ -142,54 +139,13 @@ async def _reward(store: Store, reward_id: str) -> Reward:
     return reward_from_document(doc)
 
 
-async def catalogue(store: Store, *, member_id: str, now: datetime) -> list[RewardView]:
-    """The active rewards in their window, as the member sees them, best for them first.
-
-    A constant number of queries whatever the catalogue's size: the rewards, the member's
-    totals (tier, debt, vouchers held per reward), their open lots (balance), and only when
-    a reward needs them the tiers and the member's segments."""
-    cursor = store.collection(REWARDS).find({
-        "active": True,
-        "$and": [{"$or": [{"active_from": None}, {"active_from": {"$lte": now}}]},
-                 {"$or": [{"active_to": None}, {"active_to": {"$gt": now}}]}],
-    }).sort("_id", -1).limit(MAX_CATALOGUE)
-    rewards = [reward_from_document(doc) async for doc in cursor]
-    return best_first(await member_views(store, member_id=member_id, rewards=rewards, now=now))
-
-
-async def member_views(
-    store: Store, *, member_id: str, rewards: Sequence[Reward], now: datetime
-) -> list[RewardView]:
-    """`rewards` as the member sees them (in the order given)."""
-    if not rewards:
-        return []
-    member, counts = await read_redeemer(store, member_id)
-    lots = [lot for lot in await open_lots(store, member_id) if not lot.expired(now)]
-    tiers = await list_tiers(store) if any(r.draft.uses_tiers for r in rewards) else []
-    segments = frozenset[str]()
-    if any(r.draft.segments for r in rewards):
-        segments = await member_segments(store, member_id, now=now)
-    redeemer = Redeemer(
-        tier_id=member.tier.tier_id,
-        balance=max(0, spendable_points(lots, now) - member.debt),
-        reward_counts=counts, segments=segments,
+async def active_rewards(store: Store) -> tuple[Reward, ...]:
+    """The switched-on rewards, newest first (at most MAX_CATALOGUE), whatever their window:
+    what members' catalogues are made from (through loyalty.reference's cache)."""
+    cursor = store.collection(REWARDS).find({"active": True}).sort("_id", -1).limit(
+        MAX_CATALOGUE
     )
-    return [view_for(r, redeemer, tiers=tiers, now=now) for r in rewards]
-
-
-async def stock_violations(store: Store) -> list[Violation]:
-    """Rewards whose counters break the stock invariant: 0 ≤ redeemed ≤ stock (when there
-    is one) and redeemed ≤ issued. One query; none means every stock is sound."""
-    cursor = store.collection(REWARDS).find({"$or": [
-        {"redeemed": {"$lt": 0}},
-        {"$expr": {"$gt": ["$redeemed", "$issued"]}},
-        {"stock": {"$ne": None}, "$expr": {"$gt": ["$redeemed", "$stock"]}},
-    ]}, {"redeemed": 1, "issued": 1, "stock": 1})
-    return [
-        Violation("reward stock never below zero", doc["_id"],
-                  f"stock {doc.get('stock')}, held {doc['redeemed']}, issued {doc['issued']}")
-        async for doc in cursor
-    ]
+    return tuple([reward_from_document(doc) async for doc in cursor])
 
 
 # --- inside a redemption's or a cancellation's transaction ----------------------------
@@ -200,7 +156,8 @@ async def read_redeemer(
 ) -> tuple[MemberState, dict[str, int]]:
     """The member's totals and how many vouchers they hold of each reward (one query)."""
     doc = await store.collection(MEMBERS).find_one({"_id": member_id}, session=session)
-    return state_from_document(member_id, doc), dict((doc or {}).get("reward_counts") or {})
+    member = state_from_document(member_id, doc)
+    return member, dict(member.reward_counts or {})
 
 
 def held_change(reward_id: str, delta: int) -> dict[str, Any]:

@@ -77,6 +77,7 @@ async def create_segment(
                       created_at=now, updated_at=now)
     try:
         await store.collection(SEGMENTS).insert_one(to_document(segment))
+        store.reads.forget(SEGMENTS)
     except Exception as error:
         if is_duplicate_key(error):
             raise SegmentNameTaken("Another segment has this name.",
@@ -109,6 +110,7 @@ async def update_segment(
     doc = await store.collection(SEGMENTS).find_one_and_update(
         {"_id": segment_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
     )
+    store.reads.forget(SEGMENTS)
     if doc is None:
         raise UnknownSegment("No segment has this id.", field=_SEGMENT_ID)
     return from_document(doc)
@@ -127,6 +129,7 @@ async def delete_segment(store: Store, *, segment_id: str) -> Segment:
         raise SegmentInUse("Earning rules refer to this segment: change them first.",
                            field=_SEGMENT_ID)
     await store.collection(SEGMENTS).delete_one({"_id": segment_id})
+    store.reads.forget(SEGMENTS)
     return segment
 
 
@@ -219,6 +222,12 @@ async def rule_audience(
     if any(s.conditions.needs_birthday for s in definitions):
         birthday = await _birthday(store, member_id)
     return RuleAudience(definitions=definitions, birthday=birthday)
+
+
+async def segment_definitions(store: Store) -> tuple[Segment, ...]:
+    """Every segment (what members' screens are matched against, through
+    loyalty.reference's cache)."""
+    return await _definitions(store, {})
 
 
 async def _definitions(store: Store, query: Mapping[str, Any]) -> tuple[Segment, ...]:

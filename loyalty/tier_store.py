@@ -108,6 +108,7 @@ async def update_policy(
         }}},
         upsert=True,
     )
+    store.reads.forget(PROGRAMME)
     return updated
 
 
@@ -152,6 +153,7 @@ async def _save(store: Store, doc: Mapping[str, Any], tiers: list[Tier]) -> None
     )
     if result.matched_count == 0 and result.upserted_id is None:
         raise InvalidInput("The tiers changed meanwhile: try again.", field=("input",))
+    store.reads.forget(PROGRAMME)
 
 
 async def create_tier(store: Store, *, tier: Tier) -> Tier:

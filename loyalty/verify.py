@@ -1,4 +1,5 @@
-"""`kizuna verify`: the ledger's invariants, checked over the whole database.
+"""`kizuna verify`: the ledger's invariants and the rewards' stock counters, checked over the
+whole database.
 
 Each check reads with aggregation pipelines (a handful of queries whatever the size) and
 reports every violation it finds; none means the books balance.
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS
+from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS
 from store import Session, Store
 
 
@@ -31,7 +32,7 @@ async def verify(store: Store) -> list[Violation]:
 
     async def check(session: Session) -> list[Violation]:
         violations: list[Violation] = []
-        for checker in (_balances, _lots, _unique_events, _orders):
+        for checker in (_balances, _lots, _unique_events, _orders, _reward_stock):
             violations += [violation async for violation in checker(store, session)]
         return violations
 
@@ -109,3 +110,17 @@ async def _orders(store: Store, session: Session) -> AsyncIterator[Violation]:
         if not 0 <= order["refunded_amount"] <= order["total"]:
             yield Violation("refunded ≤ total", order_id,
                             f"refunded {order['refunded_amount']} of {order['total']}")
+
+
+async def _reward_stock(store: Store, session: Session) -> AsyncIterator[Violation]:
+    """Rewards whose counters break the stock invariant: 0 ≤ redeemed ≤ stock (when there
+    is one) and redeemed ≤ issued."""
+    cursor = store.collection(REWARDS).find({"$or": [
+        {"redeemed": {"$lt": 0}},
+        {"$expr": {"$gt": ["$redeemed", "$issued"]}},
+        {"stock": {"$ne": None}, "$expr": {"$gt": ["$redeemed", "$stock"]}},
+    ]}, {"redeemed": 1, "issued": 1, "stock": 1}, session=session)
+    async for doc in cursor:
+        yield Violation("reward stock never below zero", doc["_id"],
+                        f"stock {doc.get('stock')}, held {doc['redeemed']}, "
+                        f"issued {doc['issued']}")

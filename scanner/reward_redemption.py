@@ -26,14 +26,13 @@ from dataclasses import dataclass
 
 from auth.accounts import get_account
 from auth.roles import Role
-from loyalty.collections import LEDGER
+from loyalty.collections import LEDGER, REWARDS
 from loyalty.errors import UnknownMember
 from loyalty.events import ensure_same_payload, fingerprint
 from loyalty.ledger import Actor, EntryKind, Source, entry_by_key, entry_from_document
 from loyalty.lots import spendable_points
 from loyalty.members import read_member
-from loyalty.posting import Movement, credit, debit, open_lots
-from loyalty.programme import load_programme
+from loyalty.posting import Movement, debit, open_lots, restore
 from loyalty.reward_policy import Redeemer, Reward, price_to_redeem
 from loyalty.rewards import (
     give_one_back,
@@ -145,7 +144,7 @@ async def redeem_reward(
 
     while True:
         try:
-            return await store.transaction(work)
+            redeemed = await store.transaction(work)
         except _SegmentsNeeded:
             segments = await member_segments(store, member_id, now=clock())
         except KizunaError:
@@ -162,6 +161,9 @@ async def redeem_reward(
             if first is None:
                 raise
             return first
+        else:
+            store.reads.forget(REWARDS)  # the catalogue's stock figure
+            return redeemed
 
 
 def _benefit(reward: Reward) -> Benefit:
@@ -192,8 +194,6 @@ async def cancel_member_voucher(
     """The member gives up an unused voucher; for a reward's voucher, in the same
     transaction, its points, its unit of stock and its count against the member's limit
     come back. Raises what scanner.cancellation `cancel_voucher` raises (nothing changes)."""
-    programme = await load_programme(store)
-
     async def work(session: Session) -> VoucherGivenBack:
         voucher = await cancel_voucher(store, voucher_id=voucher_id, member_id=member_id,
                                        clock=clock, session=session)
@@ -206,17 +206,19 @@ async def cancel_member_voucher(
         spent = entry_from_document(doc)
         reward_id, points, now = spent.source.id, -spent.points, clock()
         member = await read_member(store, member_id, session=session)
-        await credit(
+        await restore(
             store, session,
             Movement(key=f"reward-cancel:{voucher.id}", kind=EntryKind.REVERSAL,
                      reason=f"Voucher cancelled: {voucher.benefit.title}",
                      source=Source("REWARD", reward_id), actor=Actor("MEMBER", member_id),
                      occurred_at=now, recorded_at=now,
                      details={"reverses": spent.id, "voucher_id": voucher.id}),
-            member=member, points=points, programme=programme,
-            member_changes=held_change(reward_id, -1),
+            member=member, spent=spent, member_changes=held_change(reward_id, -1),
         )
         await give_one_back(store, session, reward_id=reward_id)
         return VoucherGivenBack(voucher=voucher, points_returned=points, reward_id=reward_id)
 
-    return await store.transaction(work)
+    given_back = await store.transaction(work)
+    if given_back.reward_id is not None:
+        store.reads.forget(REWARDS)
+    return given_back

@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from strawberry.dataloader import DataLoader
 
@@ -9,6 +10,7 @@ from auth.accounts import Account, get_accounts
 from auth.roles import Principal
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
+from loyalty.snapshot import MemberSnapshot, read_snapshots
 from scanner.qr import QrRenderer
 from scanner.redemption import ScanDesk
 from store import Store
@@ -36,11 +38,18 @@ class Loaders:
         self.stores = DataLoader[str, ShopStore | None](
             lambda ids: _ordered(get_stores(store, list(ids)), ids)
         )
+        self.members = DataLoader[str, MemberSnapshot](lambda ids: _snapshots(store, ids))
+        """A member's totals and open lots, read once per request for every screen field."""
 
 
 async def _ordered[V](found: Awaitable[dict[str, V]], ids: Sequence[str]) -> list[V | None]:
     by_id = await found
     return [by_id.get(key) for key in ids]
+
+
+async def _snapshots(store: Store, ids: Sequence[str]) -> list[MemberSnapshot]:
+    found = await read_snapshots(store, ids)
+    return [found[member_id] for member_id in ids]
 
 
 @dataclass(slots=True)
@@ -56,4 +65,11 @@ class Context:
     @property
     def store(self) -> Store:
         return self.services.store
+
+    async def member_birthday(self) -> date | None:
+        """The signed-in account's birthday (segments by birthday month need it)."""
+        if self.principal is None:
+            return None
+        account = await self.loaders.accounts.load(self.principal.subject_id)
+        return account.birthday if account is not None else None
 

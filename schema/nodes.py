@@ -13,9 +13,8 @@ from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
 from auth.roles import ApiKeyScope, Role
 from auth.stores import ShopStore
-from loyalty import referrals
+from loyalty import member_screens, referrals
 from loyalty.ledger import history
-from loyalty.offers import member_offers
 from loyalty.points import points_summary
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
@@ -111,8 +110,8 @@ class Member(relay.Node):
     @strawberry.field(description="Balance, pending points and what expires soon.")
     async def points(self, info: Info[Context, None]) -> MemberPoints:
         now = info.context.services.clock()
-        summary = await points_summary(info.context.store, member_id=self.id, now=now)
-        return MemberPoints.from_summary(summary, now)
+        snapshot = await info.context.loaders.members.load(self.id)
+        return MemberPoints.from_summary(points_summary(snapshot, now), now)
 
     @strawberry.field(description="Every points movement with its reason, newest first.")
     async def history(
@@ -147,9 +146,12 @@ class Member(relay.Node):
     async def tier(
         self, info: Info[Context, None]
     ) -> Annotated["MemberTier", strawberry.lazy("schema.tiers")]:
-        from schema.tiers import member_tier  # noqa: PLC0415 - lazy: import cycle
+        from schema.tiers import MemberTier  # noqa: PLC0415 - lazy: import cycle
 
-        return await member_tier(info, self.id)
+        snapshot = await info.context.loaders.members.load(self.id)
+        return MemberTier.of(await member_screens.tier(
+            info.context.store, snapshot, now=info.context.services.clock()
+        ))
 
     @strawberry.field(description="The code friends enter when they join (accountRegister's "
                       "referralCode): when a friend's first order is recorded, both of you "
@@ -165,9 +167,11 @@ class Member(relay.Node):
     ) -> list[Annotated["OfferType", strawberry.lazy("schema.offers")]]:
         from schema.offers import OfferType  # noqa: PLC0415 - lazy: import cycle
 
-        found = await member_offers(info.context.store, member_id=self.id,
-                                    now=info.context.services.clock(),
-                                    limit=max(1, min(first, 20)))
+        found = await member_screens.offers(
+            info.context.store, await info.context.loaders.members.load(self.id),
+            birthday=self.known_birthday, now=info.context.services.clock(),
+            limit=max(1, min(first, 20)),
+        )
         return [OfferType.of(offer) for offer in found]
 
     @strawberry.field(description="The member card for the till; only for the member.")
@@ -179,6 +183,9 @@ class Member(relay.Node):
                                   clock=info.context.services.clock)
         return MemberCard(token=token.token, expires_at=token.expires_at,
                           refresh_in_seconds=token.refresh_in_seconds)
+
+    async def known_birthday(self) -> date | None:
+        return self.birthday
 
     @classmethod
     def from_account(cls, account: Account) -> Self:

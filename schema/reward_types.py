@@ -1,19 +1,17 @@
 """The rewards catalogue's GraphQL types: a reward as a member sees it (their price, whether
 they can afford it and may redeem it) and as an administrator sees it (stock numbers)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Self
 
 import strawberry
 from strawberry import Info, relay
-from strawberry.dataloader import DataLoader
 
 from auth.roles import Role
+from loyalty import member_screens, reference
 from loyalty.reward_policy import Reward, RewardView
-from loyalty.rewards import get_rewards, member_views
-from loyalty.tier_store import list_tiers
-from loyalty.tiers import Tier
+from loyalty.rewards import get_rewards
 from schema.context import Context
 from schema.errors import UserError, user_errors
 from schema.ledger import ChannelType
@@ -24,19 +22,15 @@ from store import Store
 
 
 class RewardBatch:
-    """What the nodes one resolver builds share: the tier ladder, read once (if asked)."""
+    """What the nodes one resolver builds share: the tier ladder (from the read cache)."""
 
     def __init__(self, store: Store) -> None:
-        async def load_tiers(keys: list[str]) -> list[Sequence[Tier]]:
-            tiers = await list_tiers(store)
-            return [tiers for _ in keys]
-
-        self.tiers = DataLoader[str, Sequence[Tier]](load_fn=load_tiers)
+        self.store = store
 
     async def tier(self, tier_id: str | None) -> TierType | None:
         if tier_id is None:
             return None
-        found = next((t for t in await self.tiers.load("all") if t.id == tier_id), None)
+        found = (await reference.programme(self.store)).tier(tier_id)
         return TierType.of(found) if found else None
 
 
@@ -231,7 +225,9 @@ class RewardNode(relay.Node):
         now = info.context.services.clock()
         visible = [r for r in (await get_rewards(store, ids)).values()
                    if r.draft.active and r.in_window(now)]
-        views = await member_views(store, member_id=principal.subject_id, rewards=visible,
-                                   now=now)
+        views = await member_screens.reward_views(
+            store, await info.context.loaders.members.load(principal.subject_id), visible,
+            birthday=info.context.member_birthday, now=now,
+        )
         by_id = {v.reward.id: v for v in views}
         return [cls.of(by_id[i].reward, batch, by_id[i]) if i in by_id else None for i in ids]

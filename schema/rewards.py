@@ -11,7 +11,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
 
 from auth.roles import Role
-from loyalty import rewards
+from loyalty import member_screens, rewards
 from loyalty.reward_policy import (
     DRAFT_FIELDS,
     RewardDraft,
@@ -262,8 +262,10 @@ class RewardQueries:
                               item_id=lambda r: r.id)
         assert principal is not None  # noqa: S101 - the permission guarantees it
         start = _member_offset(after)
-        views = await rewards.catalogue(store, member_id=principal.subject_id,
-                                        now=info.context.services.clock())
+        views = await member_screens.catalogue(
+            store, await info.context.loaders.members.load(principal.subject_id),
+            birthday=info.context.member_birthday, now=info.context.services.clock(),
+        )
         shown = list(enumerate(views))[start:start + size]
         return connection(shown, Page(documents=[], has_next=start + size < len(views)),
                           node=lambda p: RewardNode.of(p[1].reward, batch, p[1]),

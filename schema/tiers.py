@@ -7,9 +7,7 @@ import strawberry
 from strawberry import Info
 
 from loyalty import tier_moves, tier_store
-from loyalty.members import read_member
-from loyalty.programme import load_programme
-from loyalty.tiers import Tier, TierProgress, TierView, tier_view
+from loyalty.tiers import Tier, TierProgress, TierView
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -75,14 +73,6 @@ class MemberTier:
             since=view.since, next=TierType.of(view.next) if view.next else None,
             progress=TierProgressType.of(view.progress), keep_by=TierProgressType.of(view.keep),
         )
-
-
-async def member_tier(info: Info[Context, None], member_id: str) -> MemberTier:
-    programme = await load_programme(info.context.store)
-    member = await read_member(info.context.store, member_id)
-    view = tier_view(programme.tiers, programme.tier_policy, member.tier,
-                     member.qualifying or {}, info.context.services.clock(), programme.timezone)
-    return MemberTier.of(view)
 
 
 @strawberry.input(description="A new tier.")

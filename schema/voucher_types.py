@@ -8,6 +8,7 @@ from typing import Self
 import strawberry
 from strawberry import Info, relay
 
+from loyalty import reference
 from scanner.codes import display
 from scanner.vouchers import Voucher, VoucherKind, VoucherStatus, get_vouchers
 from schema.context import Context
@@ -184,9 +185,13 @@ class VoucherNode(VoucherDetails, relay.Node):
 @strawberry.type(description="What staff may know of a voucher's holder.")
 class ScannedMember:
     first_name: str = strawberry.field(description="First name, to greet them.")
-    tier: str | None = strawberry.field(
-        default=None, description="Their tier's name; null while the programme has no tiers."
-    )
+    member_id: strawberry.Private[str]
+
+    @strawberry.field(description="Their tier's name now; null without one.")
+    async def tier(self, info: Info[Context, None]) -> str | None:
+        member = (await info.context.loaders.members.load(self.member_id)).state
+        held = (await reference.programme(info.context.store)).tier(member.tier.tier_id)
+        return held.name if held else None
 
 
 @strawberry.type(description="A voucher as the till sees it.")
@@ -197,7 +202,8 @@ class ScannedVoucher(VoucherDetails):
 
     @strawberry.field(description="Whose it is.")
     def member(self) -> ScannedMember:
-        return ScannedMember(first_name=self.record.holder_first_name)
+        return ScannedMember(first_name=self.record.holder_first_name,
+                             member_id=self.record.member_id)
 
     @strawberry.field(description="How and where it was used, once redeemed.")
     def redemption(self) -> VoucherRedemption | None:

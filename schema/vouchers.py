@@ -317,10 +317,10 @@ class VoucherMutations:
                 await desk.limiter.record_failure(keys)
                 raise
         account = await info.context.loaders.accounts.load(member_id)
-        summary = await points_summary(info.context.store, member_id=member_id, now=now)
+        summary = points_summary(await info.context.loaders.members.load(member_id), now)
         desk.audit.record(action=ScanAction.CARD_SCAN, outcome=OK, scanner=scanner, at=now,
                           member_id=member_id)
         return MemberCardScanPayload(member=CardMember(
             first_name=vouchers.first_name(account.name if account else ""),
-            points_balance=summary.balance,
+            member_id=member_id, points_balance=summary.balance,
         ))

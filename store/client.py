@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_concern import ReadConcern
 
 from store.monitoring import CommandCounter
+from store.read_cache import ReadCache
 
 type Document = dict[str, Any]
 type Collection = AsyncCollection[Document]
@@ -30,6 +31,8 @@ class Store:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     commands: CommandCounter
+    reads: ReadCache
+    """Short-lived copies of rarely changed data (see store/read_cache.py)."""
 
     def collection(self, name: str) -> Collection:
         return self.db[name]
@@ -73,8 +76,12 @@ class Store:
         await self.client.close()
 
 
-def connect(uri: str, database: str, *, timeout: timedelta = timedelta(seconds=5)) -> Store:
-    """A `Store` for `database` on the server at `uri` (connects lazily)."""
+def connect(
+    uri: str, database: str, *, timeout: timedelta = timedelta(seconds=5),
+    read_cache: timedelta = timedelta(seconds=5),
+) -> Store:
+    """A `Store` for `database` on the server at `uri` (connects lazily), keeping rarely
+    changed data for `read_cache` (zero: not at all)."""
     commands = CommandCounter()
     ms = int(timeout.total_seconds() * 1000)
     client: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -86,4 +93,5 @@ def connect(uri: str, database: str, *, timeout: timedelta = timedelta(seconds=5
         event_listeners=[commands],
         appname="kizuna",
     )
-    return Store(client=client, db=client[database], commands=commands)
+    return Store(client=client, db=client[database], commands=commands,
+                 reads=ReadCache(read_cache.total_seconds()))

@@ -9,7 +9,7 @@ import pytest
 
 import scanner.reward_redemption
 from loyalty.collections import LEDGER, LOTS, MEMBERS, REWARDS
-from loyalty.rewards import stock_violations
+from loyalty.expiry import expire_due_lots
 from loyalty.verify import verify
 from scanner.collections import VOUCHERS
 from tests.reward_support import RewardShop, ladder, open_reward_shop, set_tier
@@ -110,7 +110,7 @@ async def test_one_hundred_members_race_for_ten_units_and_exactly_ten_win(
     assert sorted(t["points"] for t in totals) == [200] * 10 + [500] * 90
     assert await shop.count(LEDGER, {"kind": "REDEEM"}) == 10
     assert await verify(shop.gql.state.services.store) == []
-    assert await stock_violations(shop.gql.state.services.store) == []
+    assert await shop.shop.violations() == []
 
 
 async def test_a_double_tap_gives_one_voucher_and_every_tap_sees_it(shop: RewardShop) -> None:
@@ -282,6 +282,54 @@ async def test_cancelling_a_rewards_voucher_gives_back_points_stock_and_limit(
     assert await shop.shop.violations() == []
 
 
+async def _lots(shop: RewardShop) -> list[tuple[int, Any]]:
+    store = shop.gql.state.services.store
+    lots = await store.collection(LOTS).find({"remaining": {"$gt": 0}, "expired_at": None}) \
+        .sort("expires_at", 1).to_list(None)
+    return [(lot["remaining"], lot["expires_at"]) for lot in lots]
+
+
+async def test_cancelled_points_go_back_with_the_expiry_they_had(shop: RewardShop) -> None:
+    await shop.member("ann@example.com", points=80)  # expires first
+    await shop.shop.advance(days=300)
+    await shop.give("ann@example.com", 200)
+    ann = await shop.shop.sign_in("ann@example.com")
+    before = await _lots(shop)
+    reward = await shop.create(cost=100)
+    voucher = (await shop.redeem(ann, reward["id"]))["voucher"]
+
+    await shop.cancel(ann, voucher["id"])
+
+    # Not a fresh lot a year long: redeeming then cancelling cannot rescue expiring points.
+    assert await _lots(shop) == before
+    assert (await shop.shop.points(ann))["expiringSoon"][0]["points"] == 80
+    assert await shop.shop.violations() == []
+
+
+async def test_points_whose_lot_expired_before_the_cancellation_expire_after_it(
+    shop: RewardShop,
+) -> None:
+    await shop.member("ann@example.com", points=100)
+    await shop.shop.advance(days=300)
+    await shop.give("ann@example.com", 200)
+    ann = await shop.shop.sign_in("ann@example.com")
+    reward = await shop.create(cost=90, voucherValidDays=365)  # all from the first lot
+    voucher = (await shop.redeem(ann, reward["id"]))["voucher"]
+    await shop.shop.advance(days=70)  # the first lot's year is over: its 10 expire
+    services = shop.gql.state.services
+    await expire_due_lots(services.store, clock=services.clock)
+    ann = await shop.shop.sign_in("ann@example.com")
+
+    cancelled = await shop.cancel(ann, voucher["id"])
+    await expire_due_lots(services.store, clock=services.clock)
+
+    assert cancelled["pointsReturned"] == 90
+    assert await shop.balance(ann) == 200
+    assert [(e["kind"], e["points"]) for e in (await shop.history(ann))[:3]] == [
+        ("EXPIRE", -90), ("REVERSAL", 90), ("EXPIRE", -10)]
+    assert await shop.shop.violations() == []
+
+
 async def test_a_voucher_is_given_back_once(shop: RewardShop) -> None:
     ann = await shop.member("ann@example.com", points=100)
     reward = await shop.create(cost=100)
@@ -318,7 +366,7 @@ async def test_verification_reports_a_stock_counter_past_its_stock(shop: RewardS
     await store.collection(REWARDS).update_one({"title": "Broken"},
                                                {"$set": {"redeemed": 2, "issued": 2}})
 
-    found = await stock_violations(store)
+    found = await verify(store)
 
     assert [(v.invariant, v.detail) for v in found] == [
         ("reward stock never below zero", "stock 1, held 2, issued 2")]

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.options import BenchOptions
 from bench.report import Report
-from bench.scenarios import checkout, graphql_static, me, order_earn, reward_redeem
+from bench.scenarios import checkout, graphql_static, home, me, order_earn, reward_redeem
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,13 @@ SCENARIOS: dict[str, Scenario] = {
         run=me.run,
         default_rate=me.DEFAULT_RATE,
         default_members=me.DEFAULT_MEMBERS,
+    ),
+    "home": Scenario(
+        summary="the member app's home screen (`me`: points, tier progress, 10 active "
+        "vouchers, 5 offers) on a programme with tiers, segments and 30 rewards",
+        run=home.run,
+        default_rate=home.DEFAULT_RATE,
+        default_members=home.DEFAULT_MEMBERS,
     ),
     "order-earn": Scenario(
         summary="`orderRecord` of distinct orders with an API key, 3 active rules, against "

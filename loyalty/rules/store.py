@@ -55,6 +55,7 @@ async def create_rule(store: Store, *, draft: EarningRule, clock: Clock) -> Earn
     await store.collection(EARNING_RULES).insert_one(
         {**to_document(rule), "updated_at": now}
     )
+    store.reads.forget(EARNING_RULES)
     return rule
 
 
@@ -95,6 +96,7 @@ async def _change(store: Store, rule_id: str, fields: Mapping[str, Any]) -> Earn
     doc = await store.collection(EARNING_RULES).find_one_and_update(
         {"_id": rule_id}, {"$set": dict(fields)}, return_document=ReturnDocument.AFTER
     )
+    store.reads.forget(EARNING_RULES)
     if doc is None:
         raise UnknownRule("No earning rule has this id.", field=("input", "rule"))
     return from_document(doc)
