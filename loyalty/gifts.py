@@ -6,8 +6,9 @@ transaction as the gift itself: a second grant for the same key is a duplicate-k
 however many job runs or requests race for it. A points gift is one EARN ledger entry with
 that same key. A voucher gift is issued by `scanner.gifts` (loyalty may not issue vouchers);
 when loyalty decides on one inside its own transaction (a referral's first order) it writes
-the record as PENDING, an outbox that `scanner.gifts.deliver_pending_gifts` turns into the
-voucher exactly once.
+the record as PENDING, an outbox that `scanner.gifts` turns into the voucher exactly once:
+right after the order commits (`deliver_gifts_now`), or else at the next job run
+(`deliver_pending_gifts`).
 """
 
 from collections.abc import Mapping, Sequence
@@ -185,11 +186,15 @@ async def given_keys(store: Store, keys: Sequence[str]) -> set[str]:
     return {doc["_id"] async for doc in cursor}
 
 
-async def pending_gifts(store: Store, *, limit: int) -> list[PendingGift]:
-    """Voucher gifts waiting to be issued, oldest key first."""
-    cursor = store.collection(GIFTS).find(
-        {"status": GiftStatus.PENDING.value}
-    ).sort("_id", 1).limit(limit)
+async def pending_gifts(
+    store: Store, *, limit: int, keys: Sequence[str] | None = None
+) -> list[PendingGift]:
+    """Voucher gifts waiting to be issued (only those of `keys`, if given), oldest key
+    first."""
+    query: dict[str, Any] = {"status": GiftStatus.PENDING.value}
+    if keys is not None:
+        query["_id"] = {"$in": list(keys)}
+    cursor = store.collection(GIFTS).find(query).sort("_id", 1).limit(limit)
     found: list[PendingGift] = []
     async for doc in cursor:
         gift = gift_from_document(doc["gift"])

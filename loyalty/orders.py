@@ -42,6 +42,8 @@ class OrderRecorded:
     entry: Entry
     order_id: str
     replayed: bool
+    gifts_pending: tuple[str, ...] = ()
+    """Keys of the voucher gifts (referral rewards) this order decided, to issue now."""
 
 
 def check_external_id(value: str, *, field: tuple[str, ...], what: str) -> str:
@@ -136,7 +138,7 @@ async def record_order(
     rules = await active_rules(store)
     audience = await rule_audience(store, rules, member_id=member_id)
 
-    async def work(session: Session) -> Entry:
+    async def work(session: Session) -> tuple[Entry, tuple[str, ...]]:
         now = clock()
         member = await read_member(store, member_id, session=session)
         # Segments as the member stood before this order (a win-back bonus for a lapsed
@@ -183,20 +185,23 @@ async def record_order(
             _order_document(member_id, purchase, store_id, payload_hash, entry, now),
             session=session,
         )
+        gifts: tuple[str, ...] = ()
         if member.orders_count == 0:
             # In this transaction: concurrent first orders conflict on the member document,
             # so exactly one of them commits as the first and rewards the referral.
-            await reward_first_order(store, session, member_id=member_id,
-                                     order_id=purchase.order_id, now=now, programme=programme)
-        return entry
+            gifts = await reward_first_order(store, session, member_id=member_id,
+                                             order_id=purchase.order_id, now=now,
+                                             programme=programme)
+        return entry, gifts
 
     try:
-        entry = await store.transaction(work)
+        entry, gifts = await store.transaction(work)
     except Exception as error:
         if not is_duplicate_key(error):
             raise
         return await _replay(store, key, purchase.order_id, payload_hash)
-    return OrderRecorded(entry=entry, order_id=purchase.order_id, replayed=False)
+    return OrderRecorded(entry=entry, order_id=purchase.order_id, replayed=False,
+                         gifts_pending=gifts)
 
 
 async def _replay(store: Store, key: str, order_id: str, payload_hash: str) -> OrderRecorded:

@@ -157,21 +157,22 @@ async def save_referral_reward(store: Store, reward: ReferralReward | None, *,
 async def reward_first_order(
     store: Store, session: Session, *, member_id: str, order_id: str, now: datetime,
     programme: Programme,
-) -> None:
+) -> tuple[str, ...]:
     """Inside the transaction recording `member_id`'s first order: reward the member who
     referred them, and them, once. Points are credited here; a voucher is left PENDING for
-    `scanner.gifts.deliver_pending_gifts`."""
+    `scanner.gifts` to issue once the order is committed: returns those gifts' keys."""
     doc = await store.collection(MEMBERS).find_one({"_id": member_id}, {"referred_by": 1},
                                                    session=session)
     link = (doc or {}).get("referred_by")
     if not link or link.get("rewarded_at") is not None:
-        return
+        return ()
     reward = await load_referral_reward(store, session=session)
     sides = (("referrer", link["member_id"], reward.referrer if reward else None,
               "Referral reward: a friend you invited made their first order"),
              ("referee", member_id, reward.referee if reward else None,
               "Welcome reward: you joined with a friend's referral code"))
     details = {"referee": member_id, "referrer": link["member_id"], "order_id": order_id}
+    pending: list[str] = []
     for side, beneficiary, gift, reason in sides:
         key = f"referral:{member_id}:{side}"
         if gift is not None and gift.points:
@@ -182,9 +183,11 @@ async def reward_first_order(
             await record_gift(store, session, key=key, member_id=beneficiary,
                               occasion=Occasion.REFERRAL, gift=gift,
                               status=GiftStatus.PENDING, now=now, details=details)
+            pending.append(key)
     await store.collection(MEMBERS).update_one(
         {"_id": member_id},
         {"$set": {"referred_by.order_id": order_id, "referred_by.rewarded_at": now,
                   "referred_by.rewarded": reward is not None}},
         session=session,
     )
+    return tuple(pending)

@@ -8,6 +8,7 @@ once-only key, so job runs on several servers at once give every gift exactly on
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 from auth.accounts import Account, get_account, members_born_on
@@ -183,6 +184,19 @@ async def _deliver(store: Store, pending: PendingGift, *, clock: Clock) -> bool:
         return True
 
     return await store.transaction(work)
+
+
+async def deliver_gifts_now(store: Store, *, keys: Sequence[str], clock: Clock) -> int:
+    """Issue the vouchers of the PENDING gifts `keys` just decided (an order's referral
+    rewards), so the members have them at once; returns how many were issued. A failure is
+    logged and left to `deliver_pending_gifts`: the gifts stay PENDING."""
+    issued = 0
+    try:
+        for pending in await pending_gifts(store, limit=len(keys), keys=keys):
+            issued += await _deliver(store, pending, clock=clock)
+    except Exception:
+        _log.exception("could not issue gifts %s now; the gifts job will", list(keys))
+    return issued
 
 
 async def deliver_pending_gifts(store: Store, *, clock: Clock) -> int:

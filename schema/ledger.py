@@ -15,6 +15,7 @@ from loyalty.ledger import Actor
 from loyalty.rules.model import Channel, OrderLine
 from scanner.cards import card_holder
 from scanner.errors import InvalidCardToken
+from scanner.gifts import deliver_gifts_now
 from scanner.guessing import scan_keys
 from schema.admin import INPUT
 from schema.context import Context
@@ -236,6 +237,9 @@ class LedgerMutations:
             actor=actor_of(info.context.principal), store_id=store_id,
             clock=info.context.services.clock,
         )
+        if result.gifts_pending:
+            await deliver_gifts_now(info.context.store, keys=result.gifts_pending,
+                                    clock=info.context.services.clock)
         entry = LedgerEntry.from_entry(result.entry)
         return OrderRecordPayload(order_id=result.order_id, points_earned=result.entry.points,
                                   breakdown=entry.breakdown, entry=entry,

@@ -4,7 +4,11 @@ when the new member's first order is recorded."""
 import asyncio
 from typing import Any
 
-from scanner.gifts import deliver_pending_gifts
+from auth.accounts import find_member
+from loyalty.ledger import Actor
+from loyalty.orders import record_order, validate_purchase
+from loyalty.rules.model import Channel, OrderLine
+from scanner.gifts import deliver_gifts_now, deliver_pending_gifts
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, SignedIn
 
@@ -152,29 +156,59 @@ async def test_no_referral_loop_or_late_link_can_be_made(gql: GraphQLClient) -> 
     assert await _balance(shop, bob) == 10 + 200
 
 
-async def test_referral_vouchers_are_issued_once_however_often_the_job_runs(
-    gql: GraphQLClient,
-) -> None:
-    voucher = {"kind": "AMOUNT_OFF", "amountOff": 500, "currency": "EUR", "validDays": 60}
-    shop = await _referral_shop(gql, {
-        "referrer": {"voucher": {**voucher, "title": "Thanks for inviting a friend"}},
-        "referee": {"voucher": {**voucher, "title": "Welcome gift"}},
-    })
-    ann, bob = await _referred(gql, shop)
-    store, clock = gql.state.services.store, gql.state.services.clock
-    await shop.record(shop.order("bob@example.com", 1_000))
-    await shop.record(shop.order("bob@example.com", 2_000))
+VOUCHER_GIFTS = {
+    "referrer": {"voucher": {"kind": "AMOUNT_OFF", "amountOff": 500, "currency": "EUR",
+                             "validDays": 60, "title": "Thanks for inviting a friend"}},
+    "referee": {"voucher": {"kind": "AMOUNT_OFF", "amountOff": 500, "currency": "EUR",
+                            "validDays": 60, "title": "Welcome gift"}},
+}
 
-    runs = await asyncio.gather(*(deliver_pending_gifts(store, clock=clock) for _ in range(4)))
-    again = await deliver_pending_gifts(store, clock=clock)
 
-    assert sum(runs) == 2
-    assert again == 0
+async def _gift_vouchers(gql: GraphQLClient, ann: SignedIn, bob: SignedIn) -> None:
     for member, title in ((ann, "Thanks for inviting a friend"), (bob, "Welcome gift")):
         vouchers = (await gql.data(VOUCHERS, token=member.access_token))["me"]["vouchers"]
         assert [e["node"] for e in vouchers["edges"]] == [
             {"title": title, "status": "ACTIVE", "amountOff": 500}]
+
+
+async def test_referral_vouchers_arrive_with_the_first_order(gql: GraphQLClient) -> None:
+    shop = await _referral_shop(gql, VOUCHER_GIFTS)
+    ann, bob = await _referred(gql, shop)
+
+    await shop.record(shop.order("bob@example.com", 1_000))
+    await shop.record(shop.order("bob@example.com", 2_000))
+
+    await _gift_vouchers(gql, ann, bob)  # without waiting for the gifts job
+    store, clock = gql.state.services.store, gql.state.services.clock
+    assert await deliver_pending_gifts(store, clock=clock) == 0
     assert await _balance(shop, ann) == 0
+
+
+async def test_referral_vouchers_are_issued_once_however_the_deliveries_race(
+    gql: GraphQLClient,
+) -> None:
+    shop = await _referral_shop(gql, VOUCHER_GIFTS)
+    ann, bob = await _referred(gql, shop)
+    store, clock = gql.state.services.store, gql.state.services.clock
+    bob_account = await find_member(store, account_id=None, email="bob@example.com")
+    assert bob_account is not None
+    recorded = await record_order(
+        store, member_id=bob_account.id, actor=Actor("ADMIN", "test"), store_id=None,
+        clock=clock, purchase=validate_purchase(
+            order_id="B-1", channel=Channel.ONLINE, total=1_000, currency="EUR",
+            occurred_at=clock(), lines=[OrderLine("SKU", None, 1, 1_000)]),
+    )
+
+    # The order's own delivery and four runs of the gifts job, all at once.
+    runs = await asyncio.gather(
+        deliver_gifts_now(store, keys=recorded.gifts_pending, clock=clock),
+        *(deliver_pending_gifts(store, clock=clock) for _ in range(4)),
+    )
+
+    assert len(recorded.gifts_pending) == 2
+    assert sum(runs) == 2
+    assert await deliver_pending_gifts(store, clock=clock) == 0
+    await _gift_vouchers(gql, ann, bob)
 
 
 async def test_a_refunded_first_order_keeps_the_referral_reward(gql: GraphQLClient) -> None:

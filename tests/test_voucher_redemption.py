@@ -81,6 +81,28 @@ async def api_key(shop: ScannerShop, scopes: str = "[ORDERS_WRITE]") -> str:
 # Checking ------------------------------------------------------------------------------
 
 
+async def test_the_till_greets_the_holder_with_their_tier(
+    shop: ScannerShop, cashier: SignedIn
+) -> None:
+    await shop.issue("ann@example.com")
+    created = await shop.gql.data(
+        """mutation { tierCreate(input: {name: "Gold", threshold: 500}) { tier { id } } }""",
+        token=shop.admin.access_token,
+    )
+    data = await shop.gql.data(
+        """mutation($input: MemberTierSetInput!) { memberTierSet(input: $input) {
+             errors { code } } }""",
+        {"input": {"member": {"email": "ann@example.com"}, "reason": "VIP",
+                   "tierId": created["tierCreate"]["tier"]["id"]}},
+        token=shop.admin.access_token,
+    )
+    assert data["memberTierSet"]["errors"] == []
+
+    check = await shop.check(cashier.access_token, payload=await payload_of(shop))
+
+    assert check["voucher"]["member"] == {"firstName": "Ann", "tier": "Gold"}
+
+
 async def test_check_by_payload_shows_what_the_voucher_gives_and_that_it_is_redeemable(
     shop: ScannerShop, cashier: SignedIn
 ) -> None:
