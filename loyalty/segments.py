@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBERS, SEGMENTS
+from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBERS, REWARDS, SEGMENTS
 from loyalty.members import MemberState, read_member, state_from_document
 from loyalty.programme import load_programme
 from loyalty.rules.model import EarningRule
@@ -127,6 +127,10 @@ async def delete_segment(store: Store, *, segment_id: str) -> Segment:
         {"conditions.segments": segment.name}, limit=1
     ):
         raise SegmentInUse("Earning rules refer to this segment: change them first.",
+                           field=_SEGMENT_ID)
+    if await store.collection(REWARDS).count_documents({"segments": segment.name}, limit=1):
+        # A reward for an unknown segment would be redeemable by nobody.
+        raise SegmentInUse("Rewards are limited to this segment: change them first.",
                            field=_SEGMENT_ID)
     await store.collection(SEGMENTS).delete_one({"_id": segment_id})
     store.reads.forget(SEGMENTS)

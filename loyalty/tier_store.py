@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from loyalty.collections import MEMBERS, PROGRAMME
+from loyalty.collections import EARNING_RULES, MEMBERS, PROGRAMME, REWARDS, SEGMENTS
 from loyalty.tiers import MAX_WINDOW_MONTHS, Tier, TierMetric, TierPolicy, TierWindow
 from store import InputErrors, InvalidInput, KizunaError, NotFound, Store, new_id
 
@@ -186,12 +186,23 @@ async def update_tier(store: Store, *, tier_id: str, changes: TierChanges) -> Ti
 
 
 async def delete_tier(store: Store, *, tier_id: str) -> None:
-    """Remove a tier nobody holds; raises UnknownTier or TierInUse."""
+    """Remove a tier nobody holds and nothing refers to; raises UnknownTier or TierInUse."""
     doc = await _programme(store)
     tiers = tiers_from_programme(doc)
     if not any(t.id == tier_id for t in tiers):
         raise UnknownTier("No tier has this id.", field=("input", "id"))
-    if await store.collection(MEMBERS).count_documents({"tier.id": tier_id}, limit=1):
-        raise TierInUse("Members hold this tier: move them first or keep it.",
-                        field=("input", "id"))
+    # Deleting a tier a rule, segment or reward asks for would silently switch it off (a
+    # reward for an unknown tier is redeemable by nobody).
+    for collection, query, problem in (
+        (MEMBERS, {"tier.id": tier_id}, "Members hold this tier: move them first or keep it."),
+        (EARNING_RULES, {"conditions.tiers": tier_id},
+         "Earning rules are limited to this tier: change them first."),
+        (SEGMENTS, {"conditions.tiers": tier_id},
+         "Segments are defined by this tier: change them first."),
+        (REWARDS, {"$or": [{"min_tier_id": tier_id}, {"tier_costs.tier_id": tier_id},
+                           {"early_access_min_tier_id": tier_id}]},
+         "Rewards have a price, a minimum or early access for this tier: change them first."),
+    ):
+        if await store.collection(collection).count_documents(query, limit=1):
+            raise TierInUse(problem, field=("input", "id"))
     await _save(store, doc, [t for t in tiers if t.id != tier_id])

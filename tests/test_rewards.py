@@ -361,3 +361,32 @@ def test_the_price_to_redeem_names_the_first_obstacle(
                         now=NOW, stock_taken=taken)
 
     assert refused.value.code == code
+
+
+async def test_tiers_and_segments_a_reward_needs_cannot_be_deleted(shop: RewardShop) -> None:
+    tiers = await ladder(shop)
+    created = await shop.gql.data(
+        """mutation { segmentCreate(input: {name: "VIP", conditions: {lapsedDays: 30}}) {
+             segment { id } } }""", token=shop.admin_token)
+    await shop.create(title="Gold only", minTierId=tiers["Gold"], segments=["VIP"])
+    await shop.create(title="Cheaper for Silver",
+                      tierCosts=[{"tierId": tiers["Silver"], "cost": 1}])
+
+    results = [
+        (await shop.gql.data(
+            """mutation($input: TierDeleteInput!) { tierDelete(input: $input) {
+                 errors { code message } } }""",
+            {"input": {"id": tier_id}}, token=shop.admin_token))["tierDelete"]["errors"]
+        for tier_id in (tiers["Gold"], tiers["Silver"])
+    ]
+    segment = (await shop.gql.data(
+        """mutation($input: SegmentDeleteInput!) { segmentDelete(input: $input) {
+             errors { code message } } }""",
+        {"input": {"segment": created["segmentCreate"]["segment"]["id"]}},
+        token=shop.admin_token))["segmentDelete"]["errors"]
+
+    assert [[e["code"] for e in errors] for errors in results] == [["TIER_IN_USE"]] * 2
+    assert "Rewards" in results[0][0]["message"]
+    assert [e["code"] for e in segment] == ["SEGMENT_IN_USE"]
+    data = await shop.gql.data("{ tiers { name } }", token=shop.admin_token)
+    assert [t["name"] for t in data["tiers"]] == ["Silver", "Gold"]
