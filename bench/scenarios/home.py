@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from bench.catalogue import CHEAP_REWARDS, REWARDS, SEGMENTS, TIERS, Catalogue, set_up_catalogue
 from bench.graphql import BenchError, GraphQLRequest, execute
 from bench.load import round_robin
@@ -37,6 +35,7 @@ from bench.options import BenchOptions
 from bench.progress import say
 from bench.report import Report
 from bench.scenarios.common import describe_load, describe_target, format_mix
+from bench.seeding import Seeded, seed_members
 from bench.servers import Target, kizuna_server
 from bench.shop import ORDER_RECORD, POINTS_ADJUST, Shop, open_shop
 
@@ -47,7 +46,6 @@ REFERENCE_QUERIES = 4
 READ_CACHE_SECONDS = 5
 """The server's default KIZUNA_READ_CACHE_SECONDS (the bench starts it without one)."""
 SEED_CONCURRENCY = 8
-SEED_ATTEMPTS = 3
 VOUCHER_PAGE, OFFERS = 10, 5
 VOUCHERS_PER_MEMBER = 12
 ISSUED = VOUCHERS_PER_MEMBER - len(CHEAP_REWARDS)
@@ -181,44 +179,17 @@ def _seeding(
         )
 
 
-def _server_failure(error: BenchError) -> bool:
-    text = str(error)
-    return text.startswith("HTTP 5") or "Internal server error" in text
-
-
 async def _seed(
     target: Target, shop: Shop, catalogue: Catalogue, members: list[SignedInMember]
-) -> tuple[int, list[str]]:
-    """Seed every member, SEED_CONCURRENCY at a time, each member's requests in order. A
-    request the server fails (HTTP 5xx, "Internal server error") is sent again up to
-    SEED_ATTEMPTS times: each is keyed, so a retry replays. Returns the requests sent and
-    the failures that were retried."""
-    gate = asyncio.Semaphore(SEED_CONCURRENCY)
+) -> Seeded:
+    """Seed every member, SEED_CONCURRENCY at a time (every request is keyed: a retry
+    replays)."""
     run_id = shop.admin_email.split("@")[0]
-    retried: list[str] = []
-    sent = 0
-
-    async def send(client: httpx.AsyncClient, request: GraphQLRequest) -> None:
-        nonlocal sent
-        sent += 1
-        for attempt in range(1, SEED_ATTEMPTS + 1):
-            try:
-                await execute(client, request)  # raises on any error, payload ones too
-                return
-            except BenchError as error:
-                if attempt == SEED_ATTEMPTS or not _server_failure(error):
-                    raise
-                retried.append(str(error)[:160])
-
-    async def one(client: httpx.AsyncClient, index: int, member: SignedInMember) -> None:
-        async with gate:
-            for request in _seeding(shop, catalogue, member, index, run_id):
-                await send(client, request)
-
-    async with load_client(target, SEED_CONCURRENCY) as client, asyncio.TaskGroup() as group:
-        for index, member in enumerate(members):
-            group.create_task(one(client, index, member))
-    return sent, retried
+    return await seed_members(
+        target, members,
+        lambda index, member: _seeding(shop, catalogue, member, index, run_id),
+        concurrency=SEED_CONCURRENCY,
+    )
 
 
 async def _first_request(
@@ -325,7 +296,8 @@ async def _set_up(target: Target, options: BenchOptions, report: Report) -> list
         started = time.monotonic()
         members = await sign_up_members(client, options.members)
     say(f"seeding {len(members)} members")
-    sent, retried = await _seed(target, shop, catalogue, members)
+    seeded_members = await _seed(target, shop, catalogue, members)
+    sent, retried = seeded_members.sent, seeded_members.retried
     seeded = time.monotonic() - started
     report.setup.append(
         f"members: {len(members)} registered and signed in, then each: a birthday, a "
@@ -379,7 +351,7 @@ def _conclusions(report: Report, first: str) -> list[str]:
         verdict = "meets" if per_screen <= TARGET_ROUND_TRIPS + 0.005 else "misses"
         lines.append(
             f"  of which the reference data's reload ({REFERENCE_QUERIES} finds every "
-            f"{READ_CACHE_SECONDS} s): {trips - per_screen:.2f}; per screen: "
+            f"{READ_CACHE_SECONDS} s): about {trips - per_screen:.2f}; per screen about "
             f"{per_screen:.2f} ({verdict} the target)"
         )
     lines.append(f"first request (cold caches): {first}")

@@ -15,7 +15,6 @@ The load spreads the query over the members' tokens, round-robin. Target: at mos
 database round trips per `me`, whatever the history length.
 """
 
-import asyncio
 import time
 from collections.abc import Iterator
 
@@ -31,6 +30,7 @@ from bench.options import BenchOptions
 from bench.progress import say
 from bench.report import Report
 from bench.scenarios.common import describe_load, describe_target, format_mix
+from bench.seeding import seed_members
 from bench.servers import Target, kizuna_server
 from bench.shop import DEFAULT_ORDER_TOTAL, Shop, adjust_request, open_shop, order_request
 from loyalty.collections import LOTS
@@ -39,7 +39,6 @@ DEFAULT_RATE = 20.0
 DEFAULT_MEMBERS = 3
 TARGET_ROUND_TRIPS = 4
 SEED_CONCURRENCY = 16
-SEED_ATTEMPTS = 3
 PAGE = 20
 QUERY = (
     "query Me { me { name points { balance pending lifetimeEarned "
@@ -73,42 +72,18 @@ def _seeding(
 async def _seed(
     target: Target, shop: Shop, members: list[SignedInMember], options: BenchOptions
 ) -> list[str]:
-    """Give every member their history, members in parallel, each member's in order.
-
-    A request the server fails (an HTTP 500 or "Internal server error") is sent again, up
-    to SEED_ATTEMPTS times: every seeding write is a transaction that either committed or
-    wrote nothing, an order id replays, and the final counts are verified anyway. Returns
-    the failures that were retried, to be reported."""
-    gate = asyncio.Semaphore(SEED_CONCURRENCY)
+    """Give every member their history, members in parallel, each member's in order (every
+    seeding write is a transaction that either committed or wrote nothing, an order id
+    replays, and the final counts are verified anyway). Returns the failures that were
+    retried, to be reported."""
     run_id = shop.admin_email.split("@")[0]
-    retried: list[str] = []
-
-    async def send(request: GraphQLRequest) -> None:
-        for attempt in range(1, SEED_ATTEMPTS + 1):
-            try:
-                await execute(client, request)  # raises on any error, payload ones too
-                return
-            except BenchError as error:
-                if attempt == SEED_ATTEMPTS or not _server_failure(error):
-                    raise
-                retried.append(str(error)[:160])
-
-    async def one(member: SignedInMember) -> None:
-        async with gate:
-            for request in _seeding(
-                shop, member, history=options.history, lots=options.open_lots, run_id=run_id
-            ):
-                await send(request)
-
-    async with load_client(target, SEED_CONCURRENCY) as client, asyncio.TaskGroup() as group:
-        for member in members:
-            group.create_task(one(member))
-    return retried
-
-
-def _server_failure(error: BenchError) -> bool:
-    text = str(error)
-    return text.startswith("HTTP 5") or "Internal server error" in text
+    seeded = await seed_members(
+        target, members,
+        lambda _, member: _seeding(shop, member, history=options.history,
+                                   lots=options.open_lots, run_id=run_id),
+        concurrency=SEED_CONCURRENCY,
+    )
+    return seeded.retried
 
 
 async def _history_length(client: httpx.AsyncClient, member: SignedInMember) -> int:
