@@ -6,15 +6,15 @@ reward: `redeemed` (vouchers issued and not cancelled, what the stock limits) an
 (ever issued). Taking one is a single conditional update inside the redemption's
 transaction, so `redeemed` never passes `stock`. How many vouchers of each reward a member
 holds is kept on the member's totals document (`reward_counts.<reward id>`), which every
-redemption and cancellation updates anyway: the per-member limit costs no round trip.
+redemption and cancellation updates anyway: the per-member limit costs no round trip
+(`MemberState.reward_counts`).
 Redeeming and cancelling are in scanner/reward_redemption.py (they issue vouchers).
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loyalty.collections import MEMBERS, PROGRAMME, REWARDS
-from loyalty.members import MemberState, state_from_document
+from loyalty.collections import PROGRAMME, REWARDS
 from loyalty.reward_policy import (
     Reward,
     RewardDraft,
@@ -149,15 +149,6 @@ async def active_rewards(store: Store) -> tuple[Reward, ...]:
 
 
 # --- inside a redemption's or a cancellation's transaction ----------------------------
-
-
-async def read_redeemer(
-    store: Store, member_id: str, *, session: Session | None = None
-) -> tuple[MemberState, dict[str, int]]:
-    """The member's totals and how many vouchers they hold of each reward (one query)."""
-    doc = await store.collection(MEMBERS).find_one({"_id": member_id}, session=session)
-    member = state_from_document(member_id, doc)
-    return member, dict(member.reward_counts or {})
 
 
 def held_change(reward_id: str, delta: int) -> dict[str, Any]:

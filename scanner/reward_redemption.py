@@ -37,7 +37,6 @@ from loyalty.reward_policy import Redeemer, Reward, price_to_redeem
 from loyalty.rewards import (
     give_one_back,
     held_change,
-    read_redeemer,
     read_reward,
     take_one,
     tiers_in,
@@ -108,7 +107,7 @@ async def redeem_reward(
 
     async def work(session: Session) -> RewardRedeemed:
         now = clock()
-        member, counts = await read_redeemer(store, member_id, session=session)
+        member = await read_member(store, member_id, session=session)
         reward = await take_one(store, session, reward_id=reward_id)
         taken = reward is not None
         if reward is None:  # unknown, switched off or out of stock: find out which
@@ -120,7 +119,8 @@ async def redeem_reward(
                 if not lot.expired(now)]
         balance = max(0, spendable_points(lots, now) - member.debt)
         redeemer = Redeemer(tier_id=member.tier.tier_id, balance=balance,
-                            reward_counts=counts, segments=segments or frozenset())
+                            reward_counts=member.reward_counts or {},
+                            segments=segments or frozenset())
         cost = price_to_redeem(reward, redeemer, tiers=tiers, now=now, stock_taken=taken)
         title = reward.draft.title
         entry = await debit(
