@@ -1,5 +1,8 @@
 """The /graphql endpoint: authentication, then strawberry's ASGI view with our context."""
 
+import json
+
+from cross_web import HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,19 +39,37 @@ class KizunaGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
-        treated as anonymous."""
+        treated as anonymous. Requests refused before GraphQL runs get JSON errors too."""
         try:
             principal = await self._principal(Headers(scope=scope).get("authorization"))
         except Unauthenticated as error:
-            response = JSONResponse(
+            await JSONResponse(
                 {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
                 status_code=401,
                 headers={"www-authenticate": 'Bearer error="invalid_token"'},
-            )
-            await response(scope, receive, send)
+            )(scope, receive, send)
             return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        response: Response
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            # strawberry answers these in plain text; a GraphQL client expects JSON errors.
+            response = JSONResponse(
+                {"errors": [{"message": error.reason}]}, status_code=error.status_code
+            )
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON as the standard library reads it, but a document nested too deeply for it is
+        the client's error, not a fault."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise HTTPException(400, "The JSON is nested too deeply.") from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -5,26 +5,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 from strawberry import Info, relay
-from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.context import Context
-from schema.cost import QueryCostLimiter
+from schema.document_limits import DocumentLimits
+from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.ledger import LedgerMutations
 from schema.programme import ProgrammeMutations, ProgrammeQueries
@@ -33,8 +23,8 @@ from schema.rules import RuleMutations, RuleQueries
 from schema.segments import SegmentMutations, SegmentQueries
 from schema.surveys import SurveyMutations, SurveyQueries
 from schema.tiers import TierMutations, TierQueries
+from schema.validation import GuardedValidation, cached_validator
 from schema.vouchers import VoucherMutations
-from store.errors import KizunaError
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +33,14 @@ class SchemaLimits:
     max_aliases: int = 15
     max_tokens: int = 2000
     max_cost: int = 1000
+    max_repeats: int = 30
+    max_directives: int = 50
+
+    def document(self) -> DocumentLimits:
+        return DocumentLimits(
+            max_depth=self.max_depth, max_aliases=self.max_aliases, max_cost=self.max_cost,
+            max_repeats=self.max_repeats, max_directives=self.max_directives,
+        )
 
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
@@ -68,34 +66,22 @@ class Mutation(
     pass
 
 
-def _is_internal(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions; pass through validation errors and permission denials."""
-    original = error.original_error
-    return original is not None and not isinstance(
-        original, StrawberryGraphQLError | GraphQLError | KizunaError
-    )
-
-
 def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema:
     # Factories: strawberry builds fresh extensions per request (they hold its context);
-    # the parser and validation caches are module-level and survive that. The depth and
-    # alias rules are built once, here: each limiter defines a new rule class and the
-    # validation cache keys on rule classes, so per-request limiters would never hit it.
-    rules = [
-        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
-    ]
+    # the parser and validation caches outlive them. The document's limits are measured
+    # before validation, so no validation rule ever reads a document they refuse.
+    document_limits = limits.document()
+    validator = cached_validator(hide_suggestions=production)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=256),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=256),
-        lambda: QueryCostLimiter(max_cost=limits.max_cost),
-        lambda: MaskErrors(should_mask_error=_is_internal, error_message="Internal server error."),
+        lambda: GuardedValidation(limits=document_limits, validator=validator),
+        lambda: MaskErrors(should_mask_error=is_fault, error_message="Internal server error."),
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return ReportingSchema(
+        production=production,
         query=Query,
         mutation=Mutation,
         extensions=extensions,

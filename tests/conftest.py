@@ -4,6 +4,7 @@ The embedded mongoeco server is started once; set KIZUNA_TEST_MONGODB_URI to run
 whole suite against a real MongoDB (replica set) instead.
 """
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 
 from api.app import create_app
@@ -24,6 +27,8 @@ from tests.support import (
     ManualClock,
     manual_clock_ahead_of_wall_clock,
 )
+
+BASE_URL = "http://kizuna.test"
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +90,7 @@ def state(app: Starlette) -> AppState:
 @pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         yield client
 
 
@@ -98,3 +103,31 @@ def gql(http: httpx.AsyncClient, state: AppState) -> GraphQLClient:
 def database_uri_sync(database_uri: str) -> str:
     """The database URI for synchronous tests that run their own event loop."""
     return database_uri
+
+
+def _ed25519_pem() -> str:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+async def production(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """The app as deployed: production settings with a signing key from settings."""
+    production_settings = dataclasses.replace(
+        settings, env=Environment.PRODUCTION, jwt_signing_key_pem=_ed25519_pem(),
+        database=f"test_{uuid.uuid4().hex[:16]}",
+    )
+    application = create_app(production_settings)
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, client=(TEST_CLIENT_ADDRESS, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+                yield GraphQLClient(http, application.state.kizuna)
+    finally:
+        store = connect(production_settings.mongodb_uri or "", production_settings.database)
+        try:
+            await store.client.drop_database(production_settings.database)
+        finally:
+            await store.close()
