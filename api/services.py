@@ -10,9 +10,9 @@ from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.collections import INDEXES as AUTH_INDEXES
 from auth.keys import Keyring, load_key_dir
-from auth.passwords import PasswordCost, Passwords
+from auth.passwords import HashingCapacity, PasswordCost, Passwords
 from auth.refresh_tokens import RefreshTokens
-from auth.sign_in import Authenticator, SignInLimits
+from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
 from loyalty.gifts import INDEXES as GIFT_INDEXES
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
@@ -65,7 +65,9 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
         store=store,
         passwords=Passwords(
             PasswordCost(time_cost=settings.password_time_cost,
-                         memory_kib=settings.password_memory_kib)
+                         memory_kib=settings.password_memory_kib),
+            HashingCapacity(concurrent=settings.password_concurrency,
+                            waiting=settings.password_queue),
         ),
         access_tokens=AccessTokens(
             keyring=keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
@@ -75,9 +77,13 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
             store, lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds), clock=clock
         ),
         attempts=AttemptLimiter(store, clock),
-        limits=SignInLimits(
+        limits=AttemptLimits(
             per_account=AttemptLimit(settings.login_max_attempts_per_account, window),
             per_client=AttemptLimit(settings.login_max_attempts_per_client, window),
+            registrations_per_client=AttemptLimit(
+                settings.registrations_per_client,
+                timedelta(seconds=settings.registration_window_seconds),
+            ),
         ),
     )
 
@@ -108,16 +114,19 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
         keyring = build_keyring(settings, clock)
         authenticator = build_authenticator(settings, store, keyring, clock)
         audit = AuditLog(store, flush_interval=settings.scan_audit_flush_ms / 1000)
-        async with audit.running():
-            yield Running(
-                services=Services(
-                    store=store, authenticator=authenticator, clock=clock,
-                    scanning=build_scan_desk(settings, store, keyring, audit, clock),
-                    qr=QrRenderer(),
-                ),
-                keyring=keyring,
-                database_uri=uri,
-            )
+        try:
+            async with audit.running():
+                yield Running(
+                    services=Services(
+                        store=store, authenticator=authenticator, clock=clock,
+                        scanning=build_scan_desk(settings, store, keyring, audit, clock),
+                        qr=QrRenderer(),
+                    ),
+                    keyring=keyring,
+                    database_uri=uri,
+                )
+        finally:
+            authenticator.passwords.close()
 
 
 def build_scan_desk(
@@ -127,6 +136,7 @@ def build_scan_desk(
         store=store, tokens=VoucherTokens(keyring), audit=audit, clock=clock,
         limiter=GuessingLimiter(store, clock, GuessingLimit(
             max_failures=settings.scan_max_failures,
+            max_shared_failures=settings.scan_max_shared_failures,
             window=timedelta(seconds=settings.scan_failure_window_seconds),
             lockout=timedelta(seconds=settings.scan_lockout_seconds),
         )),

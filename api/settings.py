@@ -57,10 +57,15 @@ class Settings:
     login_window_seconds: int = 900
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024
+    password_concurrency: int = 2
+    password_queue: int = 16
+    registrations_per_client: int = 20
+    registration_window_seconds: int = 3600
     metrics_token: str | None = None
     forwarded_allow_ips: str | None = None
     expiry_interval_seconds: int = 3600
     scan_max_failures: int = 10
+    scan_max_shared_failures: int = 100
     scan_failure_window_seconds: int = 60
     scan_lockout_seconds: int = 300
     redemption_void_window_seconds: int = 2 * 3600
@@ -121,12 +126,25 @@ class Settings:
             password_memory_kib=reader.integer(
                 "KIZUNA_PASSWORD_MEMORY_KIB", 64 * 1024, low=8 * 1024, high=4 * 1024 * 1024
             ),
+            password_concurrency=reader.integer(
+                "KIZUNA_PASSWORD_CONCURRENCY", 2, low=1, high=256
+            ),
+            password_queue=reader.integer("KIZUNA_PASSWORD_QUEUE", 16, low=0, high=10_000),
+            registrations_per_client=reader.integer(
+                "KIZUNA_REGISTRATIONS_PER_CLIENT", 20, low=1, high=1_000_000
+            ),
+            registration_window_seconds=reader.integer(
+                "KIZUNA_REGISTRATION_WINDOW_SECONDS", 3600, low=10, high=7 * 86400
+            ),
             metrics_token=reader.optional("KIZUNA_METRICS_TOKEN"),
             forwarded_allow_ips=reader.optional("KIZUNA_FORWARDED_ALLOW_IPS"),
             expiry_interval_seconds=reader.integer(
                 "KIZUNA_EXPIRY_INTERVAL_SECONDS", 3600, low=0, high=7 * 86400
             ),
             scan_max_failures=reader.integer("KIZUNA_SCAN_MAX_FAILURES", 10, low=1, high=1000),
+            scan_max_shared_failures=reader.integer(
+                "KIZUNA_SCAN_MAX_SHARED_FAILURES", 100, low=1, high=100_000
+            ),
             scan_failure_window_seconds=reader.integer(
                 "KIZUNA_SCAN_FAILURE_WINDOW_SECONDS", 60, low=10, high=86400
             ),

@@ -1,16 +1,19 @@
-"""Counting failed sign-in attempts per key (account, client address) in fixed windows.
+"""Counting attempts per key (account, client address) in fixed windows: failed sign-ins,
+registrations.
 
 Counters live in MongoDB so every app instance sees the same numbers. An attempt reserves
 its slot before the password is checked and gives it back when it succeeds, so a burst of
-concurrent guesses can never get more than `max_attempts` password checks per window.
+concurrent guesses can never get more than `max_attempts` password checks per window, and
+gets exactly that many.
 """
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from auth.collections import ATTEMPTS
-from store import Store, UpdateOne
+from store import ReturnDocument, Store
 from store.clock import Clock
 from store.errors import RateLimited
 
@@ -35,31 +38,30 @@ class AttemptLimiter:
             slots[f"{key}|{start}"] = (limit, start + window)
         return slots
 
-    async def reserve(self, limits: Mapping[str, AttemptLimit]) -> list[str]:
-        """Count one attempt against every key; raise RateLimited if any is over its limit.
-        Returns the counters used, for `release`."""
+    async def reserve(
+        self, limits: Mapping[str, AttemptLimit], *, what: str = "sign-in attempts"
+    ) -> list[str]:
+        """Count one attempt against every key; raise RateLimited ("Too many <what>") if
+        any is over its limit. Returns the counters used, for `release`."""
         slots = self._slots(limits)
         now = self._clock()
-        await self._attempts.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": slot_id},
-                    {
-                        "$inc": {"count": 1},
-                        "$setOnInsert": {
-                            "expires_at": now + timedelta(seconds=window_end - now.timestamp())
-                        },
+        # Each attempt reads back its own increment, so of N concurrent attempts exactly
+        # the first `max_attempts` pass, whatever order they are answered in.
+        counters = await asyncio.gather(*(
+            self._attempts.find_one_and_update(
+                {"_id": slot_id},
+                {
+                    "$inc": {"count": 1},
+                    "$setOnInsert": {
+                        "expires_at": now + timedelta(seconds=window_end - now.timestamp())
                     },
-                    upsert=True,
-                )
-                for slot_id, (_, window_end) in slots.items()
-            ],
-            ordered=False,
-        )
-        counts = {
-            doc["_id"]: doc["count"]
-            async for doc in self._attempts.find({"_id": {"$in": list(slots)}})
-        }
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            for slot_id, (_, window_end) in slots.items()
+        ))
+        counts = {doc["_id"]: doc["count"] for doc in counters if doc is not None}
         over = [
             window_end
             for slot_id, (limit, window_end) in slots.items()
@@ -68,7 +70,7 @@ class AttemptLimiter:
         if over:
             retry_after = max(1, int(max(over) - now.timestamp()))
             raise RateLimited(
-                f"Too many sign-in attempts. Try again in {retry_after} seconds.",
+                f"Too many {what}. Try again in {retry_after} seconds.",
                 retry_after_seconds=retry_after,
             )
         return list(slots)

@@ -1,10 +1,23 @@
-"""Password hashing with argon2id, off the event loop (hashing is deliberately slow)."""
+"""Password hashing with argon2id, off the event loop and within a fixed budget.
+
+Hashing is deliberately slow and memory-hungry (64 MiB a hash by default), so it runs in a
+small pool of its own threads: at most `concurrent` hashes at once and `waiting` more in
+line. A request beyond that is refused at once with RateLimited instead of queueing: a flood
+of sign-ins or registrations cannot make every other one wait for minutes, nor grow the
+server's memory past `concurrent` hashes' worth.
+"""
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from store.errors import RateLimited
+
+BUSY_RETRY_SECONDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,23 +29,55 @@ class PasswordCost:
     parallelism: int = 4
 
 
-class Passwords:
-    """Hashes and verifies passwords in a worker thread."""
+@dataclass(frozen=True, slots=True)
+class HashingCapacity:
+    """How many hashes run at once, and how many more may wait for a thread."""
 
-    def __init__(self, cost: PasswordCost) -> None:
+    concurrent: int = 2
+    waiting: int = 16
+
+
+class Passwords:
+    """Hashes and verifies passwords in a bounded pool of worker threads."""
+
+    def __init__(self, cost: PasswordCost, capacity: HashingCapacity | None = None) -> None:
         self._hasher = PasswordHasher(
             time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
         )
+        self._capacity = capacity or HashingCapacity()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._capacity.concurrent, thread_name_prefix="argon2"
+        )
+        self._admitted = 0
         # A real hash to verify against when the account does not exist, so an unknown
         # email costs as much time as a wrong password.
         self._decoy = self._hasher.hash("decoy password that matches nothing")
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        """The argon2id hash of `password`; raises RateLimited when the pool is full."""
+        return await self._run(lambda: self._hasher.hash(password))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        """Whether `password` matches; with no hash, spends the same time and says no."""
-        return await asyncio.to_thread(self._verify, password_hash, password)
+        """Whether `password` matches; with no hash, spends the same time and says no.
+        Raises RateLimited when the pool is full."""
+        return await self._run(lambda: self._verify(password_hash, password))
+
+    def close(self) -> None:
+        """Stop the worker threads; hashes still waiting are dropped."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run[T](self, work: Callable[[], T]) -> T:
+        capacity = self._capacity
+        if self._admitted >= capacity.concurrent + capacity.waiting:
+            raise RateLimited(
+                "The server is busy checking passwords; try again in a moment.",
+                retry_after_seconds=BUSY_RETRY_SECONDS,
+            )
+        self._admitted += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        finally:
+            self._admitted -= 1
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -11,15 +11,21 @@ from auth.refresh_tokens import IssuedRefreshToken, RefreshTokens
 from auth.tokens import AccessTokens, IssuedAccessToken
 from auth.validation import normalize_email
 from store import KizunaError, Store
+from store.errors import RateLimited
 
 
 @dataclass(frozen=True, slots=True)
-class SignInLimits:
+class AttemptLimits:
+    """Failed sign-ins per account and per client address; registrations per address."""
+
     per_account: AttemptLimit = field(
         default_factory=lambda: AttemptLimit(5, timedelta(minutes=15))
     )
     per_client: AttemptLimit = field(
         default_factory=lambda: AttemptLimit(30, timedelta(minutes=15))
+    )
+    registrations_per_client: AttemptLimit = field(
+        default_factory=lambda: AttemptLimit(20, timedelta(hours=1))
     )
 
 
@@ -39,7 +45,7 @@ class Authenticator:
     access_tokens: AccessTokens
     refresh_tokens: RefreshTokens
     attempts: AttemptLimiter
-    limits: SignInLimits
+    limits: AttemptLimits
 
 
 def _email_key(email: str) -> str:
@@ -54,8 +60,9 @@ async def sign_in(
 ) -> TokenPair:
     """Check the password and issue a token pair.
 
-    Raises RateLimited after too many failures for this account or client address, and
-    InvalidCredentials (never saying which part was wrong) otherwise.
+    Raises RateLimited after too many failures for this account or client address (or
+    while the server has too many passwords to check), and InvalidCredentials (never saying
+    which part was wrong) otherwise.
     """
     normalized = _email_key(email)
     limits = {
@@ -65,7 +72,12 @@ async def sign_in(
     counters = await auth.attempts.reserve(limits)
     found = await find_credentials(auth.store, normalized)
     account, password_hash = found if found else (None, None)
-    if not await auth.passwords.verify(password_hash, password) or account is None:
+    try:
+        matches = await auth.passwords.verify(password_hash, password)
+    except RateLimited:
+        await auth.attempts.release(counters)  # no password was checked
+        raise
+    if not matches or account is None:
         raise InvalidCredentials("The email or password is incorrect.")
     await auth.attempts.release(counters)
     return await _pair(auth, account, await auth.refresh_tokens.issue(account.id))

@@ -26,7 +26,7 @@ from scanner.errors import (
     VoidWindowClosed,
     VoucherNotFound,
 )
-from scanner.guessing import GuessingLimiter, scan_keys
+from scanner.guessing import GuessingLimiter, GuessKeys, scan_keys
 from scanner.payload import VoucherTokens
 from scanner.policy import order_total_problem, unusable_reason
 from scanner.vouchers import MAX_AMOUNT, Voucher, VoucherStatus, voucher_from_document
@@ -110,7 +110,7 @@ async def _store_names(store: Store, voucher: Voucher) -> dict[str, str]:
     return {store_id: shop.name for store_id, shop in stores.items()}
 
 
-def _keys(scanner: Scanner) -> list[str]:
+def _keys(scanner: Scanner) -> GuessKeys:
     return scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
                      client_address=scanner.client_address)
 
@@ -126,7 +126,7 @@ async def check_voucher(
 
 
 async def _check(
-    desk: ScanDesk, keys: list[str], *, reference: VoucherReference, scanner: Scanner,
+    desk: ScanDesk, keys: GuessKeys, *, reference: VoucherReference, scanner: Scanner,
     channel: Channel,
 ) -> CheckResult:
     desk.limiter.ensure_allowed(keys)
@@ -191,7 +191,7 @@ async def redeem_voucher(
 
 async def _redeem(
     desk: ScanDesk,
-    keys: list[str],
+    keys: GuessKeys,
     *,
     reference: VoucherReference,
     scanner: Scanner,
@@ -298,7 +298,7 @@ def _refusal(
 
 
 async def _failed_guess(
-    desk: ScanDesk, scanner: Scanner, keys: list[str], error: KizunaError, now: datetime
+    desk: ScanDesk, scanner: Scanner, keys: GuessKeys, error: KizunaError, now: datetime
 ) -> None:
     desk.audit.record(action=ScanAction.REDEEM, outcome=error.code, scanner=scanner, at=now)
     await desk.limiter.record_failure(keys)

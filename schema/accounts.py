@@ -7,7 +7,8 @@ import strawberry
 from strawberry import Info
 
 from auth import sign_in as tokens
-from auth.accounts import register_member, set_birthday
+from auth.accounts import set_birthday
+from auth.registration import register
 from auth.roles import Role
 from loyalty import referrals
 from schema.admin import INPUT
@@ -147,8 +148,8 @@ class AccountMutations:
         self, info: Info[Context, None], input: Annotated[AccountRegisterInput, INPUT]
     ) -> AccountRegisterPayload:
         code = (input.referral_code or "").strip()
-        account = await register_member(
-            info.context.store, info.context.services.authenticator.passwords,
+        account = await register(
+            info.context.services.authenticator, client_address=info.context.client_address,
             email=input.email, password=input.password, name=input.name,
             birthday=input.birthday, marketing_consent=input.marketing_consent,
             clock=info.context.services.clock,

@@ -16,7 +16,7 @@ from loyalty.rules.model import Channel, OrderLine
 from scanner.cards import card_holder
 from scanner.errors import InvalidCardToken
 from scanner.gifts import deliver_gifts_now
-from scanner.guessing import scan_keys
+from scanner.guessing import GuessKeys, scan_keys
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -190,7 +190,7 @@ def _check_till_order(order: OrderRecordInput) -> None:
                            field=("input", "channel"))
 
 
-def _till_keys(info: Info[Context, None]) -> list[str]:
+def _till_keys(info: Info[Context, None]) -> GuessKeys:
     principal = info.context.principal
     assert principal is not None  # noqa: S101 - permissions guarantee a principal
     return scan_keys(actor_id=principal.subject_id, device_id=None,

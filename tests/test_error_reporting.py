@@ -101,7 +101,7 @@ async def test_a_fault_is_logged_with_its_traceback(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database fell over")
 
-    monkeypatch.setattr(schema.accounts, "register_member", broken)
+    monkeypatch.setattr(schema.accounts, "register", broken)
     caplog.clear()
     body = await gql.execute(f"""mutation {{ accountRegister(input: {{email: "a@example.com",
         password: "{DEFAULT_PASSWORD}", name: "A"}}) {{ errors {{ code }} }} }}""")

@@ -180,7 +180,7 @@ async def test_unexpected_error_in_a_mutation_is_masked(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("connection string mongodb://admin:hunter2@db")
 
-    monkeypatch.setattr(schema.accounts, "register_member", broken)
+    monkeypatch.setattr(schema.accounts, "register", broken)
     response = await gql.post(REGISTER)
     assert response.status_code == 200
     body = response.json()

@@ -1,16 +1,22 @@
-"""Abuse limits on scanning: failed voucher checks and card scans lock the staff account and
-the device for a while, without revealing anything about the codes tried meanwhile."""
+"""Abuse limits on scanning: failed voucher checks and card scans lock the actor on that
+device for a while (and the actor or the client address everywhere past a higher ceiling),
+without revealing anything about the codes tried meanwhile."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
+from api.state import AppState
 from scanner import codes
 from tests.scanner_support import ScannerShop, open_scanner_shop
 from tests.support import GraphQLClient, ManualClock, SignedIn
 
 MAX_FAILURES = 10  # the default scan_max_failures
+MAX_SHARED_FAILURES = 100  # the default scan_max_shared_failures
 WINDOW_SECONDS = 60
 LOCKOUT_SECONDS = 300
 
@@ -133,35 +139,100 @@ async def test_concurrent_failed_checks_get_no_more_answers_than_the_limit(
         assert_locked(answer)
 
 
-async def test_lock_is_per_staff_account_so_a_colleague_on_another_device_still_scans(
+async def test_a_locked_account_still_scans_on_another_device_and_so_does_a_colleague(
     shop: ScannerShop, cashier: SignedIn, genuine: dict[str, Any]
 ) -> None:
     colleague = await shop.staff("lea@example.com", "PARIS-01")
     await fail_checks(shop, cashier.access_token, MAX_FAILURES, device="till-1")
 
+    same_device = await shop.check(cashier.access_token, code=genuine["code"],
+                                   deviceId="till-1")
     own_other_device = await shop.check(cashier.access_token, code=genuine["code"],
                                         deviceId="till-2")
-    colleague_check = await shop.check(colleague.access_token, code=genuine["code"],
-                                       deviceId="till-2")
+    colleague_same_till = await shop.check(colleague.access_token, code=genuine["code"],
+                                           deviceId="till-1")
     colleague_redeem = await shop.redeem(colleague.access_token, code=genuine["code"],
                                          deviceId="till-2")
 
-    assert_locked(own_other_device)
-    assert colleague_check["redeemable"] is True
+    assert_locked(same_device)
+    assert own_other_device["redeemable"] is True
+    assert colleague_same_till["redeemable"] is True
     assert colleague_redeem["errors"] == []
     assert colleague_redeem["voucher"]["status"] == "REDEEMED"
 
 
-async def test_lock_is_per_device_so_another_account_on_the_same_device_is_locked_too(
-    shop: ScannerShop, cashier: SignedIn, genuine: dict[str, Any]
+REDEEM_ONLINE = """
+mutation($input: VoucherRedeemInput!) { voucherRedeem(input: $input) {
+  discount voucher { status } errors { code retryAfterSeconds } } }"""
+
+
+async def test_one_customers_typos_do_not_stop_a_web_shops_other_checkouts(
+    shop: ScannerShop,
+) -> None:
+    key = (await shop.gql.data(
+        """mutation { apiKeyCreate(input: {name: "Web shop", scopes: [ORDERS_WRITE]}) {
+             secret } }""", token=shop.admin.access_token))["apiKeyCreate"]["secret"]
+    genuine = await shop.issue("ann@example.com", channels=["ONLINE"])
+
+    async def redeem(code: str, checkout: str, n: int) -> dict[str, Any]:
+        data = await shop.gql.data(REDEEM_ONLINE, {"input": {
+            "code": code, "deviceId": checkout, "orderReference": f"WEB-{n}",
+            "orderTotal": 4200, "idempotencyKey": f"web-{n}"}}, token=key)
+        payload: dict[str, Any] = data["voucherRedeem"]
+        return payload
+
+    typos = [await redeem(mistyped_code(), "checkout-a", n) for n in range(MAX_FAILURES)]
+    locked = await redeem(genuine["code"], "checkout-a", 100)
+    other_checkout = await redeem(genuine["code"], "checkout-b", 101)
+
+    assert [t["errors"][0]["code"] for t in typos] == ["INVALID_CODE"] * MAX_FAILURES
+    assert [e["code"] for e in locked["errors"]] == ["RATE_LIMITED"]
+    assert other_checkout["errors"] == []
+    assert other_checkout["discount"] == 500
+    assert other_checkout["voucher"]["status"] == "REDEEMED"
+
+
+@pytest.fixture
+async def elsewhere(app: Starlette, state: AppState) -> AsyncIterator[GraphQLClient]:
+    """The same server seen from another client address."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.42", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as http:
+        yield GraphQLClient(http, state)
+
+
+async def test_a_guess_spread_over_devices_trips_the_actor_and_address_ceilings(
+    shop: ScannerShop, cashier: SignedIn, genuine: dict[str, Any], elsewhere: GraphQLClient
 ) -> None:
     colleague = await shop.staff("lea@example.com", "PARIS-01")
-    await fail_checks(shop, cashier.access_token, MAX_FAILURES, device="till-1")
+    second = await shop.staff("max@example.com", "PARIS-01")
+    # One failure per device: no device reaches its own ceiling.
+    reasons = [
+        (await shop.check(cashier.access_token, code=unknown_code(), deviceId=f"phone-{n}"))
+        ["reason"]["code"]
+        for n in range(MAX_SHARED_FAILURES)
+    ]
 
-    same_device = await shop.check(colleague.access_token, code=genuine["code"],
-                                   deviceId="till-1")
+    async def check_elsewhere(token: str, device: str) -> dict[str, Any]:
+        data = await elsewhere.data(
+            """mutation($input: VoucherCheckInput!) { voucherCheck(input: $input) {
+                 redeemable errors { code } } }""",
+            {"input": {"code": genuine["code"], "deviceId": device}}, token=token)
+        payload: dict[str, Any] = data["voucherCheck"]
+        return payload
 
-    assert_locked(same_device)
+    fresh_device = await shop.check(cashier.access_token, code=genuine["code"],
+                                    deviceId="phone-new")
+    from_another_address = await check_elsewhere(cashier.access_token, "phone-far")
+    colleague_same_address = await shop.check(colleague.access_token, code=genuine["code"],
+                                              deviceId="till-1")
+    second_elsewhere = await check_elsewhere(second.access_token, "till-9")
+
+    assert reasons == ["NOT_FOUND"] * MAX_SHARED_FAILURES
+    assert_locked(fresh_device)
+    # The actor is locked wherever it is; the address is locked whoever uses it.
+    assert [e["code"] for e in from_another_address["errors"]] == ["RATE_LIMITED"]
+    assert_locked(colleague_same_address)
+    assert second_elsewhere == {"redeemable": True, "errors": []}
 
 
 async def test_genuine_redeemed_voucher_checked_again_and_again_does_not_lock(

@@ -167,3 +167,36 @@ class TestPerClientAddress:
         await gql.member()
         for _ in range(8):
             assert (await gql.sign_in("ann@example.com"))["errors"] == []
+
+
+class TestRegistrationsPerAddress:
+    """One address cannot mint accounts at will; other addresses are not affected."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return dataclasses.replace(settings, registrations_per_client=20)
+
+    @pytest.fixture
+    async def other_client(self, app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.23", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as client:
+            yield client
+
+    async def test_forty_parallel_registrations_from_one_address_create_twenty_accounts(
+        self, gql: GraphQLClient, other_client: httpx.AsyncClient, clock: ManualClock
+    ) -> None:
+        answers = await asyncio.gather(*(
+            gql.register(email=f"bot{i}@example.com") for i in range(40)
+        ))
+
+        outcomes = Counter(tuple(_codes(answer)) for answer in answers)
+        assert outcomes == {(): 20, ("RATE_LIMITED",): 20}
+        accounts = gql.state.services.store.collection("accounts")
+        assert await accounts.count_documents({}) == 20
+        other = GraphQLClient(other_client, gql.state)
+        assert (await other.register(email="ann@example.com"))["errors"] == []
+        # Refusals count too: a taken email cannot be probed past the limit either.
+        assert _codes(await gql.register(email="ann@example.com")) == ["RATE_LIMITED"]
+
+        clock.advance(hours=1)
+        assert (await gql.register(email="late@example.com"))["errors"] == []
