@@ -14,6 +14,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
+from auth.sign_in import SignInEnded, authenticate
 from auth.tokens import InvalidAccessToken
 from schema.context import Context
 
@@ -94,7 +95,9 @@ class KizunaGraphQL(GraphQL[Context, None]):
                 raise Unauthenticated("This API key is not valid.")
             return principal
         try:
-            return self._state.services.authenticator.access_tokens.verify(credentials)
+            return authenticate(self._state.services.authenticator, credentials)
+        except SignInEnded as ended:
+            raise Unauthenticated(str(ended)) from None
         except InvalidAccessToken:
             raise Unauthenticated(
                 "The access token is invalid or expired; refresh it or sign in."

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.state import AppState
+from auth.sign_in import authenticate
 from auth.tokens import InvalidAccessToken
 from scanner.vouchers import VoucherStatus, get_vouchers
 from schema.permissions import may_see_account
@@ -35,7 +36,7 @@ def voucher_qr_endpoint(state: AppState) -> Callable[[Request], Awaitable[Respon
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "Send the member's access token as a Bearer token.")
         try:
-            principal = services.authenticator.access_tokens.verify(token.strip())
+            principal = authenticate(services.authenticator, token.strip())
         except InvalidAccessToken:
             return _error(401, "The access token is invalid or expired.")
         voucher_id = request.path_params["voucher_id"]

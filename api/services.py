@@ -12,6 +12,7 @@ from auth.collections import INDEXES as AUTH_INDEXES
 from auth.keys import Keyring, load_key_dir
 from auth.passwords import HashingCapacity, PasswordCost, Passwords
 from auth.refresh_tokens import RefreshTokens
+from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
 from loyalty.gifts import INDEXES as GIFT_INDEXES
@@ -61,6 +62,11 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
     Authenticator
 ):
     window = timedelta(seconds=settings.login_window_seconds)
+    access_lifetime = timedelta(seconds=settings.access_token_ttl_seconds)
+    revocations = SessionRevocations(
+        store, clock=clock, token_lifetime=access_lifetime,
+        sync_interval=timedelta(seconds=settings.session_sync_seconds),
+    )
     return Authenticator(
         store=store,
         passwords=Passwords(
@@ -71,11 +77,13 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
         ),
         access_tokens=AccessTokens(
             keyring=keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-            lifetime=timedelta(seconds=settings.access_token_ttl_seconds), clock=clock,
+            lifetime=access_lifetime, clock=clock,
         ),
         refresh_tokens=RefreshTokens(
-            store, lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds), clock=clock
+            store, lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds), clock=clock,
+            revocations=revocations,
         ),
+        revocations=revocations,
         attempts=AttemptLimiter(store, clock),
         limits=AttemptLimits(
             per_account=AttemptLimit(settings.login_max_attempts_per_account, window),
@@ -115,7 +123,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
         authenticator = build_authenticator(settings, store, keyring, clock)
         audit = AuditLog(store, flush_interval=settings.scan_audit_flush_ms / 1000)
         try:
-            async with audit.running():
+            async with authenticator.revocations.running(), audit.running():
                 yield Running(
                     services=Services(
                         store=store, authenticator=authenticator, clock=clock,

@@ -61,6 +61,7 @@ class Settings:
     password_queue: int = 16
     registrations_per_client: int = 20
     registration_window_seconds: int = 3600
+    session_sync_seconds: int = 5
     metrics_token: str | None = None
     forwarded_allow_ips: str | None = None
     expiry_interval_seconds: int = 3600
@@ -135,6 +136,9 @@ class Settings:
             ),
             registration_window_seconds=reader.integer(
                 "KIZUNA_REGISTRATION_WINDOW_SECONDS", 3600, low=10, high=7 * 86400
+            ),
+            session_sync_seconds=reader.integer(
+                "KIZUNA_SESSION_SYNC_SECONDS", 5, low=0, high=3600
             ),
             metrics_token=reader.optional("KIZUNA_METRICS_TOKEN"),
             forwarded_allow_ips=reader.optional("KIZUNA_FORWARDED_ALLOW_IPS"),

@@ -7,6 +7,7 @@ STORES = "stores"
 REFRESH_TOKENS = "refresh_tokens"
 API_KEYS = "api_keys"
 ATTEMPTS = "auth_attempts"
+REVOKED_SESSIONS = "revoked_sessions"
 
 INDEXES = (
     IndexSpec(ACCOUNTS, (("email", 1),), name="email_unique", unique=True),
@@ -16,4 +17,7 @@ INDEXES = (
     IndexSpec(REFRESH_TOKENS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
     IndexSpec(API_KEYS, (("prefix", 1),), name="prefix_unique", unique=True),
     IndexSpec(ATTEMPTS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
+    IndexSpec(REVOKED_SESSIONS, (("revoked_at", 1),), name="revoked_at"),
+    IndexSpec(REVOKED_SESSIONS, (("expires_at", 1),), name="expiry_ttl",
+              expire_after_seconds=0),
 )

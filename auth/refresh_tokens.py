@@ -3,6 +3,7 @@
 A family is one sign-in on one device. Every refresh replaces the presented token with a
 new one of the same family; presenting a token that was already replaced means it leaked
 (or the client is confused), so the whole family is revoked and the device signs in again.
+A revoked family's access tokens stop working too (see auth/revocations.py).
 """
 
 import hashlib
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 
 from auth.collections import REFRESH_TOKENS
 from auth.errors import InvalidToken
+from auth.revocations import SessionRevocations
 from store import ReturnDocument, Store
 from store.clock import Clock
 
@@ -31,10 +33,14 @@ class IssuedRefreshToken:
 
 
 class RefreshTokens:
-    def __init__(self, store: Store, *, lifetime: timedelta, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, *, lifetime: timedelta, clock: Clock,
+        revocations: SessionRevocations,
+    ) -> None:
         self._tokens = store.collection(REFRESH_TOKENS)
         self._lifetime = lifetime
         self._clock = clock
+        self._revocations = revocations
 
     async def issue(self, account_id: str, *, family_id: str | None = None) -> IssuedRefreshToken:
         token = secrets.token_urlsafe(32)
@@ -84,6 +90,8 @@ class RefreshTokens:
         return family_id
 
     async def revoke_family(self, family_id: str) -> None:
+        """End the sign-in: its refresh tokens and its access tokens stop working."""
+        await self._revocations.revoke(family_id)
         await self._tokens.update_many(
             {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": self._clock()}}
         )

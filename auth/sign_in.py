@@ -8,10 +8,17 @@ from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.errors import InvalidCredentials, InvalidToken
 from auth.passwords import Passwords
 from auth.refresh_tokens import IssuedRefreshToken, RefreshTokens
-from auth.tokens import AccessTokens, IssuedAccessToken
+from auth.revocations import SessionRevocations
+from auth.roles import Principal
+from auth.tokens import AccessTokens, InvalidAccessToken, IssuedAccessToken
 from auth.validation import normalize_email
 from store import KizunaError, Store
 from store.errors import RateLimited
+
+
+class SignInEnded(InvalidAccessToken):
+    """The token is genuine but its sign-in was ended (signed out, or its refresh token
+    was stolen)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class Authenticator:
     passwords: Passwords
     access_tokens: AccessTokens
     refresh_tokens: RefreshTokens
+    revocations: SessionRevocations
     attempts: AttemptLimiter
     limits: AttemptLimits
 
@@ -81,6 +89,15 @@ async def sign_in(
         raise InvalidCredentials("The email or password is incorrect.")
     await auth.attempts.release(counters)
     return await _pair(auth, account, await auth.refresh_tokens.issue(account.id))
+
+
+def authenticate(auth: Authenticator, access_token: str) -> Principal:
+    """Who presents `access_token`: it must verify and its sign-in must not have ended.
+    Raises InvalidAccessToken (SignInEnded for a sign-in that was ended)."""
+    principal = auth.access_tokens.verify(access_token)
+    if auth.revocations.is_revoked(principal.session_id):
+        raise SignInEnded("This sign-in has ended; sign in again.")
+    return principal
 
 
 async def refresh(auth: Authenticator, *, refresh_token: str) -> TokenPair:

@@ -56,6 +56,9 @@ def settings(tmp_path: Path, database_uri: str) -> Settings:
         password_memory_kib=8 * 1024,
         # Tests run the expiry job themselves, at the moments they choose.
         expiry_interval_seconds=0,
+        # Tests read other instances' sign-outs themselves (`revocations.sync()`): a
+        # background read could land inside a test that counts round trips.
+        session_sync_seconds=0,
         # Tests flush the scan audit themselves where they check it: batched inserts from a
         # background task beside request writes make the embedded engine (mongoeco 4.11)
         # intermittently report "database is locked", answer reads empty or stall.

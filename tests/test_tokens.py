@@ -2,7 +2,10 @@
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -448,3 +451,83 @@ async def test_reuse_in_one_family_does_not_revoke_another(gql: GraphQLClient) -
     await _refresh(gql, phone.refresh_token)
     assert _codes(await _refresh(gql, phone.refresh_token)) == ["INVALID_TOKEN"]
     assert (await _refresh(gql, laptop["refreshToken"]))["errors"] == []
+
+
+# --- ended sign-ins ----------------------------------------------------------------------
+
+
+async def test_access_token_stops_working_when_its_sign_in_is_revoked(
+    gql: GraphQLClient,
+) -> None:
+    phone = await gql.member()
+    laptop = await gql.sign_in("ann@example.com")
+    assert await _me_status(gql, phone.access_token) == 200
+
+    await gql.data(REVOKE, {"input": {"refreshToken": phone.refresh_token}})
+
+    response = await gql.post(ME, token=phone.access_token)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["message"] == "This sign-in has ended; sign in again."
+    qr = await gql.http.get("/vouchers/nothing/qr.svg",
+                            headers={"authorization": f"Bearer {phone.access_token}"})
+    assert qr.status_code == 401
+    assert await _me_status(gql, laptop["accessToken"]) == 200
+
+
+async def test_a_reused_refresh_token_ends_every_access_token_of_its_sign_in(
+    gql: GraphQLClient,
+) -> None:
+    signed_in = await gql.member()
+    stolen_pair = await _refresh(gql, signed_in.refresh_token)
+    assert await _me_status(gql, stolen_pair["accessToken"]) == 200
+
+    assert _codes(await _refresh(gql, signed_in.refresh_token)) == ["INVALID_TOKEN"]
+
+    assert await _me_status(gql, stolen_pair["accessToken"]) == 401
+    assert await _me_status(gql, signed_in.access_token) == 401
+
+
+@contextlib.asynccontextmanager
+async def _instance(settings: Settings, clock: ManualClock) -> AsyncIterator[GraphQLClient]:
+    """Another server instance on the same database."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as http:
+            yield GraphQLClient(http, app.state.kizuna)
+
+
+async def test_another_instance_refuses_a_revoked_sign_in_from_its_next_look(
+    gql: GraphQLClient, settings: Settings, clock: ManualClock
+) -> None:
+    signed_in = await gql.member()
+    async with _instance(settings, clock) as other:
+        assert await _me_status(other, signed_in.access_token) == 200
+
+        await gql.data(REVOKE, {"input": {"refreshToken": signed_in.refresh_token}})
+        # Until it looks (every KIZUNA_SESSION_SYNC_SECONDS), the other instance has not
+        # heard of it; then it refuses the token as well.
+        assert await _me_status(other, signed_in.access_token) == 200
+        await other.state.services.authenticator.revocations.sync()
+        assert await _me_status(other, signed_in.access_token) == 401
+
+    # A server started after the sign-out knows of it from the start.
+    async with _instance(settings, clock) as later:
+        assert await _me_status(later, signed_in.access_token) == 401
+
+
+async def test_instances_look_for_revoked_sign_ins_on_their_own(
+    gql: GraphQLClient, settings: Settings, clock: ManualClock
+) -> None:
+    signed_in = await gql.member()
+    polling = dataclasses.replace(settings, session_sync_seconds=1)
+    async with _instance(polling, clock) as other:
+        assert await _me_status(other, signed_in.access_token) == 200
+        await gql.data(REVOKE, {"input": {"refreshToken": signed_in.refresh_token}})
+        statuses = []
+        for _ in range(30):  # up to 3 s for a look that comes every second
+            statuses.append(await _me_status(other, signed_in.access_token))
+            if statuses[-1] == 401:
+                break
+            await asyncio.sleep(0.1)
+        assert statuses[-1] == 401, statuses
