@@ -31,5 +31,11 @@ class RefundExceedsOrder(KizunaError):
     code = "REFUND_EXCEEDS_ORDER"
 
 
+class RefundNotAllowed(KizunaError):
+    """The order was recorded through another channel than the one refunding it."""
+
+    code = "REFUND_NOT_ALLOWED"
+
+
 class InsufficientPoints(KizunaError):
     code = "INSUFFICIENT_POINTS"

@@ -247,6 +247,7 @@ def _order_document(
             for ln in purchase.lines
         ],
         "occurred_at": purchase.occurred_at, "recorded_at": now, "store_id": store_id,
+        "recorded_by": {"type": entry.actor.type, "id": entry.actor.id},
         "payload_hash": payload_hash, "earned_points": entry.points, "entry_id": entry.id,
         "refunded_amount": 0, "reversed_points": 0, "refunded_items": [],
     }

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.collections import LEDGER, LOTS, ORDERS
-from loyalty.errors import InvalidOrder, RefundExceedsOrder, UnknownOrder
+from loyalty.errors import InvalidOrder, RefundExceedsOrder, RefundNotAllowed, UnknownOrder
 from loyalty.events import ensure_same_payload, fingerprint
 from loyalty.ledger import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
 from loyalty.members import read_member
@@ -77,6 +77,33 @@ def refund_value(order: Mapping[str, Any], lines: Sequence[RefundLine]) -> int:
     return min(paid, left)
 
 
+def refund_refusal(order: Mapping[str, Any], *, actor: Actor, store_id: str | None) -> (
+    str | None
+):
+    """Why `actor` may not refund `order`, or None when it may. Who refunds an order follows
+    who recorded it: an administrator refunds any order; a store's staff the orders recorded
+    at that store's tills; a shop system (any API key, since keys get replaced) the orders
+    shop systems recorded."""
+    if actor.type == "ADMIN":
+        return None
+    till = order.get("store_id")
+    # Orders recorded before `recorded_by` was kept: a store means a till.
+    recorded_by = (order.get("recorded_by") or {}).get("type") or (
+        "STAFF" if till else "API_KEY"
+    )
+    if till:
+        if actor.type == "STAFF" and till == store_id:
+            return None
+        return "This order was recorded at a store's till: that store's staff or an " \
+               "administrator refund it."
+    if recorded_by == "API_KEY":
+        if actor.type == "API_KEY":
+            return None
+        return "This order was recorded by a shop system: a shop system or an administrator " \
+               "refunds it."
+    return "This order was recorded by an administrator: an administrator refunds it."
+
+
 def reversible_points(order: Mapping[str, Any], lots: Sequence[Mapping[str, Any]],
                       now: datetime) -> int:
     """Points of the order a refund may still take back: not those already reversed, and
@@ -98,13 +125,16 @@ async def refund_order(
     amount: int | None,
     lines: Sequence[RefundLine],
     actor: Actor,
+    store_id: str | None = None,
     clock: Clock,
 ) -> OrderRefunded:
-    """Reverse the points for a refund of `amount` (minor units) or of returned `lines`.
+    """Reverse the points for a refund of `amount` (minor units) or of returned `lines`, by
+    `actor` (working at `store_id`, for staff).
 
     A member who already spent the points keeps a debt that later earnings settle. Idempotent
-    on `refund_id`. Raises UnknownOrder, RefundExceedsOrder, InvalidOrder, InvalidInput,
-    IdempotencyConflict; nothing is written on any error.
+    on `refund_id`. Raises UnknownOrder, RefundNotAllowed (see `refund_refusal`),
+    RefundExceedsOrder, InvalidOrder, InvalidInput, IdempotencyConflict; nothing is written
+    on any error.
     """
     order_id = check_external_id(order_id, field=("input", "orderId"), what="order id")
     refund_id = check_external_id(refund_id, field=("input", "refundId"), what="refund id")
@@ -122,16 +152,19 @@ async def refund_order(
     programme = await load_programme(store)
 
     async def work(session: Session) -> tuple[Entry, int, bool]:
+        order = await store.collection(ORDERS).find_one({"_id": order_id}, session=session)
+        if order is None:
+            raise UnknownOrder("No order with this id was recorded.",
+                               field=("input", "orderId"))
+        refusal = refund_refusal(order, actor=actor, store_id=store_id)
+        if refusal is not None:
+            raise RefundNotAllowed(refusal, field=("input", "orderId"))
         done = await store.collection(LEDGER).find_one({"key": key}, session=session)
         if done is not None:
             # A replay: the checks below would reject the very refund that was applied.
             first = entry_from_document(done)
             ensure_same_payload(first.payload_hash, payload_hash, what="refund")
             return first, int(first.details.get("amount", 0)), True
-        order = await store.collection(ORDERS).find_one({"_id": order_id}, session=session)
-        if order is None:
-            raise UnknownOrder("No order with this id was recorded.",
-                               field=("input", "orderId"))
         value = amount if amount is not None else refund_value(order, lines)
         if order["refunded_amount"] + value > order["total"]:
             left = int(order["total"]) - int(order["refunded_amount"])

@@ -58,6 +58,12 @@ class ErrorCode(Enum):
     REFUND_EXCEEDS_ORDER = strawberry.enum_value(
         "REFUND_EXCEEDS_ORDER", description="More would be refunded than the order is worth."
     )
+    REFUND_NOT_ALLOWED = strawberry.enum_value(
+        "REFUND_NOT_ALLOWED",
+        description="The order was recorded elsewhere: a till order is refunded by its "
+        "store's staff or an administrator, a shop system's order by a shop system or an "
+        "administrator.",
+    )
     INSUFFICIENT_POINTS = strawberry.enum_value(
         "INSUFFICIENT_POINTS", description="The member does not have enough spendable points."
     )

@@ -22,7 +22,6 @@ from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import (
     CanRecordActions,
-    CanRecordOrders,
     CanRecordStoreOrders,
     IsAdmin,
 )
@@ -245,17 +244,23 @@ class LedgerMutations:
                                   breakdown=entry.breakdown, entry=entry,
                                   replayed=result.replayed)
 
-    @strawberry.mutation(description="Reverse the points of a refunded or returned order.",
-                         permission_classes=[CanRecordOrders])
+    @strawberry.mutation(description="Reverse the points of a refunded or returned order. "
+                         "Who refunds follows who recorded the order: administrators any "
+                         "order; store staff the orders of their store's tills; shop systems "
+                         "(ORDERS_WRITE) the orders shop systems recorded "
+                         "(else REFUND_NOT_ALLOWED).",
+                         permission_classes=[CanRecordStoreOrders])
     @returns_errors_in(OrderRefundPayload)
     async def order_refund(
         self, info: Info[Context, None], input: Annotated[OrderRefundInput, INPUT]
     ) -> OrderRefundPayload:
+        principal = info.context.principal
         result = await refunds.refund_order(
             info.context.store, order_id=input.order_id, refund_id=input.refund_id,
             amount=input.amount,
             lines=[refunds.RefundLine(i.sku.strip(), i.quantity) for i in input.items or []],
-            actor=actor_of(info.context.principal), clock=info.context.services.clock,
+            actor=actor_of(principal), store_id=principal.store_id if principal else None,
+            clock=info.context.services.clock,
         )
         return OrderRefundPayload(
             points_reversed=-result.entry.points, refunded_amount=result.refunded_amount,

@@ -98,7 +98,8 @@ class CanRecordActions(_ScopedPermission):
 
 
 class CanRecordStoreOrders(CanRecordOrders):
-    """Also store staff, for purchases at their till (the resolver checks the rest)."""
+    """Also store staff, for purchases and returns at their till (the use case checks the
+    rest)."""
 
     def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
         principal = info.context.principal

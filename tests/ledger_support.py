@@ -43,6 +43,10 @@ class Shop:
     api_key: str
     ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
+    async def new_api_key(self) -> str:
+        """Another shop-system key (as when a key is replaced)."""
+        return await _new_api_key(self.gql, self.admin)
+
     async def rule(self, rule: dict[str, Any]) -> str:
         data = await self.gql.data(RULE_CREATE, {"input": rule}, token=self.admin.access_token)
         payload = data["earningRuleCreate"]
@@ -118,11 +122,16 @@ class Shop:
         return self.now() + timedelta(**delta)
 
 
-async def open_shop(gql: GraphQLClient) -> Shop:
-    admin = await gql.admin()
+async def _new_api_key(gql: GraphQLClient, admin: SignedIn) -> str:
     data = await gql.data(
         """mutation { apiKeyCreate(input: {name: "Web shop", scopes: [ORDERS_WRITE,
            ACTIONS_WRITE]}) { secret errors { code } } }""",
         token=admin.access_token,
     )
-    return Shop(gql=gql, admin=admin, api_key=data["apiKeyCreate"]["secret"])
+    secret: str = data["apiKeyCreate"]["secret"]
+    return secret
+
+
+async def open_shop(gql: GraphQLClient) -> Shop:
+    admin = await gql.admin()
+    return Shop(gql=gql, admin=admin, api_key=await _new_api_key(gql, admin))

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.ledger_support import ORDER_RECORD, PER_EURO, Shop, open_shop
+from tests.ledger_support import ORDER_RECORD, ORDER_REFUND, PER_EURO, Shop, open_shop
 from tests.scanner_support import ScannerShop
 from tests.support import GraphQLClient, SignedIn
 
@@ -132,3 +132,53 @@ async def test_viewer_tells_staff_their_store(gql: GraphQLClient) -> None:
     assert as_staff["viewer"] == {"__typename": "Staff", "name": "Sam Staff", "manager": False,
                                   "store": {"code": "PARIS-01"}}
     assert as_member["viewer"] == {"__typename": "Member", "email": "ann@example.com"}
+
+
+async def _refund(gql: GraphQLClient, token: str, order_id: str, refund_id: str) -> (
+    dict[str, Any]
+):
+    data = await gql.data(ORDER_REFUND, {"input": {
+        "orderId": order_id, "refundId": refund_id, "amount": 1000}}, token=token)
+    payload: dict[str, Any] = data["orderRefund"]
+    return payload
+
+
+async def test_a_till_order_is_refunded_by_its_stores_staff_or_an_admin_only(
+    gql: GraphQLClient,
+) -> None:
+    shop, stores, staff, member = await _till(gql)
+    await stores.store("LYON-01", "Lyon")
+    lyon = await stores.staff("lea@example.com", "LYON-01")
+    token = await _card_token(gql, member)
+    await gql.data(ORDER_RECORD, {"input": _till_order(shop, token, "TILL-1", total=5000)},
+                   token=staff.access_token)
+    before = await shop.points(member)
+
+    by_web_shop = await _refund(gql, shop.api_key, "TILL-1", "RF-1")
+    by_other_store = await _refund(gql, lyon.access_token, "TILL-1", "RF-2")
+    assert await shop.points(member) == before  # nothing reversed
+
+    by_own_store = await _refund(gql, staff.access_token, "TILL-1", "RF-3")
+    by_admin = await _refund(gql, shop.admin.access_token, "TILL-1", "RF-4")
+
+    for refused in (by_web_shop, by_other_store):
+        assert [e["code"] for e in refused["errors"]] == ["REFUND_NOT_ALLOWED"]
+        assert refused["errors"][0]["field"] == ["input", "orderId"]
+        assert "till" in refused["errors"][0]["message"]
+    assert by_own_store["errors"] == [] and by_own_store["pointsReversed"] == 10
+    assert by_admin["errors"] == [] and by_admin["pointsReversed"] == 10
+
+
+async def test_a_shop_systems_order_is_not_refunded_at_a_till(gql: GraphQLClient) -> None:
+    shop, _, staff, _ = await _till(gql)
+    assert (await shop.record(shop.order("ann@example.com", 5000, order_id="WEB-1")))[
+        "errors"] == []
+
+    at_the_till = await _refund(gql, staff.access_token, "WEB-1", "RF-1")
+    # Any shop system may refund it: keys get replaced while their orders live on.
+    other_key = await shop.new_api_key()
+    by_another_key = await _refund(gql, other_key, "WEB-1", "RF-2")
+
+    assert [e["code"] for e in at_the_till["errors"]] == ["REFUND_NOT_ALLOWED"]
+    assert by_another_key["errors"] == []
+    assert by_another_key["pointsReversed"] == 10
