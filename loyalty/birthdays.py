@@ -2,8 +2,10 @@
 
 A member gets the birthday gift once per year, on the local date (programme time zone)
 `days_before` days ahead of their birthday; 29 February counts as 28 February in other
-years. A birthday set or changed less than 30 days before it falls only counts from the
-next year, so nobody can type tomorrow's date to collect a gift. The once-per-year key is
+years. A birthday set or changed less than 30 days before its gift is given only counts
+from the next year, so nobody can type a date to collect a gift at once (the notice is
+measured against the gift's day, not the birthday: with gifts 30 days ahead, a birthday
+set 30 days ahead waits a year). The once-per-year key is
 `birthday:<member>:<year of the birthday>`, whatever the date (a member who changes their
 birthday after this year's gift waits for next year's).
 
@@ -66,11 +68,15 @@ def gift_key(member_id: str, year: int) -> str:
     return f"birthday:{member_id}:{year}"
 
 
-def gift_is_due(*, birthday: date, set_at: datetime, day: date, timezone: ZoneInfo) -> bool:
-    """Whether the birthday falling on `day` earns its gift: it is the member's birthday
-    that year, and the birthday was known at least 30 days before it (local dates)."""
+def gift_is_due(
+    *, birthday: date, set_at: datetime, day: date, days_before: int, timezone: ZoneInfo
+) -> bool:
+    """Whether the birthday falling on `day` earns its gift (given `days_before` days
+    ahead): it is the member's birthday that year, and the birthday was known at least 30
+    days before the gift's day (local dates)."""
+    gift_day = day - timedelta(days=days_before)
     return (birthday_in(day.year, birthday) == day
-            and set_at.astimezone(timezone).date() <= day - MIN_NOTICE)
+            and set_at.astimezone(timezone).date() <= gift_day - MIN_NOTICE)
 
 
 def birthdays_to_celebrate(today: date, setting: BirthdayGift, timezone: ZoneInfo) -> (

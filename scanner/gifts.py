@@ -159,7 +159,7 @@ async def grant_birthday_gifts(store: Store, *, clock: Clock) -> int:
                                          limit=PAGE_SIZE)
             due = [a for a in page if a.birthday is not None and gift_is_due(
                 birthday=a.birthday, set_at=a.birthday_set_at or a.created_at, day=day,
-                timezone=timezone)]
+                days_before=setting.days_before, timezone=timezone)]
             given = await given_keys(store, [gift_key(a.id, day.year) for a in due])
             for account in due:
                 if gift_key(account.id, day.year) not in given and await _give_birthday_gift(

@@ -160,6 +160,33 @@ async def test_a_birthday_set_ten_days_ahead_counts_only_from_next_year(
     assert await _gifts(shop, "ann@example.com") == [(100, "Happy birthday!")]
 
 
+async def test_notice_is_counted_to_the_gift_day_not_to_the_birthday(
+    gql: GraphQLClient,
+) -> None:
+    await _member(gql, "ann@example.com", None)
+    await _member(gql, "bob@example.com", None)
+    shop = await _shop(gql, {"points": 100}, days_before=30)
+    _at(gql, datetime(2031, 6, 15, 10, tzinfo=UTC))
+    # Ann's birthday is 30 days away: its gift would be due today, with no notice at all.
+    # Bob's is 60 days away: its gift is due in 30 days, which is the notice asked for.
+    for email, birthday in (("ann@example.com", "1990-07-15"), ("bob@example.com",
+                                                                "1990-08-14")):
+        member = await shop.sign_in(email)
+        data = await gql.data(BIRTHDAY_SET, {"input": {"birthday": birthday}},
+                              token=member.access_token)
+        assert data["accountBirthdaySet"]["errors"] == []
+
+    today = await _run(gql)
+    _at(gql, datetime(2031, 7, 15, 10, tzinfo=UTC))
+    in_thirty_days = await _run(gql)
+    _at(gql, datetime(2032, 6, 15, 10, tzinfo=UTC))
+    next_year = await _run(gql)
+
+    assert (today, in_thirty_days, next_year) == (0, 1, 1)
+    assert await _gifts(shop, "ann@example.com") == [(100, "Happy birthday!")]
+    assert await _gifts(shop, "bob@example.com") == [(100, "Happy birthday!")]
+
+
 async def test_changing_the_birthday_after_the_gift_gives_no_second_gift_that_year(
     gql: GraphQLClient,
 ) -> None:
