@@ -101,13 +101,19 @@ def entry_from_document(doc: Mapping[str, Any]) -> Entry:
     )
 
 
+# An order or action that earned nothing, or a refund that had nothing left to take back,
+# still writes its entry (its key makes a replay return the first answer, and the audit
+# sees it), but a member's history of points has nothing to say about it.
+_MOVED_NO_POINTS = {"kind": {"$in": ["EARN", "REVERSAL"]}, "points": 0}
+
+
 async def history(
     store: Store, *, member_id: str, first: int, after_id: str | None
 ) -> tuple[Sequence[Entry], Page]:
-    """The member's entries, newest first, one query per page."""
+    """The member's entries that moved points, newest first, one query per page."""
     page = await fetch_page(
-        store.collection(LEDGER), filter={"member_id": member_id}, first=first,
-        after_id=after_id, descending=True,
+        store.collection(LEDGER), filter={"member_id": member_id, "$nor": [_MOVED_NO_POINTS]},
+        first=first, after_id=after_id, descending=True,
     )
     return [entry_from_document(doc) for doc in page.documents], page
 

@@ -113,7 +113,8 @@ class Member(relay.Node):
         snapshot = await info.context.loaders.members.load(self.id)
         return MemberPoints.from_summary(points_summary(snapshot, now), now)
 
-    @strawberry.field(description="Every points movement with its reason, newest first.")
+    @strawberry.field(description="Every points movement with its reason, newest first. "
+                      "An order or action that earned nothing is not listed.")
     async def history(
         self, info: Info[Context, None], first: First = 20, after: After = None
     ) -> relay.Connection[LedgerEntry]:

@@ -46,6 +46,27 @@ async def test_an_order_earns_per_the_rules_and_explains_itself(shop: Shop) -> N
     assert await shop.violations() == []
 
 
+async def test_an_order_that_earns_nothing_is_kept_for_replays_but_not_shown_as_history(
+    shop: Shop,
+) -> None:
+    ann = await shop.member("ann@example.com")
+    await shop.record(shop.order("ann@example.com", 5_000, order_id="A-1"))
+    # The only rule earns on euros: a dollar order earns nothing.
+    nothing = shop.order("ann@example.com", 5_000, order_id="A-2", currency="USD")
+    first = await shop.record(nothing)
+    replay = await shop.record(nothing)
+    refund = await shop.refund("A-2", "RF-1", amount=5_000)
+
+    assert (first["pointsEarned"], first["errors"]) == (0, [])
+    assert (replay["replayed"], replay["entry"]["id"]) == (True, first["entry"]["id"])
+    assert (refund["pointsReversed"], refund["errors"]) == (0, [])
+    history = (await shop.gql.data(HISTORY, token=ann.access_token))["me"]["history"]
+    assert [(e["node"]["kind"], e["node"]["points"]) for e in history["edges"]] == [
+        ("EARN", 50)]
+    assert history["pageInfo"]["hasNextPage"] is False
+    assert await shop.violations() == []
+
+
 async def test_a_replayed_order_returns_the_first_result_and_a_changed_one_conflicts(
     shop: Shop,
 ) -> None:
