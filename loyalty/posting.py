@@ -129,6 +129,22 @@ async def debit(
     return entry
 
 
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What giving points back did, for the member to read."""
+
+    entry: Entry
+    spendable: int
+    """Points spendable again now."""
+    expired: int
+    """Points that went back into lots whose expiry passed meanwhile: the expiry job takes
+    them at its next run, as it would have taken them had they never been spent."""
+    pending: int
+    """Points back in lots still pending."""
+    debt_settled: int
+    """Points that paid off debt instead."""
+
+
 async def restore(
     store: Store,
     session: Session,
@@ -137,7 +153,7 @@ async def restore(
     member: MemberState,
     spent: Entry,
     member_changes: Mapping[str, Any] | None = None,
-) -> Entry:
+) -> Restored:
     """Give back what the debit `spent` took, into the lots it took it from.
 
     The points keep their expiry and pending dates, so cancelling a redemption cannot turn
@@ -157,12 +173,15 @@ async def restore(
     entry_id = new_id()
     writes: list[UpdateOne | InsertOne[dict[str, Any]]] = []
     allocations: list[Allocation] = []
+    now = movement.recorded_at
+    outcome = {"spendable": 0, "expired": 0, "pending": 0}
     for taken_from in sorted(taken, key=lambda a: _expiry_order(lots[a.lot_id])):
         back = taken_from.points - min(taken_from.points, to_settle)
         to_settle -= taken_from.points - back
         if back == 0:
             continue
         lot = lots[taken_from.lot_id]
+        outcome[_standing(lot, now)] += back
         if lot["expired_at"] is None:
             writes.append(UpdateOne({"_id": lot["_id"], "expired_at": None},
                                     {"$inc": {"remaining": back}}))
@@ -185,7 +204,15 @@ async def restore(
     await store.collection(LEDGER).insert_one(entry.document(), session=session)
     await _update_member(store, session, member.member_id,
                          {"points": points, "debt": -settled}, member_changes)
-    return entry
+    return Restored(entry=entry, debt_settled=settled, **outcome)
+
+
+def _standing(lot: Mapping[str, Any], now: datetime) -> str:
+    """What points put back into `lot` are now: spendable, expired or pending."""
+    expiry: datetime | None = lot["expires_at"]
+    if lot["expired_at"] is not None or (expiry is not None and expiry <= now):
+        return "expired"
+    return "pending" if lot["available_at"] > now else "spendable"
 
 
 def _expiry_order(lot: Mapping[str, Any]) -> tuple[bool, datetime]:

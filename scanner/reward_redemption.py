@@ -72,9 +72,33 @@ class RewardRedeemed:
 class VoucherGivenBack:
     voucher: Voucher
     points_returned: int
-    """Points credited back (0 for a voucher no points were spent on)."""
+    """Points spendable again (0 for a voucher no points were spent on)."""
     reward_id: str | None
     """The reward whose stock got the unit back, for a reward's voucher."""
+    points_expired: int = 0
+    """Points the voucher cost whose lots expired meanwhile: they expire again."""
+    points_pending: int = 0
+    """Points back in lots that are still pending."""
+    debt_settled: int = 0
+    """Points that paid off the member's debt instead."""
+
+    def explanation(self) -> str:
+        """Where the points the voucher cost went, in words for the member."""
+        if self.reward_id is None:
+            return "This voucher was a gift: no points were spent on it."
+        parts = [f"{_points(self.points_returned)} back in your balance"]
+        if self.points_pending:
+            parts.append(f"{_points(self.points_pending)} back but still pending")
+        if self.debt_settled:
+            parts.append(f"{_points(self.debt_settled)} paid off points you owed")
+        if self.points_expired:
+            parts.append(f"{_points(self.points_expired)} had expired since you spent them, "
+                         "so they expire again")
+        return "; ".join(parts) + "."
+
+
+def _points(n: int) -> str:
+    return f"{n} point{'s' if n != 1 else ''}"
 
 
 class _SegmentsNeeded(Exception):
@@ -204,9 +228,9 @@ async def cancel_member_voucher(
         if doc is None:
             raise RuntimeError(f"voucher {voucher.id} without its redemption entry")
         spent = entry_from_document(doc)
-        reward_id, points, now = spent.source.id, -spent.points, clock()
+        reward_id, now = spent.source.id, clock()
         member = await read_member(store, member_id, session=session)
-        await restore(
+        restored = await restore(
             store, session,
             Movement(key=f"reward-cancel:{voucher.id}", kind=EntryKind.REVERSAL,
                      reason=f"Voucher cancelled: {voucher.benefit.title}",
@@ -216,7 +240,11 @@ async def cancel_member_voucher(
             member=member, spent=spent, member_changes=held_change(reward_id, -1),
         )
         await give_one_back(store, session, reward_id=reward_id)
-        return VoucherGivenBack(voucher=voucher, points_returned=points, reward_id=reward_id)
+        return VoucherGivenBack(
+            voucher=voucher, points_returned=restored.spendable, reward_id=reward_id,
+            points_expired=restored.expired, points_pending=restored.pending,
+            debt_settled=restored.debt_settled,
+        )
 
     given_back = await store.transaction(work)
     if given_back.reward_id is not None:

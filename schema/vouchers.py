@@ -80,8 +80,23 @@ class VoucherCancelInput:
 class VoucherCancelPayload:
     voucher: VoucherNode | None = strawberry.field(default=None, description="The voucher.")
     points_returned: int | None = strawberry.field(
-        default=None, description="Points credited back: what a reward's voucher cost (its "
-        "unit also goes back to the reward's stock); 0 for a gift."
+        default=None, description="Points spendable again: what a reward's voucher cost, "
+        "less what expired meanwhile (`pointsExpired`), is still pending or paid off debt "
+        "(its unit also goes back to the reward's stock); 0 for a gift."
+    )
+    points_expired: int | None = strawberry.field(
+        default=None, description="Points the voucher cost whose expiry date passed since "
+        "they were spent: they go back and expire again at the next expiry run, as they "
+        "would have had they never been spent."
+    )
+    points_pending: int | None = strawberry.field(
+        default=None, description="Points back in lots that are still pending."
+    )
+    debt_settled: int | None = strawberry.field(
+        default=None, description="Points that paid off points the member owed."
+    )
+    explanation: str | None = strawberry.field(
+        default=None, description="Where the points went, in words for the member."
     )
     errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
 
@@ -236,8 +251,12 @@ class VoucherMutations:
             voucher_id=node_id(input.voucher_id, "Voucher", ("input", "voucherId")),
             member_id=principal.subject_id, clock=info.context.services.clock,
         )
-        return VoucherCancelPayload(voucher=VoucherNode.from_record(given_back.voucher),
-                                    points_returned=given_back.points_returned)
+        return VoucherCancelPayload(
+            voucher=VoucherNode.from_record(given_back.voucher),
+            points_returned=given_back.points_returned,
+            points_expired=given_back.points_expired, points_pending=given_back.points_pending,
+            debt_settled=given_back.debt_settled, explanation=given_back.explanation(),
+        )
 
     @strawberry.mutation(description="What a scanned or typed voucher gives and whether to "
                          "accept it. Changes nothing.", permission_classes=[CanRedeemVouchers])

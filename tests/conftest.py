@@ -59,6 +59,10 @@ def settings(tmp_path: Path, database_uri: str) -> Settings:
         # Tests read other instances' sign-outs themselves (`revocations.sync()`): a
         # background read could land inside a test that counts round trips.
         session_sync_seconds=0,
+        # Tests register many members at once from one address; the tests of these limits
+        # set them back (test_sign_in_limits.py, test_password_capacity.py).
+        registrations_per_client=1_000_000,
+        password_queue=10_000,
         # Tests flush the scan audit themselves where they check it: batched inserts from a
         # background task beside request writes make the embedded engine (mongoeco 4.11)
         # intermittently report "database is locked", answer reads empty or stall.

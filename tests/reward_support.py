@@ -43,7 +43,8 @@ query($id: ID!) { node(id: $id) { ... on Reward { stock redeemed remaining issue
 
 VOUCHER_CANCEL = """
 mutation($input: VoucherCancelInput!) { voucherCancel(input: $input) {
-  voucher { id status } pointsReturned errors { code message field } } }"""
+  voucher { id status } pointsReturned pointsExpired pointsPending debtSettled explanation
+  errors { code message field } } }"""
 
 HISTORY = "{ me { history(first: 50) { edges { node { kind points reason } } } } }"
 

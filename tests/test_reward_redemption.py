@@ -323,10 +323,41 @@ async def test_points_whose_lot_expired_before_the_cancellation_expire_after_it(
     cancelled = await shop.cancel(ann, voucher["id"])
     await expire_due_lots(services.store, clock=services.clock)
 
-    assert cancelled["pointsReturned"] == 90
+    # Nothing became spendable: the points went back into a lot whose year was over.
+    assert (cancelled["pointsReturned"], cancelled["pointsExpired"]) == (0, 90)
+    assert cancelled["explanation"] == (
+        "0 points back in your balance; 90 points had expired since you spent them, so they "
+        "expire again.")
     assert await shop.balance(ann) == 200
     assert [(e["kind"], e["points"]) for e in (await shop.history(ann))[:3]] == [
         ("EXPIRE", -90), ("REVERSAL", 90), ("EXPIRE", -10)]
+    assert await shop.shop.violations() == []
+
+
+async def test_a_cancellation_says_which_points_are_spendable_again_and_which_expired(
+    shop: RewardShop,
+) -> None:
+    await shop.member("ann@example.com", points=100)
+    await shop.shop.advance(days=300)
+    await shop.give("ann@example.com", 200)
+    ann = await shop.shop.sign_in("ann@example.com")
+    reward = await shop.create(cost=150, voucherValidDays=365)  # 100 + 50 of the second lot
+    voucher = (await shop.redeem(ann, reward["id"]))["voucher"]
+    await shop.shop.advance(days=70)  # the first lot's year is over
+    ann = await shop.shop.sign_in("ann@example.com")
+    before = await shop.balance(ann)
+
+    cancelled = await shop.cancel(ann, voucher["id"])
+    services = shop.gql.state.services
+    await expire_due_lots(services.store, clock=services.clock)
+
+    assert cancelled["errors"] == []
+    assert (cancelled["pointsReturned"], cancelled["pointsExpired"],
+            cancelled["pointsPending"], cancelled["debtSettled"]) == (50, 100, 0, 0)
+    assert cancelled["explanation"] == (
+        "50 points back in your balance; 100 points had expired since you spent them, so "
+        "they expire again.")
+    assert await shop.balance(ann) == before + 50
     assert await shop.shop.violations() == []
 
 
