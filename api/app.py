@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         async with running(settings, clock) as started, points_expiry(
             started.services.store, clock=clock,
             interval_seconds=settings.expiry_interval_seconds,
+            due=started.services.jobs_due,
         ):
             state.start(started.services, started.keyring)
             try:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from loyalty.expiry import expire_due_lots
-from loyalty.tier_moves import review_due_tiers
+from loyalty.tier_moves import reevaluate_ladder, review_due_tiers
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
 from store import Store
 from store.clock import Clock
@@ -15,12 +15,13 @@ log = logging.getLogger("kizuna.jobs")
 
 
 @contextlib.asynccontextmanager
-async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) -> (
-    AsyncIterator[None]
-):
-    """Expire due lots, review tiers whose review date has passed, give today's birthday
-    gifts and issue referral vouchers waiting in the outbox, every `interval_seconds`
-    (0 disables) while the server runs."""
+async def points_expiry(
+    store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None
+) -> AsyncIterator[None]:
+    """Expire due lots, review tiers whose review date has passed, move members up after a
+    change of the tiers, give today's birthday gifts and issue referral vouchers waiting in
+    the outbox, every `interval_seconds` (0 disables) while the server runs, and at once
+    whenever `due` is set."""
     if interval_seconds <= 0:
         yield
         return
@@ -38,6 +39,9 @@ async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) ->
                 reviewed = await review_due_tiers(store, clock=clock)
                 if reviewed:
                     log.info("reviewed the tiers of %d members", reviewed)
+                moved = await reevaluate_ladder(store, clock=clock)
+                if moved:
+                    log.info("the tiers changed: %d members moved up", moved)
             except Exception:
                 log.exception("tier review failed; retrying at the next interval")
             try:
@@ -48,7 +52,7 @@ async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) ->
                              issued)
             except Exception:
                 log.exception("gifts failed; retrying at the next interval")
-            await asyncio.sleep(interval_seconds)
+            await _wait(due, interval_seconds)
 
     task = asyncio.create_task(loop(), name="points-expiry")
     try:
@@ -57,3 +61,13 @@ async def points_expiry(store: Store, *, clock: Clock, interval_seconds: int) ->
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _wait(due: asyncio.Event | None, seconds: int) -> None:
+    """Until the next interval, or until someone says the jobs are due."""
+    if due is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(due.wait(), timeout=seconds)
+    due.clear()

@@ -1,4 +1,5 @@
-"""Moving members between tiers: at once on an earn, at the review date, or by an admin.
+"""Moving members between tiers: at once on an earn, at the review date, by an admin, or
+when the ladder changes (a new tier, a lower threshold, another way of qualifying).
 
 Every change writes a zero-point TIER entry to the member's history with the reason, in the
 same transaction as the member's new tier.
@@ -14,6 +15,7 @@ from loyalty.ledger import SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.members import MemberState, state_from_document
 from loyalty.programme import Programme, load_programme
 from loyalty.rules.model import Evaluation, RuleAward
+from loyalty.tier_store import ladder_evaluated, ladder_to_evaluate
 from loyalty.tiers import (
     Tier,
     TierDecision,
@@ -188,3 +190,54 @@ async def review_due_tiers(store: Store, *, clock: Clock, limit: int = 500) -> i
 
         await store.transaction(work)
     return len(due)
+
+
+async def reevaluate_ladder(store: Store, *, clock: Clock, page_size: int = 500) -> int:
+    """After a ladder change, move up every member whose qualifying amount now reaches a
+    higher tier, as an earn would have (nobody moves down before their review). Runs once
+    per change: the next run finds nothing to do. Safe to run concurrently: each move is a
+    compare-and-set on the member's tier. Returns how many members moved."""
+    change = await ladder_to_evaluate(store)
+    if change is None:
+        return 0
+    programme = await load_programme(store)
+    moved = 0
+    after: str | None = None
+    while programme.tiers:
+        query: dict[str, Any] = {"qualifying": {"$exists": True}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        page = await store.collection(MEMBERS).find(
+            query, {"tier": 1, "qualifying": 1}
+        ).sort("_id", 1).limit(page_size).to_list(page_size)
+        for doc in page:
+            moved += await _move_up(store, state_from_document(doc["_id"], doc), programme,
+                                    clock())
+        if len(page) < page_size:
+            break
+        after = page[-1]["_id"]
+    await ladder_evaluated(store, change)
+    return moved
+
+
+async def _move_up(store: Store, member: MemberState, programme: Programme,
+                   now: datetime) -> int:
+    amount = qualifying(member.qualifying or {}, programme.tier_policy, now, programme.timezone)
+    decision = upgrade(programme.tiers, member.tier, amount)
+    if decision is None:
+        return 0
+    decision = TierDecision(decision.tier, f"{decision.reason} (the tiers changed)")
+
+    async def work(session: Session) -> int:
+        # Unchanged since it was read: an earn or another run may have moved it already.
+        result = await store.collection(MEMBERS).update_one(
+            {"_id": member.member_id, "tier.id": member.tier.tier_id},
+            {"$set": _tier_fields(decision, programme, now)}, session=session,
+        )
+        if not result.modified_count:
+            return 0
+        await record_tier_change(store, session, member_id=member.member_id,
+                                 decision=decision, now=now)
+        return 1
+
+    return await store.transaction(work)

@@ -18,6 +18,10 @@ MAX_NAME_LENGTH = 40
 MAX_PERKS_LENGTH = 1000
 MAX_MULTIPLIER = 10.0
 _PROGRAMME_ID = "programme"
+# Every change of the tiers or of how members qualify counts here; the background job
+# re-evaluates the members against each change once (loyalty.tier_moves.reevaluate_ladder).
+LADDER_CHANGES = "ladder_changes"
+LADDER_EVALUATED = "ladder_evaluated"
 
 
 class UnknownTier(NotFound):
@@ -61,6 +65,20 @@ async def _programme(store: Store) -> dict[str, Any]:
     return await store.collection(PROGRAMME).find_one({"_id": _PROGRAMME_ID}) or {}
 
 
+async def ladder_to_evaluate(store: Store) -> int | None:
+    """The ladder change the members have not been re-evaluated against yet, if any."""
+    doc = await _programme(store)
+    changes = doc.get(LADDER_CHANGES, 0)
+    return changes if changes > doc.get(LADDER_EVALUATED, 0) else None
+
+
+async def ladder_evaluated(store: Store, change: int) -> None:
+    """Record that every member was re-evaluated against `change` (and those before)."""
+    await store.collection(PROGRAMME).update_one(
+        {"_id": _PROGRAMME_ID}, {"$max": {LADDER_EVALUATED: change}}
+    )
+
+
 async def list_tiers(store: Store) -> list[Tier]:
     return tiers_from_programme(await _programme(store))
 
@@ -98,14 +116,14 @@ async def update_policy(
                                    field=("input", "tierGraceDays")))
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
-    if dry_run:
+    if dry_run or updated == current:
         return updated
     await store.collection(PROGRAMME).update_one(
         {"_id": _PROGRAMME_ID},
         {"$set": {"tier_policy": {
             "metric": updated.metric.value, "window": updated.window.value,
             "window_months": updated.window_months, "grace_days": updated.grace_days,
-        }}},
+        }}, "$inc": {LADDER_CHANGES: 1}},
         upsert=True,
     )
     store.reads.forget(PROGRAMME)
@@ -148,7 +166,8 @@ async def _save(store: Store, doc: Mapping[str, Any], tiers: list[Tier]) -> None
     version = doc.get("tiers_version", 0)
     result = await store.collection(PROGRAMME).update_one(
         {"_id": _PROGRAMME_ID, "tiers_version": version if version else None},
-        {"$set": {"tiers": [_document(t) for t in tiers], "tiers_version": version + 1}},
+        {"$set": {"tiers": [_document(t) for t in tiers], "tiers_version": version + 1},
+         "$inc": {LADDER_CHANGES: 1}},
         upsert=not doc,
     )
     if result.matched_count == 0 and result.upserted_id is None:

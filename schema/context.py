@@ -1,5 +1,6 @@
 """What every resolver receives: the caller, the services, per-request loaders."""
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +27,9 @@ class Services:
     clock: Clock
     scanning: ScanDesk
     qr: QrRenderer
+    jobs_due: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set it to run this instance's background jobs now rather than at their interval
+    (after a change they should act on, such as a new tier)."""
 
 
 class Loaders:

@@ -134,6 +134,7 @@ class ProgrammeMutations:
             clock=info.context.services.clock,
         )
         policy = await tier_store.update_policy(info.context.store, policy_changes)
+        info.context.services.jobs_due.set()  # members may qualify for other tiers now
         return ProgrammeUpdatePayload(
             programme=ProgrammeType.from_programme(replace(programme, tier_policy=policy))
         )

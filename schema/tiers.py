@@ -130,7 +130,8 @@ class TierQueries:
 
 @strawberry.type
 class TierMutations:
-    @strawberry.mutation(description="Add a tier.", permission_classes=[IsAdmin])
+    @strawberry.mutation(description="Add a tier. Members who already qualify for it move "
+                         "up in the background within seconds.", permission_classes=[IsAdmin])
     @returns_errors_in(TierPayload)
     async def tier_create(
         self, info: Info[Context, None], input: Annotated[TierCreateInput, INPUT]
@@ -139,9 +140,12 @@ class TierMutations:
             id="", name=input.name, threshold=input.threshold,
             earn_multiplier=input.earn_multiplier, perks=input.perks,
         ))
+        info.context.services.jobs_due.set()  # members may already qualify for it
         return TierPayload(tier=TierType.of(tier))
 
-    @strawberry.mutation(description="Change a tier (applies from the next earn or review).",
+    @strawberry.mutation(description="Change a tier. Members who qualify for it after the "
+                         "change move up in the background within seconds; nobody moves "
+                         "down before their review.",
                          permission_classes=[IsAdmin])
     @returns_errors_in(TierPayload)
     async def tier_update(
@@ -152,6 +156,7 @@ class TierMutations:
             changes=tier_store.TierChanges(input.name, input.threshold, input.earn_multiplier,
                                            input.perks),
         )
+        info.context.services.jobs_due.set()  # members may qualify for it now
         return TierPayload(tier=TierType.of(tier))
 
     @strawberry.mutation(description="Remove a tier nobody holds.", permission_classes=[IsAdmin])

@@ -1,11 +1,17 @@
 """Tiers: upgrade at once, downgrade only at review and one level at a time, manual tiers,
 the earn multiplier, and what the member sees."""
 
+import asyncio
+import dataclasses
 from typing import Any
 
-from loyalty.tier_moves import review_due_tiers
+import httpx
+
+from api.app import create_app
+from api.settings import Settings
+from loyalty.tier_moves import reevaluate_ladder, review_due_tiers
 from tests.ledger_support import PER_EURO, Shop, open_shop
-from tests.support import GraphQLClient, SignedIn
+from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock, SignedIn
 
 TIER_CREATE = """
 mutation($input: TierCreateInput!) { tierCreate(input: $input) {
@@ -189,3 +195,84 @@ async def test_members_cannot_manage_tiers(gql: GraphQLClient) -> None:
                              token=ann.access_token)
 
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def _reevaluate(gql: GraphQLClient, times: int = 1) -> list[int]:
+    services = gql.state.services
+    return list(await asyncio.gather(*(
+        reevaluate_ladder(services.store, clock=services.clock) for _ in range(times)
+    )))
+
+
+async def test_members_who_qualify_for_a_new_tier_move_up_once_after_the_change(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    await shop.rule(PER_EURO)
+    ann = await shop.member("ann@example.com")
+    bob = await shop.member("bob@example.com")
+    await shop.record(shop.order("ann@example.com", 42_000))  # 420 qualifying, no tier yet
+    await shop.record(shop.order("bob@example.com", 5_000))  # 50
+    assert (await _tier(gql, ann))["current"] is None
+
+    data = await gql.data(TIER_CREATE, {"input": {"name": "Silver", "threshold": 100,
+                                                  "earnMultiplier": 1.0, "perks": ""}},
+                          token=shop.admin.access_token)
+    assert data["tierCreate"]["errors"] == []
+    # Concurrent runs (several instances) move each member once; later runs do nothing.
+    first = await _reevaluate(gql, times=3)
+    again = await _reevaluate(gql)
+
+    assert sorted(first) == [0, 0, 1] and again == [0]
+    assert (await _tier(gql, ann))["current"] == {"name": "Silver"}
+    assert (await _tier(gql, bob))["current"] is None
+    assert [e["reason"] for e in await _history(gql, ann) if e["kind"] == "TIER"] == [
+        "Reached Silver: 420 qualifying (the tiers changed)"]
+    assert await shop.violations() == []
+
+
+async def test_a_lower_threshold_moves_members_up_but_a_higher_one_moves_nobody_down(
+    gql: GraphQLClient,
+) -> None:
+    shop, ids = await _ladder(gql)
+    ann = await shop.member("ann@example.com")
+    await shop.record(shop.order("ann@example.com", 42_000))  # Silver, 420 qualifying
+    await _reevaluate(gql)
+    update = """mutation($input: TierUpdateInput!) { tierUpdate(input: $input) {
+      tier { threshold } errors { code } } }"""
+
+    await gql.data(update, {"input": {"id": ids["Gold"], "threshold": 400}},
+                   token=shop.admin.access_token)
+    moved_up = await _reevaluate(gql)
+    await gql.data(update, {"input": {"id": ids["Gold"], "threshold": 1_000}},
+                   token=shop.admin.access_token)
+    moved_down = await _reevaluate(gql)
+
+    assert (moved_up, moved_down) == ([1], [0])
+    assert (await _tier(gql, ann))["current"] == {"name": "Gold"}
+
+
+async def test_a_new_tier_wakes_the_background_jobs_at_once(
+    gql: GraphQLClient, settings: Settings, clock: ManualClock
+) -> None:
+    # An instance whose jobs run hourly: the tier change must not wait for the hour.
+    hourly = dataclasses.replace(settings, expiry_interval_seconds=3600)
+    app = create_app(hourly, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as http:
+            instance = GraphQLClient(http, app.state.kizuna)
+            shop = await open_shop(instance)
+            await shop.rule(PER_EURO)
+            ann = await shop.member("ann@example.com")
+            await shop.record(shop.order("ann@example.com", 42_000))
+            await instance.data(TIER_CREATE, {"input": {
+                "name": "Silver", "threshold": 100, "earnMultiplier": 1.0, "perks": ""}},
+                token=shop.admin.access_token)
+            tiers = []
+            for _ in range(50):  # up to 5 s
+                tiers.append((await _tier(instance, ann))["current"])
+                if tiers[-1] is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert tiers[-1] == {"name": "Silver"}, tiers
