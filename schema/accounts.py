@@ -7,7 +7,7 @@ import strawberry
 from strawberry import Info
 
 from auth import sign_in as tokens
-from auth.accounts import set_birthday
+from auth.accounts import find_member, set_birthday
 from auth.registration import register
 from auth.roles import Role
 from loyalty import referrals
@@ -15,7 +15,7 @@ from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member, Staff
-from schema.permissions import IsMember, IsSignedIn
+from schema.permissions import CanReadMembers, IsMember, IsSignedIn
 
 Viewer = Annotated[
     Member | Staff,
@@ -121,6 +121,18 @@ class AccountQueries:
         account = await info.context.loaders.accounts.load(principal.subject_id)
         return Member.from_account(account) if account else None
 
+
+    @strawberry.field(
+        description="A member by sign-in email: for administrators and shop systems whose "
+        "API key has MEMBERS_READ (a CRM); null when no member has it.",
+        permission_classes=[CanReadMembers],
+    )
+    async def member(
+        self, info: Info[Context, None],
+        email: Annotated[str, strawberry.argument(description="Sign-in email (any case).")],
+    ) -> Member | None:
+        account = await find_member(info.context.store, account_id=None, email=email)
+        return Member.from_account(account) if account else None
 
     @strawberry.field(
         description="Who is signed in: the member or the staff account (with its store); "

@@ -1,6 +1,6 @@
 """The major objects, as Relay nodes with opaque global ids; each authorises its own lookup."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Self
@@ -11,7 +11,7 @@ from strawberry import Info, relay
 from auth.accounts import Account
 from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
-from auth.roles import ApiKeyScope, Role
+from auth.roles import ApiKeyScope, Principal, Role
 from auth.stores import ShopStore
 from loyalty import member_screens, referrals
 from loyalty.ledger import history
@@ -20,7 +20,13 @@ from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
 from schema.context import Context
 from schema.pagination import After, First, check_first, connection, decode_cursor
-from schema.permissions import is_admin, may_see_account, may_see_store
+from schema.permissions import (
+    IsTheMemberOrAdmin,
+    is_admin,
+    may_read_members,
+    may_see_account,
+    may_see_store,
+)
 from schema.points import LedgerEntry, MemberPoints
 
 if TYPE_CHECKING:
@@ -64,7 +70,9 @@ class ApiKeyScopeType(Enum):
         description="Record non-purchase actions (reviews, surveys, sign-ups).",
     )
     MEMBERS_READ = strawberry.enum_value(
-        ApiKeyScope.MEMBERS_READ.value, description="Look up members and their points."
+        ApiKeyScope.MEMBERS_READ.value,
+        description="Look members up (`member`, `node`) and read their profile, points and "
+        "tier."
     )
 
 
@@ -96,12 +104,17 @@ class StoreNode(relay.Node):
         return [cls.from_record(by_id[i]) if i in by_id else None for i in ids]
 
 
-@strawberry.type(description="A shopper enrolled in the loyalty programme.")
+@strawberry.type(description="A shopper enrolled in the loyalty programme. The member and "
+                 "administrators see all of it; a shop system whose API key has MEMBERS_READ "
+                 "sees the profile (email, name, consent, since when), points and tier.")
 class Member(relay.Node):
     id: relay.NodeID[str]
     email: str = strawberry.field(description="Sign-in email (lower case).")
     name: str = strawberry.field(description="Name as the member entered it.")
-    birthday: date | None = strawberry.field(description="Date of birth, if given.")
+    birthday: date | None = strawberry.field(
+        description="Date of birth, if given (the member and administrators).",
+        permission_classes=[IsTheMemberOrAdmin],
+    )
     marketing_consent: bool = strawberry.field(
         description="Whether the member agreed to receive marketing messages."
     )
@@ -114,7 +127,8 @@ class Member(relay.Node):
         return MemberPoints.from_summary(points_summary(snapshot, now), now)
 
     @strawberry.field(description="Every points movement with its reason, newest first. "
-                      "An order or action that earned nothing is not listed.")
+                      "An order or action that earned nothing is not listed. The member "
+                      "and administrators.", permission_classes=[IsTheMemberOrAdmin])
     async def history(
         self, info: Info[Context, None], first: First = 20, after: After = None
     ) -> relay.Connection[LedgerEntry]:
@@ -124,7 +138,8 @@ class Member(relay.Node):
         )
         return connection(entries, page, node=LedgerEntry.from_entry, item_id=lambda e: e.id)
 
-    @strawberry.field(description="The member's vouchers, newest first.")
+    @strawberry.field(description="The member's vouchers, newest first (the member and "
+                      "administrators).", permission_classes=[IsTheMemberOrAdmin])
     async def vouchers(
         self, info: Info[Context, None],
         status: Annotated[
@@ -156,12 +171,14 @@ class Member(relay.Node):
 
     @strawberry.field(description="The code friends enter when they join (accountRegister's "
                       "referralCode): when a friend's first order is recorded, both of you "
-                      "get the referral reward.")
+                      "get the referral reward. The member and administrators.",
+                      permission_classes=[IsTheMemberOrAdmin])
     async def referral_code(self, info: Info[Context, None]) -> str:
         return await referrals.referral_code(info.context.store, member_id=self.id)
 
     @strawberry.field(description="Rewards and campaigns picked for this member from their "
-                      "history, best first, each with a one-line reason.")
+                      "history, best first, each with a one-line reason. The member and "
+                      "administrators.", permission_classes=[IsTheMemberOrAdmin])
     async def offers(
         self, info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description="How many (1–20).")] = 5,
@@ -199,7 +216,8 @@ class Member(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        accounts = await _visible_accounts(info, node_ids, Role.MEMBER)
+        accounts = await _visible_accounts(info, node_ids, Role.MEMBER,
+                                           readers=may_read_members)
         return [cls.from_account(a) if a else None for a in accounts]
 
 
@@ -263,11 +281,15 @@ class ApiKey(relay.Node):
 
 
 async def _visible_accounts(
-    info: Info[Context, None], node_ids: Iterable[str], role: Role
+    info: Info[Context, None], node_ids: Iterable[str], role: Role,
+    readers: Callable[[Principal | None], bool] = lambda _: False,
 ) -> list[Account | None]:
+    """The accounts of `role` the caller may see: their own, any for an admin, any for
+    the `readers`."""
     principal = info.context.principal
     ids = list(node_ids)
-    visible = [i for i in ids if may_see_account(principal, i)]
+    everyone = readers(principal)
+    visible = [i for i in ids if everyone or may_see_account(principal, i)]
     loaded = dict(zip(visible, await info.context.loaders.accounts.load_many(visible), strict=True))
     return [
         account if (account := loaded.get(i)) is not None and account.role is role else None

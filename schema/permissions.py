@@ -68,6 +68,25 @@ def is_admin(principal: Principal | None) -> bool:
     return principal is not None and principal.role is Role.ADMIN
 
 
+def may_read_members(principal: Principal | None) -> bool:
+    """Admins, and shop systems (a CRM, say) whose API key has MEMBERS_READ."""
+    return principal is not None and (
+        principal.role is Role.ADMIN
+        or (principal.role is Role.INTEGRATION and ApiKeyScope.MEMBERS_READ in principal.scopes)
+    )
+
+
+class IsTheMemberOrAdmin(BasePermission):
+    """Fields of a member that only the member and administrators read (a shop system with
+    MEMBERS_READ sees the profile, points and tier, not these)."""
+
+    message = "Only the member or an administrator can see this."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
+        return may_see_account(info.context.principal, str(source.id))
+
+
 class _ScopedPermission(BasePermission):
     """Admins, or shop systems whose API key has `scope`."""
 
@@ -95,6 +114,10 @@ class CanRecordOrders(_ScopedPermission):
 
 class CanRecordActions(_ScopedPermission):
     scope = ApiKeyScope.ACTIONS_WRITE
+
+
+class CanReadMembers(_ScopedPermission):
+    scope = ApiKeyScope.MEMBERS_READ
 
 
 class CanRecordStoreOrders(CanRecordOrders):
