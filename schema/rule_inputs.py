@@ -131,9 +131,22 @@ class EarningRuleActivateInput:
     rule: relay.GlobalID = strawberry.field(description="The rule's id.")
 
 
-@strawberry.input(description="A draft rule and the past period to try it on.")
+@strawberry.input(description="A rule change to try on a past period: exactly one of `rule` "
+                  "(a new rule), `edit` (an active rule changed) or `archive` (an active rule "
+                  "left out), and the period.")
 class RuleSimulateInput:
-    rule: EarningRuleInput = strawberry.field(description="The draft rule (not stored).")
+    rule: EarningRuleInput | None = strawberry.field(
+        default=None, description="A new draft rule (not stored), tried next to the rules in "
+        "force."
+    )
+    edit: EarningRuleUpdateInput | None = strawberry.field(
+        default=None, description="An active rule's id and all its new fields, as "
+        "earningRuleUpdate takes them: the edited version is tried in its place."
+    )
+    archive: EarningRuleArchiveInput | None = strawberry.field(
+        default=None, description="An active rule, as earningRuleArchive takes it: the "
+        "period is replayed without it."
+    )
     from_: datetime = strawberry.field(
         name="from", description="Start of the period (inclusive), with its UTC offset."
     )

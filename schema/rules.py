@@ -9,10 +9,17 @@ from strawberry import Info, relay
 from loyalty.errors import UnknownRule
 from loyalty.rules import store as rules
 from loyalty.rules.describe import describe_rule
-from loyalty.rules.simulate import simulate_rule
+from loyalty.rules.simulate import (
+    ArchiveRule,
+    EditRule,
+    NewRule,
+    RuleChange,
+    Simulation,
+    simulate_change,
+)
 from schema.admin import INPUT
 from schema.context import Context
-from schema.errors import UserError, returns_errors_in, user_errors
+from schema.errors import UserError, returns_errors_in
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin
 from schema.rule_inputs import (
@@ -29,13 +36,34 @@ from schema.rule_types import (
     programme_wording,
     rule_nodes,
 )
-from store import KizunaError
+from store import InvalidInput, Store
 
 
-def _rule_id(global_id: relay.GlobalID) -> str:
+def _rule_id(global_id: relay.GlobalID, *, field: tuple[str, ...] = ("input", "rule")) -> str:
     if global_id.type_name != "EarningRule":
-        raise UnknownRule("This is not the id of an earning rule.", field=("input", "rule"))
+        raise UnknownRule("This is not the id of an earning rule.", field=field)
     return global_id.node_id
+
+
+def _simulated_change(input: RuleSimulateInput) -> RuleChange:
+    """The one change `input` asks for; InvalidInput unless it gives exactly one."""
+    given = [name for name, value in (
+        ("rule", input.rule), ("edit", input.edit), ("archive", input.archive)
+    ) if value is not None]
+    if len(given) > 1:
+        raise InvalidInput("Give only one of `rule`, `edit` and `archive`.",
+                           field=("input", given[1]))
+    if input.edit is not None:
+        return EditRule(rule_id=_rule_id(input.edit.rule, field=("input", "edit", "rule")),
+                        rule=to_model(input.edit))
+    if input.archive is not None:
+        return ArchiveRule(
+            rule_id=_rule_id(input.archive.rule, field=("input", "archive", "rule"))
+        )
+    if input.rule is not None:
+        return NewRule(rule=to_model(input.rule))
+    raise InvalidInput("Give a new `rule`, an `edit` of an active rule or one to `archive`.",
+                       field=("input",))
 
 
 @strawberry.type(description="A way to earn points, in the words a member understands.")
@@ -78,19 +106,64 @@ class EarningRuleActivatePayload:
     errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
 
 
-@strawberry.type(description="What a draft rule would have given in a past period. A dry run: "
-                 "nothing was written.")
+@strawberry.type(description="What an edit or archive of a rule changes against what the "
+                 "rule actually earned from the same orders.")
+class RuleSimulationComparison:
+    rule: EarningRuleNode = strawberry.field(description="The rule as it stands now.")
+    points_earned: int = strawberry.field(
+        description="Points the rule actually gave the period's orders (the breakdown of "
+        "their earns), less the share their refunds reverse (in proportion to the money "
+        "refunded, as orderRefund computes it, even where points had expired before the "
+        "refund): what the rule earned on the money members kept."
+    )
+    points_difference: int = strawberry.field(
+        description="`points` − `pointsEarned`: negative when the change takes points away."
+    )
+    orders_changed: int = strawberry.field(
+        description="Orders for which the rule would give a different number of points."
+    )
+    members_changed: int = strawberry.field(
+        description="Members with at least one such order."
+    )
+
+
+@strawberry.type(description="What a rule change would have given in a past period. A dry "
+                 "run: nothing was written.")
 class RuleSimulatePayload:
     orders_matched: int | None = strawberry.field(
-        default=None, description="Orders it would have given points for."
+        default=None, description="Orders the simulated rule would have given points for. A "
+        "fully refunded order gives none."
     )
     members_affected: int | None = strawberry.field(
         default=None, description="Members who would have earned from it."
     )
     points: int | None = strawberry.field(
-        default=None, description="Points it would have given, within its limits."
+        default=None, description="Points it would have given, within its limits (counted "
+        "from `from`), net of refunds: each order is evaluated as it was paid, then loses the "
+        "share of the award its refunds reverse (in proportion to the money refunded, as "
+        "orderRefund does). So a fully refunded order gives nothing, and a minimum total or a "
+        "fixed award is judged on the order as paid. 0 for `archive`."
+    )
+    comparison: RuleSimulationComparison | None = strawberry.field(
+        default=None, description="For `edit` and `archive`: the difference against what "
+        "the rule actually earned. Null for a new rule."
     )
     errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
+
+
+async def _simulate_payload(store: Store, result: Simulation) -> RuleSimulatePayload:
+    comparison = None
+    if (compared := result.comparison) is not None:
+        (node,) = await rule_nodes(store, [compared.rule])
+        comparison = RuleSimulationComparison(
+            rule=node, points_earned=compared.points_earned,
+            points_difference=compared.points_difference,
+            orders_changed=compared.orders_changed, members_changed=compared.members_changed,
+        )
+    return RuleSimulatePayload(
+        orders_matched=result.orders_matched, members_affected=result.members_affected,
+        points=result.points, comparison=comparison,
+    )
 
 
 @strawberry.type
@@ -123,25 +196,21 @@ class RuleQueries:
             for rule in offered
         ]
 
-    @strawberry.field(description="Dry-run a draft rule against the orders recorded in a past "
-                      "period: how many orders, members and points it would have affected, "
-                      "next to the rules in force. Writes nothing.",
-                      permission_classes=[IsAdmin])
+    @strawberry.field(description="Dry-run a rule change against the orders recorded in a "
+                      "past period, next to the rules in force: a new rule (how many orders, "
+                      "members and points it would have affected), or an edit or archive of an "
+                      "active rule (and the difference against what it actually earned). "
+                      "Writes nothing.", permission_classes=[IsAdmin])
+    @returns_errors_in(RuleSimulatePayload)
     async def rule_simulate(
         self, info: Info[Context, None], input: Annotated[RuleSimulateInput, INPUT]
     ) -> RuleSimulatePayload:
         store = info.context.store
-        try:
-            result = await simulate_rule(
-                store, to_model(input.rule), start=input.from_, end=input.to,
-                timezone=await programme_timezone(store), others=await rules.active_rules(store),
-            )
-        except KizunaError as error:
-            return RuleSimulatePayload(errors=user_errors(error))
-        return RuleSimulatePayload(
-            orders_matched=result.orders_matched, members_affected=result.members_affected,
-            points=result.points,
+        result = await simulate_change(
+            store, change=_simulated_change(input), start=input.from_, end=input.to,
+            timezone=await programme_timezone(store),
         )
+        return await _simulate_payload(store, result)
 
 
 @strawberry.type
