@@ -1,5 +1,6 @@
 """Administration: stores, staff accounts and shop-system API keys."""
 
+from collections.abc import Iterable
 from typing import Annotated
 
 import strawberry
@@ -9,6 +10,7 @@ from auth import api_keys
 from auth.accounts import create_staff
 from auth.roles import ApiKeyScope
 from auth.stores import create_store, list_stores
+from loyalty.tier_store import UnknownTier
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import ApiKey, ApiKeyScopeType, Staff, StoreNode
@@ -24,6 +26,22 @@ def node_id(global_id: relay.GlobalID, type_name: str, field: tuple[str, ...]) -
     if global_id.type_name != type_name:
         raise NotFound(f"This is not the id of a {type_name}.", field=field)
     return global_id.node_id
+
+
+def tier_id(global_id: relay.GlobalID, field: tuple[str, ...]) -> str:
+    """The tier inside a Tier's global id (UnknownTier for another type's)."""
+    if global_id.type_name != "Tier":
+        raise UnknownTier("This is not the id of a tier.", field=field)
+    return global_id.node_id
+
+
+def tier_ids(global_ids: Iterable[relay.GlobalID], field: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(tier_id(g, field) for g in global_ids)
+
+
+def tier_global_ids(ids: Iterable[str]) -> list[relay.GlobalID]:
+    """Tier ids as the API shows them (sorted, for a stable answer)."""
+    return [relay.GlobalID("Tier", i) for i in sorted(ids)]
 
 
 @strawberry.input(description="A new store.")

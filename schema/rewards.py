@@ -22,7 +22,7 @@ from loyalty.reward_policy import (
 )
 from loyalty.rules.model import Channel
 from scanner.reward_redemption import redeem_reward
-from schema.admin import INPUT
+from schema.admin import INPUT, tier_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.ledger import ChannelType
@@ -50,7 +50,7 @@ class IsMemberOrAdmin(BasePermission):
 
 @strawberry.input(description="A tier's price for a reward.")
 class TierCostInput:
-    tier_id: strawberry.ID = strawberry.field(description="The tier's id.")
+    tier_id: relay.GlobalID = strawberry.field(description="The tier's id.")
     cost: int = strawberry.field(description="Points it costs members of this tier (≥ 0).")
 
 
@@ -80,7 +80,7 @@ class RewardCreateInput:
     per_member_limit: int | None = strawberry.field(
         default=None, description="Vouchers one member may hold at once; null: no limit."
     )
-    min_tier_id: strawberry.ID | None = strawberry.field(
+    min_tier_id: relay.GlobalID | None = strawberry.field(
         default=None, description="Only members at or above this tier."
     )
     segments: list[str] | None = strawberry.field(
@@ -89,7 +89,7 @@ class RewardCreateInput:
     early_access_until: datetime | None = strawberry.field(
         default=None, description="Until then only `earlyAccessTierId` and above may redeem."
     )
-    early_access_tier_id: strawberry.ID | None = strawberry.field(
+    early_access_tier_id: relay.GlobalID | None = strawberry.field(
         default=None, description="The tier with early access."
     )
     active: bool = strawberry.field(default=True, description="Whether members see it.")
@@ -130,12 +130,13 @@ class RewardUpdateInput:
         default=UNSET, description="Not below what members hold; null: unlimited."
     )
     per_member_limit: int | None = strawberry.field(default=UNSET, description="Null: none.")
-    min_tier_id: strawberry.ID | None = strawberry.field(default=UNSET, description="A tier.")
+    min_tier_id: relay.GlobalID | None = strawberry.field(default=UNSET,
+                                                           description="A tier.")
     segments: list[str] | None = strawberry.field(
         default=UNSET, description="Replaces the segments ([] opens it to everyone)."
     )
     early_access_until: datetime | None = strawberry.field(default=UNSET, description="End.")
-    early_access_tier_id: strawberry.ID | None = strawberry.field(
+    early_access_tier_id: relay.GlobalID | None = strawberry.field(
         default=UNSET, description="The tier with early access."
     )
     active: bool | None = strawberry.field(default=UNSET, description="Switch it on or off.")
@@ -198,7 +199,10 @@ def _reward_id(global_id: relay.GlobalID) -> str:
 
 
 def _tier_costs(value: list[TierCostInput]) -> tuple[TierCost, ...]:
-    return tuple(TierCost(str(t.tier_id), t.cost) for t in value)
+    return tuple(
+        TierCost(tier_id(t.tier_id, ("input", "tierCosts", str(n), "tierId")), t.cost)
+        for n, t in enumerate(value)
+    )
 
 
 # Input field → (draft field, conversion); None for a draft field that cannot be null.
@@ -208,8 +212,10 @@ _NULLABLE = {"amount_off", "percent_off", "currency", "product_sku", "image_url"
 _CONVERT: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "kind": ("kind", lambda k: RewardKind(k.name)),
     "tier_costs": ("tier_costs", _tier_costs),
-    "min_tier_id": ("min_tier_id", str),
-    "early_access_tier_id": ("early_access_min_tier_id", str),
+    "min_tier_id": ("min_tier_id", lambda g: tier_id(g, ("input", "minTierId"))),
+    "early_access_tier_id": (
+        "early_access_min_tier_id", lambda g: tier_id(g, ("input", "earlyAccessTierId"))
+    ),
     "segments": ("segments", tuple),
     "channels": ("channels", lambda cs: tuple(Channel(c.name) for c in cs)),
 }

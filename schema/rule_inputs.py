@@ -7,6 +7,7 @@ from strawberry import relay
 
 from loyalty.rules import model
 from loyalty.rules.store import DRAFT_ID
+from schema.admin import tier_ids
 from schema.ledger import ChannelType
 from schema.rule_types import EarningTriggerType, FormulaKindType, RoundingType, StackingType
 
@@ -36,8 +37,8 @@ class EarningConditionsInput:
     channels: list[ChannelType] = strawberry.field(
         default_factory=list, description="Where the order was placed."
     )
-    tiers: list[str] = strawberry.field(
-        default_factory=list, description="Members of one of these tiers."
+    tiers: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Members of one of these tiers (ids from `tiers`)."
     )
     segments: list[str] = strawberry.field(
         default_factory=list, description="Members in any of these segments."
@@ -168,7 +169,8 @@ def to_model(rule: EarningRuleInput) -> model.EarningRule:
             categories_include=frozenset(c.categories_include),
             categories_exclude=frozenset(c.categories_exclude),
             skus_include=frozenset(c.skus_include), skus_exclude=frozenset(c.skus_exclude),
-            channels=frozenset(ch.name for ch in c.channels), tiers=frozenset(c.tiers),
+            channels=frozenset(ch.name for ch in c.channels),
+            tiers=tier_ids(c.tiers, ("input", "conditions", "tiers")),
             segments=frozenset(c.segments), first_order_only=c.first_order_only,
             starts_at=c.starts_at, ends_at=c.ends_at, weekdays=frozenset(c.weekdays),
         ),

@@ -14,6 +14,7 @@ from loyalty.rules import model
 from loyalty.rules.describe import describe_rule
 from loyalty.rules.store import get_rules
 from loyalty.rules.usage import budgets_spent
+from schema.admin import tier_global_ids
 from schema.context import Context
 from schema.ledger import ChannelType
 from schema.permissions import is_admin
@@ -93,7 +94,9 @@ class EarningConditions:
     )
     skus_exclude: list[str] = strawberry.field(description="These SKUs never earn.")
     channels: list[ChannelType] = strawberry.field(description="Where the order was placed.")
-    tiers: list[str] = strawberry.field(description="Members of one of these tiers.")
+    tiers: list[relay.GlobalID] = strawberry.field(
+        description="Members of one of these tiers (ids)."
+    )
     segments: list[str] = strawberry.field(description="Members in any of these segments.")
     first_order_only: bool = strawberry.field(description="Only a member's first order.")
     starts_at: datetime | None = strawberry.field(description="From this moment (inclusive).")
@@ -109,7 +112,8 @@ class EarningConditions:
             categories_include=sorted(c.categories_include),
             categories_exclude=sorted(c.categories_exclude),
             skus_include=sorted(c.skus_include), skus_exclude=sorted(c.skus_exclude),
-            channels=[ChannelType(ch) for ch in sorted(c.channels)], tiers=sorted(c.tiers),
+            channels=[ChannelType(ch) for ch in sorted(c.channels)],
+            tiers=tier_global_ids(c.tiers),
             segments=sorted(c.segments), first_order_only=c.first_order_only,
             starts_at=c.starts_at, ends_at=c.ends_at, weekdays=sorted(c.weekdays),
         )

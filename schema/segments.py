@@ -15,7 +15,7 @@ from loyalty.segment_policy import (
     UnknownSegment,
     WindowMinimum,
 )
-from schema.admin import INPUT
+from schema.admin import INPUT, tier_global_ids, tier_ids
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member
@@ -52,7 +52,7 @@ class SegmentConditionsType:
     birthday_this_month: bool = strawberry.field(
         description="Born in the current month (programme's time zone)."
     )
-    tiers: list[strawberry.ID] = strawberry.field(
+    tiers: list[relay.GlobalID] = strawberry.field(
         description="Holds one of these tiers (ids); empty means any."
     )
     favourite_category: str | None = strawberry.field(
@@ -69,7 +69,7 @@ class SegmentConditionsType:
             last_order_within_days=c.last_order_within_days, lapsed_days=c.lapsed_days,
             frequency=window(c.frequency), monetary=window(c.monetary),
             birthday_month=c.birthday_month, birthday_this_month=c.birthday_this_month,
-            tiers=[strawberry.ID(t) for t in sorted(c.tiers)],
+            tiers=tier_global_ids(c.tiers),
             favourite_category=c.favourite_category,
         )
 
@@ -135,7 +135,7 @@ class SegmentConditionsInput:
     birthday_this_month: bool = strawberry.field(
         default=False, description="Born in the current month (programme's time zone)."
     )
-    tiers: list[strawberry.ID] = strawberry.field(
+    tiers: list[relay.GlobalID] = strawberry.field(
         default_factory=list, description="Holds one of these tiers (ids from `tiers`)."
     )
     favourite_category: str | None = strawberry.field(
@@ -150,7 +150,7 @@ class SegmentConditionsInput:
             last_order_within_days=self.last_order_within_days, lapsed_days=self.lapsed_days,
             frequency=window(self.frequency), monetary=window(self.monetary),
             birthday_month=self.birthday_month, birthday_this_month=self.birthday_this_month,
-            tiers=frozenset(str(t) for t in self.tiers),
+            tiers=tier_ids(self.tiers, ("input", "conditions", "tiers")),
             favourite_category=self.favourite_category,
         )
 

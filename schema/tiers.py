@@ -1,14 +1,15 @@
 """Tiers: the ladder (anyone signed in), its management (admins), and each member's tier."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Self
 
 import strawberry
-from strawberry import Info
+from strawberry import Info, relay
 
-from loyalty import tier_moves, tier_store
+from loyalty import reference, tier_moves, tier_store
 from loyalty.tiers import Tier, TierProgress, TierView
-from schema.admin import INPUT
+from schema.admin import INPUT, tier_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.ledger import MemberReference, actor_of, resolve_member
@@ -18,8 +19,8 @@ from store import InvalidInput
 
 
 @strawberry.type(name="Tier", description="A level of the programme and what it gives.")
-class TierType:
-    id: strawberry.ID = strawberry.field(description="The tier's id.")
+class TierType(relay.Node):
+    id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name, e.g. Gold.")
     threshold: int = strawberry.field(
         description="Qualifying points (or spend in minor units) needed in the window."
@@ -31,8 +32,18 @@ class TierType:
 
     @classmethod
     def of(cls, tier: Tier) -> Self:
-        return cls(id=strawberry.ID(tier.id), name=tier.name, threshold=tier.threshold,
+        return cls(id=tier.id, name=tier.name, threshold=tier.threshold,
                    earn_multiplier=tier.earn_multiplier, perks=tier.perks)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = list(node_ids)
+        if info.context.principal is None:  # the ladder is for anyone signed in
+            return [None for _ in ids]
+        programme = await reference.programme(info.context.store)
+        return [cls.of(tier) if (tier := programme.tier(i)) else None for i in ids]
 
 
 @strawberry.type(description="Qualifying progress against a threshold.")
@@ -85,7 +96,7 @@ class TierCreateInput:
 
 @strawberry.input(description="Changes to a tier; omitted fields stay.")
 class TierUpdateInput:
-    id: strawberry.ID = strawberry.field(description="The tier's id.")
+    id: relay.GlobalID = strawberry.field(description="The tier's id.")
     name: str | None = strawberry.field(default=None, description="Display name.")
     threshold: int | None = strawberry.field(default=None, description="Qualifying amount.")
     earn_multiplier: float | None = strawberry.field(default=None, description="1–10.")
@@ -94,7 +105,7 @@ class TierUpdateInput:
 
 @strawberry.input(description="A tier to remove (nobody may hold it).")
 class TierDeleteInput:
-    id: strawberry.ID = strawberry.field(description="The tier's id.")
+    id: relay.GlobalID = strawberry.field(description="The tier's id.")
 
 
 @strawberry.type(description="Result of tierCreate / tierUpdate / tierDelete.")
@@ -106,7 +117,7 @@ class TierPayload:
 @strawberry.input(description="Set or clear a member's tier by hand.")
 class MemberTierSetInput:
     member: MemberReference = strawberry.field(description="Whose tier.")
-    tier_id: strawberry.ID | None = strawberry.field(
+    tier_id: relay.GlobalID | None = strawberry.field(
         description="The tier to give; null goes back to the earned tier."
     )
     reason: str = strawberry.field(description="Why (shown in the member's history).")
@@ -152,7 +163,7 @@ class TierMutations:
         self, info: Info[Context, None], input: Annotated[TierUpdateInput, INPUT]
     ) -> TierPayload:
         tier = await tier_store.update_tier(
-            info.context.store, tier_id=str(input.id),
+            info.context.store, tier_id=tier_id(input.id, ("input", "id")),
             changes=tier_store.TierChanges(input.name, input.threshold, input.earn_multiplier,
                                            input.perks),
         )
@@ -164,7 +175,8 @@ class TierMutations:
     async def tier_delete(
         self, info: Info[Context, None], input: Annotated[TierDeleteInput, INPUT]
     ) -> TierPayload:
-        await tier_store.delete_tier(info.context.store, tier_id=str(input.id))
+        await tier_store.delete_tier(info.context.store,
+                                     tier_id=tier_id(input.id, ("input", "id")))
         return TierPayload()
 
     @strawberry.mutation(description="Give a member a tier by hand (shown as manual), or "
@@ -177,7 +189,8 @@ class TierMutations:
         tier = None
         if input.tier_id is not None:
             tiers = await tier_store.list_tiers(info.context.store)
-            tier = next((t for t in tiers if t.id == str(input.tier_id)), None)
+            wanted = tier_id(input.tier_id, ("input", "tierId"))
+            tier = next((t for t in tiers if t.id == wanted), None)
             if tier is None:
                 raise tier_store.UnknownTier("No tier has this id.", field=("input", "tierId"))
         reason = " ".join(input.reason.split())

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from strawberry.relay import to_base64
 
 from loyalty.reward_policy import (
     Redeemer,
@@ -67,7 +68,8 @@ async def test_every_problem_with_a_new_reward_is_reported_at_once(shop: RewardS
     payload = await shop.create_payload(
         title="", kind="AMOUNT_OFF", amountOff=None, percentOff=10, currency="XXX",
         imageUrl="http://cdn.example.com/x.png", cost=-1, stock=-5, perMemberLimit=0,
-        minTierId="nope", activeFrom="2030-01-01T00:00:00Z", activeTo="2029-01-01T00:00:00Z",
+        minTierId=to_base64("Tier", "nope"), activeFrom="2030-01-01T00:00:00Z",
+        activeTo="2029-01-01T00:00:00Z",
         voucherValidDays=0, channels=[],
     )
 

@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from strawberry.relay import to_base64
 
 from api.state import AppState
 from auth.accounts import find_member
@@ -14,6 +15,8 @@ from loyalty.segment_policy import category_key, order_stat_increments, refund_s
 from loyalty.segments import member_segments
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient
+
+UNKNOWN_TIER_ID = to_base64("Tier", "no-such-tier")
 
 CONDITIONS = """conditions { lastOrderWithinDays lapsedDays frequency { minimum months }
   monetary { minimum months } birthdayMonth birthdayThisMonth tiers favouriteCategory }"""
@@ -137,7 +140,7 @@ INVALID: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ("VIP", {"birthdayMonth": 13}, "INVALID_SEGMENT", ["input", "conditions", "birthdayMonth"]),
     ("VIP", {"birthdayMonth": 3, "birthdayThisMonth": True}, "INVALID_SEGMENT",
      ["input", "conditions", "birthdayThisMonth"]),
-    ("VIP", {"tiers": ["no-such-tier"]}, "UNKNOWN_TIER", ["input", "conditions", "tiers"]),
+    ("VIP", {"tiers": [UNKNOWN_TIER_ID]}, "UNKNOWN_TIER", ["input", "conditions", "tiers"]),
     ("VIP", {"favouriteCategory": "  "}, "INVALID_SEGMENT",
      ["input", "conditions", "favouriteCategory"]),
 ]
@@ -191,7 +194,7 @@ async def test_rules_may_only_name_tiers_and_segments_that_exist(gql: GraphQLCli
     base = {"name": "Bonus", "trigger": "ORDER", "formula": {"kind": "FIXED", "points": 10}}
 
     payload = await rule(shop, {**base, "conditions": {"segments": ["GHOSTS"],
-                                                       "tiers": ["no-such-tier"]}})
+                                                       "tiers": [UNKNOWN_TIER_ID]}})
 
     assert payload["rule"] is None
     assert sorted((e["code"], e["field"][-1]) for e in payload["errors"]) == [

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import httpx
+from strawberry.relay import from_base64, to_base64
 
 from api.app import create_app
 from api.settings import Settings
@@ -276,3 +277,27 @@ async def test_a_new_tier_wakes_the_background_jobs_at_once(
                     break
                 await asyncio.sleep(0.1)
             assert tiers[-1] == {"name": "Silver"}, tiers
+
+
+async def test_tiers_are_nodes_with_global_ids_like_every_other_object(
+    gql: GraphQLClient,
+) -> None:
+    shop, ids = await _ladder(gql)
+    ann = await shop.member("ann@example.com")
+    node = "query($id: ID!) { node(id: $id) { id ... on Tier { name threshold } } }"
+
+    as_member = await gql.data(node, {"id": ids["Gold"]}, token=ann.access_token)
+    anonymous = await gql.data(node, {"id": ids["Gold"]})
+    listed = await gql.data("{ tiers { id name } }", token=ann.access_token)
+    wrong_type = await gql.data(
+        """mutation($input: MemberTierSetInput!) { memberTierSet(input: $input) {
+             errors { code field } } }""",
+        {"input": {"member": {"email": "ann@example.com"}, "tierId": to_base64("Reward", "x"),
+                   "reason": "Test"}}, token=shop.admin.access_token)
+
+    assert from_base64(ids["Gold"])[0] == "Tier"
+    assert as_member["node"] == {"id": ids["Gold"], "name": "Gold", "threshold": 500}
+    assert anonymous["node"] is None
+    assert [t["id"] for t in listed["tiers"]] == [ids["Silver"], ids["Gold"]]
+    assert wrong_type["memberTierSet"]["errors"] == [
+        {"code": "UNKNOWN_TIER", "field": ["input", "tierId"]}]
