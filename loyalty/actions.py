@@ -100,7 +100,7 @@ async def record_action(
             await record_tier_change(store, session, member_id=member_id,
                                      decision=effect.decision, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
-                           local_date=local_date)
+                           local_date=local_date, usage=usage)
         return entry
 
     try:

@@ -55,7 +55,8 @@ async def reward_views(
         segments=(await segments(store, snapshot, birthday=birthday, now=now)
                   if any(r.draft.segments for r in rewards) else frozenset()),
     )
-    return [view_for(r, redeemer, tiers=programme.tiers, now=now) for r in rewards]
+    return [view_for(r, redeemer, tiers=programme.tiers, now=now, timezone=programme.timezone)
+            for r in rewards]
 
 
 async def catalogue(
@@ -73,6 +74,7 @@ async def offers(
     """The member's top offers (at most `limit`, capped at MAX_OFFERS)."""
     views = await catalogue(store, snapshot, birthday=birthday, now=now)
     rules = await reference.earning_rules(store)
+    programme = await reference.programme(store)
     return rank_offers(views, rules, lots=snapshot.live_lots(now),
                        favourites=favourite_categories(snapshot.state.category_spend or {}),
-                       now=now, limit=min(limit, MAX_OFFERS))
+                       now=now, limit=min(limit, MAX_OFFERS), timezone=programme.timezone)

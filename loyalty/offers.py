@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from loyalty import member_dates
 from loyalty.lots import OpenLot, spendable_points
 from loyalty.reward_policy import RewardView
 from loyalty.rules.model import EarningRule, FormulaKind, TriggerKind
@@ -40,21 +42,18 @@ class Offer:
     rule_id: str | None = None
 
 
-def _day(moment: datetime) -> str:
-    return f"{moment:%d %b %Y}"
-
-
-def _reward_offer(view: RewardView, *, expiring: int, expiring_at: datetime | None) -> (
-    Offer | None
-):
+def _reward_offer(
+    view: RewardView, *, expiring: int, expiring_at: datetime | None, timezone: ZoneInfo
+) -> Offer | None:
     reward = view.reward
     title = reward.draft.title
     if not view.eligible:
         return None
     if view.affordable and expiring_at is not None and view.cost <= expiring:
+        expiry = member_dates.local_day(expiring_at, timezone)
         return Offer(OfferKind.REWARD, title,
-                     f"Use {view.cost} of your {expiring} points that expire on "
-                     f"{_day(expiring_at)}.", 400, reward_id=reward.id)
+                     f"Use {view.cost} of your {expiring} points that expire on {expiry}.", 400,
+                     reward_id=reward.id)
     if view.affordable:
         return Offer(OfferKind.REWARD, title,
                      f"You have enough points: it costs {view.cost}.", 300, reward_id=reward.id)
@@ -66,17 +65,19 @@ def _reward_offer(view: RewardView, *, expiring: int, expiring_at: datetime | No
     return None
 
 
-def _campaign_offer(rule: EarningRule, *, favourites: frozenset[str], now: datetime) -> (
-    Offer | None
-):
+def _campaign_offer(
+    rule: EarningRule, *, favourites: frozenset[str], now: datetime, timezone: ZoneInfo
+) -> Offer | None:
     conditions = rule.conditions
-    if rule.trigger is not TriggerKind.ORDER or not rule.active:
+    if rule.trigger is not TriggerKind.ORDER or not rule.active or rule.budget_used_up:
         return None
     if (conditions.starts_at and conditions.starts_at > now) or (
         conditions.ends_at and conditions.ends_at <= now
     ):
         return None
-    until = f" until {_day(conditions.ends_at)}" if conditions.ends_at else ""
+    # The same last day as the rule's `howToEarn`: an exclusive end, in the programme's zone.
+    until = (f" until {member_dates.ends(conditions.ends_at, timezone)}"
+             if conditions.ends_at else "")
     liked = sorted(c for c in conditions.categories_include if category_key(c) in favourites)
     if liked:
         return Offer(OfferKind.CAMPAIGN, rule.name,
@@ -93,8 +94,10 @@ def _campaign_offer(rule: EarningRule, *, favourites: frozenset[str], now: datet
 
 def rank_offers(
     views: Sequence[RewardView], rules: Sequence[EarningRule], *, lots: Sequence[OpenLot],
-    favourites: frozenset[str], now: datetime, limit: int,
+    favourites: frozenset[str], now: datetime, limit: int, timezone: ZoneInfo,
 ) -> list[Offer]:
+    """The member's best offers, at most `limit`; dates in the explanations are in
+    `timezone` (the programme's) and say so."""
     soon = [lot for lot in lots if lot.expires_at is not None
             and lot.expires_at <= now + EXPIRING_WITHIN and lot.available_at <= now]
     expiring = sum(lot.remaining for lot in soon)
@@ -102,10 +105,11 @@ def rank_offers(
     offers = [
         offer for view in views
         if (offer := _reward_offer(view, expiring=min(expiring, spendable_points(lots, now)),
-                                   expiring_at=expiring_at)) is not None
+                                   expiring_at=expiring_at, timezone=timezone)) is not None
     ] + [
         offer for rule in rules
-        if (offer := _campaign_offer(rule, favourites=favourites, now=now)) is not None
+        if (offer := _campaign_offer(rule, favourites=favourites, now=now,
+                                     timezone=timezone)) is not None
     ]
     costs = {view.reward.id: view.cost for view in views}
     offers.sort(key=lambda o: (-o.score, costs.get(o.reward_id or "", 0),

@@ -180,7 +180,7 @@ async def record_order(
             await record_tier_change(store, session, member_id=member_id,
                                      decision=effect.decision, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
-                           local_date=local_date)
+                           local_date=local_date, usage=usage)
         await store.collection(ORDERS).insert_one(
             _order_document(member_id, purchase, store_id, payload_hash, entry, now),
             session=session,

@@ -10,10 +10,12 @@ so a higher tier never pays more than a lower one.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from loyalty import member_dates
 from loyalty.errors import InsufficientPoints
 from loyalty.rules.model import Channel
 from loyalty.tiers import Tier, rank
@@ -189,22 +191,24 @@ def _reaches(tiers: Sequence[Tier], member_tier: str | None, required: str) -> b
     return needed > 0 and rank(tiers, member_tier) >= needed
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def ineligibility(
-    reward: Reward, redeemer: Redeemer, *, tiers: Sequence[Tier], now: datetime
+    reward: Reward, redeemer: Redeemer, *, tiers: Sequence[Tier], now: datetime,
+    timezone: ZoneInfo,
 ) -> KizunaError | None:
     """The first reason the member may not redeem `reward` now (points aside), or None:
-    switched off, not started, ended, tier, segment, early access, their limit, stock."""
+    switched off, not started, ended, tier, segment, early access, their limit, stock.
+    Dates in the message are in `timezone` (the programme's) and say so."""
     d = reward.draft
     if not d.active:
         return RewardInactive("This reward is not available.")
     if d.active_from is not None and now < d.active_from:
-        return NotYetAvailable(f"This reward is available from {_when(d.active_from)}.")
+        return NotYetAvailable(
+            f"This reward is available from {member_dates.starts(d.active_from, timezone)}."
+        )
     if d.active_to is not None and now >= d.active_to:
-        return RewardEnded(f"This reward ended on {_when(d.active_to)}.")
+        return RewardEnded(
+            f"This reward ended on {member_dates.ends(d.active_to, timezone)}."
+        )
     if d.min_tier_id is not None and not _reaches(tiers, redeemer.tier_id, d.min_tier_id):
         return NotEligibleTier(
             f"Reach {_tier_name(tiers, d.min_tier_id)} to unlock this reward."
@@ -216,7 +220,7 @@ def ineligibility(
             and not _reaches(tiers, redeemer.tier_id, d.early_access_min_tier_id)):
         return EarlyAccess(
             f"{_tier_name(tiers, d.early_access_min_tier_id)} members have early access "
-            f"until {_when(d.early_access_until)}."
+            f"until {member_dates.ends(d.early_access_until, timezone)}."
         )
     held = redeemer.reward_counts.get(reward.id, 0)
     if d.per_member_limit is not None and held >= d.per_member_limit:
@@ -248,12 +252,12 @@ class RewardView:
 
 def price_to_redeem(
     reward: Reward, redeemer: Redeemer, *, tiers: Sequence[Tier], now: datetime,
-    stock_taken: bool,
+    stock_taken: bool, timezone: ZoneInfo,
 ) -> int:
     """What the member pays for `reward` now; raises why they may not have it: the first
-    ineligibility, OutOfStock when no unit could be taken (`stock_taken` False), or
-    InsufficientPoints."""
-    problem = ineligibility(reward, redeemer, tiers=tiers, now=now)
+    ineligibility (its dates in `timezone`), OutOfStock when no unit could be taken
+    (`stock_taken` False), or InsufficientPoints."""
+    problem = ineligibility(reward, redeemer, tiers=tiers, now=now, timezone=timezone)
     if problem is None and not stock_taken:
         problem = OutOfStock("This reward is out of stock.")
     if problem is not None:
@@ -266,13 +270,15 @@ def price_to_redeem(
 
 
 def view_for(
-    reward: Reward, redeemer: Redeemer, *, tiers: Sequence[Tier], now: datetime
+    reward: Reward, redeemer: Redeemer, *, tiers: Sequence[Tier], now: datetime,
+    timezone: ZoneInfo,
 ) -> RewardView:
+    """`reward` as `redeemer` sees it at `now` (dates in its problem in `timezone`)."""
     cost = cost_for(reward, redeemer.tier_id, tiers)
     return RewardView(
         reward=reward, cost=cost, affordable=redeemer.balance >= cost,
         shortfall=max(0, cost - redeemer.balance),
-        problem=ineligibility(reward, redeemer, tiers=tiers, now=now),
+        problem=ineligibility(reward, redeemer, tiers=tiers, now=now, timezone=timezone),
         held=redeemer.reward_counts.get(reward.id, 0),
     )
 

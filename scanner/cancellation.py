@@ -1,5 +1,7 @@
 """A member gives up a voucher before using it."""
 
+from zoneinfo import ZoneInfo
+
 from scanner.collections import VOUCHERS
 from scanner.errors import VoucherNotFound
 from scanner.policy import unusable_reason
@@ -10,12 +12,13 @@ from store.clock import Clock
 
 
 async def cancel_voucher(
-    store: Store, *, voucher_id: str, member_id: str, clock: Clock,
+    store: Store, *, voucher_id: str, member_id: str, clock: Clock, timezone: ZoneInfo,
     session: Session | None = None,
 ) -> Voucher:
     """Flip the member's ACTIVE, unexpired voucher to CANCELLED (one conditional write);
-    raises VoucherNotFound, AlreadyRedeemed, VoucherCancelled or VoucherExpired. Giving back
-    what the voucher cost is the caller's business, in the same transaction (`session`)."""
+    raises VoucherNotFound, AlreadyRedeemed, VoucherCancelled or VoucherExpired (their dates
+    in `timezone`, the programme's). Giving back what the voucher cost is the caller's
+    business, in the same transaction (`session`)."""
     now = clock()
     vouchers = store.collection(VOUCHERS)
     doc = await vouchers.find_one_and_update(
@@ -30,7 +33,7 @@ async def cancel_voucher(
                                       session=session)
     if current is None:
         raise VoucherNotFound("You have no voucher with this id.", field=("input", "voucherId"))
-    problem = unusable_reason(voucher_from_document(current), now=now)
+    problem = unusable_reason(voucher_from_document(current), now=now, timezone=timezone)
     if problem is None:
         raise RuntimeError("an active voucher refused cancellation")
     raise problem

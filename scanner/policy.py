@@ -1,7 +1,9 @@
 """Whether a voucher can be used here and now, and why not: pure, no I/O."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from loyalty.member_dates import local_time
 from loyalty.rules.model import Channel
 from scanner.errors import (
     AlreadyRedeemed,
@@ -15,34 +17,33 @@ from scanner.vouchers import Voucher, VoucherStatus
 from store import KizunaError
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
 def unusable_reason(
     voucher: Voucher,
     *,
     now: datetime,
+    timezone: ZoneInfo,
     channel: Channel | None = None,
     store_id: str | None = None,
     store_names: dict[str, str] | None = None,
 ) -> KizunaError | None:
     """The first reason the voucher cannot be redeemed, in the order a cashier needs it:
     its state (redeemed, cancelled, expired), then where it may be used. `channel` None
-    checks the state only (for the member's own actions)."""
+    checks the state only (for the member's own actions). Dates in the message are in
+    `timezone` (the programme's) and say so."""
     status = voucher.status(now)
     if status is VoucherStatus.REDEEMED and voucher.redemption is not None:
         redemption = voucher.redemption
         where = "online"
         if redemption.store_id is not None:
             where = "at " + (store_names or {}).get(redemption.store_id, "another store")
-        return AlreadyRedeemed(
-            f"This voucher was already redeemed on {_when(redemption.redeemed_at)} {where}."
-        )
+        when = local_time(redemption.redeemed_at, timezone)
+        return AlreadyRedeemed(f"This voucher was already redeemed on {when} {where}.")
     if status is VoucherStatus.CANCELLED:
         return VoucherCancelled("This voucher was cancelled by its holder.")
     if status is VoucherStatus.EXPIRED:
-        return VoucherExpired(f"This voucher expired on {_when(voucher.expires_at)}.")
+        return VoucherExpired(
+            f"This voucher expired on {local_time(voucher.expires_at, timezone)}."
+        )
     if channel is None:
         return None
     restrictions = voucher.restrictions

@@ -9,9 +9,11 @@ read again, to tell a replay of the same request from a real refusal and say why
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from auth.accounts import get_account
 from auth.stores import get_stores
+from loyalty import reference as reference_data  # `reference` is what a cashier scanned
 from loyalty.events import fingerprint
 from loyalty.rules.model import Channel
 from scanner import codes
@@ -101,6 +103,11 @@ def _target(desk: ScanDesk, reference: VoucherReference) -> dict[str, Any]:
         ) from error
 
 
+async def _programme_zone(store: Store) -> ZoneInfo:
+    """The zone a refusal's dates are worded in: the programme's (from the read cache)."""
+    return (await reference_data.programme(store)).timezone
+
+
 async def _store_names(store: Store, voucher: Voucher) -> dict[str, str]:
     """Names of the store where the voucher was redeemed, for "already redeemed at …"."""
     redemption = voucher.redemption
@@ -141,8 +148,8 @@ async def _check(
         return CheckResult(voucher=None, problem=error)
     voucher = voucher_from_document(doc)
     problem = unusable_reason(
-        voucher, now=now, channel=channel, store_id=scanner.store_id,
-        store_names=await _store_names(desk.store, voucher),
+        voucher, now=now, timezone=await _programme_zone(desk.store), channel=channel,
+        store_id=scanner.store_id, store_names=await _store_names(desk.store, voucher),
     )
     desk.audit.record(
         action=ScanAction.CHECK, outcome=problem.code if problem else OK, scanner=scanner,
@@ -254,8 +261,8 @@ async def _redeem(
                           at=now, voucher_id=voucher.id, member_id=voucher.member_id)
         raise Refused(outcome, voucher)
     problem = unusable_reason(
-        voucher, now=now, channel=channel, store_id=scanner.store_id,
-        store_names=await _store_names(desk.store, voucher),
+        voucher, now=now, timezone=await _programme_zone(desk.store), channel=channel,
+        store_id=scanner.store_id, store_names=await _store_names(desk.store, voucher),
     ) or order_total_problem(voucher, order_total)
     if problem is None:
         if retried:

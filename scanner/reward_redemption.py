@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from auth.accounts import get_account
 from auth.roles import Role
+from loyalty import reference
 from loyalty.collections import LEDGER, REWARDS
 from loyalty.errors import UnknownMember
 from loyalty.events import ensure_same_payload, fingerprint
@@ -128,6 +129,9 @@ async def redeem_reward(
     if account is None or account.role is not Role.MEMBER:
         raise UnknownMember("No member has this id.", field=("input",))
     segments: frozenset[str] | None = None
+    # Only for the wording of a refusal's dates: from the read cache, before the transaction
+    # (a plain read inside it would wait on the embedded engine's transaction gate).
+    timezone = (await reference.programme(store)).timezone
 
     async def work(session: Session) -> RewardRedeemed:
         now = clock()
@@ -145,7 +149,8 @@ async def redeem_reward(
         redeemer = Redeemer(tier_id=member.tier.tier_id, balance=balance,
                             reward_counts=member.reward_counts or {},
                             segments=segments or frozenset())
-        cost = price_to_redeem(reward, redeemer, tiers=tiers, now=now, stock_taken=taken)
+        cost = price_to_redeem(reward, redeemer, tiers=tiers, now=now, stock_taken=taken,
+                               timezone=timezone)
         title = reward.draft.title
         entry = await debit(
             store, session,
@@ -218,9 +223,12 @@ async def cancel_member_voucher(
     """The member gives up an unused voucher; for a reward's voucher, in the same
     transaction, its points, its unit of stock and its count against the member's limit
     come back. Raises what scanner.cancellation `cancel_voucher` raises (nothing changes)."""
+    # For the wording of a refusal's dates, read before the transaction (see redeem_reward).
+    timezone = (await reference.programme(store)).timezone
+
     async def work(session: Session) -> VoucherGivenBack:
         voucher = await cancel_voucher(store, voucher_id=voucher_id, member_id=member_id,
-                                       clock=clock, session=session)
+                                       clock=clock, timezone=timezone, session=session)
         if voucher.source_kind is not SourceKind.REWARD or voucher.source_reference is None:
             return VoucherGivenBack(voucher=voucher, points_returned=0, reward_id=None)
         doc = await store.collection(LEDGER).find_one({"_id": voucher.source_reference},

@@ -15,6 +15,7 @@ from graphql import (
     specified_scalar_types,
 )
 from graphql import validate as graphql_validate
+from strawberry.relay import to_base64
 
 import schema.accounts
 import schema.context
@@ -73,7 +74,7 @@ async def test_more_than_2000_tokens_are_rejected(gql: GraphQLClient) -> None:
 
     def preview(tier_ids: int) -> str:
         # 23 tokens around the list, one per id in it.
-        ids = ' "t"' * tier_ids
+        ids = f' "{to_base64("Tier", "t")}"' * tier_ids
         return (f"{{ segmentPreview(input: {{conditions: {{tiers: [{ids} ]}}}}) "
                 "{ errors { code } } }")
 

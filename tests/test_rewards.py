@@ -4,6 +4,7 @@ not), best for them first, in a constant number of database round trips."""
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from strawberry.relay import to_base64
@@ -303,6 +304,7 @@ async def test_the_catalogue_costs_the_same_round_trips_whatever_its_size(
 # --- the policy, without a database ------------------------------------------------------
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+ZONE = ZoneInfo("Europe/Paris")
 SILVER, GOLD = Tier("s", "Silver", 100), Tier("g", "Gold", 500)
 
 
@@ -330,7 +332,7 @@ def test_a_tier_that_no_longer_exists_lets_nobody_in() -> None:
     reward = _reward(min_tier_id="deleted")
 
     problem = ineligibility(reward, Redeemer(tier_id="g", balance=1000), tiers=[SILVER, GOLD],
-                            now=NOW)
+                            now=NOW, timezone=ZONE)
 
     assert problem is not None and problem.code == "NOT_ELIGIBLE_TIER"
 
@@ -340,7 +342,8 @@ def test_best_first_puts_the_redeemable_then_the_nearly_affordable_first() -> No
     rewards = [_reward("big", cost=900), _reward("small", cost=50), _reward("mid", cost=200),
                _reward("near", cost=250), _reward("limited", cost=10, per_member_limit=1)]
 
-    ordered = best_first([view_for(r, redeemer, tiers=[], now=NOW) for r in rewards])
+    ordered = best_first([view_for(r, redeemer, tiers=[], now=NOW, timezone=ZONE)
+                          for r in rewards])
 
     assert [v.reward.id for v in ordered] == ["mid", "small", "near", "big", "limited"]
 
@@ -360,7 +363,7 @@ def test_the_price_to_redeem_names_the_first_obstacle(
 ) -> None:
     with pytest.raises(KizunaError) as refused:
         price_to_redeem(reward, Redeemer(tier_id="s", balance=balance), tiers=[SILVER, GOLD],
-                        now=NOW, stock_taken=taken)
+                        now=NOW, stock_taken=taken, timezone=ZONE)
 
     assert refused.value.code == code
 

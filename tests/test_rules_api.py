@@ -207,7 +207,8 @@ async def test_program_rules_list_ways_to_earn_for_anyone(
 
     rules = (await gql.data(PROGRAM))["programRules"]
     assert {r["name"]: r["howToEarn"] for r in rules} == {
-        "New year": f"Double points on orders until {ends - timedelta(days=1):%a} 31 Dec",
+        "New year": (f"Double points on orders until {ends - timedelta(days=1):%a} 31 Dec "
+                     f"{now.year} (UTC)"),
         "Base points": "Earn 1 point per €1 spent",
         "Reviews": "Earn 50 points for a review",
     }

@@ -58,7 +58,7 @@ def test_weekend_double_points_shows_local_days_with_an_exclusive_end() -> None:
         formula=Formula(FormulaKind.MULTIPLIER, factor=2.0),
         conditions=Conditions(starts_at=datetime(2025, 11, 28, 23, tzinfo=UTC),
                               ends_at=datetime(2025, 11, 30, 23, tzinfo=UTC)),
-    ) == "Double points on orders from Sat 29 Nov to Sun 30 Nov"
+    ) == "Double points on orders from Sat 29 Nov 2025 to Sun 30 Nov 2025 (Europe/Paris time)"
 
 
 def test_first_order_bonus_with_threshold_and_limits() -> None:

@@ -44,7 +44,8 @@ async def earn(
         usage = await load_usage(store, session, rules, member_id=member_id, local_date=day)
         awards = evaluate(rules, event, MemberFacts(member_id=member_id), usage,
                           timezone=UTC_ZONE).awards
-        await record_usage(store, session, awards, rules, member_id=member_id, local_date=day)
+        await record_usage(store, session, awards, rules, member_id=member_id, local_date=day,
+                           usage=usage)
         return awards
 
     return await store.transaction(work)
@@ -98,7 +99,8 @@ async def test_counters_written_in_a_transaction_are_read_back_in_it(state: AppS
 
     async def work(session: Session) -> tuple[int, int]:
         award = RuleAward(rule_id="r", rule_name="r", points=25)
-        await record_usage(store, session, [award], [rule], member_id="ann", local_date=day)
+        await record_usage(store, session, [award], [rule], member_id="ann", local_date=day,
+                           usage={})
         usage = await load_usage(store, session, [rule], member_id="ann", local_date=day)
         return usage["r"].member_today, usage["r"].budget_spent
 
@@ -114,7 +116,7 @@ async def test_rules_without_limits_cost_no_query(state: AppState) -> None:
         usage = await load_usage(store, session, [unlimited], member_id="ann",
                                  local_date=date(2026, 3, 1))
         await record_usage(store, session, [RuleAward("free", "free", 10)], [unlimited],
-                           member_id="ann", local_date=date(2026, 3, 1))
+                           member_id="ann", local_date=date(2026, 3, 1), usage=usage)
         assert usage == {}
         return store.commands.by_name.get("find", 0) - before
 

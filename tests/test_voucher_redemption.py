@@ -301,7 +301,9 @@ async def test_second_redemption_of_same_voucher_is_rejected(
     assert [e["code"] for e in second["errors"]] == ["ALREADY_REDEEMED"]
     message = second["errors"][0]["message"]
     assert "Paris Opéra" in message
-    assert f"{redeemed_at:%Y-%m-%d %H:%M}" in message
+    # In the programme's zone (UTC by default), which the message names.
+    assert (f"on {redeemed_at:%a} {redeemed_at.day} {redeemed_at:%b %Y}, {redeemed_at:%H:%M} "
+            f"(UTC) at Paris Opéra") in message
     assert second["discount"] is None
     redemption = second["voucher"]["redemption"]
     assert datetime.fromisoformat(redemption["redeemedAt"]) == redeemed_at

@@ -1,14 +1,14 @@
 """How a member would read an earning rule: one line of plain text (pure).
 
 "Earn 1 point per €1 spent", "Earn 50 points for a review", "Double points on orders from
-Sat 29 Nov to Sun 30 Nov", "Earn 5 points per €1 on shoes (up to 500 points a month)",
-"Earn 2 points per €1 spent for Gold members in VIP".
+Sat 29 Nov 2025 to Sun 30 Nov 2025 (Europe/Paris time)", "Earn 5 points per €1 on shoes (up to
+500 points a month)", "Earn 2 points per €1 spent for Gold members in VIP".
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from loyalty import member_dates
 from loyalty.money import MINOR_UNITS, minor_per_unit
 from loyalty.rules.model import Conditions, EarningRule, FormulaKind, Limits, TriggerKind
 
@@ -32,8 +32,9 @@ def describe_rule(
     rule: EarningRule, *, timezone: ZoneInfo, tier_names: Mapping[str, str] | None = None
 ) -> str:
     """One sentence saying what earns how much, when and within which limits; dates and
-    weekdays are in `timezone` (the programme's), tiers by their names in `tier_names`
-    (tier id → name; an id without a name is shown as it is)."""
+    weekdays are in `timezone` (the programme's, named after the dates: see
+    loyalty/member_dates.py), tiers by their names in `tier_names` (tier id → name; an id
+    without a name is shown as it is)."""
     parts = [_award(rule), _what(rule), *_qualifiers(rule.conditions, timezone, tier_names or {})]
     text = " ".join(part for part in parts if part)
     limits = _limits(rule.limits)
@@ -110,7 +111,7 @@ def _qualifiers(c: Conditions, timezone: ZoneInfo, tier_names: Mapping[str, str]
             f"on {_join([_WEEKDAYS[d - 1] for d in days], 'and')}"
         )
         parts.append(named)
-    window = _window(c.starts_at, c.ends_at, timezone)
+    window = member_dates.window(c.starts_at, c.ends_at, timezone)
     if window:
         parts.append(window)
     return parts
@@ -122,28 +123,6 @@ def _audience(c: Conditions, tier_names: Mapping[str, str]) -> str:
     members = f"{tiers} members" if tiers else "members"
     segments = _join(sorted(c.segments), "or")
     return f"for {members} in {segments}" if segments else f"for {members}"
-
-
-def _window(start: datetime | None, end: datetime | None, timezone: ZoneInfo) -> str:
-    first = _moment(start.astimezone(timezone)) if start else None
-    last = _last_moment(end.astimezone(timezone)) if end else None
-    if first and last:
-        return f"on {first}" if first == last else f"from {first} to {last}"
-    if first:
-        return f"from {first}"
-    return f"until {last}" if last else ""
-
-
-def _moment(local: datetime) -> str:
-    day = f"{local:%a} {local.day} {local:%b}"
-    return day if local.time() == time() else f"{day} {local:%H:%M}"
-
-
-def _last_moment(local_end: datetime) -> str:
-    """The end is exclusive: midnight means the day before was the last one."""
-    if local_end.time() == time():
-        return _moment(local_end - timedelta(days=1))
-    return _moment(local_end)
 
 
 def _limits(limits: Limits) -> str:

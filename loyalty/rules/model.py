@@ -96,6 +96,9 @@ class EarningRule:
     stacking: Stacking = Stacking.STACK
     active: bool = True
     created_at: datetime | None = None
+    budget_used_up: bool = False
+    """Its budget is spent: it gives nothing more, and is no longer offered, until the
+    budget is raised."""
 
 
 @dataclass(frozen=True, slots=True)

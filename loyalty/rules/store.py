@@ -69,7 +69,11 @@ async def update_rule(
         key: value for key, value in to_document(rule).items()
         if key not in {"_id", "active", "created_at"}
     }
-    return await _change(store, rule_id, {**fields, "updated_at": clock()})
+    # A new budget may leave room again (or none): the flag follows what was spent.
+    spent = (await usage.budgets_spent(store, [rule_id])).get(rule_id, 0)
+    used_up = rule.limits.budget is not None and spent >= rule.limits.budget
+    return await _change(store, rule_id, {**fields, "budget_used_up": used_up,
+                                          "updated_at": clock()})
 
 
 async def _validated(store: Store, draft: EarningRule) -> EarningRule:
@@ -129,11 +133,17 @@ async def active_rules(store: Store) -> tuple[EarningRule, ...]:
 
 
 async def rules_on_offer(store: Store, *, now: datetime) -> list[EarningRule]:
-    """Active rules that have not ended by `now`: the ways to earn a member can still use."""
-    return [
-        rule for rule in await active_rules(store)
-        if rule.conditions.ends_at is None or rule.conditions.ends_at > now
-    ]
+    """Active rules that have not ended by `now` nor spent their budget: the ways to earn a
+    member can still use."""
+    return [rule for rule in await active_rules(store) if still_on_offer(rule, now)]
+
+
+def still_on_offer(rule: EarningRule, now: datetime) -> bool:
+    """Whether a member can still earn by `rule` from `now` on (as far as dates and budget
+    say; its other conditions are the member's business)."""
+    return rule.active and not rule.budget_used_up and (
+        rule.conditions.ends_at is None or rule.conditions.ends_at > now
+    )
 
 
 def to_document(rule: EarningRule) -> Document:
@@ -170,7 +180,7 @@ def from_document(doc: Mapping[str, Any]) -> EarningRule:
         id=doc["_id"], name=doc["name"], description=doc["description"],
         trigger=TriggerKind(doc["trigger"]), action_type=doc["action_type"],
         priority=doc["priority"], stacking=Stacking(doc["stacking"]), active=doc["active"],
-        created_at=doc.get("created_at"),
+        created_at=doc.get("created_at"), budget_used_up=doc.get("budget_used_up", False),
         conditions=Conditions(
             min_total=c["min_total"], currency=c["currency"],
             categories_include=frozenset(c["categories_include"]),

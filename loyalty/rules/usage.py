@@ -19,10 +19,10 @@ Day and month counters carry `expires_at` (a TTL index removes them) long after 
 period: far enough that an order back-dated to that period still finds its counter.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from loyalty.collections import RULE_USAGE
+from loyalty.collections import EARNING_RULES, RULE_USAGE
 from loyalty.rules.model import EarningRule, RuleAward, RuleUsage
 from store import IndexSpec, Session, Store, UpdateOne
 
@@ -111,15 +111,23 @@ async def record_usage(
     *,
     member_id: str,
     local_date: date,
+    usage: Mapping[str, RuleUsage],
 ) -> None:
     """Add each award's points to its rule's counters, in `session`'s transaction (one
-    bulk write; nothing when no awarded rule has a limit)."""
+    bulk write; nothing when no awarded rule has a limit). A campaign whose budget this
+    award uses up is marked so in the same transaction: it is no longer offered to members
+    (`usage` is what `load_usage` read before the award)."""
     by_id = {rule.id: rule for rule in rules}
     operations: list[UpdateOne] = []
+    used_up: list[str] = []
     for award in awards:
         rule = by_id.get(award.rule_id)
         if rule is None or award.points <= 0:
             continue
+        budget = rule.limits.budget
+        before = usage.get(rule.id, RuleUsage()).budget_spent
+        if budget is not None and before + award.points >= budget:
+            used_up.append(rule.id)
         for _, counter_id, counter_member, expiry_day in _counters(rule, member_id, local_date):
             on_insert: dict[str, object] = {"rule_id": rule.id, "member_id": counter_member}
             if expiry_day is not None:
@@ -133,6 +141,11 @@ async def record_usage(
             ))
     if operations:
         await store.collection(RULE_USAGE).bulk_write(operations, ordered=True, session=session)
+    if used_up:
+        await store.collection(EARNING_RULES).update_many(
+            {"_id": {"$in": used_up}}, {"$set": {"budget_used_up": True}}, session=session
+        )
+        store.reads.forget(EARNING_RULES)
 
 
 async def budgets_spent(store: Store, rule_ids: Sequence[str]) -> dict[str, int]:
