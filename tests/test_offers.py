@@ -70,3 +70,39 @@ async def test_a_member_without_history_gets_no_category_campaign(gql: GraphQLCl
     offers = await _offers(gql, bob)
 
     assert [o["title"] for o in offers] == []
+
+
+async def test_a_campaign_whose_budget_is_spent_is_no_longer_offered_until_raised(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_reward_shop(gql)
+    await shop.member("ann@example.com", points=0)
+    shoes = [{"sku": "BOOT", "category": "shoes", "quantity": 1, "unitPrice": 6_000}]
+    await shop.shop.record(shop.shop.order("ann@example.com", 6_000, items=shoes))
+    campaign = {"name": "Shoe bonus", "description": "100 points on shoes", "trigger": "ORDER",
+                "conditions": {"categoriesInclude": ["shoes"],
+                               "endsAt": (shop.shop.now() + timedelta(days=5)).isoformat()},
+                "formula": {"kind": "FIXED", "points": 100}, "limits": {"budget": 100}}
+    rule_id = await shop.shop.rule(campaign)
+
+    async def offered() -> tuple[list[str], list[str]]:
+        member = await shop.shop.sign_in("ann@example.com")
+        public = await gql.data("{ programRules { name } }")
+        return ([o["title"] for o in await _offers(gql, member) if o["kind"] == "CAMPAIGN"],
+                [r["name"] for r in public["programRules"]])
+
+    before = await offered()
+    earned = await shop.shop.record(shop.shop.order("ann@example.com", 6_000, items=shoes))
+    spent = await offered()
+    raised = await gql.data(
+        """mutation($input: EarningRuleUpdateInput!) { earningRuleUpdate(input: $input) {
+             errors { code } } }""",
+        {"input": {**campaign, "rule": rule_id, "limits": {"budget": 500}}},
+        token=shop.shop.admin.access_token)
+    after_raise = await offered()
+
+    assert before == (["Shoe bonus"], ["Shoe bonus"])
+    assert {b["ruleName"]: b["points"] for b in earned["breakdown"]}["Shoe bonus"] == 100
+    assert spent == ([], [])
+    assert raised["earningRuleUpdate"]["errors"] == []
+    assert after_raise == before
