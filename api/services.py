@@ -73,7 +73,8 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
             PasswordCost(time_cost=settings.password_time_cost,
                          memory_kib=settings.password_memory_kib),
             HashingCapacity(concurrent=settings.password_concurrency,
-                            waiting=settings.password_queue),
+                            waiting=settings.password_queue,
+                            per_client=settings.password_queue_per_client),
         ),
         access_tokens=AccessTokens(
             keyring=keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,

@@ -58,7 +58,8 @@ class Settings:
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024
     password_concurrency: int = 2
-    password_queue: int = 16
+    password_queue: int = 32
+    password_queue_per_client: int = 2
     registrations_per_client: int = 20
     registration_window_seconds: int = 3600
     session_sync_seconds: int = 5
@@ -130,7 +131,10 @@ class Settings:
             password_concurrency=reader.integer(
                 "KIZUNA_PASSWORD_CONCURRENCY", 2, low=1, high=256
             ),
-            password_queue=reader.integer("KIZUNA_PASSWORD_QUEUE", 16, low=0, high=10_000),
+            password_queue=reader.integer("KIZUNA_PASSWORD_QUEUE", 32, low=0, high=10_000),
+            password_queue_per_client=reader.integer(
+                "KIZUNA_PASSWORD_QUEUE_PER_CLIENT", 2, low=1, high=10_000
+            ),
             registrations_per_client=reader.integer(
                 "KIZUNA_REGISTRATIONS_PER_CLIENT", 20, low=1, high=1_000_000
             ),

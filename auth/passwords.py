@@ -2,9 +2,11 @@
 
 Hashing is deliberately slow and memory-hungry (64 MiB a hash by default), so it runs in a
 small pool of its own threads: at most `concurrent` hashes at once and `waiting` more in
-line. A request beyond that is refused at once with RateLimited instead of queueing: a flood
-of sign-ins or registrations cannot make every other one wait for minutes, nor grow the
-server's memory past `concurrent` hashes' worth.
+line, of which at most `per_client` for any one client address. A request beyond that is
+refused at once with RateLimited instead of queueing: a flood of sign-ins or registrations
+cannot make every other one wait for minutes, nor grow the server's memory past
+`concurrent` hashes' worth, and a flood from a few addresses cannot fill the line for
+everyone else.
 """
 
 import asyncio
@@ -34,7 +36,8 @@ class HashingCapacity:
     """How many hashes run at once, and how many more may wait for a thread."""
 
     concurrent: int = 2
-    waiting: int = 16
+    waiting: int = 32
+    per_client: int = 2
 
 
 class Passwords:
@@ -49,35 +52,47 @@ class Passwords:
             max_workers=self._capacity.concurrent, thread_name_prefix="argon2"
         )
         self._admitted = 0
+        self._admitted_by_client: dict[str, int] = {}
         # A real hash to verify against when the account does not exist, so an unknown
         # email costs as much time as a wrong password.
         self._decoy = self._hasher.hash("decoy password that matches nothing")
 
-    async def hash(self, password: str) -> str:
-        """The argon2id hash of `password`; raises RateLimited when the pool is full."""
-        return await self._run(lambda: self._hasher.hash(password))
+    async def hash(self, password: str, *, client: str | None = None) -> str:
+        """The argon2id hash of `password`; raises RateLimited when the pool is full (or
+        holds its share of work for `client`, a client address)."""
+        return await self._run(lambda: self._hasher.hash(password), client)
 
-    async def verify(self, password_hash: str | None, password: str) -> bool:
+    async def verify(
+        self, password_hash: str | None, password: str, *, client: str | None = None
+    ) -> bool:
         """Whether `password` matches; with no hash, spends the same time and says no.
-        Raises RateLimited when the pool is full."""
-        return await self._run(lambda: self._verify(password_hash, password))
+        Raises RateLimited when the pool is full (or holds `client`'s share)."""
+        return await self._run(lambda: self._verify(password_hash, password), client)
 
     def close(self) -> None:
         """Stop the worker threads; hashes still waiting are dropped."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _run[T](self, work: Callable[[], T]) -> T:
+    async def _run[T](self, work: Callable[[], T], client: str | None) -> T:
         capacity = self._capacity
-        if self._admitted >= capacity.concurrent + capacity.waiting:
+        mine = self._admitted_by_client.get(client, 0) if client is not None else 0
+        if (self._admitted >= capacity.concurrent + capacity.waiting
+                or mine >= capacity.per_client):
             raise RateLimited(
                 "The server is busy checking passwords; try again in a moment.",
                 retry_after_seconds=BUSY_RETRY_SECONDS,
             )
         self._admitted += 1
+        if client is not None:
+            self._admitted_by_client[client] = mine + 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, work)
         finally:
             self._admitted -= 1
+            if client is not None:
+                left = self._admitted_by_client.pop(client) - 1
+                if left:
+                    self._admitted_by_client[client] = left
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -32,5 +32,5 @@ async def register(
     return await register_member(
         auth.store, auth.passwords, email=email, password=password, name=name,
         birthday=birthday, marketing_consent=marketing_consent, clock=clock,
-        enrolment=enrolment,
+        enrolment=enrolment, client=client_address,
     )

@@ -81,7 +81,7 @@ async def sign_in(
     found = await find_credentials(auth.store, normalized)
     account, password_hash = found if found else (None, None)
     try:
-        matches = await auth.passwords.verify(password_hash, password)
+        matches = await auth.passwords.verify(password_hash, password, client=client_address)
     except RateLimited:
         await auth.attempts.release(counters)  # no password was checked
         raise

@@ -63,6 +63,7 @@ def settings(tmp_path: Path, database_uri: str) -> Settings:
         # set them back (test_sign_in_limits.py, test_password_capacity.py).
         registrations_per_client=1_000_000,
         password_queue=10_000,
+        password_queue_per_client=10_000,
         # Tests flush the scan audit themselves where they check it: batched inserts from a
         # background task beside request writes make the embedded engine (mongoeco 4.11)
         # intermittently report "database is locked", answer reads empty or stall.

@@ -40,3 +40,17 @@ async def test_hashing_runs_on_its_own_threads_not_the_event_loops_default_pool(
             await asyncio.gather(*(passwords.hash(f"pw-{i}") for i in range(3)))
     finally:
         passwords.close()
+
+
+async def test_one_address_cannot_take_the_whole_line() -> None:
+    passwords = Passwords(CHEAP, HashingCapacity(concurrent=1, waiting=8, per_client=2))
+    try:
+        stored = await passwords.hash("correct horse battery staple")
+        flood = [passwords.verify(stored, "guess", client="10.0.0.1") for _ in range(6)]
+        legit = passwords.verify(stored, "correct horse battery staple", client="10.0.0.9")
+        *flooded, legit_outcome = await asyncio.gather(*flood, legit, return_exceptions=True)
+
+        assert [isinstance(o, RateLimited) for o in flooded] == [False, False] + [True] * 4
+        assert legit_outcome is True
+    finally:
+        passwords.close()
