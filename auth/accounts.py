@@ -113,13 +113,12 @@ async def _insert_account(
     store_id: str | None = None,
     manager: bool = False,
     enrolment: Enrolment | None = None,
-    client: str | None = None,
 ) -> Account:
     now = clock()
     doc: dict[str, Any] = {
         "_id": new_id(),
         "email": account.email,
-        "password_hash": await passwords.hash(account.password, client=client),
+        "password_hash": await passwords.hash(account.password),
         "name": account.name,
         "role": role.value,
         "birthday": account.birthday.isoformat() if account.birthday else None,
@@ -160,17 +159,16 @@ async def register_member(
     marketing_consent: bool,
     clock: Clock,
     enrolment: Enrolment | None = None,
-    client: str | None = None,
 ) -> Account:
     """Create a member account; raises InvalidEmail, WeakPassword, InvalidInput, EmailTaken,
-    RateLimited (the password pool is full for `client`, a client address). `enrolment`
-    (e.g. a referral link) commits with the account, or nothing is created."""
+    RateLimited (the password pool is full). `enrolment` (e.g. a referral link) commits with
+    the account, or nothing is created."""
     account = validate_new_account(
         email=email, password=password, name=name, birthday=birthday, today=clock().date()
     )
     return await _insert_account(
         store, passwords, account, role=Role.MEMBER, clock=clock,
-        marketing_consent=marketing_consent, enrolment=enrolment, client=client,
+        marketing_consent=marketing_consent, enrolment=enrolment,
     )
 
 

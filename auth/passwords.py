@@ -10,8 +10,10 @@ everyone else.
 """
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -20,6 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from store.errors import RateLimited
 
 BUSY_RETRY_SECONDS = 2
+# The pool whose turn the current task holds (so a hash inside a turn takes no second one).
+_turn_of: ContextVar["Passwords | None"] = ContextVar("password_turn", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +61,16 @@ class Passwords:
         # email costs as much time as a wrong password.
         self._decoy = self._hasher.hash("decoy password that matches nothing")
 
-    async def hash(self, password: str, *, client: str | None = None) -> str:
-        """The argon2id hash of `password`; raises RateLimited when the pool is full (or
-        holds its share of work for `client`, a client address)."""
-        return await self._run(lambda: self._hasher.hash(password), client)
-
-    async def verify(
-        self, password_hash: str | None, password: str, *, client: str | None = None
-    ) -> bool:
-        """Whether `password` matches; with no hash, spends the same time and says no.
-        Raises RateLimited when the pool is full (or holds `client`'s share)."""
-        return await self._run(lambda: self._verify(password_hash, password), client)
-
-    def close(self) -> None:
-        """Stop the worker threads; hashes still waiting are dropped."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    async def _run[T](self, work: Callable[[], T], client: str | None) -> T:
+    @contextlib.asynccontextmanager
+    async def turn(self, *, client: str | None) -> AsyncIterator[None]:
+        """A place in line for one password's work on behalf of `client` (a client address):
+        the hashes and checks made inside it take no other place. Take it before any other
+        work for the request (counting attempts, reading the account), so a request that
+        would be refused costs nothing. Raises RateLimited when the line is full or holds
+        `client`'s share."""
+        if _turn_of.get() is self:
+            yield
+            return
         capacity = self._capacity
         mine = self._admitted_by_client.get(client, 0) if client is not None else 0
         if (self._admitted >= capacity.concurrent + capacity.waiting
@@ -85,14 +82,35 @@ class Passwords:
         self._admitted += 1
         if client is not None:
             self._admitted_by_client[client] = mine + 1
+        token = _turn_of.set(self)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+            yield
         finally:
+            _turn_of.reset(token)
             self._admitted -= 1
             if client is not None:
                 left = self._admitted_by_client.pop(client) - 1
                 if left:
                     self._admitted_by_client[client] = left
+
+    async def hash(self, password: str) -> str:
+        """The argon2id hash of `password` (in the caller's turn, or one of its own: raises
+        RateLimited when the line is full)."""
+        async with self.turn(client=None):
+            return await self._in_pool(lambda: self._hasher.hash(password))
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether `password` matches; with no hash, spends the same time and says no. In
+        the caller's turn, or one of its own (RateLimited when the line is full)."""
+        async with self.turn(client=None):
+            return await self._in_pool(lambda: self._verify(password_hash, password))
+
+    def close(self) -> None:
+        """Stop the worker threads; hashes still waiting are dropped."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_pool[T](self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -13,7 +13,6 @@ from auth.roles import Principal
 from auth.tokens import AccessTokens, InvalidAccessToken, IssuedAccessToken
 from auth.validation import normalize_email
 from store import KizunaError, Store
-from store.errors import RateLimited
 
 
 class SignInEnded(InvalidAccessToken):
@@ -77,14 +76,13 @@ async def sign_in(
         f"account:{normalized}": auth.limits.per_account,
         f"client:{client_address}": auth.limits.per_client,
     }
-    counters = await auth.attempts.reserve(limits)
-    found = await find_credentials(auth.store, normalized)
-    account, password_hash = found if found else (None, None)
-    try:
-        matches = await auth.passwords.verify(password_hash, password, client=client_address)
-    except RateLimited:
-        await auth.attempts.release(counters)  # no password was checked
-        raise
+    # A place in the password line first: a flood refused for want of one costs no
+    # database work and counts as no attempt.
+    async with auth.passwords.turn(client=client_address):
+        counters = await auth.attempts.reserve(limits)
+        found = await find_credentials(auth.store, normalized)
+        account, password_hash = found if found else (None, None)
+        matches = await auth.passwords.verify(password_hash, password)
     if not matches or account is None:
         raise InvalidCredentials("The email or password is incorrect.")
     await auth.attempts.release(counters)

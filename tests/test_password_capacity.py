@@ -44,10 +44,15 @@ async def test_hashing_runs_on_its_own_threads_not_the_event_loops_default_pool(
 
 async def test_one_address_cannot_take_the_whole_line() -> None:
     passwords = Passwords(CHEAP, HashingCapacity(concurrent=1, waiting=8, per_client=2))
+
+    async def check(client: str, password: str) -> bool:
+        async with passwords.turn(client=client):
+            return await passwords.verify(stored, password)
+
     try:
         stored = await passwords.hash("correct horse battery staple")
-        flood = [passwords.verify(stored, "guess", client="10.0.0.1") for _ in range(6)]
-        legit = passwords.verify(stored, "correct horse battery staple", client="10.0.0.9")
+        flood = [check("10.0.0.1", "guess") for _ in range(6)]
+        legit = check("10.0.0.9", "correct horse battery staple")
         *flooded, legit_outcome = await asyncio.gather(*flood, legit, return_exceptions=True)
 
         assert [isinstance(o, RateLimited) for o in flooded] == [False, False] + [True] * 4
