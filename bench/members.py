@@ -8,12 +8,15 @@ import httpx
 
 from bench.graphql import BenchError, GraphQLRequest, execute
 
-# For a server the bench starts: the cheapest argon2 the settings accept, and no sign-in
-# limit per client address (every bench request comes from 127.0.0.1).
+# For a server the bench starts: the cheapest argon2 the settings accept, and no sign-in,
+# registration or password-line limit per client address (every bench request comes from
+# 127.0.0.1).
 FAST_SIGN_UP_ENV = {
     "KIZUNA_PASSWORD_TIME_COST": "1",
     "KIZUNA_PASSWORD_MEMORY_KIB": "8192",
     "KIZUNA_LOGIN_MAX_ATTEMPTS_PER_CLIENT": "100000",
+    "KIZUNA_REGISTRATIONS_PER_CLIENT": "1000000",
+    "KIZUNA_PASSWORD_QUEUE_PER_CLIENT": "10000",
 }
 # Below the default per-client sign-in limit (30 in flight count against it), so this also
 # works against a server started with default settings.
