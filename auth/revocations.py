@@ -44,6 +44,7 @@ class SessionRevocations:
         """End a sign-in everywhere: here at once, on other instances at their next look."""
         now = self._clock()
         until = now + self._token_lifetime
+        self._forget_expired(now)  # also when no sync runs (a single instance)
         self._ended[session_id] = until
         await self._revocations.update_one(
             {"_id": session_id},
@@ -60,6 +61,10 @@ class SessionRevocations:
         async for record in self._revocations.find(query, {"expires_at": 1}):
             self._ended[record["_id"]] = record["expires_at"]
         self._looked_at = now
+        self._forget_expired(now)
+
+    def _forget_expired(self, now: datetime) -> None:
+        """Drop sign-ins whose last access token has expired: they need no refusing."""
         for session_id in [s for s, until in self._ended.items() if until <= now]:
             del self._ended[session_id]
 

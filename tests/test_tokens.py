@@ -531,3 +531,18 @@ async def test_instances_look_for_revoked_sign_ins_on_their_own(
                 break
             await asyncio.sleep(0.1)
         assert statuses[-1] == 401, statuses
+
+
+async def test_an_ended_sign_in_is_forgotten_once_its_tokens_have_expired(
+    state: AppState, clock: ManualClock, settings: Settings
+) -> None:
+    # With no other instance to hear from (no sync), the record must not grow forever.
+    revocations = state.services.authenticator.revocations
+    await revocations.revoke("old-sign-in")
+    assert revocations.is_revoked("old-sign-in")
+
+    clock.advance(seconds=settings.access_token_ttl_seconds + 1)
+    await revocations.revoke("new-sign-in")
+
+    assert not revocations.is_revoked("old-sign-in")
+    assert revocations.is_revoked("new-sign-in")
