@@ -17,6 +17,7 @@ from api.services import running
 from api.settings import Settings
 from api.state import AppState
 from schema.build import SchemaLimits, build_schema
+from schema.document_limits import DocumentLimits
 from store.clock import Clock, system_clock
 
 
@@ -24,10 +25,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     """A Kizuna ASGI app; the database and keys are opened by its lifespan."""
     limits = settings.graphql
     schema = build_schema(
-        SchemaLimits(
-            max_depth=limits.max_depth, max_aliases=limits.max_aliases,
-            max_tokens=limits.max_tokens, max_cost=limits.max_cost,
-        ),
+        SchemaLimits(max_tokens=limits.max_tokens, document=DocumentLimits(
+            max_depth=limits.max_depth, max_aliases=limits.max_aliases, max_cost=limits.max_cost,
+        )),
         production=settings.production,
     )
     state = AppState(settings=settings, schema=schema)

@@ -1,7 +1,7 @@
 """Composing the schema, with the hardening every deployment gets."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import strawberry
@@ -29,18 +29,8 @@ from schema.vouchers import VoucherMutations
 
 @dataclass(frozen=True, slots=True)
 class SchemaLimits:
-    max_depth: int = 10
-    max_aliases: int = 15
     max_tokens: int = 2000
-    max_cost: int = 1000
-    max_repeats: int = 30
-    max_directives: int = 50
-
-    def document(self) -> DocumentLimits:
-        return DocumentLimits(
-            max_depth=self.max_depth, max_aliases=self.max_aliases, max_cost=self.max_cost,
-            max_repeats=self.max_repeats, max_directives=self.max_directives,
-        )
+    document: DocumentLimits = field(default_factory=DocumentLimits)
 
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
@@ -70,7 +60,7 @@ def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema
     # Factories: strawberry builds fresh extensions per request (they hold its context);
     # the parser and validation caches outlive them. The document's limits are measured
     # before validation, so no validation rule ever reads a document they refuse.
-    document_limits = limits.document()
+    document_limits = limits.document
     validator = cached_validator(hide_suggestions=production)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),

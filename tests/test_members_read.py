@@ -4,6 +4,7 @@ and tier - nothing more; without the scope it reads nothing."""
 from typing import Any
 
 from tests.ledger_support import PER_EURO, Shop, open_shop
+from tests.scanner_support import ScannerShop
 from tests.support import GraphQLClient
 
 LOOKUP = """query($email: String!) { member(email: $email) { id email name memberSince
@@ -65,16 +66,19 @@ async def test_a_crm_does_not_read_a_members_history_vouchers_birthday_or_offers
         assert member is None or member[field.split()[0]] is None, (field, body)
 
 
-async def test_without_members_read_nobody_but_admins_and_the_member_looks_members_up(
+async def test_without_members_read_no_key_member_or_staff_looks_members_up(
     gql: GraphQLClient,
 ) -> None:
     shop = await _shop(gql)
     web_shop = await _key(shop, "[ORDERS_WRITE]")
     bob = await shop.member("bob@example.com")
+    stores = ScannerShop(gql=gql, admin=shop.admin)
+    await stores.store("PARIS-01")
+    staff = await stores.staff("sam@example.com", "PARIS-01")
     admin = (await gql.data(LOOKUP, {"email": "ann@example.com"},
                             token=shop.admin.access_token))["member"]
 
-    for token in (web_shop, bob.access_token, None):
+    for token in (web_shop, bob.access_token, staff.access_token, None):
         body = await gql.execute(LOOKUP, {"email": "ann@example.com"}, token=token)
         assert _codes(body) in (["FORBIDDEN"], ["UNAUTHENTICATED"]), body
         node = await gql.execute('query($id: ID!) { node(id: $id) { id } }',
