@@ -150,7 +150,7 @@ def _rotate_signing_key(settings: Settings) -> None:
 
 async def _verify(settings: Settings) -> int:
     from api.services import database  # noqa: PLC0415
-    from loyalty.verify import verify  # noqa: PLC0415
+    from loyalty.ledger.verify import verify  # noqa: PLC0415
 
     async with database(settings) as (store, _):
         violations = await verify(store)
@@ -162,7 +162,7 @@ async def _verify(settings: Settings) -> int:
 
 async def _expire_points(settings: Settings) -> None:
     from api.services import database  # noqa: PLC0415
-    from loyalty.expiry import expire_due_lots  # noqa: PLC0415
+    from loyalty.ledger.expiry import expire_due_lots  # noqa: PLC0415
     from store.clock import system_clock  # noqa: PLC0415
 
     async with database(settings) as (store, _):

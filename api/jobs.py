@@ -5,8 +5,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from loyalty.expiry import expire_due_lots
-from loyalty.tier_moves import reevaluate_ladder, review_due_tiers
+from loyalty.ledger.expiry import expire_due_lots
+from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
 from store import Store
 from store.clock import Clock

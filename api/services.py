@@ -15,12 +15,12 @@ from auth.refresh_tokens import RefreshTokens
 from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
-from loyalty.gifts import INDEXES as GIFT_INDEXES
+from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
+from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
+from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
-from loyalty.rewards import INDEXES as REWARD_INDEXES
-from loyalty.rules.store import INDEXES as RULE_INDEXES
-from loyalty.segments import INDEXES as SEGMENT_INDEXES
-from loyalty.surveys import INDEXES as SURVEY_INDEXES
+from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
+from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog
 from scanner.collections import INDEXES as SCANNER_INDEXES
 from scanner.guessing import GuessingLimit, GuessingLimiter

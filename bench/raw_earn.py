@@ -2,7 +2,7 @@
 
 A small asyncio PyMongo client (store.client `connect`: our client options and command
 counter) runs, per earn, one transaction through the same `Store.transaction` helper as
-loyalty.orders `record_order`, against the same database server as the Kizuna server under
+loyalty.earning.orders `record_order`, against the same database server as the Kizuna server under
 test, in a scratch database (created with the same indexes, dropped afterwards):
 
 - `raw` (the full minimal work): read the member's totals document; read the earn's rule
@@ -31,8 +31,8 @@ from bench.options import LoadOptions
 from bench.servers import Target
 from bench.shop import USAGE_COUNTERS_PER_EARN, points_for
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, RULE_USAGE
+from loyalty.earning.rules.usage import COUNTER_RETENTION, day_id, month_id
 from loyalty.indexes import INDEXES as LEDGER_INDEXES
-from loyalty.rules.usage import COUNTER_RETENTION, day_id, month_id
 from store import Session, Store, UpdateOne, ensure_indexes, new_id
 
 RAW_SUFFIX = "_bench_raw"

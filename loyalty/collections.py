@@ -11,25 +11,25 @@ Document shapes (all ids are strings; times are UTC; money is integer minor unit
 - orders: {_id (= the shop's order id), member_id, channel, total, currency,
   items [{sku, category, quantity, unit_price}], occurred_at, recorded_at, store_id,
   payload_hash, earned_points, entry_id, refunded_amount, reversed_points}
-- earning_rules: see loyalty/rules/store.py
-- rule_usage: per-rule counters for limits and budgets, see loyalty/rules/usage.py
+- earning_rules: see loyalty/earning/rules/store.py
+- rule_usage: per-rule counters for limits and budgets, see loyalty/earning/rules/usage.py
 - surveys: {_id, name, question, points, active, starts_at, ends_at, created_at,
-  updated_at} (see loyalty/surveys.py)
+  updated_at} (see loyalty/engagement/surveys.py)
 - survey_responses: {_id, survey_id, member_id, score (0–10), comment, submitted_at, points,
   entry_id}; unique (member_id, survey_id): one answer per member and survey
 - programme: one document {_id: "programme"} with the programme's settings, including
   the tiers [{id, name, threshold, earn_multiplier, perks}], `tiers_version` and
   `tier_policy` {metric, window, window_months, grace_days}
 - members also keep `tier` {id, since, manual, review_at} and monthly qualifying buckets
-  `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/tiers.py), and for
+  `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/programme/tiers.py), and for
   segments `last_order_at`, `spend_total` and `category_spend` {<category key>: amount}
-  (see loyalty/segment_policy.py); for rewards `reward_counts` {<reward id>: vouchers held}
+  (see loyalty/segments/policy.py); for rewards `reward_counts` {<reward id>: vouchers held}
 - rewards: {_id, title, description, kind, amount_off, percent_off, currency, product_sku,
   image_url, cost, tier_costs [{tier_id, cost}], stock (null = unlimited), redeemed
   (vouchers held: issued and not cancelled), issued (ever), per_member_limit, min_tier_id,
   segments, early_access_until, early_access_min_tier_id, active, active_from, active_to,
   voucher_valid_days, channels, min_order_total, created_at, updated_at}
-  (see loyalty/rewards.py)
+  (see loyalty/rewards/catalogue.py)
 - segments: {_id, name (unique), description, conditions {last_order_within_days,
   lapsed_days, frequency {minimum, months}, monetary {minimum, months}, birthday_month,
   birthday_this_month, tiers [..], favourite_category}, created_at, updated_at}
@@ -48,11 +48,11 @@ REWARDS = "rewards"
 GIFTS = "gifts"
 """One document per gift given, `_id` = its once-only key ("birthday:<member>:<year>",
 "referral:<referee>:referrer|referee") {member_id, occasion, gift, status (GRANTED | PENDING),
-entry_id, voucher_id, created_at, granted_at, details} (see loyalty/gifts.py). Members also
-keep `referral_code` (unique) and `referred_by` {member_id, code, at, order_id, rewarded_at}
-(see loyalty/referrals.py)."""
+entry_id, voucher_id, created_at, granted_at, details} (see loyalty/engagement/gifts.py).
+Members also keep `referral_code` (unique) and `referred_by` {member_id, code, at, order_id,
+rewarded_at} (see loyalty/engagement/referrals.py)."""
 GIFT_SETTINGS = "gift_settings"
-"""{_id: "birthday" | "referral", …, updated_at} (see loyalty/gifts.py)."""
+"""{_id: "birthday" | "referral", …, updated_at} (see loyalty/engagement/gifts.py)."""
 SEGMENTS = "segments"
 ACCOUNTS = "accounts"
 """Owned by `auth`, which loyalty may not import: segments read only a member's `birthday`

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from auth.accounts import Account, get_account, members_born_on
-from loyalty.birthdays import (
+from loyalty.engagement.birthdays import (
     BirthdayGift,
     birthdays_to_celebrate,
     gift_is_due,
@@ -22,7 +22,7 @@ from loyalty.birthdays import (
     month_days,
     save_birthday_gift,
 )
-from loyalty.gifts import (
+from loyalty.engagement.gifts import (
     Gift,
     GiftStatus,
     Occasion,
@@ -35,8 +35,8 @@ from loyalty.gifts import (
     pending_gifts,
     record_gift,
 )
-from loyalty.programme import load_programme
-from loyalty.referrals import ReferralReward, save_referral_reward
+from loyalty.engagement.referrals import ReferralReward, save_referral_reward
+from loyalty.programme.settings import load_programme
 from scanner.vouchers import (
     MAX_VALIDITY_DAYS,
     Benefit,

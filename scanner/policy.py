@@ -4,7 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from loyalty.member_dates import local_time
-from loyalty.rules.model import Channel
+from loyalty.purchases import Channel
 from scanner.errors import (
     AlreadyRedeemed,
     OrderTotalTooLow,

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from auth.accounts import get_account
 from auth.stores import get_stores
-from loyalty import reference as reference_data  # `reference` is what a cashier scanned
-from loyalty.events import fingerprint
-from loyalty.rules.model import Channel
+from loyalty.idempotency import fingerprint
+from loyalty.members import reference as reference_data  # `reference` is what a cashier scanned
+from loyalty.purchases import Channel
 from scanner import codes
 from scanner.audit import OK, AuditLog, ScanAction, Scanner
 from scanner.collections import VOUCHERS

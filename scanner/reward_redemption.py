@@ -26,23 +26,17 @@ from dataclasses import dataclass
 
 from auth.accounts import get_account
 from auth.roles import Role
-from loyalty import reference
 from loyalty.collections import LEDGER, REWARDS
 from loyalty.errors import UnknownMember
-from loyalty.events import ensure_same_payload, fingerprint
-from loyalty.ledger import Actor, EntryKind, Source, entry_by_key, entry_from_document
-from loyalty.lots import spendable_points
-from loyalty.members import read_member
-from loyalty.posting import Movement, debit, open_lots, restore
-from loyalty.reward_policy import Redeemer, Reward, price_to_redeem
-from loyalty.rewards import (
-    give_one_back,
-    held_change,
-    read_reward,
-    take_one,
-    tiers_in,
-)
-from loyalty.segments import member_segments
+from loyalty.idempotency import ensure_same_payload, fingerprint
+from loyalty.ledger.entries import Actor, EntryKind, Source, entry_by_key, entry_from_document
+from loyalty.ledger.lots import spendable_points
+from loyalty.ledger.member_state import read_member
+from loyalty.ledger.posting import Movement, debit, open_lots, restore
+from loyalty.members import reference
+from loyalty.rewards.catalogue import give_one_back, held_change, read_reward, take_one, tiers_in
+from loyalty.rewards.policy import Redeemer, Reward, price_to_redeem
+from loyalty.segments.definitions import member_segments
 from scanner.cancellation import cancel_voucher
 from scanner.collections import VOUCHERS
 from scanner.vouchers import (

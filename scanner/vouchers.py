@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import Any
 
 from auth.stores import get_stores
-from loyalty.events import ensure_same_payload, fingerprint
+from loyalty.idempotency import ensure_same_payload, fingerprint
 from loyalty.money import check_currency
-from loyalty.rules.model import Channel
+from loyalty.purchases import Channel
 from scanner import codes
 from scanner.collections import VOUCHERS
 from store import (

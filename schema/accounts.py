@@ -10,7 +10,7 @@ from auth import sign_in as tokens
 from auth.accounts import find_member, set_birthday
 from auth.registration import register
 from auth.roles import Role
-from loyalty import referrals
+from loyalty.engagement import referrals
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in

@@ -10,7 +10,7 @@ from auth import api_keys
 from auth.accounts import create_staff
 from auth.roles import ApiKeyScope
 from auth.stores import create_store, list_stores
-from loyalty.tier_store import UnknownTier
+from loyalty.programme.ladder import UnknownTier
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import ApiKey, ApiKeyScopeType, Staff, StoreNode

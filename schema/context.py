@@ -11,7 +11,7 @@ from auth.accounts import Account, get_accounts
 from auth.roles import Principal
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
-from loyalty.snapshot import MemberSnapshot, read_snapshots
+from loyalty.ledger.snapshot import MemberSnapshot, read_snapshots
 from scanner.qr import QrRenderer
 from scanner.redemption import ScanDesk
 from store import Store

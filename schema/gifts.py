@@ -9,9 +9,9 @@ from typing import Annotated, Self
 import strawberry
 from strawberry import Info
 
-from loyalty.birthdays import BirthdayGift, load_birthday_gift
-from loyalty.gifts import Gift, VoucherGift
-from loyalty.referrals import ReferralReward, load_referral_reward
+from loyalty.engagement.birthdays import BirthdayGift, load_birthday_gift
+from loyalty.engagement.gifts import Gift, VoucherGift
+from loyalty.engagement.referrals import ReferralReward, load_referral_reward
 from scanner import gifts
 from schema.admin import INPUT
 from schema.context import Context

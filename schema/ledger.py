@@ -9,10 +9,11 @@ from strawberry import Info, relay
 
 from auth.accounts import find_member
 from auth.roles import Principal, Role
-from loyalty import actions, adjustments, orders, refunds
+from loyalty.earning import actions, orders, refunds
 from loyalty.errors import UnknownMember
-from loyalty.ledger import Actor
-from loyalty.rules.model import Channel, OrderLine
+from loyalty.ledger import adjustments
+from loyalty.ledger.entries import Actor
+from loyalty.purchases import Channel, OrderLine
 from scanner.cards import card_holder
 from scanner.errors import InvalidCardToken
 from scanner.gifts import deliver_gifts_now

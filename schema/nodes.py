@@ -13,9 +13,10 @@ from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
 from auth.roles import ApiKeyScope, Principal, Role
 from auth.stores import ShopStore
-from loyalty import member_screens, referrals
-from loyalty.ledger import history
-from loyalty.points import points_summary
+from loyalty.engagement import referrals
+from loyalty.ledger.entries import history
+from loyalty.ledger.points import points_summary
+from loyalty.members import screens
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
 from schema.context import Context
@@ -165,7 +166,7 @@ class Member(relay.Node):
         from schema.tiers import MemberTier  # noqa: PLC0415 - lazy: import cycle
 
         snapshot = await info.context.loaders.members.load(self.id)
-        return MemberTier.of(await member_screens.tier(
+        return MemberTier.of(await screens.tier(
             info.context.store, snapshot, now=info.context.services.clock()
         ))
 
@@ -185,7 +186,7 @@ class Member(relay.Node):
     ) -> list[Annotated["OfferType", strawberry.lazy("schema.offers")]]:
         from schema.offers import OfferType  # noqa: PLC0415 - lazy: import cycle
 
-        found = await member_screens.offers(
+        found = await screens.offers(
             info.context.store, await info.context.loaders.members.load(self.id),
             birthday=self.known_birthday, now=info.context.services.clock(),
             limit=max(1, min(first, 20)),

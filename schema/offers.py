@@ -6,7 +6,7 @@ from typing import Self
 import strawberry
 from strawberry import relay
 
-from loyalty.offers import Offer, OfferKind
+from loyalty.members.offers import Offer, OfferKind
 
 
 @strawberry.enum(name="OfferKind", description="What an offer points to.")

@@ -8,9 +8,9 @@ from typing import Self
 import strawberry
 from strawberry import Info, relay
 
-from loyalty.ledger import Entry, entries_by_ids
-from loyalty.ledger import EntryKind as LedgerKind
-from loyalty.points import EXPIRY_HORIZONS_DAYS, PointsSummary
+from loyalty.ledger.entries import Entry, entries_by_ids
+from loyalty.ledger.entries import EntryKind as LedgerKind
+from loyalty.ledger.points import EXPIRY_HORIZONS_DAYS, PointsSummary
 from schema.context import Context
 from schema.permissions import may_see_account
 

@@ -7,9 +7,9 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from loyalty import tier_store
-from loyalty.programme import ExpiryKind, Programme, load_programme, update_programme
-from loyalty.tiers import TierMetric, TierWindow
+from loyalty.programme import ladder
+from loyalty.programme.settings import ExpiryKind, Programme, load_programme, update_programme
+from loyalty.programme.tiers import TierMetric, TierWindow
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -120,20 +120,20 @@ class ProgrammeMutations:
     async def programme_update(
         self, info: Info[Context, None], input: Annotated[ProgrammeUpdateInput, INPUT]
     ) -> ProgrammeUpdatePayload:
-        policy_changes = tier_store.PolicyChanges(
+        policy_changes = ladder.PolicyChanges(
             metric=TierMetric(input.tier_metric.name) if input.tier_metric else None,
             window=TierWindow(input.tier_window.name) if input.tier_window else None,
             window_months=input.tier_window_months, grace_days=input.tier_grace_days,
         )
         # Validate both halves before writing either: nothing is half-applied.
-        await tier_store.update_policy(info.context.store, policy_changes, dry_run=True)
+        await ladder.update_policy(info.context.store, policy_changes, dry_run=True)
         programme = await update_programme(
             info.context.store, timezone=input.timezone,
             expiry_kind=ExpiryKind(input.points_expiry.name) if input.points_expiry else None,
             expiry_months=input.expiry_months, pending_days=input.pending_days,
             clock=info.context.services.clock,
         )
-        policy = await tier_store.update_policy(info.context.store, policy_changes)
+        policy = await ladder.update_policy(info.context.store, policy_changes)
         info.context.services.jobs_due.set()  # members may qualify for other tiers now
         return ProgrammeUpdatePayload(
             programme=ProgrammeType.from_programme(replace(programme, tier_policy=policy))

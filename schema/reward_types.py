@@ -9,9 +9,9 @@ import strawberry
 from strawberry import Info, relay
 
 from auth.roles import Role
-from loyalty import member_screens, reference
-from loyalty.reward_policy import Reward, RewardView
-from loyalty.rewards import get_rewards
+from loyalty.members import reference, screens
+from loyalty.rewards.catalogue import get_rewards
+from loyalty.rewards.policy import Reward, RewardView
 from schema.context import Context
 from schema.errors import UserError, user_errors
 from schema.ledger import ChannelType
@@ -225,7 +225,7 @@ class RewardNode(relay.Node):
         now = info.context.services.clock()
         visible = [r for r in (await get_rewards(store, ids)).values()
                    if r.draft.active and r.in_window(now)]
-        views = await member_screens.reward_views(
+        views = await screens.reward_views(
             store, await info.context.loaders.members.load(principal.subject_id), visible,
             birthday=info.context.member_birthday, now=now,
         )

@@ -11,8 +11,10 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
 
 from auth.roles import Role
-from loyalty import member_screens, rewards
-from loyalty.reward_policy import (
+from loyalty.members import screens
+from loyalty.purchases import Channel
+from loyalty.rewards import catalogue
+from loyalty.rewards.policy import (
     DRAFT_FIELDS,
     RewardDraft,
     RewardKind,
@@ -20,7 +22,6 @@ from loyalty.reward_policy import (
     UnknownReward,
     apply_changes,
 )
-from loyalty.rules.model import Channel
 from scanner.reward_redemption import redeem_reward
 from schema.admin import INPUT, tier_id
 from schema.context import Context
@@ -262,13 +263,13 @@ class RewardQueries:
         batch = RewardBatch(store)
         size = check_first(first)
         if is_admin(principal):
-            found, page = await rewards.list_rewards(store, first=size,
+            found, page = await catalogue.list_rewards(store, first=size,
                                                      after_id=decode_cursor(after))
             return connection(found, page, node=lambda r: RewardNode.of(r, batch),
                               item_id=lambda r: r.id)
         assert principal is not None  # noqa: S101 - the permission guarantees it
         start = _member_offset(after)
-        views = await member_screens.catalogue(
+        views = await screens.catalogue(
             store, await info.context.loaders.members.load(principal.subject_id),
             birthday=info.context.member_birthday, now=info.context.services.clock(),
         )
@@ -288,7 +289,7 @@ class RewardMutations:
     ) -> RewardPayload:
         draft = RewardDraft(title=input.title, kind=RewardKind(input.kind.name),
                             cost=input.cost)
-        reward = await rewards.create_reward(
+        reward = await catalogue.create_reward(
             info.context.store, draft=apply_changes(draft, _changes(input)),
             clock=info.context.services.clock,
         )
@@ -301,7 +302,7 @@ class RewardMutations:
     async def reward_update(
         self, info: Info[Context, None], input: Annotated[RewardUpdateInput, INPUT]
     ) -> RewardPayload:
-        reward = await rewards.update_reward(
+        reward = await catalogue.update_reward(
             info.context.store, reward_id=_reward_id(input.reward_id), changes=_changes(input),
             clock=info.context.services.clock,
         )
@@ -313,7 +314,7 @@ class RewardMutations:
     async def reward_delete(
         self, info: Info[Context, None], input: Annotated[RewardDeleteInput, INPUT]
     ) -> RewardDeletePayload:
-        await rewards.delete_reward(info.context.store, reward_id=_reward_id(input.reward_id))
+        await catalogue.delete_reward(info.context.store, reward_id=_reward_id(input.reward_id))
         return RewardDeletePayload(deleted_reward_id=strawberry.ID(str(input.reward_id)))
 
     @strawberry.mutation(description="Spend points on a reward and get its voucher, all or "

@@ -5,8 +5,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from loyalty.rules import model
-from loyalty.rules.store import DRAFT_ID
+from loyalty.earning.rules import model
+from loyalty.earning.rules.store import DRAFT_ID
 from schema.admin import tier_ids
 from schema.ledger import ChannelType
 from schema.rule_types import EarningTriggerType, FormulaKindType, RoundingType, StackingType

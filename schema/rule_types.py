@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry import Info, relay
 
-from loyalty.programme import load_programme
-from loyalty.rules import model
-from loyalty.rules.describe import describe_rule
-from loyalty.rules.store import get_rules
-from loyalty.rules.usage import budgets_spent
+from loyalty.earning.rules import model
+from loyalty.earning.rules.describe import describe_rule
+from loyalty.earning.rules.store import get_rules
+from loyalty.earning.rules.usage import budgets_spent
+from loyalty.programme.settings import load_programme
 from schema.admin import tier_global_ids
 from schema.context import Context
 from schema.ledger import ChannelType

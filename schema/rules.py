@@ -6,10 +6,9 @@ from typing import Annotated
 import strawberry
 from strawberry import Info, relay
 
-from loyalty.errors import UnknownRule
-from loyalty.rules import store as rules
-from loyalty.rules.describe import describe_rule
-from loyalty.rules.simulate import (
+from loyalty.earning.rules import store as rules
+from loyalty.earning.rules.describe import describe_rule
+from loyalty.earning.rules.simulate import (
     ArchiveRule,
     EditRule,
     NewRule,
@@ -17,6 +16,7 @@ from loyalty.rules.simulate import (
     Simulation,
     simulate_change,
 )
+from loyalty.errors import UnknownRule
 from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in

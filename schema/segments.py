@@ -8,13 +8,8 @@ from typing import Annotated, Self
 import strawberry
 from strawberry import Info, relay
 
-from loyalty import segments
-from loyalty.segment_policy import (
-    Segment,
-    SegmentConditions,
-    UnknownSegment,
-    WindowMinimum,
-)
+from loyalty.segments import definitions
+from loyalty.segments.policy import Segment, SegmentConditions, UnknownSegment, WindowMinimum
 from schema.admin import INPUT, tier_global_ids, tier_ids
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -104,7 +99,7 @@ class SegmentNode(relay.Node):
         ids = list(node_ids)
         if not is_admin(info.context.principal):
             return [None for _ in ids]
-        found = await segments.get_segments(info.context.store, ids)
+        found = await definitions.get_segments(info.context.store, ids)
         return [cls.of(found[i]) if i in found else None for i in ids]
 
 
@@ -227,7 +222,7 @@ class SegmentQueries:
     async def segments(
         self, info: Info[Context, None], first: First = 20, after: After = None
     ) -> relay.Connection[SegmentNode]:
-        found, page = await segments.list_segments(
+        found, page = await definitions.list_segments(
             info.context.store, first=check_first(first), after_id=decode_cursor(after)
         )
         return connection(found, page, node=SegmentNode.of, item_id=lambda s: s.id)
@@ -240,7 +235,7 @@ class SegmentQueries:
     async def segment_preview(
         self, info: Info[Context, None], input: Annotated[SegmentPreviewInput, INPUT]
     ) -> SegmentPreviewPayload:
-        preview = await segments.preview_segment(
+        preview = await definitions.preview_segment(
             info.context.store, conditions=input.conditions.to_model(),
             now=info.context.services.clock(),
         )
@@ -259,7 +254,7 @@ class SegmentMutations:
     async def segment_create(
         self, info: Info[Context, None], input: Annotated[SegmentCreateInput, INPUT]
     ) -> SegmentCreatePayload:
-        segment = await segments.create_segment(
+        segment = await definitions.create_segment(
             info.context.store, name=input.name, description=input.description,
             conditions=input.conditions.to_model(), clock=info.context.services.clock,
         )
@@ -271,7 +266,7 @@ class SegmentMutations:
     async def segment_update(
         self, info: Info[Context, None], input: Annotated[SegmentUpdateInput, INPUT]
     ) -> SegmentUpdatePayload:
-        segment = await segments.update_segment(
+        segment = await definitions.update_segment(
             info.context.store, segment_id=_segment_id(input.segment),
             description=input.description,
             conditions=input.conditions.to_model() if input.conditions else None,
@@ -285,7 +280,7 @@ class SegmentMutations:
     async def segment_delete(
         self, info: Info[Context, None], input: Annotated[SegmentDeleteInput, INPUT]
     ) -> SegmentDeletePayload:
-        segment = await segments.delete_segment(
+        segment = await definitions.delete_segment(
             info.context.store, segment_id=_segment_id(input.segment)
         )
         return SegmentDeletePayload(

@@ -11,8 +11,8 @@ from strawberry import Info, relay
 from strawberry.dataloader import DataLoader
 
 from auth.roles import Role
-from loyalty import surveys
-from loyalty.survey_policy import (
+from loyalty.engagement import surveys
+from loyalty.engagement.survey_policy import (
     DEFAULT_QUESTION,
     KEEP,
     Keep,

@@ -7,8 +7,10 @@ from typing import Annotated, Self
 import strawberry
 from strawberry import Info, relay
 
-from loyalty import reference, tier_moves, tier_store
-from loyalty.tiers import Tier, TierProgress, TierView
+from loyalty.members import reference
+from loyalty.programme import ladder
+from loyalty.programme.tiers import Tier, TierProgress, TierView
+from loyalty.tiers import moves
 from schema.admin import INPUT, tier_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
@@ -136,7 +138,7 @@ class TierQueries:
     @strawberry.field(description="The tier ladder, lowest first.",
                       permission_classes=[IsSignedIn])
     async def tiers(self, info: Info[Context, None]) -> list[TierType]:
-        return [TierType.of(t) for t in await tier_store.list_tiers(info.context.store)]
+        return [TierType.of(t) for t in await ladder.list_tiers(info.context.store)]
 
 
 @strawberry.type
@@ -147,7 +149,7 @@ class TierMutations:
     async def tier_create(
         self, info: Info[Context, None], input: Annotated[TierCreateInput, INPUT]
     ) -> TierPayload:
-        tier = await tier_store.create_tier(info.context.store, tier=Tier(
+        tier = await ladder.create_tier(info.context.store, tier=Tier(
             id="", name=input.name, threshold=input.threshold,
             earn_multiplier=input.earn_multiplier, perks=input.perks,
         ))
@@ -162,9 +164,9 @@ class TierMutations:
     async def tier_update(
         self, info: Info[Context, None], input: Annotated[TierUpdateInput, INPUT]
     ) -> TierPayload:
-        tier = await tier_store.update_tier(
+        tier = await ladder.update_tier(
             info.context.store, tier_id=tier_id(input.id, ("input", "id")),
-            changes=tier_store.TierChanges(input.name, input.threshold, input.earn_multiplier,
+            changes=ladder.TierChanges(input.name, input.threshold, input.earn_multiplier,
                                            input.perks),
         )
         info.context.services.jobs_due.set()  # members may qualify for it now
@@ -175,7 +177,7 @@ class TierMutations:
     async def tier_delete(
         self, info: Info[Context, None], input: Annotated[TierDeleteInput, INPUT]
     ) -> TierPayload:
-        await tier_store.delete_tier(info.context.store,
+        await ladder.delete_tier(info.context.store,
                                      tier_id=tier_id(input.id, ("input", "id")))
         return TierPayload()
 
@@ -188,16 +190,16 @@ class TierMutations:
         member_id = await resolve_member(info, input.member)
         tier = None
         if input.tier_id is not None:
-            tiers = await tier_store.list_tiers(info.context.store)
+            tiers = await ladder.list_tiers(info.context.store)
             wanted = tier_id(input.tier_id, ("input", "tierId"))
             tier = next((t for t in tiers if t.id == wanted), None)
             if tier is None:
-                raise tier_store.UnknownTier("No tier has this id.", field=("input", "tierId"))
+                raise ladder.UnknownTier("No tier has this id.", field=("input", "tierId"))
         reason = " ".join(input.reason.split())
         if not 0 < len(reason) <= 200:
             raise InvalidInput("Say why (1–200 characters).",
                                           field=("input", "reason"))
-        entry = await tier_moves.set_tier_manually(
+        entry = await moves.set_tier_manually(
             info.context.store, member_id=member_id, tier=tier, reason=reason,
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
         )

@@ -8,7 +8,7 @@ from typing import Self
 import strawberry
 from strawberry import Info, relay
 
-from loyalty import reference
+from loyalty.members import reference
 from scanner.codes import display
 from scanner.vouchers import Voucher, VoucherKind, VoucherStatus, get_vouchers
 from schema.context import Context

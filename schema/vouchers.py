@@ -7,8 +7,8 @@ from strawberry import Info, relay
 
 from auth.accounts import get_account
 from auth.roles import Role
-from loyalty.points import points_summary
-from loyalty.rules.model import Channel
+from loyalty.ledger.points import points_summary
+from loyalty.purchases import Channel
 from scanner import cards, redemption, vouchers
 from scanner.audit import OK, ScanAction, Scanner
 from scanner.errors import InvalidCardToken

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from loyalty.verify import verify
+from loyalty.ledger.verify import verify
 from tests.support import GraphQLClient, SignedIn
 
 ORDER_RECORD = """

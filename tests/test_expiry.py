@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from loyalty.expiry import expire_due_lots
+from loyalty.ledger.expiry import expire_due_lots
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import GraphQLClient
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-import loyalty.orders
+import loyalty.earning.orders
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import GraphQLClient
 
@@ -255,7 +255,7 @@ async def test_a_crash_between_writes_leaves_nothing_behind(
         raise RuntimeError("power cut after the ledger writes")
 
     # The usage counters are written after the entry, the lot and the member's totals.
-    monkeypatch.setattr(loyalty.orders, "record_usage", crash)
+    monkeypatch.setattr(loyalty.earning.orders, "record_usage", crash)
     body = await shop.gql.execute(
         "mutation($input: OrderRecordInput!) { orderRecord(input: $input) { pointsEarned } }",
         {"input": shop.order("ann@example.com", 2_000, order_id="CRASH-1")},

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.expiry_policy import available_at, expires_at
-from loyalty.lots import OpenLot, allocate, pending_points, spendable_points
-from loyalty.programme import ExpiryKind, Programme
-from loyalty.refunds import points_to_reverse
+from loyalty.earning.refunds import points_to_reverse
+from loyalty.ledger.expiry_policy import available_at, expires_at
+from loyalty.ledger.lots import OpenLot, allocate, pending_points, spendable_points
+from loyalty.programme.settings import ExpiryKind, Programme
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -8,25 +8,24 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.adjustments import adjust_points
-from loyalty.errors import InsufficientPoints, RefundExceedsOrder
-from loyalty.expiry import expire_due_lots
-from loyalty.ledger import Actor
-from loyalty.orders import record_order, validate_purchase
-from loyalty.programme import ExpiryKind, update_programme
-from loyalty.refunds import refund_order
-from loyalty.rules.model import (
-    Channel,
+from loyalty.earning.orders import record_order, validate_purchase
+from loyalty.earning.refunds import refund_order
+from loyalty.earning.rules.model import (
     Conditions,
     EarningRule,
     Formula,
     FormulaKind,
     Limits,
-    OrderLine,
     TriggerKind,
 )
-from loyalty.rules.store import create_rule
-from loyalty.verify import verify
+from loyalty.earning.rules.store import create_rule
+from loyalty.errors import InsufficientPoints, RefundExceedsOrder
+from loyalty.ledger.adjustments import adjust_points
+from loyalty.ledger.entries import Actor
+from loyalty.ledger.expiry import expire_due_lots
+from loyalty.ledger.verify import verify
+from loyalty.programme.settings import ExpiryKind, update_programme
+from loyalty.purchases import Channel, OrderLine
 from store import connect
 from tests.support import ManualClock
 

@@ -5,9 +5,9 @@ import asyncio
 from typing import Any
 
 from auth.accounts import find_member
-from loyalty.ledger import Actor
-from loyalty.orders import record_order, validate_purchase
-from loyalty.rules.model import Channel, OrderLine
+from loyalty.earning.orders import record_order, validate_purchase
+from loyalty.ledger.entries import Actor
+from loyalty.purchases import Channel, OrderLine
 from scanner.gifts import deliver_gifts_now, deliver_pending_gifts
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, SignedIn
@@ -213,7 +213,7 @@ async def test_referral_vouchers_are_issued_once_however_the_deliveries_race(
 
 async def test_a_refunded_first_order_keeps_the_referral_reward(gql: GraphQLClient) -> None:
     """The reward pays for bringing in a customer who bought; a refund does not undo that
-    (documented in loyalty/referrals.py)."""
+    (documented in loyalty/engagement/referrals.py)."""
     shop = await _referral_shop(gql, POINTS_REWARD)
     ann, bob = await _referred(gql, shop)
     await shop.record(shop.order("bob@example.com", 1_000, order_id="B-1"))

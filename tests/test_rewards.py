@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from strawberry.relay import to_base64
 
-from loyalty.reward_policy import (
+from loyalty.programme.tiers import Tier
+from loyalty.rewards.policy import (
     Redeemer,
     Reward,
     RewardDraft,
@@ -22,7 +23,6 @@ from loyalty.reward_policy import (
     price_to_redeem,
     view_for,
 )
-from loyalty.tiers import Tier
 from store import KizunaError
 from tests.ledger_support import PER_EURO
 from tests.reward_support import RewardShop, ladder, open_reward_shop, set_tier

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty.rules.describe import describe_rule, money
-from loyalty.rules.model import (
+from loyalty.earning.rules.describe import describe_rule, money
+from loyalty.earning.rules.model import (
     Conditions,
     EarningRule,
     Formula,

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.rules.evaluate import evaluate
-from loyalty.rules.model import (
+from loyalty.earning.rules.evaluate import evaluate
+from loyalty.earning.rules.model import (
     Action,
-    Channel,
     Conditions,
     EarningRule,
     Evaluation,
@@ -21,13 +20,13 @@ from loyalty.rules.model import (
     FormulaKind,
     Limits,
     MemberFacts,
-    OrderLine,
     Purchase,
     Rounding,
     RuleUsage,
     Stacking,
     TriggerKind,
 )
+from loyalty.purchases import Channel, OrderLine
 
 PARIS = ZoneInfo("Europe/Paris")
 SATURDAY = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from api.state import AppState
 from loyalty.collections import RULE_USAGE
-from loyalty.rules.evaluate import evaluate
-from loyalty.rules.model import (
+from loyalty.earning.rules.evaluate import evaluate
+from loyalty.earning.rules.model import (
     Action,
     Conditions,
     EarningRule,
@@ -15,10 +15,10 @@ from loyalty.rules.model import (
     FormulaKind,
     Limits,
     MemberFacts,
-    RuleAward,
     TriggerKind,
 )
-from loyalty.rules.usage import budget_id, load_usage, record_usage
+from loyalty.earning.rules.usage import budget_id, load_usage, record_usage
+from loyalty.ledger.entries import RuleAward
 from store import Session, Store
 
 UTC_ZONE = ZoneInfo("UTC")

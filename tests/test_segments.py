@@ -10,9 +10,9 @@ from strawberry.relay import to_base64
 from api.state import AppState
 from auth.accounts import find_member
 from loyalty.collections import SEGMENTS
-from loyalty.rules.model import OrderLine
-from loyalty.segment_policy import category_key, order_stat_increments, refund_stat_increments
-from loyalty.segments import member_segments
+from loyalty.purchases import OrderLine
+from loyalty.segments.definitions import member_segments
+from loyalty.segments.policy import category_key, order_stat_increments, refund_stat_increments
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient
 

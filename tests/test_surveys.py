@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from strawberry import relay
 
-from loyalty.survey_policy import net_promoter_score
+from loyalty.engagement.survey_policy import net_promoter_score
 from tests.ledger_support import Shop, open_shop
 from tests.support import GraphQLClient, SignedIn
 

@@ -10,7 +10,7 @@ from strawberry.relay import from_base64, to_base64
 
 from api.app import create_app
 from api.settings import Settings
-from loyalty.tier_moves import reevaluate_ladder, review_due_tiers
+from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock, SignedIn
 

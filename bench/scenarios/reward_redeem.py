@@ -11,9 +11,9 @@ The raw ceiling (RawRedeemer) is a small asyncio PyMongo client made by our own
 `store.connect`, running per redemption one transaction through our `Store.transaction`, in
 a scratch database with the same indexes and the same starting sizes (members, their lot
 and ledger entry, one reward): take one unit of stock (the conditional find_one_and_update
-of loyalty.rewards `take_one`), find the member's open lots, debit one (bulk write), insert
-the REDEEM entry, update the member's totals, insert the voucher, commit. Left out, so it
-is the ceiling: HTTP and GraphQL, the bearer token, the member's account (the voucher's
+of `loyalty.rewards.catalogue.take_one`), find the member's open lots, debit one (bulk
+write), insert the REDEEM entry, update the member's totals, insert the voucher, commit. Left out,
+so it is the ceiling: HTTP and GraphQL, the bearer token, the member's account (the voucher's
 holder name), reading the member's totals (tier, vouchers held), eligibility, the second
 read of the lots (posting.debit reads them again), building the answer.
 Target: ours ≥ 0.7 × raw in closed-loop throughput.
