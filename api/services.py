@@ -23,10 +23,10 @@ from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog
 from scanner.collections import INDEXES as SCANNER_INDEXES
+from scanner.desk import ScanDesk
 from scanner.guessing import GuessingLimit, GuessingLimiter
 from scanner.payload import VoucherTokens
 from scanner.qr import QrRenderer
-from scanner.redemption import ScanDesk
 from schema.context import Services
 from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock

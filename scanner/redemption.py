@@ -7,7 +7,7 @@ read again, to tell a replay of the same request from a real refusal and say why
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,9 @@ from loyalty.idempotency import fingerprint
 from loyalty.members import reference as reference_data  # `reference` is what a cashier scanned
 from loyalty.purchases import Channel
 from scanner import codes
-from scanner.audit import OK, AuditLog, ScanAction, Scanner
+from scanner.audit import OK, ScanAction, Scanner
 from scanner.collections import VOUCHERS
+from scanner.desk import ScanDesk, guess_keys
 from scanner.errors import (
     InvalidCode,
     InvalidSignature,
@@ -28,28 +29,14 @@ from scanner.errors import (
     VoidWindowClosed,
     VoucherNotFound,
 )
-from scanner.guessing import GuessingLimiter, GuessKeys, scan_keys
-from scanner.payload import VoucherTokens
+from scanner.guessing import GuessKeys
 from scanner.policy import order_total_problem, unusable_reason
 from scanner.vouchers import MAX_AMOUNT, Voucher, VoucherStatus, voucher_from_document
 from store import IdempotencyConflict, InvalidInput, KizunaError, ReturnDocument, Store
-from store.clock import Clock
 
 MAX_REFERENCE_LENGTH = 100
 MAX_REASON_LENGTH = 500
 _GUESSING = (InvalidSignature, InvalidCode, VoucherNotFound)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanDesk:
-    """What the checkout use cases need, built once at start-up."""
-
-    store: Store
-    tokens: VoucherTokens
-    limiter: GuessingLimiter
-    audit: AuditLog
-    clock: Clock
-    void_window: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +104,12 @@ async def _store_names(store: Store, voucher: Voucher) -> dict[str, str]:
     return {store_id: shop.name for store_id, shop in stores.items()}
 
 
-def _keys(scanner: Scanner) -> GuessKeys:
-    return scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
-                     client_address=scanner.client_address)
-
-
 async def check_voucher(
     desk: ScanDesk, *, reference: VoucherReference, scanner: Scanner, channel: Channel
 ) -> CheckResult:
     """What the voucher gives and whether it can be redeemed here now. Writes nothing but
     an audit record; raises RateLimited (nothing checked) or InvalidInput."""
-    keys = _keys(scanner)
+    keys = guess_keys(scanner)
     async with desk.limiter.one_at_a_time(keys):
         return await _check(desk, keys, reference=reference, scanner=scanner, channel=channel)
 
@@ -187,7 +169,7 @@ async def redeem_voucher(
     InvalidSignature, VoucherNotFound) before finding a voucher, and Refused (the voucher's
     unusable reason, OrderTotalTooLow, IdempotencyConflict, RedemptionVoided) after."""
     order_reference = _validate_order(order_reference, order_total, idempotency_key)
-    keys = _keys(scanner)
+    keys = guess_keys(scanner)
     async with desk.limiter.one_at_a_time(keys):
         return await _redeem(
             desk, keys, reference=reference, scanner=scanner, channel=channel,

@@ -11,11 +11,11 @@ from auth.accounts import find_member, set_birthday
 from auth.registration import register
 from auth.roles import Role
 from loyalty.engagement import referrals
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member, Staff
 from schema.permissions import CanReadMembers, IsMember, IsSignedIn
+from schema.shared import INPUT
 
 Viewer = Annotated[
     Member | Staff,

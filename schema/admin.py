@@ -1,6 +1,5 @@
 """Administration: stores, staff accounts and shop-system API keys."""
 
-from collections.abc import Iterable
 from typing import Annotated
 
 import strawberry
@@ -10,38 +9,12 @@ from auth import api_keys
 from auth.accounts import create_staff
 from auth.roles import ApiKeyScope
 from auth.stores import create_store, list_stores
-from loyalty.programme.ladder import UnknownTier
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.nodes import ApiKey, ApiKeyScopeType, Staff, StoreNode
+from schema.nodes import ApiKey, ApiKeyScopeType, Staff
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin
-from store import NotFound
-
-INPUT = strawberry.argument(description="The mutation's input; see its type for each field.")
-
-
-def node_id(global_id: relay.GlobalID, type_name: str, field: tuple[str, ...]) -> str:
-    """The id inside a global id of the expected type; NotFound for any other type."""
-    if global_id.type_name != type_name:
-        raise NotFound(f"This is not the id of a {type_name}.", field=field)
-    return global_id.node_id
-
-
-def tier_id(global_id: relay.GlobalID, field: tuple[str, ...]) -> str:
-    """The tier inside a Tier's global id (UnknownTier for another type's)."""
-    if global_id.type_name != "Tier":
-        raise UnknownTier("This is not the id of a tier.", field=field)
-    return global_id.node_id
-
-
-def tier_ids(global_ids: Iterable[relay.GlobalID], field: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(tier_id(g, field) for g in global_ids)
-
-
-def tier_global_ids(ids: Iterable[str]) -> list[relay.GlobalID]:
-    """Tier ids as the API shows them (sorted, for a stable answer)."""
-    return [relay.GlobalID("Tier", i) for i in sorted(ids)]
+from schema.shared import INPUT, StoreNode, node_id
 
 
 @strawberry.input(description="A new store.")

@@ -12,8 +12,8 @@ from auth.roles import Principal
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
 from loyalty.ledger.snapshot import MemberSnapshot, read_snapshots
+from scanner.desk import ScanDesk
 from scanner.qr import QrRenderer
-from scanner.redemption import ScanDesk
 from store import Store
 from store.clock import Clock
 

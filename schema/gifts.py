@@ -13,10 +13,10 @@ from loyalty.engagement.birthdays import BirthdayGift, load_birthday_gift
 from loyalty.engagement.gifts import Gift, VoucherGift
 from loyalty.engagement.referrals import ReferralReward, load_referral_reward
 from scanner import gifts
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import IsAdmin
+from schema.shared import INPUT
 from schema.voucher_types import VoucherKindType
 
 

@@ -1,57 +1,24 @@
 """Shop-system events and admin adjustments that move points."""
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
-from strawberry import Info, relay
+from strawberry import Info
 
-from auth.accounts import find_member
-from auth.roles import Principal, Role
+from auth.roles import Role
 from loyalty.earning import actions, orders, refunds
-from loyalty.errors import UnknownMember
 from loyalty.ledger import adjustments
-from loyalty.ledger.entries import Actor
 from loyalty.purchases import Channel, OrderLine
-from scanner.cards import card_holder
-from scanner.errors import InvalidCardToken
+from scanner import card_scans
+from scanner.audit import Scanner
 from scanner.gifts import deliver_gifts_now
-from scanner.guessing import GuessKeys, scan_keys
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.permissions import (
-    CanRecordActions,
-    CanRecordStoreOrders,
-    IsAdmin,
-)
+from schema.permissions import CanRecordActions, CanRecordStoreOrders, IsAdmin
 from schema.points import LedgerEntry, RuleBreakdown
+from schema.shared import INPUT, ChannelType, MemberReference, actor_of, resolve_member
 from store import InvalidInput
-
-
-@strawberry.enum(name="Channel", description="Where an order was placed.")
-class ChannelType(Enum):
-    ONLINE = strawberry.enum_value(Channel.ONLINE.value, description="Web shop or app.")
-    STORE = strawberry.enum_value(Channel.STORE.value, description="A physical store.")
-
-
-@strawberry.input(
-    one_of=True,
-    description="A member, by id, email or the member-card token scanned at a till "
-    "(exactly one).",
-)
-class MemberReference:
-    id: relay.GlobalID | None = strawberry.field(
-        default=strawberry.UNSET, description="The member's global id."
-    )
-    email: str | None = strawberry.field(
-        default=strawberry.UNSET, description="The member's email."
-    )
-    card_token: str | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="The token of the member card QR (valid for 30–60 seconds).",
-    )
 
 
 @strawberry.input(description="One line of an order.")
@@ -153,34 +120,7 @@ class PointsAdjustPayload:
     errors: list[UserError] = strawberry.field(default_factory=list, description="Problems.")
 
 
-def actor_of(principal: Principal | None) -> Actor:
-    assert principal is not None  # noqa: S101 - permissions guarantee a principal
-    kind = "API_KEY" if principal.role is Role.INTEGRATION else principal.role.value
-    return Actor(kind, principal.subject_id)
-
-
-async def resolve_member(info: Info[Context, None], reference: MemberReference) -> str:
-    """The member id behind a reference; UnknownMember when there is no such member,
-    InvalidCardToken for a stale or unknown card."""
-    if reference.card_token:
-        return await card_holder(
-            info.context.store, token=reference.card_token, clock=info.context.services.clock
-        )
-    account_id = None
-    if reference.id:
-        if reference.id.type_name != "Member":
-            raise UnknownMember("This is not a member's id.", field=("input", "member", "id"))
-        account_id = reference.id.node_id
-    account = await find_member(
-        info.context.store, account_id=account_id,
-        email=reference.email if not reference.id else None,
-    )
-    if account is None:
-        raise UnknownMember("No member matches this reference.", field=("input", "member"))
-    return account.id
-
-
-def _check_till_order(order: OrderRecordInput) -> None:
+def _till_card_token(order: OrderRecordInput) -> str:
     """Staff record what is bought at their till, for the member whose card they scanned."""
     if not order.member.card_token:
         raise InvalidInput("At the till, identify the member by scanning their card.",
@@ -188,18 +128,7 @@ def _check_till_order(order: OrderRecordInput) -> None:
     if order.channel is not ChannelType.STORE:
         raise InvalidInput("Staff record in-store (STORE) orders only.",
                            field=("input", "channel"))
-
-
-def _till_keys(info: Info[Context, None]) -> GuessKeys:
-    principal = info.context.principal
-    assert principal is not None  # noqa: S101 - permissions guarantee a principal
-    return scan_keys(actor_id=principal.subject_id, device_id=None,
-                     client_address=info.context.client_address)
-
-
-async def _count_failed_card(info: Info[Context, None]) -> None:
-    """A bad card token counts toward the scan abuse limit, like a bad voucher code."""
-    await info.context.services.scanning.limiter.record_failure(_till_keys(info))
+    return order.member.card_token
 
 
 @strawberry.type
@@ -214,19 +143,15 @@ class LedgerMutations:
         principal = info.context.principal
         store_id = None
         if principal is not None and principal.role is Role.STAFF:
-            _check_till_order(input)
+            token = _till_card_token(input)
             store_id = principal.store_id
-            info.context.services.scanning.limiter.ensure_allowed(_till_keys(info))
-        try:
-            member_id = await resolve_member(info, input.member)
-        except InvalidCardToken:
-            retried = store_id and await orders.recorded_order_member(
-                info.context.store, input.order_id, store_id=store_id
+            member_id = await card_scans.till_order_member(
+                info.context.services.scanning, token=token, order_id=input.order_id,
+                scanner=Scanner(actor_id=principal.subject_id, store_id=store_id,
+                                device_id=None, client_address=info.context.client_address),
             )
-            if not retried:
-                await _count_failed_card(info)
-                raise
-            member_id = retried
+        else:
+            member_id = await resolve_member(info, input.member)
         purchase = orders.validate_purchase(
             order_id=input.order_id, channel=Channel(input.channel.name), total=input.total,
             currency=input.currency, occurred_at=input.occurred_at,

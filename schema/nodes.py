@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import Annotated, Self
 
 import strawberry
 from strawberry import Info, relay
@@ -12,7 +12,6 @@ from auth.accounts import Account
 from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
 from auth.roles import ApiKeyScope, Principal, Role
-from auth.stores import ShopStore
 from loyalty.engagement import referrals
 from loyalty.ledger.entries import history
 from loyalty.ledger.points import points_summary
@@ -20,31 +19,18 @@ from loyalty.members import screens
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
 from schema.context import Context
+from schema.offers import OfferType
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import (
     IsTheMemberOrAdmin,
     is_admin,
     may_read_members,
     may_see_account,
-    may_see_store,
 )
 from schema.points import LedgerEntry, MemberPoints
-
-if TYPE_CHECKING:
-    from schema.offers import OfferType
-    from schema.tiers import MemberTier
-    from schema.voucher_types import VoucherNode, VoucherStatusType
-
-_VOUCHER_TYPES = strawberry.lazy("schema.voucher_types")
-
-
-@strawberry.type(description="A QR code: its text and its image.")
-class QrCode:
-    payload: str = strawberry.field(description="The text the QR encodes.")
-
-    @strawberry.field(description="The QR as an SVG document, ready to inline.")
-    async def svg(self, info: Info[Context, None]) -> str:
-        return await info.context.services.qr.svg(self.payload)
+from schema.shared import QrCode, StoreNode
+from schema.tier_types import MemberTier
+from schema.voucher_types import VoucherNode, VoucherStatusType
 
 
 @strawberry.type(description="The member card to show at a till: a QR that changes every "
@@ -75,34 +61,6 @@ class ApiKeyScopeType(Enum):
         description="Look members up (`member`, `node`) and read their profile, points and "
         "tier."
     )
-
-
-@strawberry.type(name="Store", description="A physical shop where staff scan vouchers.")
-class StoreNode(relay.Node):
-    id: relay.NodeID[str]
-    code: str = strawberry.field(description="Short unique code, e.g. PARIS-01.")
-    name: str = strawberry.field(description="Display name.")
-    timezone: str = strawberry.field(description="IANA time zone of the store.")
-    created_at: datetime = strawberry.field(description="When the store was created.")
-
-    @classmethod
-    def from_record(cls, record: ShopStore) -> Self:
-        return cls(
-            id=record.id, code=record.code, name=record.name, timezone=record.timezone,
-            created_at=record.created_at,
-        )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        principal = info.context.principal
-        ids = [i for i in node_ids]
-        found = await info.context.loaders.stores.load_many(
-            [i for i in ids if may_see_store(principal, i)]
-        )
-        by_id = {s.id: s for s in found if s is not None}
-        return [cls.from_record(by_id[i]) if i in by_id else None for i in ids]
 
 
 @strawberry.type(description="A shopper enrolled in the loyalty programme. The member and "
@@ -144,13 +102,11 @@ class Member(relay.Node):
     async def vouchers(
         self, info: Info[Context, None],
         status: Annotated[
-            Annotated["VoucherStatusType", _VOUCHER_TYPES] | None,
+            VoucherStatusType | None,
             strawberry.argument(description="Only vouchers in this status."),
         ] = None,
         first: First = 20, after: After = None,
-    ) -> relay.Connection[Annotated["VoucherNode", _VOUCHER_TYPES]]:
-        from schema.voucher_types import VoucherNode  # noqa: PLC0415 - lazy: import cycle
-
+    ) -> relay.Connection[VoucherNode]:
         found, page = await member_vouchers(
             info.context.store, member_id=self.id,
             status=VoucherStatus(status.name) if status is not None else None,
@@ -162,9 +118,7 @@ class Member(relay.Node):
     @strawberry.field(description="The member's tier, the next one and what it takes.")
     async def tier(
         self, info: Info[Context, None]
-    ) -> Annotated["MemberTier", strawberry.lazy("schema.tiers")]:
-        from schema.tiers import MemberTier  # noqa: PLC0415 - lazy: import cycle
-
+    ) -> MemberTier:
         snapshot = await info.context.loaders.members.load(self.id)
         return MemberTier.of(await screens.tier(
             info.context.store, snapshot, now=info.context.services.clock()
@@ -183,9 +137,7 @@ class Member(relay.Node):
     async def offers(
         self, info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description="How many (1–20).")] = 5,
-    ) -> list[Annotated["OfferType", strawberry.lazy("schema.offers")]]:
-        from schema.offers import OfferType  # noqa: PLC0415 - lazy: import cycle
-
+    ) -> list[OfferType]:
         found = await screens.offers(
             info.context.store, await info.context.loaders.members.load(self.id),
             birthday=self.known_birthday, now=info.context.services.clock(),

@@ -10,10 +10,10 @@ from strawberry import Info
 from loyalty.programme import ladder
 from loyalty.programme.settings import ExpiryKind, Programme, load_programme, update_programme
 from loyalty.programme.tiers import TierMetric, TierWindow
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import IsAdmin
+from schema.shared import INPUT
 
 
 @strawberry.enum(name="PointsExpiry", description="How earned points expire.")

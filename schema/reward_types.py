@@ -14,9 +14,9 @@ from loyalty.rewards.catalogue import get_rewards
 from loyalty.rewards.policy import Reward, RewardView
 from schema.context import Context
 from schema.errors import UserError, user_errors
-from schema.ledger import ChannelType
 from schema.permissions import IsAdmin, is_admin
-from schema.tiers import TierType
+from schema.shared import ChannelType
+from schema.tier_types import TierType
 from schema.voucher_types import VoucherKindType
 from store import Store
 

@@ -23,13 +23,12 @@ from loyalty.rewards.policy import (
     apply_changes,
 )
 from scanner.reward_redemption import redeem_reward
-from schema.admin import INPUT, tier_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.ledger import ChannelType
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin, IsMember, is_admin
 from schema.reward_types import RewardBatch, RewardNode
+from schema.shared import INPUT, ChannelType, tier_id
 from schema.voucher_types import VoucherKindType, VoucherNode
 from store.pagination import Page
 

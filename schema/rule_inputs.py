@@ -7,9 +7,8 @@ from strawberry import relay
 
 from loyalty.earning.rules import model
 from loyalty.earning.rules.store import DRAFT_ID
-from schema.admin import tier_ids
-from schema.ledger import ChannelType
 from schema.rule_types import EarningTriggerType, FormulaKindType, RoundingType, StackingType
+from schema.shared import ChannelType, tier_ids
 
 
 @strawberry.input(description="Conditions that must all hold; omitted or empty means any.")

@@ -14,10 +14,9 @@ from loyalty.earning.rules.describe import describe_rule
 from loyalty.earning.rules.store import get_rules
 from loyalty.earning.rules.usage import budgets_spent
 from loyalty.programme.settings import load_programme
-from schema.admin import tier_global_ids
 from schema.context import Context
-from schema.ledger import ChannelType
 from schema.permissions import is_admin
+from schema.shared import ChannelType, tier_global_ids
 from store import Store
 
 

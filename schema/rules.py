@@ -17,7 +17,6 @@ from loyalty.earning.rules.simulate import (
     simulate_change,
 )
 from loyalty.errors import UnknownRule
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.pagination import After, First, check_first, connection, decode_cursor
@@ -30,12 +29,8 @@ from schema.rule_inputs import (
     RuleSimulateInput,
     to_model,
 )
-from schema.rule_types import (
-    EarningRuleNode,
-    programme_timezone,
-    programme_wording,
-    rule_nodes,
-)
+from schema.rule_types import EarningRuleNode, programme_timezone, programme_wording, rule_nodes
+from schema.shared import INPUT
 from store import InvalidInput, Store
 
 

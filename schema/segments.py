@@ -10,12 +10,12 @@ from strawberry import Info, relay
 
 from loyalty.segments import definitions
 from loyalty.segments.policy import Segment, SegmentConditions, UnknownSegment, WindowMinimum
-from schema.admin import INPUT, tier_global_ids, tier_ids
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin, is_admin
+from schema.shared import INPUT, tier_global_ids, tier_ids
 
 
 @strawberry.type(description="At least `minimum` (orders, or minor units spent) in the last "

@@ -24,14 +24,13 @@ from loyalty.engagement.survey_policy import (
     SurveyStatus,
     UnknownSurvey,
 )
-from schema.admin import INPUT
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
-from schema.ledger import actor_of
 from schema.nodes import Member
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import IsAdmin, IsMember, is_admin, may_see_account
 from schema.points import LedgerEntry
+from schema.shared import INPUT, actor_of
 from store import Store
 
 

@@ -12,9 +12,8 @@ from loyalty.members import reference
 from scanner.codes import display
 from scanner.vouchers import Voucher, VoucherKind, VoucherStatus, get_vouchers
 from schema.context import Context
-from schema.ledger import ChannelType
-from schema.nodes import QrCode, StoreNode
 from schema.permissions import may_see_account
+from schema.shared import ChannelType, QrCode, StoreNode
 
 
 @strawberry.enum(name="VoucherKind", description="What a voucher gives.")

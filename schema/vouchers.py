@@ -9,24 +9,16 @@ from auth.accounts import get_account
 from auth.roles import Role
 from loyalty.ledger.points import points_summary
 from loyalty.purchases import Channel
-from scanner import cards, redemption, vouchers
-from scanner.audit import OK, ScanAction, Scanner
-from scanner.errors import InvalidCardToken
-from scanner.guessing import scan_keys
+from scanner import card_scans, redemption, vouchers
+from scanner.audit import Scanner
 from scanner.redemption import VoucherReference
 from scanner.reward_redemption import cancel_member_voucher
 from scanner.vouchers import Benefit, Restrictions, SourceKind, VoucherKind
-from schema.admin import INPUT, node_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in, user_errors
-from schema.ledger import ChannelType, MemberReference, resolve_member
 from schema.permissions import CanRedeemVouchers, IsAdmin, IsMember, IsStaff
-from schema.voucher_types import (
-    ScannedMember,
-    ScannedVoucher,
-    VoucherKindType,
-    VoucherNode,
-)
+from schema.shared import INPUT, ChannelType, MemberReference, node_id, resolve_member
+from schema.voucher_types import ScannedMember, ScannedVoucher, VoucherKindType, VoucherNode
 from store import InvalidInput
 
 MAX_DEVICE_ID_LENGTH = 100
@@ -320,25 +312,12 @@ class VoucherMutations:
         self, info: Info[Context, None], input: Annotated[MemberCardScanInput, INPUT]
     ) -> MemberCardScanPayload:
         scanner, _ = _scanner(info, input.device_id)
-        services = info.context.services
-        desk = services.scanning
-        keys = scan_keys(actor_id=scanner.actor_id, device_id=scanner.device_id,
-                         client_address=scanner.client_address)
-        async with desk.limiter.one_at_a_time(keys):
-            desk.limiter.ensure_allowed(keys)
-            now = services.clock()
-            try:
-                member_id = await cards.card_holder(info.context.store, token=input.token,
-                                                    clock=services.clock)
-            except InvalidCardToken as error:
-                desk.audit.record(action=ScanAction.CARD_SCAN, outcome=error.code,
-                                  scanner=scanner, at=now)
-                await desk.limiter.record_failure(keys)
-                raise
+        member_id = await card_scans.scan_member_card(
+            info.context.services.scanning, token=input.token, scanner=scanner
+        )
         account = await info.context.loaders.accounts.load(member_id)
-        summary = points_summary(await info.context.loaders.members.load(member_id), now)
-        desk.audit.record(action=ScanAction.CARD_SCAN, outcome=OK, scanner=scanner, at=now,
-                          member_id=member_id)
+        summary = points_summary(await info.context.loaders.members.load(member_id),
+                                 info.context.services.clock())
         return MemberCardScanPayload(member=CardMember(
             first_name=vouchers.first_name(account.name if account else ""),
             member_id=member_id, points_balance=summary.balance,
