@@ -1,6 +1,9 @@
 """The dependency direction of ARCHITECTURE.md §1, checked by parsing every import:
 
-    api → schema → {scanner → loyalty, auth} → store
+    api → schema → {scanner → loyalty, auth} → events → store
+
+and inside the packages: no module imports itself back through others (no import circles),
+and `loyalty`'s sub-packages depend one way, in the order of LOYALTY_ORDER.
 """
 
 import ast
@@ -11,17 +14,24 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("api", "schema", "auth", "scanner", "loyalty", "store")
+PACKAGES = ("api", "schema", "auth", "scanner", "loyalty", "events", "store")
 
 # Which of our packages each package may import (besides itself).
 ALLOWED = {
     "store": set(),
-    "auth": {"store"},
-    "loyalty": {"store"},
-    "scanner": {"loyalty", "auth", "store"},
-    "schema": {"scanner", "loyalty", "auth", "store"},
-    "api": {"schema", "scanner", "loyalty", "auth", "store"},
+    "events": {"store"},
+    "auth": {"events", "store"},
+    "loyalty": {"events", "store"},
+    "scanner": {"loyalty", "auth", "events", "store"},
+    "schema": {"scanner", "loyalty", "auth", "events", "store"},
+    "api": {"schema", "scanner", "loyalty", "auth", "events", "store"},
 }
+# `loyalty`'s sub-packages, lowest first: each may import the ones before it, never one
+# after it. The modules directly in `loyalty/` are the vocabulary they all share, and import
+# no sub-package.
+LOYALTY_ORDER = (
+    "programme", "ledger", "tiers", "segments", "rewards", "engagement", "earning", "members",
+)
 # Web and GraphQL frameworks stay out of the domain packages.
 WEB_FRAMEWORKS = {"strawberry", "starlette", "graphql"}
 # Database driver machinery belongs to `store` alone.
@@ -103,6 +113,124 @@ def violations(root: Path) -> list[str]:
     return found
 
 
+
+def module_graph(root: Path, package: str) -> dict[str, set[str]]:
+    """Which of `package`'s modules each of its modules imports (a package counts as its
+    `__init__`; `from a.b import c` imports the module `a.b.c` when there is one)."""
+    names = {".".join(_dotted(root, path)): path for path in _modules(root, package)}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        targets = set()
+        for imported in imports(root, path):
+            module = imported.module
+            while module and module not in names:
+                module = module.rpartition(".")[0]
+            if module and module != name:
+                targets.add(module)
+        graph[name] = targets
+    return graph
+
+
+def _circle_through(graph: dict[str, set[str]], group: set[str]) -> list[str]:
+    """One circle inside a strongly connected `group`, as the modules along it."""
+    start = min(group)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        for there in sorted(graph[here] & group):
+            if there == start:
+                return [*paths[here], start]
+            if there not in paths:
+                paths[there] = [*paths[here], there]
+                queue.append(there)
+    raise AssertionError(f"{group} is not connected")
+
+
+def import_circles(root: Path) -> list[str]:
+    """Every set of modules of one package that import each other round in a circle."""
+    found: list[str] = []
+    for package in PACKAGES:
+        graph = module_graph(root, package)
+        for group in _strongly_connected(graph):
+            if len(group) > 1:
+                found.append("import circle: " + " → ".join(_circle_through(graph, group)))
+    return found
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm, iterative (a long import chain must not hit the recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+    for root_node in sorted(graph):
+        if root_node in index:
+            continue
+        work = [(root_node, iter(sorted(graph[root_node])))]
+        index[root_node] = low[root_node] = len(index)
+        stack.append(root_node)
+        on_stack.add(root_node)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.add(member)
+                    if member == node:
+                        break
+                groups.append(group)
+    return groups
+
+
+def _loyalty_part(root: Path, module: str) -> str | None:
+    """The sub-package of `loyalty` a module belongs to; None for the shared modules."""
+    parts = module.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and (root / "loyalty" / parts[1]).is_dir()):
+        return parts[1]
+    return None
+
+
+def loyalty_violations(root: Path) -> list[str]:
+    """Imports between `loyalty`'s sub-packages against LOYALTY_ORDER, and sub-packages
+    the order does not place."""
+    found = [
+        f"loyalty/{path.name} is not in LOYALTY_ORDER"
+        for path in sorted((root / "loyalty").iterdir())
+        if (path / "__init__.py").is_file() and path.name not in LOYALTY_ORDER
+    ]
+    for module, targets in module_graph(root, "loyalty").items():
+        part = _loyalty_part(root, module)
+        for target in sorted(targets):
+            other = _loyalty_part(root, target)
+            if other is None or other == part or other not in LOYALTY_ORDER:
+                continue
+            if part is None:
+                found.append(f"{module} is shared by every sub-package; it may not import "
+                             f"{target}")
+            elif part in LOYALTY_ORDER and (
+                LOYALTY_ORDER.index(other) > LOYALTY_ORDER.index(part)
+            ):
+                found.append(f"loyalty.{part} may not import loyalty.{other} (it comes later "
+                             f"in LOYALTY_ORDER): {module} imports {target}")
+    return found
+
 def test_every_package_exists_and_is_parsed() -> None:
     for package in PACKAGES:
         assert (REPO_ROOT / package / "__init__.py").is_file(), package
@@ -121,6 +249,14 @@ def test_dependencies_point_only_downwards() -> None:
     assert violations(REPO_ROOT) == []
 
 
+
+def test_no_package_has_an_import_circle() -> None:
+    assert import_circles(REPO_ROOT) == []
+
+
+def test_loyalty_sub_packages_depend_one_way() -> None:
+    assert loyalty_violations(REPO_ROOT) == []
+
 @pytest.mark.parametrize(
     ("package", "source", "expected"),
     [
@@ -138,6 +274,8 @@ def test_dependencies_point_only_downwards() -> None:
         ("auth", "import os\nKEY = os.environ['KEY']\n", "only api reads the environment"),
         ("store", "import os\nURI = os.getenv('URI')\n", "only api reads the environment"),
         ("schema", "from os import environ\n", "only api reads the environment"),
+        ("events", "from loyalty.ledger import entries\n", "events may not import loyalty"),
+        ("store", "from events import outbox\n", "store may not import events"),
     ],
 )
 def test_checker_catches_a_forbidden_import(
@@ -155,7 +293,8 @@ def test_checker_accepts_the_allowed_directions(tmp_path: Path) -> None:
     sources = {
         "store": "import pymongo\nimport bson\n",
         "auth": "from store import Store\nimport jwt\n",
-        "loyalty": "from store.errors import KizunaError\n",
+        "loyalty": "from store.errors import KizunaError\nfrom events import record\n",
+        "events": "from store import Store\n",
         "scanner": "from loyalty import x\nfrom auth import y\nfrom store import z\n",
         "schema": "import strawberry\nfrom scanner import a\nfrom loyalty import b\n",
         "api": "import os\nimport starlette\nfrom schema import c\nos.environ.get('X')\n",
@@ -165,3 +304,82 @@ def test_checker_accepts_the_allowed_directions(tmp_path: Path) -> None:
         (tmp_path / name / "__init__.py").write_text("from . import inner\n")
         (tmp_path / name / "inner.py").write_text(source)
     assert violations(tmp_path) == []
+
+
+def _package_tree(root: Path, files: dict[str, str]) -> Path:
+    """Every package (empty), plus `files` ({"loyalty/ledger/entries.py": source})."""
+    for name in PACKAGES:
+        (root / name).mkdir()
+        (root / name / "__init__.py").write_text("")
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in path.relative_to(root).parents:
+            if folder != Path(".") and not (root / folder / "__init__.py").exists():
+                (root / folder / "__init__.py").write_text("")
+        path.write_text(source)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("files", "circle"),
+    [
+        ({"schema/a.py": "from schema.b import B\n", "schema/b.py": "from schema.a import A\n"},
+         "schema.a → schema.b → schema.a"),
+        # A lazy import inside a function closes the circle all the same.
+        ({"schema/a.py": "from schema import b\n",
+          "schema/b.py": "from schema.c import C\n",
+          "schema/c.py": "def f():\n    from schema.a import A\n"},
+         "schema.a → schema.b → schema.c → schema.a"),
+        ({"scanner/x.py": "from . import y\n", "scanner/y.py": "from .x import X\n"},
+         "scanner.x → scanner.y → scanner.x"),
+    ],
+)
+def test_checker_finds_an_import_circle(tmp_path: Path, files: dict[str, str],
+                                        circle: str) -> None:
+    found = import_circles(_package_tree(tmp_path, files))
+    assert found == [f"import circle: {circle}"]
+
+
+def test_checker_finds_no_circle_in_a_chain(tmp_path: Path) -> None:
+    root = _package_tree(tmp_path, {
+        "schema/a.py": "from schema.b import B\nfrom schema import c\n",
+        "schema/b.py": "from schema.c import C\n",
+        "schema/c.py": "import strawberry\n",
+    })
+    assert import_circles(root) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"loyalty/ledger/entries.py": "from loyalty.rewards.policy import Reward\n",
+          "loyalty/rewards/policy.py": ""},
+         "loyalty.ledger may not import loyalty.rewards"),
+        ({"loyalty/programme/settings.py": "def f():\n    from loyalty.tiers import moves\n",
+          "loyalty/tiers/moves.py": ""},
+         "loyalty.programme may not import loyalty.tiers"),
+        ({"loyalty/money.py": "from loyalty.ledger import entries\n",
+          "loyalty/ledger/entries.py": ""},
+         "loyalty.money is shared by every sub-package; it may not import loyalty.ledger"),
+        ({"loyalty/loyalty_cards/cards.py": ""}, "loyalty/loyalty_cards is not in LOYALTY_ORDER"),
+    ],
+)
+def test_checker_catches_a_backward_loyalty_import(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    found = loyalty_violations(_package_tree(tmp_path, files))
+    assert any(expected in violation for violation in found), found
+
+
+def test_checker_accepts_loyalty_imports_that_go_down(tmp_path: Path) -> None:
+    root = _package_tree(tmp_path, {
+        "loyalty/money.py": "from store import Store\n",
+        "loyalty/programme/settings.py": "from loyalty.money import check_currency\n",
+        "loyalty/ledger/entries.py": "from loyalty.programme.settings import Programme\n",
+        "loyalty/rewards/policy.py": "from loyalty.ledger import entries\nfrom . import rules\n",
+        "loyalty/rewards/rules.py": "from loyalty.money import MINOR_UNITS\n",
+        "loyalty/members/screens.py": "from loyalty.rewards.policy import Reward\n",
+    })
+    assert loyalty_violations(root) == []
+    assert import_circles(root) == []
