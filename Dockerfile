@@ -40,6 +40,7 @@ COPY schema/ schema/
 COPY auth/ auth/
 COPY scanner/ scanner/
 COPY loyalty/ loyalty/
+COPY events/ events/
 COPY store/ store/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable \

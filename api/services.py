@@ -15,10 +15,11 @@ from auth.refresh_tokens import RefreshTokens
 from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
+from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
 from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
-from loyalty.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog
@@ -32,9 +33,8 @@ from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
-               BIRTHDAY_INDEX, *GIFT_INDEXES,
-               *SEGMENT_INDEXES, *REWARD_INDEXES)
+ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES,
+               *SURVEY_INDEXES, BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

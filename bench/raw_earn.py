@@ -31,8 +31,9 @@ from bench.options import LoadOptions
 from bench.servers import Target
 from bench.shop import USAGE_COUNTERS_PER_EARN, points_for
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, RULE_USAGE
+from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.usage import COUNTER_RETENTION, day_id, month_id
-from loyalty.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from store import Session, Store, UpdateOne, ensure_indexes, new_id
 
 RAW_SUFFIX = "_bench_raw"
@@ -241,7 +242,7 @@ async def measure_raw(
     scratch = database_name(target) + RAW_SUFFIX
     async with open_store(target, scratch) as store:
         await store.client.drop_database(scratch)
-        await ensure_indexes(store, [*LEDGER_INDEXES])
+        await ensure_indexes(store, [*LEDGER_INDEXES, *ORDER_INDEXES])
         try:
             earner = RawEarner(store, variant, members)
             if options.warmup > 0:

@@ -21,7 +21,7 @@ Document shapes (all ids are strings; times are UTC; money is integer minor unit
   the tiers [{id, name, threshold, earn_multiplier, perks}], `tiers_version` and
   `tier_policy` {metric, window, window_months, grace_days}
 - members also keep `tier` {id, since, manual, review_at} and monthly qualifying buckets
-  `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/programme/tiers.py), and for
+  `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/programme/tier_rules.py), and for
   segments `last_order_at`, `spend_total` and `category_spend` {<category key>: amount}
   (see loyalty/segments/policy.py); for rewards `reward_counts` {<reward id>: vouchers held}
 - rewards: {_id, title, description, kind, amount_off, percent_off, currency, product_sku,

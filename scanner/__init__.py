@@ -1,2 +1,3 @@
 """Vouchers at checkout: short codes, signed QR payloads and images, issuing, checking,
-redeeming and voiding them, and rotating member cards scanned at the till."""
+redeeming and voiding them, rewards spent for vouchers, gift vouchers and their jobs, and
+rotating member cards scanned at the till."""

@@ -11,13 +11,19 @@ from loyalty.earning import actions, orders, refunds
 from loyalty.ledger import adjustments
 from loyalty.purchases import Channel, OrderLine
 from scanner import card_scans
-from scanner.audit import Scanner
 from scanner.gifts import deliver_gifts_now
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import CanRecordActions, CanRecordStoreOrders, IsAdmin
 from schema.points import LedgerEntry, RuleBreakdown
-from schema.shared import INPUT, ChannelType, MemberReference, actor_of, resolve_member
+from schema.shared import (
+    INPUT,
+    ChannelType,
+    MemberReference,
+    actor_of,
+    resolve_member,
+    scanner_of,
+)
 from store import InvalidInput
 
 
@@ -141,14 +147,17 @@ class LedgerMutations:
         self, info: Info[Context, None], input: Annotated[OrderRecordInput, INPUT]
     ) -> OrderRecordPayload:
         principal = info.context.principal
+        desk = info.context.services.scanning
         store_id = None
         if principal is not None and principal.role is Role.STAFF:
-            token = _till_card_token(input)
             store_id = principal.store_id
             member_id = await card_scans.till_order_member(
-                info.context.services.scanning, token=token, order_id=input.order_id,
-                scanner=Scanner(actor_id=principal.subject_id, store_id=store_id,
-                                device_id=None, client_address=info.context.client_address),
+                desk, token=_till_card_token(input), scanner=scanner_of(info),
+                order_id=input.order_id,
+            )
+        elif input.member.card_token:
+            member_id = await card_scans.order_member(
+                desk, token=input.member.card_token, scanner=scanner_of(info)
             )
         else:
             member_id = await resolve_member(info, input.member)

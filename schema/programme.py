@@ -9,7 +9,7 @@ from strawberry import Info
 
 from loyalty.programme import ladder
 from loyalty.programme.settings import ExpiryKind, Programme, load_programme, update_programme
-from loyalty.programme.tiers import TierMetric, TierWindow
+from loyalty.programme.tier_rules import TierMetric, TierWindow
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import IsAdmin

@@ -19,10 +19,13 @@ from loyalty.errors import UnknownMember
 from loyalty.ledger.entries import Actor
 from loyalty.programme.ladder import UnknownTier
 from loyalty.purchases import Channel
+from scanner.audit import Scanner
 from scanner.cards import card_holder
 from schema.context import Context
 from schema.permissions import may_see_store
-from store import NotFound
+from store import InvalidInput, NotFound
+
+MAX_DEVICE_ID_LENGTH = 100
 
 INPUT = strawberry.argument(description="The mutation's input; see its type for each field.")
 
@@ -136,3 +139,15 @@ class StoreNode(relay.Node):
         )
         by_id = {s.id: s for s in found if s is not None}
         return [cls.from_record(by_id[i]) if i in by_id else None for i in ids]
+
+
+def scanner_of(info: Info[Context, None], device_id: str | None = None) -> Scanner:
+    """Who is scanning, for the scanner's limits and audit: the signed-in account (with its
+    store, for staff), the device it names and the client's address."""
+    principal = info.context.principal
+    assert principal is not None  # noqa: S101 - permissions guarantee a principal
+    if device_id is not None and not 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH:
+        raise InvalidInput(f"A device id has 1–{MAX_DEVICE_ID_LENGTH} characters.",
+                           field=("input", "deviceId"))
+    return Scanner(actor_id=principal.subject_id, store_id=principal.store_id,
+                   device_id=device_id, client_address=info.context.client_address)

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import Info, relay
 
 from loyalty.members import reference
-from loyalty.programme.tiers import Tier, TierProgress, TierView
+from loyalty.programme.tier_rules import Tier, TierProgress, TierView
 from schema.context import Context
 
 

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info, relay
 
 from loyalty.programme import ladder
-from loyalty.programme.tiers import Tier
+from loyalty.programme.tier_rules import Tier
 from loyalty.tiers import moves
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in

@@ -7,7 +7,6 @@ from strawberry import Info, relay
 
 from auth.accounts import get_account
 from auth.roles import Role
-from loyalty.ledger.points import points_summary
 from loyalty.purchases import Channel
 from scanner import card_scans, redemption, vouchers
 from scanner.audit import Scanner
@@ -17,11 +16,16 @@ from scanner.vouchers import Benefit, Restrictions, SourceKind, VoucherKind
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in, user_errors
 from schema.permissions import CanRedeemVouchers, IsAdmin, IsMember, IsStaff
-from schema.shared import INPUT, ChannelType, MemberReference, node_id, resolve_member
+from schema.shared import (
+    INPUT,
+    ChannelType,
+    MemberReference,
+    node_id,
+    resolve_member,
+    scanner_of,
+)
 from schema.voucher_types import ScannedMember, ScannedVoucher, VoucherKindType, VoucherNode
 from store import InvalidInput
-
-MAX_DEVICE_ID_LENGTH = 100
 
 
 @strawberry.input(description="A voucher to give a member, without points.")
@@ -179,16 +183,10 @@ class MemberCardScanPayload:
 
 
 def _scanner(info: Info[Context, None], device_id: str | None) -> tuple[Scanner, Channel]:
+    scanner = scanner_of(info, device_id)
     principal = info.context.principal
     assert principal is not None  # noqa: S101 - permissions guarantee a principal
-    if device_id is not None and not 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH:
-        raise InvalidInput(f"A device id has 1–{MAX_DEVICE_ID_LENGTH} characters.",
-                           field=("input", "deviceId"))
-    channel = Channel.STORE if principal.role is Role.STAFF else Channel.ONLINE
-    return Scanner(
-        actor_id=principal.subject_id, store_id=principal.store_id, device_id=device_id,
-        client_address=info.context.client_address,
-    ), channel
+    return scanner, Channel.STORE if principal.role is Role.STAFF else Channel.ONLINE
 
 
 def _voucher_id(global_id: str) -> str:
@@ -311,14 +309,11 @@ class VoucherMutations:
     async def member_card_scan(
         self, info: Info[Context, None], input: Annotated[MemberCardScanInput, INPUT]
     ) -> MemberCardScanPayload:
-        scanner, _ = _scanner(info, input.device_id)
-        member_id = await card_scans.scan_member_card(
-            info.context.services.scanning, token=input.token, scanner=scanner
+        holder = await card_scans.scan_member_card(
+            info.context.services.scanning, token=input.token,
+            scanner=scanner_of(info, input.device_id),
         )
-        account = await info.context.loaders.accounts.load(member_id)
-        summary = points_summary(await info.context.loaders.members.load(member_id),
-                                 info.context.services.clock())
         return MemberCardScanPayload(member=CardMember(
-            first_name=vouchers.first_name(account.name if account else ""),
-            member_id=member_id, points_balance=summary.balance,
+            first_name=holder.first_name, member_id=holder.member_id,
+            points_balance=holder.points_balance,
         ))

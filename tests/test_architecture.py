@@ -1,4 +1,4 @@
-"""The dependency direction of ARCHITECTURE.md §1, checked by parsing every import:
+"""The dependency direction of docs/architecture.md, checked by parsing every import:
 
     api → schema → {scanner → loyalty, auth} → events → store
 
@@ -113,7 +113,6 @@ def violations(root: Path) -> list[str]:
     return found
 
 
-
 def module_graph(root: Path, package: str) -> dict[str, set[str]]:
     """Which of `package`'s modules each of its modules imports (a package counts as its
     `__init__`; `from a.b import c` imports the module `a.b.c` when there is one)."""
@@ -213,7 +212,7 @@ def loyalty_violations(root: Path) -> list[str]:
     found = [
         f"loyalty/{path.name} is not in LOYALTY_ORDER"
         for path in sorted((root / "loyalty").iterdir())
-        if (path / "__init__.py").is_file() and path.name not in LOYALTY_ORDER
+        if path.is_dir() and any(path.rglob("*.py")) and path.name not in LOYALTY_ORDER
     ]
     for module, targets in module_graph(root, "loyalty").items():
         part = _loyalty_part(root, module)
@@ -249,13 +248,26 @@ def test_dependencies_point_only_downwards() -> None:
     assert violations(REPO_ROOT) == []
 
 
-
 def test_no_package_has_an_import_circle() -> None:
     assert import_circles(REPO_ROOT) == []
 
 
 def test_loyalty_sub_packages_depend_one_way() -> None:
     assert loyalty_violations(REPO_ROOT) == []
+
+
+def test_every_sub_package_in_the_order_exists() -> None:
+    for name in LOYALTY_ORDER:
+        assert (REPO_ROOT / "loyalty" / name / "__init__.py").is_file(), name
+
+
+def test_the_module_graph_sees_the_edges_the_code_has() -> None:
+    # So an empty list of circles or backward imports means something.
+    loyalty = module_graph(REPO_ROOT, "loyalty")
+    assert "loyalty.ledger.posting" in loyalty["loyalty.earning.orders"]
+    assert "loyalty.programme.settings" in loyalty["loyalty.ledger.posting"]
+    schema = module_graph(REPO_ROOT, "schema")
+    assert {"schema.shared", "schema.voucher_types"} <= schema["schema.nodes"]
 
 @pytest.mark.parametrize(
     ("package", "source", "expected"),
@@ -306,8 +318,9 @@ def test_checker_accepts_the_allowed_directions(tmp_path: Path) -> None:
     assert violations(tmp_path) == []
 
 
-def _package_tree(root: Path, files: dict[str, str]) -> Path:
-    """Every package (empty), plus `files` ({"loyalty/ledger/entries.py": source})."""
+def _package_tree(root: Path, files: dict[str, str], *, namespace: str | None = None) -> Path:
+    """Every package (empty), plus `files` ({"loyalty/ledger/entries.py": source}); their
+    folders get an empty `__init__.py`, except `namespace` ("loyalty/insights")."""
     for name in PACKAGES:
         (root / name).mkdir()
         (root / name / "__init__.py").write_text("")
@@ -315,7 +328,9 @@ def _package_tree(root: Path, files: dict[str, str]) -> Path:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         for folder in path.relative_to(root).parents:
-            if folder != Path(".") and not (root / folder / "__init__.py").exists():
+            if folder not in (Path("."), Path(namespace or ".")) and not (
+                root / folder / "__init__.py"
+            ).exists():
                 (root / folder / "__init__.py").write_text("")
         path.write_text(source)
     return root
@@ -370,6 +385,16 @@ def test_checker_catches_a_backward_loyalty_import(
 ) -> None:
     found = loyalty_violations(_package_tree(tmp_path, files))
     assert any(expected in violation for violation in found), found
+
+
+def test_checker_places_a_folder_without_init_in_the_order_too(tmp_path: Path) -> None:
+    root = _package_tree(tmp_path, {
+        "loyalty/ledger/entries.py": "from loyalty.insights import totals\n",
+        "loyalty/insights/totals.py": "from loyalty.members import screens\n",
+        "loyalty/members/screens.py": "",
+    }, namespace="loyalty/insights")
+    assert not (root / "loyalty" / "insights" / "__init__.py").exists()
+    assert "loyalty/insights is not in LOYALTY_ORDER" in loyalty_violations(root)
 
 
 def test_checker_accepts_loyalty_imports_that_go_down(tmp_path: Path) -> None:

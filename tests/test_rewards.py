@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from strawberry.relay import to_base64
 
-from loyalty.programme.tiers import Tier
+from loyalty.programme.tier_rules import Tier
 from loyalty.rewards.policy import (
     Redeemer,
     Reward,

@@ -1,7 +1,11 @@
 """In-store purchases: staff scan the member card and record the order at the till."""
 
+import dataclasses
 from typing import Any
 
+import pytest
+
+from api.settings import Settings
 from tests.ledger_support import ORDER_RECORD, ORDER_REFUND, PER_EURO, Shop, open_shop
 from tests.scanner_support import ScannerShop
 from tests.support import GraphQLClient, SignedIn
@@ -182,3 +186,33 @@ async def test_a_shop_systems_order_is_not_refunded_at_a_till(gql: GraphQLClient
     assert [e["code"] for e in at_the_till["errors"]] == ["REFUND_NOT_ALLOWED"]
     assert by_another_key["errors"] == []
     assert by_another_key["pointsReversed"] == 10
+
+
+class TestCardTokensFromAShopSystem:
+    """A shop system may send the member's card token too. Its orders are not held to the
+    scan limits, but its bad tokens count toward the ceiling its address shares with tills
+    (and past it get no answer)."""
+
+    SHARED_CEILING = 3
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return dataclasses.replace(settings, scan_max_shared_failures=self.SHARED_CEILING)
+
+    async def test_bad_tokens_from_a_shop_system_count_toward_the_tills_address(
+        self, gql: GraphQLClient
+    ) -> None:
+        shop, _, staff, member = await _till(gql)
+        bad = [await shop.record(_till_order(shop, f"KZC{n:024d}", f"WEB-{n}") | {
+            "channel": "ONLINE"}) for n in range(self.SHARED_CEILING + 1)]
+        token = await _card_token(gql, member)
+        web_order = await shop.record(_till_order(shop, token, "WEB-OK") | {"channel": "ONLINE"})
+        till = await gql.data(ORDER_RECORD, {"input": _till_order(shop, token, "TILL-1")},
+                              token=staff.access_token)
+
+        # Past the ceiling its bad tokens get no answer, but its good ones still earn.
+        assert [[e["code"] for e in b["errors"]] for b in bad] == [
+            ["INVALID_CARD_TOKEN"]] * self.SHARED_CEILING + [["RATE_LIMITED"]]
+        assert web_order["errors"] == [] and web_order["pointsEarned"] == 42
+        # The till at the same address is past the shared ceiling.
+        assert [e["code"] for e in till["orderRecord"]["errors"]] == ["RATE_LIMITED"]

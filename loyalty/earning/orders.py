@@ -19,12 +19,12 @@ from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
 from loyalty.money import check_currency
 from loyalty.programme.settings import Programme, load_programme
-from loyalty.programme.tiers import month_key
+from loyalty.programme.tier_rules import month_key
 from loyalty.purchases import Channel, OrderLine
 from loyalty.segments.definitions import rule_audience
 from loyalty.segments.policy import order_stat_increments
 from loyalty.tiers.moves import earn_effect, record_tier_change
-from store import InputErrors, KizunaError, Session, Store, is_duplicate_key
+from store import IndexSpec, InputErrors, KizunaError, Session, Store, is_duplicate_key
 from store.clock import Clock
 
 MAX_LINES = 500
@@ -34,6 +34,11 @@ MAX_AMOUNT = 10**12
 # An order older than this cannot earn any more (its points would be born expired).
 MAX_BACKDATING = timedelta(days=366)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+INDEXES = (
+    IndexSpec(ORDERS, (("member_id", 1), ("occurred_at", 1)), name="member_orders"),
+    IndexSpec(ORDERS, (("occurred_at", 1),), name="occurred"),
+)
 
 
 @dataclass(frozen=True, slots=True)

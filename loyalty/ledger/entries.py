@@ -1,4 +1,5 @@
-"""The append-only points ledger: entry kinds, the entry document, the member's history."""
+"""The append-only points ledger: entry kinds, the entry document (with an earn's breakdown,
+one `RuleAward` per rule), the member's history."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

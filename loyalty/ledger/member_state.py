@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.collections import MEMBERS
-from loyalty.programme.tiers import TierStatus, status_from_document
+from loyalty.programme.tier_rules import TierStatus, status_from_document
 from store import Session, Store
 
 
@@ -28,7 +28,8 @@ class MemberState:
     spend_total: int = 0
     """Money spent on orders, net of refunds (minor units, as recorded)."""
     category_spend: Mapping[str, int] | None = None
-    """Line amounts by category (keys from `segment_policy.category_key`), net of refunds."""
+    """Line amounts by category (keys from `loyalty.segments.policy.category_key`), net of
+    refunds."""
     reward_counts: Mapping[str, int] | None = None
     """Vouchers held (issued, not cancelled) per reward id: the per-member limits."""
 

@@ -1,2 +1,2 @@
-"""What a member sees on their screens, read together: points, tier, affordable rewards,
+"""What a member's screens show, read together: their tier, the rewards priced for them,
 personal offers, and the cached reference data (programme, rules, rewards, segments)."""

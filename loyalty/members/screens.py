@@ -10,7 +10,7 @@ from datetime import date, datetime
 from loyalty.ledger.snapshot import MemberSnapshot
 from loyalty.members import reference
 from loyalty.members.offers import MAX_OFFERS, Offer, rank_offers
-from loyalty.programme.tiers import TierView, tier_view
+from loyalty.programme.tier_rules import TierView, tier_view
 from loyalty.rewards.policy import Redeemer, Reward, RewardView, best_first, view_for
 from loyalty.segments.policy import favourite_categories, segments_of
 from store import Store

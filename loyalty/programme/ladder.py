@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from loyalty.collections import EARNING_RULES, MEMBERS, PROGRAMME, REWARDS, SEGMENTS
-from loyalty.programme.tiers import MAX_WINDOW_MONTHS, Tier, TierMetric, TierPolicy, TierWindow
+from loyalty.programme.tier_rules import MAX_WINDOW_MONTHS, Tier, TierMetric, TierPolicy, TierWindow
 from store import InputErrors, InvalidInput, KizunaError, NotFound, Store, new_id
 
 MAX_NAME_LENGTH = 40

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loyalty.collections import PROGRAMME
 from loyalty.programme.ladder import policy_from_programme, tiers_from_programme
-from loyalty.programme.tiers import Tier, TierPolicy
+from loyalty.programme.tier_rules import Tier, TierPolicy
 from store import InputErrors, InvalidInput, KizunaError, Store
 from store.clock import Clock
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from loyalty.collections import PROGRAMME, REWARDS
 from loyalty.programme.ladder import list_tiers, tiers_from_programme
-from loyalty.programme.tiers import Tier
+from loyalty.programme.tier_rules import Tier
 from loyalty.purchases import Channel
 from loyalty.rewards.policy import (
     Reward,

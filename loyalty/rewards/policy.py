@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty import member_dates
 from loyalty.errors import InsufficientPoints
-from loyalty.programme.tiers import Tier, rank
+from loyalty.programme.tier_rules import Tier, rank
 from loyalty.purchases import Channel
 from store import KizunaError, NotFound
 

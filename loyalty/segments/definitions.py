@@ -8,7 +8,7 @@ as the points) and the account's birthday. The policy is `loyalty/segments/polic
 """
 
 import asyncio
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -209,7 +209,7 @@ class RuleAudience:
 
 
 async def rule_audience(
-    store: Store, *, segment_names: Iterable[str], member_id: str
+    store: Store, *, segment_names: frozenset[str], member_id: str
 ) -> RuleAudience:
     """The segments named (by an earn's rules), and the member's birthday if one of them
     needs it.
@@ -218,7 +218,7 @@ async def rule_audience(
     made before the earn's transaction: membership is then decided from the member document
     that the transaction reads.
     """
-    names = sorted(set(segment_names))
+    names = sorted(segment_names)
     if not names:
         return RuleAudience()
     definitions = await _definitions(store, {"name": {"$in": names}})

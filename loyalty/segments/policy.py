@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty.ledger.member_state import MemberState
 from loyalty.programme.ladder import UnknownTier
-from loyalty.programme.tiers import MAX_WINDOW_MONTHS, TierPolicy, TierWindow, window_months
+from loyalty.programme.tier_rules import MAX_WINDOW_MONTHS, TierPolicy, TierWindow, window_months
 from loyalty.purchases import OrderLine
 from store import InputErrors, InvalidInput, KizunaError, NotFound
 

@@ -15,7 +15,7 @@ from loyalty.ledger.entries import SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.ledger.member_state import MemberState, state_from_document
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
 from loyalty.programme.settings import Programme, load_programme
-from loyalty.programme.tiers import (
+from loyalty.programme.tier_rules import (
     Tier,
     TierDecision,
     TierStatus,

@@ -42,7 +42,7 @@ from loyalty.earning.rules.model import (
     TriggerKind,
 )
 from loyalty.ledger.entries import RuleAward
-from loyalty.programme.tiers import Tier
+from loyalty.programme.tier_rules import Tier
 from loyalty.purchases import OrderLine
 
 type Event = Purchase | Action

@@ -1,6 +1,6 @@
 """The indexes the ledger's queries need (created at start-up)."""
 
-from loyalty.collections import LEDGER, LOTS, ORDERS
+from loyalty.collections import LEDGER, LOTS
 from store import IndexSpec
 
 INDEXES = (
@@ -9,6 +9,4 @@ INDEXES = (
     IndexSpec(LOTS, (("member_id", 1), ("expired_at", 1), ("remaining", 1)), name="member_open"),
     IndexSpec(LOTS, (("expires_at", 1), ("expired_at", 1)), name="due_for_expiry"),
     IndexSpec(LOTS, (("order_id", 1),), name="order_lots"),
-    IndexSpec(ORDERS, (("member_id", 1), ("occurred_at", 1)), name="member_orders"),
-    IndexSpec(ORDERS, (("occurred_at", 1),), name="occurred"),
 )
