@@ -17,11 +17,11 @@ from typing import Any
 
 import bson
 import bson.errors
-from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.protocol import OP_MSG
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
 from store.embedded import EXIT_IN_USE, URI_FILE
+from store.engine import KizunaEngine
 from store.transaction_gate import TransactionGate
 
 DATABASE_FILE = "kizuna.sqlite3"
@@ -107,7 +107,7 @@ def lock_data_dir(data_dir: Path) -> int:
 
 
 async def serve(data_dir: Path, host: str, port: int) -> None:
-    engine = SQLiteEngine(str(data_dir / DATABASE_FILE))
+    engine = KizunaEngine(str(data_dir / DATABASE_FILE))
     server = EmbeddedProxyServer(engine=engine, host=host, port=port)
     address = await server.start()
     stop = asyncio.Event()
