@@ -10,7 +10,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry
-from api.middleware import BodySizeLimit
+from api.middleware import BodySizeLimit, DatabaseOutage
 from api.qr_images import voucher_qr_endpoint
 from api.scanner_page import scanner_routes
 from api.services import running
@@ -18,6 +18,7 @@ from api.settings import Settings
 from api.state import AppState
 from schema.build import SchemaLimits, build_schema
 from schema.document_limits import DocumentLimits
+from schema.error_reporting import DATABASE_UNAVAILABLE
 from store.clock import Clock, system_clock
 
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             due=started.services.jobs_due,
         ):
             state.start(started.services, started.keyring)
+            # The embedded database this app started, supervised (tests kill it), or None.
+            app.state.embedded_database = started.database.embedded
             try:
                 yield
             finally:
@@ -50,7 +53,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         try:
             await state.services.store.ping()
         except Exception:
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "database": "down"}, status_code=503,
+                headers={"retry-after": str(DATABASE_UNAVAILABLE.retry_after_seconds)},
+            )
         return JSONResponse({"status": "ok", "database": "up"})
 
     async def jwks(request: Request) -> Response:
@@ -97,5 +103,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(DatabaseOutage)
     app.state.kizuna = state
     return app

@@ -6,8 +6,12 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from store.embedded import EmbeddedServer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +107,7 @@ async def _create_admin(settings: Settings, email: str, name: str, password: str
     from store import KizunaError  # noqa: PLC0415
 
     async with running(settings) as started:
+        _say_if_attached(started.database.embedded)
         services = started.services
         try:
             account = await create_admin(
@@ -152,8 +157,9 @@ async def _verify(settings: Settings) -> int:
     from api.services import database  # noqa: PLC0415
     from loyalty.ledger.verify import verify  # noqa: PLC0415
 
-    async with database(settings) as (store, _):
-        violations = await verify(store)
+    async with database(settings) as opened:
+        _say_if_attached(opened.embedded)
+        violations = await verify(opened.store)
     for violation in violations:
         print(violation)
     print(f"{len(violations)} violation(s)" if violations else "ok: no violation")
@@ -165,9 +171,18 @@ async def _expire_points(settings: Settings) -> None:
     from loyalty.ledger.expiry import expire_due_lots  # noqa: PLC0415
     from store.clock import system_clock  # noqa: PLC0415
 
-    async with database(settings) as (store, _):
-        run = await expire_due_lots(store, clock=system_clock)
+    async with database(settings) as opened:
+        _say_if_attached(opened.embedded)
+        run = await expire_due_lots(opened.store, clock=system_clock)
     print(f"expired {run.points_expired} points in {run.lots_expired} lots")
+
+
+def _say_if_attached(embedded: "EmbeddedServer | None") -> None:
+    """One line when a command uses the database of a server that is running (`make
+    serve`): its changes are live at once, and it must not be mistaken for a fresh one."""
+    if embedded is not None and embedded.attached:
+        print(f"kizuna: using the embedded database already running for {embedded.data_dir}",
+              file=sys.stderr)
 
 
 def _public_key(settings: Settings) -> None:

@@ -9,16 +9,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
+from api.middleware import outage_response
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
 from auth.sign_in import SignInEnded, authenticate
 from auth.tokens import InvalidAccessToken
 from schema.context import Context
+from schema.error_reporting import Outage, outage_of
 
 _PRINCIPAL = "kizuna.principal"
+_OUTAGE = "kizuna.outage"
 
 
 class Unauthenticated(Exception):
@@ -62,7 +67,23 @@ class KizunaGraphQL(GraphQL[Context, None]):
             response = JSONResponse(
                 {"errors": [{"message": error.reason}]}, status_code=error.status_code
             )
+        outage: tuple[Outage, object] | None = scope["state"].pop(_OUTAGE, None)
+        if outage is not None:
+            # A 503 a client retries on, not a 200 it might take for an answer.
+            response = outage_response(outage[0], graphql=True, data=outage[1])
         await response(scope, receive, send)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Notes an outage of the database for `__call__`, which answers 503 for it: only
+        for a whole response, since a streamed one has already started when this runs."""
+        for error in result.errors or ():
+            outage = outage_of(error.original_error)
+            if outage is not None:
+                request.scope["state"][_OUTAGE] = (outage, _some_data(result.data))
+                break
+        return await super().process_result(request, result)
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON as the standard library reads it, but a document nested too deeply for it is
@@ -102,3 +123,9 @@ class KizunaGraphQL(GraphQL[Context, None]):
             raise Unauthenticated(
                 "The access token is invalid or expired; refresh it or sign in."
             ) from None
+
+
+def _some_data(data: dict[str, object] | None) -> dict[str, object] | None:
+    """What the operation produced before the outage, if anything (a mutation next to the
+    one that failed): the client needs it to know what not to send again."""
+    return data if data and any(value is not None for value in data.values()) else None

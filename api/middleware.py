@@ -1,6 +1,10 @@
-"""HTTP-level limits that apply before any GraphQL parsing."""
+"""HTTP-level limits that apply before any GraphQL parsing, and answers for requests that
+fail because the database does."""
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schema.error_reporting import Outage, log_outage, outage_of
 
 
 class BodySizeLimit:
@@ -55,3 +59,48 @@ async def _too_large(send: Send) -> None:
                     (b"content-length", str(len(body)).encode())],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+class DatabaseOutage:
+    """Answers 503 with Retry-After, never a bare 500, when a request fails because the
+    database is unreachable, restarting or out of disk: before GraphQL runs (an API key
+    looked up) or on any other route. Resolvers' failures are the GraphQL view's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            outage = outage_of(error)
+            if outage is None or response_started:
+                raise
+            log_outage(outage, error)
+            graphql = scope["path"].startswith("/graphql")
+            await outage_response(outage, graphql=graphql)(scope, receive, send)
+
+
+def outage_response(outage: Outage, *, graphql: bool, data: object = None) -> JSONResponse:
+    """What a client is told about an outage: GraphQL-shaped errors (with what `data` the
+    operation produced before it) for /graphql, `{"error": …}` like other routes' errors."""
+    body: dict[str, object]
+    if graphql:
+        body = {"errors": [{"message": outage.message, "extensions": {"code": outage.code}}]}
+        if data is not None:
+            body["data"] = data
+    else:
+        body = {"error": outage.message, "code": outage.code}
+    return JSONResponse(
+        body, status_code=503, headers={"retry-after": str(outage.retry_after_seconds)}
+    )

@@ -38,10 +38,19 @@ ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *ORDER_INDEXES, *RULE_INDEXES, *S
 
 
 @dataclass(frozen=True, slots=True)
+class Database:
+    store: Store
+    uri: str
+    embedded: EmbeddedServer | None
+    """The embedded server started (and supervised) or attached to; None for a MongoDB
+    from settings."""
+
+
+@dataclass(frozen=True, slots=True)
 class Running:
     services: Services
     keyring: Keyring
-    database_uri: str
+    database: Database
 
 
 def build_keyring(settings: Settings, clock: Clock) -> Keyring:
@@ -98,8 +107,9 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
-    """The configured MongoDB, or the embedded server started (or reused) for the data dir."""
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured MongoDB, or the embedded server started (or reused) for the data dir.
+    A server started here is started again if it dies, until this context ends."""
     embedded: EmbeddedServer | None = None
     uri = settings.mongodb_uri
     if uri is None:
@@ -110,7 +120,7 @@ async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
     try:
         await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)
-        yield store, uri
+        yield Database(store=store, uri=uri, embedded=embedded)
     finally:
         await store.close()
         if embedded is not None:
@@ -119,7 +129,8 @@ async def database(settings: Settings) -> AsyncIterator[tuple[Store, str]]:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Running]:
-    async with database(settings) as (store, uri):
+    async with database(settings) as opened:
+        store = opened.store
         keyring = build_keyring(settings, clock)
         authenticator = build_authenticator(settings, store, keyring, clock)
         audit = AuditLog(store, flush_interval=settings.scan_audit_flush_ms / 1000)
@@ -132,7 +143,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
                         qr=QrRenderer(),
                     ),
                     keyring=keyring,
-                    database_uri=uri,
+                    database=opened,
                 )
         finally:
             authenticator.passwords.close()

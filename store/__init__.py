@@ -14,7 +14,9 @@ from store.errors import (
     KizunaError,
     NotFound,
     RateLimited,
+    is_database_unavailable,
     is_duplicate_key,
+    is_storage_full,
 )
 from store.ids import new_id
 from store.indexes import IndexSpec, ensure_indexes
@@ -36,6 +38,8 @@ __all__ = [
     "Store",
     "connect",
     "ensure_indexes",
+    "is_database_unavailable",
     "is_duplicate_key",
+    "is_storage_full",
     "new_id",
 ]

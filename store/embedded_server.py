@@ -20,7 +20,7 @@ import bson.errors
 from mongoeco.wire.protocol import OP_MSG
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-from store.embedded import EXIT_IN_USE, URI_FILE
+from store.embedded import EXIT_CANNOT_LISTEN, EXIT_IN_USE, URI_FILE
 from store.engine import KizunaEngine
 from store.transaction_gate import TransactionGate
 
@@ -95,13 +95,22 @@ class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
         return await self._gate.run(command, body, execute, abort)
 
 
-def lock_data_dir(data_dir: Path) -> int:
+def started_by_parent() -> bool:
+    """Whether our standard input is a pipe from a parent process (EmbeddedServer), rather
+    than a terminal or a file: the parent then speaks for us and watches us."""
+    return stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+
+
+def lock_data_dir(data_dir: Path, *, quiet: bool = False) -> int:
+    """Lock `data_dir` for this process, or exit with EXIT_IN_USE when another holds it
+    (saying so on standard error unless `quiet`: a parent attaches and tells its user)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        print(f"kizuna: the embedded database in {data_dir} is in use", file=sys.stderr)
+        if not quiet:
+            print(f"kizuna: the embedded database in {data_dir} is in use", file=sys.stderr)
         sys.exit(EXIT_IN_USE)
     return fd
 
@@ -109,21 +118,31 @@ def lock_data_dir(data_dir: Path) -> int:
 async def serve(data_dir: Path, host: str, port: int) -> None:
     engine = KizunaEngine(str(data_dir / DATABASE_FILE))
     server = EmbeddedProxyServer(engine=engine, host=host, port=port)
-    address = await server.start()
+    try:
+        address = await server.start()
+    except OSError as error:
+        # A restart on our old port finds it taken: one line, and the parent tries again.
+        print(f"kizuna: the embedded database cannot listen on {host}:{port}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        sys.exit(EXIT_CANNOT_LISTEN)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
-        # Started by a parent through a pipe: its end of file means the parent is gone.
+    if started_by_parent():
+        # Its end of file means the parent is gone.
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         parent_gone = asyncio.ensure_future(reader.read())
         parent_gone.add_done_callback(lambda _: stop.set())
     uri = f"mongodb://{address.host}:{address.port}/?directConnection=true"
     # Lets other local processes (the CLI, a second app worker) use this running server.
+    # Written whole then renamed: a reader never sees half a URI, and a restarted server
+    # replaces the file its killed predecessor left behind.
     uri_file = data_dir / URI_FILE
-    uri_file.write_text(uri + "\n")
+    partial = uri_file.with_name(URI_FILE + ".partial")
+    partial.write_text(uri + "\n")
+    partial.replace(uri_file)
     print(f"READY {uri}", flush=True)
     try:
         await stop.wait()
@@ -138,7 +157,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    lock = lock_data_dir(args.data_dir)
+    lock = lock_data_dir(args.data_dir, quiet=started_by_parent())
     try:
         asyncio.run(serve(args.data_dir, args.host, args.port))
     finally:

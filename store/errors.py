@@ -4,12 +4,57 @@ It lives in `store`, the lowest layer, because every domain package may raise th
 none of them may import another.
 """
 
-from pymongo.errors import DuplicateKeyError
+from collections.abc import Callable
+
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+
+# MongoDB's code for a full disk; the embedded server passes SQLite's SQLITE_FULL on as text.
+_OUT_OF_DISK_SPACE = 14031
+_DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device")
 
 
 def is_duplicate_key(error: BaseException) -> bool:
     """Whether `error` is a unique-index violation (E11000)."""
     return isinstance(error, DuplicateKeyError)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) says the database could not be reached
+    or did not answer in time: a dropped connection, a server that is down or restarting, a
+    spent time budget. Such a failure passes by itself or is the operator's to fix; the
+    request may be retried (a write with the same idempotency key)."""
+    return _caused_by(error, _is_unavailable)
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, ConnectionFailure) or (
+        isinstance(error, PyMongoError) and error.timeout
+    )
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) is the database refusing a write because
+    its disk is full. That write was refused; what was written before is intact."""
+    return _caused_by(error, _is_full)
+
+
+def _is_full(error: BaseException) -> bool:
+    if not isinstance(error, OperationFailure):
+        return False
+    message = str(error).lower()
+    return error.code == _OUT_OF_DISK_SPACE or any(m in message for m in _DISK_FULL_MESSAGES)
+
+
+def _caused_by(error: BaseException, test: Callable[[BaseException], bool]) -> bool:
+    # A few links are enough: errors re-raised around a driver error nest shallowly.
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if test(seen):
+            return True
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return False
 
 
 class KizunaError(Exception):
