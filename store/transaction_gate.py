@@ -10,11 +10,15 @@ so the application code is the same on both servers.
 Plain writes also run one at a time, with no read beside them: concurrent writers on the
 engine's SQLite file make it answer "database is locked", return empty reads or stall in
 its change-outbox bookkeeping (mongoeco 4.11, seen under the scan audit's batched inserts
-running beside request writes). Reads still run side by side.
+running beside request writes). Reads run side by side. Nothing can run beside an open
+transaction: mongoeco serves every command of every session on the one connection that
+holds it (and refuses other sessions' commands meanwhile), so turns are taken in arrival
+order to keep any one kind of command from waiting behind an endless stream of another.
 """
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +38,14 @@ _WRITES = frozenset(
     {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
      "dropDatabase", "createIndexes", "dropIndexes", "collMod", "renameCollection"}
 )
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    """A command waiting for its turn; compared by identity."""
+
+    exclusive: bool
+    """A plain write or a transaction (alone), as opposed to a plain read (with others)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +68,14 @@ def transaction_key(body: Mapping[str, Any]) -> TransactionKey | None:
 
 
 class TransactionGate:
-    """Admits one transaction, or one plain write, or any number of plain reads at a time."""
+    """Admits one transaction, or one plain write, or any number of plain reads at a time,
+    in the order they arrive.
+
+    Arrival order is what keeps a member's home screen from waiting behind a burst of
+    orders: a read waits for what arrived before it (at most the transaction or write
+    running then, and those queued ahead), never for writes that come after it; and a
+    transaction waits for the reads ahead of it, never for a stream of later ones.
+    """
 
     def __init__(
         self, *, is_failure: Callable[[Response], bool], lifetime_seconds: float = 60.0
@@ -64,10 +83,9 @@ class TransactionGate:
         self._is_failure = is_failure
         self._changed = asyncio.Condition()
         self._owner: Owner | None = None
-        self._plain_in_flight = 0
+        self._reading = 0
         self._writing = False
-        self._writers_waiting = 0
-        self._transactions_waiting = 0
+        self._queue: deque[_Waiter] = deque()
         self._lifetime = lifetime_seconds
 
     async def run(
@@ -96,28 +114,18 @@ class TransactionGate:
 
     async def _run_plain(self, execute: Execute) -> Response:
         async with self._changed:
-            await self._wait_until(
-                lambda: self._owner is None and self._transactions_waiting == 0
-                and not self._writing and self._writers_waiting == 0
-            )
-            self._plain_in_flight += 1
+            await self._take_turn(_Waiter(exclusive=False))
+            self._reading += 1
         try:
             return await execute()
         finally:
             async with self._changed:
-                self._plain_in_flight -= 1
+                self._reading -= 1
                 self._changed.notify_all()
 
     async def _run_write(self, execute: Execute) -> Response:
         async with self._changed:
-            self._writers_waiting += 1
-            try:
-                await self._wait_until(
-                    lambda: self._owner is None and self._transactions_waiting == 0
-                    and not self._writing and self._plain_in_flight == 0
-                )
-            finally:
-                self._writers_waiting -= 1
+            await self._take_turn(_Waiter(exclusive=True))
             self._writing = True
         try:
             return await execute()
@@ -144,15 +152,31 @@ class TransactionGate:
 
     async def _acquire(self, key: TransactionKey, abort: Callable[[], Awaitable[object]]) -> None:
         async with self._changed:
-            self._transactions_waiting += 1
-            try:
-                await self._wait_until(
-                    lambda: self._owner is None and self._plain_in_flight == 0
-                    and not self._writing
-                )
-            finally:
-                self._transactions_waiting -= 1
+            await self._take_turn(_Waiter(exclusive=True))
             self._owner = Owner(key=key, since=time.monotonic(), abort=abort)
+
+    async def _take_turn(self, waiter: "_Waiter") -> None:
+        """Queue `waiter` and wait (holding the condition) until it may run: it is first in
+        line, or a read with only reads before it, and what runs now lets it."""
+        self._queue.append(waiter)
+        try:
+            await self._wait_until(lambda: self._may_run(waiter))
+        finally:
+            self._queue.remove(waiter)
+            # The reads queued right behind a read may now go too.
+            self._changed.notify_all()
+
+    def _may_run(self, waiter: "_Waiter") -> bool:
+        if self._owner is not None or self._writing:
+            return False
+        if waiter.exclusive:
+            return self._queue[0] is waiter and self._reading == 0
+        for ahead in self._queue:
+            if ahead is waiter:
+                return True
+            if ahead.exclusive:
+                return False
+        return False
 
     async def _wait_until(self, ready: Callable[[], bool]) -> None:
         """Wait (holding the condition) until `ready()`, reclaiming an abandoned transaction
