@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
-from store import Store
+from store import Store, log_retrying
 from store.clock import Clock
 
 log = logging.getLogger("kizuna.jobs")
@@ -33,8 +33,9 @@ async def points_expiry(
                 if run.lots_expired:
                     log.info("expired %d points in %d lots", run.points_expired,
                              run.lots_expired)
-            except Exception:
-                log.exception("points expiry failed; retrying at the next interval")
+            except Exception as error:
+                log_retrying(log, "points expiry failed; retrying at the next interval",
+                             error)
             try:
                 reviewed = await review_due_tiers(store, clock=clock)
                 if reviewed:
@@ -42,16 +43,17 @@ async def points_expiry(
                 moved = await reevaluate_ladder(store, clock=clock)
                 if moved:
                     log.info("the tiers changed: %d members moved up", moved)
-            except Exception:
-                log.exception("tier review failed; retrying at the next interval")
+            except Exception as error:
+                log_retrying(log, "tier review failed; retrying at the next interval",
+                             error)
             try:
                 given = await grant_birthday_gifts(store, clock=clock)
                 issued = await deliver_pending_gifts(store, clock=clock)
                 if given or issued:
                     log.info("gave %d birthday gifts, issued %d referral vouchers", given,
                              issued)
-            except Exception:
-                log.exception("gifts failed; retrying at the next interval")
+            except Exception as error:
+                log_retrying(log, "gifts failed; retrying at the next interval", error)
             await _wait(due, interval_seconds)
 
     task = asyncio.create_task(loop(), name="points-expiry")

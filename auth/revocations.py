@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from auth.collections import REVOKED_SESSIONS
-from store import Store
+from store import Store, log_retrying
 from store.clock import Clock
 
 _log = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ class SessionRevocations:
                 await asyncio.sleep(seconds)
                 try:
                     await self.sync()
-                except Exception:
-                    _log.exception("reading revoked sign-ins failed; retrying")
+                except Exception as error:
+                    log_retrying(_log, "reading revoked sign-ins failed; retrying", error)
 
         task = asyncio.create_task(loop(), name="session-revocations")
         try:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from scanner.collections import SCAN_AUDIT
-from store import Store, new_id
+from store import Store, log_retrying, new_id
 
 _log = logging.getLogger(__name__)
 OK = "OK"
@@ -89,5 +89,5 @@ class AuditLog:
             await asyncio.sleep(self._flush_interval)
             try:
                 await self.flush()
-            except Exception:
-                _log.exception("writing the scan audit trail failed; retrying")
+            except Exception as error:
+                log_retrying(_log, "writing the scan audit trail failed; retrying", error)

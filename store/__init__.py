@@ -17,6 +17,7 @@ from store.errors import (
     is_database_unavailable,
     is_duplicate_key,
     is_storage_full,
+    log_retrying,
 )
 from store.ids import new_id
 from store.indexes import IndexSpec, ensure_indexes
@@ -41,5 +42,6 @@ __all__ = [
     "is_database_unavailable",
     "is_duplicate_key",
     "is_storage_full",
+    "log_retrying",
     "new_id",
 ]

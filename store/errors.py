@@ -4,6 +4,7 @@ It lives in `store`, the lowest layer, because every domain package may raise th
 none of them may import another.
 """
 
+import logging
 from collections.abc import Callable
 
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
@@ -31,6 +32,17 @@ def _is_unavailable(error: BaseException) -> bool:
         isinstance(error, PyMongoError) and error.timeout
     )
 
+
+
+def log_retrying(log: logging.Logger, message: str, error: BaseException) -> None:
+    """A background job's failure, before it tries again: one warning line when the
+    database is unavailable or full (it passes, or an operator must act, and it would repeat
+    every interval), the traceback for anything else."""
+    if is_database_unavailable(error) or is_storage_full(error):
+        detail = " ".join(str(error).split())[:200]
+        log.warning("%s: %s: %s", message, type(error).__name__, detail)
+    else:
+        log.error(message, exc_info=error)
 
 def is_storage_full(error: BaseException) -> bool:
     """Whether `error` (or what it was raised from) is the database refusing a write because

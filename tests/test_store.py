@@ -1,13 +1,15 @@
 """The database layer: one transaction helper, the embedded server's gate, persistence."""
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pymongo.errors import AutoReconnect
 
-from store import IndexSpec, Session, Store, connect, ensure_indexes
+from store import IndexSpec, Session, Store, connect, ensure_indexes, log_retrying
 from store.embedded import EmbeddedServer, EmbeddedServerInUse
 
 
@@ -150,3 +152,17 @@ async def test_second_server_on_the_same_data_dir_attaches_instead(tmp_path: Pat
         await store.close()
     finally:
         await running.stop()
+
+
+def test_a_background_job_logs_an_outage_in_one_line_and_a_bug_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("kizuna.test.jobs")
+    with caplog.at_level(logging.WARNING, logger="kizuna.test.jobs"):
+        log_retrying(log, "expiry failed", AutoReconnect("connection refused"))
+        log_retrying(log, "expiry failed", ValueError("a bug"))
+
+    outage, bug = caplog.records
+    assert (outage.levelno, outage.exc_info) == (logging.WARNING, None)
+    assert outage.getMessage() == "expiry failed: AutoReconnect: connection refused"
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None
