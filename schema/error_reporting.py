@@ -18,7 +18,12 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.types import ExecutionContext
 from strawberry.utils.logging import StrawberryLogger
 
-from store.errors import KizunaError, is_database_unavailable, is_storage_full
+from store.errors import (
+    KizunaError,
+    is_database_unavailable,
+    is_storage_corrupt,
+    is_storage_full,
+)
 
 _log = logging.getLogger("kizuna.graphql")
 # graphql-core appends " Did you mean 'a' or 'b'?" (names never contain "?").
@@ -48,6 +53,13 @@ DATABASE_FULL = Outage(
     retry_after_seconds=60, log_level=logging.ERROR,
 )
 
+DATABASE_CORRUPT = Outage(
+    "DATABASE_CORRUPT",
+    "The database's file is damaged; an operator must recover it before it can answer.",
+    # Nothing passes by itself: retrying soon would only add load.
+    retry_after_seconds=300, log_level=logging.CRITICAL,
+)
+
 
 def outage_of(error: BaseException | None) -> Outage | None:
     """The outage `error` reveals, if it is one."""
@@ -57,6 +69,8 @@ def outage_of(error: BaseException | None) -> Outage | None:
         return DATABASE_UNAVAILABLE
     if is_storage_full(error):
         return DATABASE_FULL
+    if is_storage_corrupt(error):
+        return DATABASE_CORRUPT
     return None
 
 

@@ -16,6 +16,7 @@ from store.errors import (
     RateLimited,
     is_database_unavailable,
     is_duplicate_key,
+    is_storage_corrupt,
     is_storage_full,
     log_retrying,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "connect",
     "ensure_indexes",
     "is_database_unavailable",
+    "is_storage_corrupt",
     "is_duplicate_key",
     "is_storage_full",
     "log_retrying",

@@ -12,6 +12,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 # MongoDB's code for a full disk; the embedded server passes SQLite's SQLITE_FULL on as text.
 _OUT_OF_DISK_SPACE = 14031
 _DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device")
+# What SQLite says of a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB), passed on as text.
+_CORRUPT_MESSAGES = ("database disk image is malformed", "file is not a database")
 
 
 def is_duplicate_key(error: BaseException) -> bool:
@@ -34,11 +36,19 @@ def _is_unavailable(error: BaseException) -> bool:
 
 
 
+
+def is_storage_corrupt(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) is the embedded database finding its
+    file damaged. Nothing more can be read or written safely until an operator recovers it
+    (docs/deployment.md)."""
+    return _caused_by(error, lambda e: isinstance(e, OperationFailure) and any(
+        m in str(e).lower() for m in _CORRUPT_MESSAGES))
+
 def log_retrying(log: logging.Logger, message: str, error: BaseException) -> None:
     """A background job's failure, before it tries again: one warning line when the
     database is unavailable or full (it passes, or an operator must act, and it would repeat
     every interval), the traceback for anything else."""
-    if is_database_unavailable(error) or is_storage_full(error):
+    if is_database_unavailable(error) or is_storage_full(error) or is_storage_corrupt(error):
         detail = " ".join(str(error).split())[:200]
         log.warning("%s: %s: %s", message, type(error).__name__, detail)
     else:

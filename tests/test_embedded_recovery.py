@@ -242,42 +242,47 @@ async def test_a_command_beside_a_running_server_says_it_uses_that_servers_datab
     assert (by_hand, by_hand_err) == (3, f"kizuna: the embedded database in {db_dir} is in use\n")
 
 
-# Run in the child before the server: while FLAG exists, SQLite refuses every write the way
-# it does when the disk is full (SQLITE_FULL), whatever engine sits on top of it.
-FULL_DISK_SERVER = """
+# Run in the child before the server: while FLAG exists, SQLite refuses the statements that
+# start with one of PREFIXES with MESSAGE, whatever engine sits on top of it: every write
+# the way it does when the disk is full (SQLITE_FULL), or every read of the documents the
+# way it does when their pages are damaged (SQLITE_CORRUPT).
+FAULTY_SERVER = """
 import pathlib, sqlite3, sys
 flag = pathlib.Path(sys.argv.pop(1))
-writes = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+message = sys.argv.pop(1)
+prefixes = tuple(sys.argv.pop(1).split(","))
 real_connect = sqlite3.connect
 
-def full(sql):
-    if flag.exists() and sql.lstrip().upper().startswith(writes):
-        raise sqlite3.OperationalError("database or disk is full")
+def fail(sql):
+    if flag.exists() and " ".join(sql.split()).upper().startswith(prefixes):
+        raise sqlite3.OperationalError(message)
 
 def connect(*args, factory=sqlite3.Connection, **kwargs):
-    class OnAFullDisk(factory):
+    class Faulty(factory):
         def execute(self, sql, *rest):
-            full(sql)
+            fail(sql)
             return super().execute(sql, *rest)
 
         def executemany(self, sql, *rest):
-            full(sql)
+            fail(sql)
             return super().executemany(sql, *rest)
 
-    return real_connect(*args, factory=OnAFullDisk, **kwargs)
+    return real_connect(*args, factory=Faulty, **kwargs)
 
 sqlite3.connect = connect
 from store.embedded_server import main
 main()
 """
+FULL_DISK = ("database or disk is full", "INSERT,UPDATE,DELETE,REPLACE")
+CORRUPT_FILE = ("database disk image is malformed", "SELECT DOCUMENT FROM DOCUMENTS")
 
 
-@pytest.fixture
-async def full_disk_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    """A URI of an embedded server whose disk is full while the returned file exists."""
-    flag = tmp_path / "disk-is-full"
+async def faulty_server(tmp_path: Path, fault: tuple[str, str]) -> AsyncIterator[tuple[str, Path]]:
+    """A URI of an embedded server with `fault` while the returned file exists."""
+    flag = tmp_path / "fault"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FULL_DISK_SERVER, str(flag), "--data-dir", str(tmp_path / "db"),
+        sys.executable, "-c", FAULTY_SERVER, str(flag), *fault,
+        "--data-dir", str(tmp_path / "db"),
         cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
@@ -288,6 +293,21 @@ async def full_disk_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     finally:
         process.terminate()
         await process.wait()
+
+
+@pytest.fixture
+async def full_disk_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """A URI of an embedded server whose disk is full while the returned file exists."""
+    async for server in faulty_server(tmp_path, FULL_DISK):
+        yield server
+
+
+@pytest.fixture
+async def damaged_file_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """A URI of an embedded server whose documents' pages are damaged while the returned
+    file exists."""
+    async for server in faulty_server(tmp_path, CORRUPT_FILE):
+        yield server
 
 
 @EMBEDDED_ONLY
@@ -324,4 +344,36 @@ async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
             flag.unlink()
             assert (await shop.adjust("ann@example.com", 50))["errors"] == []
             assert (await shop.points(member))["balance"] == 150
+            assert await shop.violations() == []
+
+
+@EMBEDDED_ONLY
+async def test_a_damaged_database_file_is_reported_as_such_never_as_a_fault(
+    tmp_path: Path, damaged_file_server: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    uri, flag = damaged_file_server
+    settings = dataclasses.replace(own_settings(tmp_path / "data"), mongodb_uri=uri)
+    application = create_app(settings, clock=manual_clock_ahead_of_wall_clock())
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=(TEST_CLIENT_ADDRESS, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as h:
+            gql = GraphQLClient(h, application.state.kizuna)
+            shop = await open_shop(gql)
+            member = await shop.member("ann@example.com")
+            assert (await shop.adjust("ann@example.com", 100))["errors"] == []
+
+            flag.touch()
+            refused = await gql.post("{ me { points { balance } history(first: 5) { edges "
+                                     "{ node { points } } } } }", token=member.access_token)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "300"
+            assert refused.json()["errors"] == [{
+                "message": "The database's file is damaged; an operator must recover it "
+                "before it can answer.", "extensions": {"code": "DATABASE_CORRUPT"}}]
+            assert not [r for r in caplog.records if r.exc_info], "damage is no code fault"
+            assert [r.levelname for r in caplog.records
+                    if r.getMessage().startswith("DATABASE_CORRUPT")] == ["CRITICAL"]
+
+            flag.unlink()  # the operator recovered the file
+            assert (await shop.points(member))["balance"] == 100
             assert await shop.violations() == []
