@@ -27,6 +27,9 @@ from mongoeco.engines.sqlite_query import (
 
 type FeatureKey = tuple[str, str, str]
 
+# Documents an aggregation stage holds in memory before it spills to a temporary file.
+AGGREGATION_SPILL_THRESHOLD = 10_000
+
 # The collection features mongoeco caches (one SQL question over a whole collection each)
 # that say "some document has X": their method, and whether the key carries a second
 # argument after the field ("comparison_mismatch:<field>:<expected type>").
@@ -85,6 +88,10 @@ class KizunaEngine(SQLiteEngine):
         # Before super().__init__, which assigns the features cache through the property.
         self._probing = threading.local()
         self._features: dict[FeatureKey, Any] = {}
+        # Without a spill threshold mongoeco refuses any aggregation that holds more than
+        # 50,000 documents ("allowDiskUse or spill-to-disk is required"), even with
+        # allowDiskUse: `kizuna verify` would fail on a shop of a few thousand members.
+        kwargs.setdefault("aggregation_spill_threshold", AGGREGATION_SPILL_THRESHOLD)
         super().__init__(*args, **kwargs)
 
     # --- Override 1: string ids need no payload scan on insert ------------------------------

@@ -217,3 +217,20 @@ def test_the_touch_log_stays_out_of_the_database_file(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
     assert not any(name.startswith("kizuna") for name in names), names
+
+
+def test_an_aggregation_larger_than_the_memory_budget_spills_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    # The budget is 50,000 documents by default; a small one shows the same refusal.
+    engine = KizunaEngine(str(tmp_path / "k.db"), aggregation_materialization_limit=100)
+    client = MongoClient(engine=engine)
+    entries = client.kizuna.ledger
+    entries.insert_many([{"_id": f"e{n}", "member_id": f"m{n % 7}", "points": n}
+                         for n in range(300)])
+
+    totals = {d["_id"]: d["total"] for d in entries.aggregate(
+        [{"$group": {"_id": "$member_id", "total": {"$sum": "$points"}}}], allowDiskUse=True)}
+
+    assert totals == {f"m{m}": sum(n for n in range(300) if n % 7 == m) for m in range(7)}
+    client.close()

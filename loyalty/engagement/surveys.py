@@ -198,7 +198,7 @@ async def survey_results(store: Store, survey_ids: Sequence[str]) -> dict[str, N
             "points_awarded": {"$sum": "$points"},
         }},
     ]
-    cursor = await store.collection(SURVEY_RESPONSES).aggregate(pipeline)
+    cursor = await store.collection(SURVEY_RESPONSES).aggregate(pipeline, allowDiskUse=True)
     found = {
         doc["_id"]: NpsResults(
             responses=doc["responses"], promoters=doc["promoters"], passives=doc["passives"],
