@@ -6,7 +6,7 @@ import os
 import sys
 
 from bench.graphql import BenchError
-from bench.options import BenchOptions, LoadOptions
+from bench.options import DEFAULT_SIZES, BenchOptions, HistoryShape, LoadOptions
 from bench.report import print_report
 from bench.scenarios import SCENARIOS, Scenario
 
@@ -14,13 +14,13 @@ MAX_DURATION_SECONDS = 600.0
 MAX_REQUESTS_PER_PHASE = 1_000_000
 MAX_HISTORY = 5_000
 DEFAULT_MEMBERS = 50
+MAX_SIZE = 1_000_000
+MAX_PER_MEMBER = 1_000
 
 
 def _parser() -> argparse.ArgumentParser:
     listing = "\n".join(
-        f"  {name:<16} {s.summary} (default --rate {s.default_rate:g}"
-        + (f", --members {s.default_members})" if s.default_members else ")")
-        for name, s in SCENARIOS.items()
+        f"  {name:<16} {s.summary} ({_defaults(s)})" for name, s in SCENARIOS.items()
     )
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -46,10 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         help="open-loop arrivals per second (default: the scenario's, listed below)",
     )
     parser.add_argument(
-        "--duration", type=float, default=10.0, help="seconds of each measured phase (default 10)"
+        "--duration",
+        type=float,
+        help="seconds of each measured phase (default 10; soak: 600, its whole run)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=16, help="closed-loop workers (default 16)"
+        "--concurrency",
+        type=int,
+        help="closed-loop workers (default 16; soak: 24, the requests in flight)",
     )
     parser.add_argument(
         "--warmup",
@@ -81,6 +85,38 @@ def _parser() -> argparse.ArgumentParser:
         help="me: open lots each member ends with, one per seeded order (default 20)",
     )
     parser.add_argument(
+        "--sizes",
+        default=",".join(str(size) for size in DEFAULT_SIZES),
+        help="scale: members' worth of data to grow through, ascending "
+        f"(default {','.join(str(size) for size in DEFAULT_SIZES)})",
+    )
+    parser.add_argument(
+        "--entries",
+        type=int,
+        default=HistoryShape().entries,
+        help=f"scale, soak: ledger entries seeded per member (default {HistoryShape().entries})",
+    )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=HistoryShape().orders,
+        help=f"scale, soak: orders seeded per member, one lot each (default "
+        f"{HistoryShape().orders})",
+    )
+    parser.add_argument(
+        "--vouchers",
+        type=int,
+        default=HistoryShape().vouchers,
+        help="scale, soak: reward vouchers seeded per member, all but the last redeemed at a "
+        f"till with 2 scan audit records each (default {HistoryShape().vouchers})",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=50,
+        help="scale, soak: seeded members signed in to load with (default 50)",
+    )
+    parser.add_argument(
         "--server-pid",
         type=int,
         help="with --url: the server's process id, to report its CPU (Linux)",
@@ -93,22 +129,64 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _defaults(scenario: Scenario) -> str:
+    listed = [f"default --rate {scenario.default_rate:g}" if scenario.uses_rate else "no --rate"]
+    if scenario.default_members:
+        listed.append(f"--members {scenario.default_members}")
+    if scenario.default_duration != 10.0:
+        listed.append(f"--duration {scenario.default_duration:g}")
+    if scenario.default_concurrency != 16:
+        listed.append(f"--concurrency {scenario.default_concurrency}")
+    return ", ".join(listed)
+
+
+def _sizes(text: str) -> tuple[int, ...] | None:
+    """`1000,10000` → (1000, 10000); None unless it is strictly ascending positive sizes."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        return None
+    ascending = all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+    if not sizes or not ascending or sizes[0] < 1 or sizes[-1] > MAX_SIZE:
+        return None
+    return sizes
+
+
+def _shape_problems(args: argparse.Namespace) -> list[str]:
+    problems = []
+    if not 0 <= args.orders <= MAX_PER_MEMBER or not 0 <= args.vouchers <= MAX_PER_MEMBER:
+        problems.append(f"--orders and --vouchers must be from 0 to {MAX_PER_MEMBER}")
+    if not 1 <= args.entries <= MAX_PER_MEMBER:
+        problems.append(f"--entries must be from 1 to {MAX_PER_MEMBER}")
+    if not 1 <= args.sample <= 1000:
+        problems.append("--sample must be from 1 to 1000")
+    if _sizes(args.sizes) is None:
+        problems.append(f"--sizes must be ascending sizes from 1 to {MAX_SIZE}, e.g. 1000,10000")
+    return problems
+
+
 def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
     rate: float = args.rate if args.rate is not None else scenario.default_rate
     members: int = (
         args.members if args.members is not None else scenario.default_members or DEFAULT_MEMBERS
     )
-    problems = []
-    if not 0 < args.duration <= MAX_DURATION_SECONDS:
+    duration: float = args.duration if args.duration is not None else scenario.default_duration
+    concurrency: int = (
+        args.concurrency if args.concurrency is not None else scenario.default_concurrency
+    )
+    problems = _shape_problems(args)
+    if not 0 < duration <= MAX_DURATION_SECONDS:
         problems.append(f"--duration must be in (0, {MAX_DURATION_SECONDS:g}]")
-    if rate <= 0 or rate * args.duration > MAX_REQUESTS_PER_PHASE:
+    if rate <= 0 or rate * duration > MAX_REQUESTS_PER_PHASE:
         problems.append(f"--rate must be > 0 with rate × duration ≤ {MAX_REQUESTS_PER_PHASE}")
-    if not 1 <= args.concurrency <= 1000 or not 1 <= args.connections <= 1000:
+    if not 1 <= concurrency <= 1000 or not 1 <= args.connections <= 1000:
         problems.append("--concurrency and --connections must be from 1 to 1000")
     if not 0 <= args.warmup <= MAX_DURATION_SECONDS:
         problems.append(f"--warmup must be in [0, {MAX_DURATION_SECONDS:g}]")
-    if not 1 <= members <= 10_000:
-        problems.append("--members must be from 1 to 10000")
+    # Other scenarios register members through the API; soak seeds them in bulk.
+    most = MAX_SIZE if args.scenario == "soak" else 10_000
+    if not 1 <= members <= most:
+        problems.append(f"--members must be from 1 to {most}")
     if not 0 <= args.open_lots <= args.history <= MAX_HISTORY:
         problems.append(
             f"--open-lots and --history must satisfy 0 ≤ lots ≤ history ≤ {MAX_HISTORY}"
@@ -122,8 +200,8 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         server_pid=args.server_pid if args.url else None,
         load=LoadOptions(
             rate=rate,
-            duration=args.duration,
-            concurrency=args.concurrency,
+            duration=duration,
+            concurrency=concurrency,
             warmup=args.warmup,
             connections=args.connections,
             metrics_token=args.metrics_token or None,
@@ -131,6 +209,9 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         members=members,
         history=args.history,
         open_lots=args.open_lots,
+        sizes=_sizes(args.sizes) or DEFAULT_SIZES,
+        shape=HistoryShape(entries=args.entries, orders=args.orders, vouchers=args.vouchers),
+        sample=args.sample,
     )
 
 

@@ -57,27 +57,26 @@ async def _sign_up(client: httpx.AsyncClient, email: str, name: str) -> SignedIn
     )["accountRegister"]
     if registered["errors"] or registered["member"] is None:
         raise BenchError(f"accountRegister({email}) failed: {registered['errors']}")
+    token = await sign_in(client, email, password)
+    return SignedInMember(
+        id=registered["member"]["id"],
+        email=registered["member"]["email"],
+        access_token=token,
+    )
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> str:
+    """A bearer token for the account (`tokenCreate`); BenchError if it is refused."""
     signed_in = (
         await execute(
             client,
-            GraphQLRequest.of(
-                SIGN_IN,
-                {
-                    "input": {
-                        "email": email,
-                        "password": password,
-                    }
-                },
-            ),
+            GraphQLRequest.of(SIGN_IN, {"input": {"email": email, "password": password}}),
         )
     )["tokenCreate"]
     if signed_in["errors"] or not signed_in["accessToken"]:
         raise BenchError(f"tokenCreate({email}) failed: {signed_in['errors']}")
-    return SignedInMember(
-        id=registered["member"]["id"],
-        email=registered["member"]["email"],
-        access_token=signed_in["accessToken"],
-    )
+    token: str = signed_in["accessToken"]
+    return token
 
 
 async def sign_up_members(

@@ -59,15 +59,22 @@ CPU_COLUMNS: list[Column] = [
 
 
 def _table(columns: Sequence[Column], phases: Sequence[PhaseReport], out: TextIO) -> None:
+    rows = [[cell(phase) for _, _, cell in columns] for phase in phases]
+    # A column is as wide as its widest cell (scale's targets name an operation and a size).
+    widths = [
+        max([width, *(len(row[index]) for row in rows)])
+        for index, (_, width, _) in enumerate(columns)
+    ]
+
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
             f"{cell:<{width}}" if index < len(_IDENTITY) else f"{cell:>{width}}"
-            for index, (cell, (_, width, _)) in enumerate(zip(cells, columns, strict=True))
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     print(line([name for name, _, _ in columns]), file=out)
-    for phase in phases:
-        print(line([cell(phase) for _, _, cell in columns]), file=out)
+    for row in rows:
+        print(line(row), file=out)
 
 
 def print_report(report: Report, out: TextIO) -> None:
@@ -103,3 +110,16 @@ def print_report(report: Report, out: TextIO) -> None:
         )
     for line in report.notes:
         print(line, file=out)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """A small table, indented: the first column left-aligned, the others right-aligned,
+    each as wide as its widest cell (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(
+            f"{cell:<{widths[i]}}" if i == 0 else f"{cell:>{widths[i]}}"
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]

@@ -41,6 +41,8 @@ class Target:
     has_metrics: bool = True
     started_by_bench: bool = False
     settings: Mapping[str, str] = field(default_factory=dict)
+    log: Path | None = None
+    """Where a server the bench started writes its output (gone when it stops)."""
 
 
 def free_port() -> int:
@@ -118,6 +120,7 @@ async def uvicorn_server(
         has_metrics=has_metrics,
         started_by_bench=True,
         settings=kizuna_settings(env),
+        log=log,
     )
     try:
         await _wait_ready(process, target.base_url + ready_path, log)

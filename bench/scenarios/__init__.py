@@ -10,7 +10,16 @@ from typing import Any
 
 from bench.options import BenchOptions
 from bench.report import Report
-from bench.scenarios import checkout, graphql_static, home, me, order_earn, reward_redeem
+from bench.scenarios import (
+    checkout,
+    graphql_static,
+    home,
+    me,
+    order_earn,
+    reward_redeem,
+    scale,
+    soak,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +29,12 @@ class Scenario:
     default_rate: float
     default_members: int | None = None
     """For scenarios that register members: how many, unless --members says."""
+    default_duration: float = 10.0
+    """Seconds of each measured phase, unless --duration says."""
+    default_concurrency: int = 16
+    """Closed-loop workers, unless --concurrency says."""
+    uses_rate: bool = True
+    """False for scenarios whose open loop (if any) picks its own rate."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -63,5 +78,22 @@ SCENARIOS: dict[str, Scenario] = {
         run=reward_redeem.run,
         default_rate=reward_redeem.DEFAULT_RATE,
         default_members=reward_redeem.DEFAULT_MEMBERS,
+    ),
+    "scale": Scenario(
+        summary="order-earn, checkout, reward-redeem and home at growing sizes (--sizes) of "
+        "a bulk-seeded programme; cost growth from the smallest size to the largest",
+        run=scale.run,
+        default_rate=scale.DEFAULT_RATE,
+        uses_rate=False,
+    ),
+    "soak": Scenario(
+        summary="ten minutes of a shop's mixed traffic (home, me, orders, refunds, checkouts, "
+        "reward redemptions) at 24 in flight on bulk-seeded members; errors by kind, verify",
+        run=soak.run,
+        default_rate=soak.DEFAULT_RATE,
+        default_members=soak.DEFAULT_MEMBERS,
+        default_duration=soak.DEFAULT_DURATION,
+        default_concurrency=soak.DEFAULT_CONCURRENCY,
+        uses_rate=False,
     ),
 }

@@ -26,20 +26,17 @@ import math
 import secrets
 import sys
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from strawberry import relay
 
-from bench.cpu import CpuSample, CpuUse
 from bench.database import open_store
-from bench.graphql import GRAPHQL_PATH, BenchError, GraphQLRequest, execute, failure_of
-from bench.load import Operation, PhaseResult, open_schedule
+from bench.graphql import GRAPHQL_PATH, BenchError, GraphQLRequest, execute
+from bench.load import PhaseResult
 from bench.measure import SETTLE_SECONDS, PhaseReport, load_client, run_phase
-from bench.members import FAST_SIGN_UP_ENV, SignedInMember, sign_up_members
+from bench.members import SignedInMember, sign_up_members
 from bench.options import BenchOptions, LoadOptions
 from bench.progress import say
 from bench.raw_checkout import SUMMARY as RAW_SUMMARY
@@ -49,6 +46,29 @@ from bench.scenarios.common import describe_load, describe_target, format_mix
 from bench.servers import Target, kizuna_server
 from bench.shop import SIGN_IN, create_admin_with_cli
 from bench.stats import percentile
+from bench.tills import (
+    AMOUNT_OFF,
+    CLOSED_MARGIN,
+    ORDER_TOTAL,
+    SERVER_ENV,
+    SETUP_CONCURRENCY,
+    STAFF,
+    STORES,
+    WARMUP_VOUCHERS,
+    Cashier,
+    Checkout,
+    IssuedVoucher,
+    Ticket,
+    Till,
+    check_problem,
+    closed_checkouts,
+    open_checkouts,
+    open_tills,
+    open_total,
+    redeem_problem,
+    tickets,
+    wait_until_quiet,
+)
 from scanner import codes
 from scanner.collections import SCAN_AUDIT, VOUCHERS
 from scanner.qr import QrRenderer, qr_version, render_png, render_svg
@@ -56,46 +76,13 @@ from store import Store
 
 DEFAULT_RATE = 100.0
 DEFAULT_MEMBERS = 20
-STORES = 4
-STAFF = 20
-SETUP_CONCURRENCY = 8
 ISSUE_ATTEMPTS = 3
-AMOUNT_OFF = 500  # €5 off every voucher
-ORDER_TOTAL = 4200  # €42.00 every order
-WARMUP_VOUCHERS = 100
-CLOSED_MARGIN = 1.25  # closed-loop vouchers: warm-up throughput × duration × this
-QUIET_CORES = 0.1  # server + database CPU below which they count as idle
-QUIET_PROBE_SECONDS = 0.5
-QUIET_MAX_SECONDS = 20.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.7
-# Tokens must outlive the set-up and every phase (the default is 15 minutes).
-SERVER_ENV = {**FAST_SIGN_UP_ENV, "KIZUNA_ACCESS_TOKEN_TTL_SECONDS": "86400"}
 
-STORE_CREATE = """mutation Store($input: StoreCreateInput!) {
-  storeCreate(input: $input) { store { id } errors { code message field } } }"""
-STAFF_CREATE = """mutation Staff($input: StaffCreateInput!) {
-  staffCreate(input: $input) { staff { id } errors { code message field } } }"""
 VOUCHER_ISSUE = """mutation Issue($input: VoucherIssueInput!) {
   voucherIssue(input: $input) { voucher { id code qr { payload } } replayed
     errors { code message field } } }"""
-CHECK = """mutation Check($input: VoucherCheckInput!) { voucherCheck(input: $input) {
-  redeemable reason { code message }
-  voucher { id code status kind title amountOff percentOff currency minOrderTotal expiresAt
-            member { firstName } }
-  errors { code message field } } }"""
-REDEEM = """mutation Redeem($input: VoucherRedeemInput!) { voucherRedeem(input: $input) {
-  replayed discount
-  voucher { id status redemption { redeemedAt orderReference orderTotal discount } }
-  errors { code message field } } }"""
-
-
-@dataclass(frozen=True, slots=True)
-class Cashier:
-    token: str
-    store_id: str
-    """The store's database id (a staff account is bound to one store)."""
-    device_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,81 +90,6 @@ class Shop:
     admin_token: str
     cashiers: list[Cashier]
     members: list[SignedInMember]
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedVoucher:
-    ref: VoucherRef
-    payload: str
-    """The signed QR payload, as the member's app shows it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """One checkout, encoded up front: the check and the redemption of one voucher."""
-
-    check: GraphQLRequest
-    redeem: GraphQLRequest
-
-
-class Till:
-    """Ours: `checkout()` checks, then redeems, the next prepared voucher (each once)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-        self._tickets: deque[Ticket] = deque()
-        self.calls = CallLatencies()
-
-    def __len__(self) -> int:
-        return len(self._tickets)
-
-    def add(self, tickets: Iterable[Ticket]) -> None:
-        self._tickets.extend(tickets)
-
-    async def checkout(self) -> str | None:
-        ticket = self._tickets.popleft()  # before any await: workers never share one
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        failure = await _post(self._client, ticket.check, _check_problem)
-        if failure is not None:
-            return f"voucherCheck: {failure}"
-        checked = loop.time()
-        self.calls.add("check", checked - started)
-        failure = await _post(self._client, ticket.redeem, _redeem_problem)
-        if failure is not None:
-            return f"voucherRedeem: {failure}"
-        self.calls.add("redeem", loop.time() - checked)
-        return None
-
-
-async def _post(
-    client: httpx.AsyncClient,
-    request: GraphQLRequest,
-    problem: Callable[[dict[str, Any]], str | None],
-) -> str | None:
-    try:
-        response = await client.post(GRAPHQL_PATH, content=request.body, headers=request.headers)
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return failure_of(response) or problem(response.json()["data"])
-
-
-def _check_problem(data: dict[str, Any]) -> str | None:
-    payload = data["voucherCheck"]
-    if payload["redeemable"]:
-        return None
-    reason = payload["reason"] or {}
-    return f"not redeemable: {reason.get('code')}: {reason.get('message')}"
-
-
-def _redeem_problem(data: dict[str, Any]) -> str | None:
-    payload = data["voucherRedeem"]
-    if payload["replayed"]:
-        return "replayed: the voucher was redeemed before with this key"
-    status = (payload["voucher"] or {}).get("status")
-    if status != "REDEEMED" or payload["discount"] != AMOUNT_OFF:
-        return f"unexpected answer: status {status}, discount {payload['discount']}"
-    return None
 
 
 # --- set-up -----------------------------------------------------------------------------
@@ -189,54 +101,7 @@ async def _open_shop(target: Target, client: httpx.AsyncClient, members: int, ru
     password = f"Bench-{secrets.token_urlsafe(16)}"
     await create_admin_with_cli(target, email, "Bench Admin", password)
     admin = await _sign_in(client, email, password)
-    store_ids = []
-    for index in range(STORES):
-        created = await execute(
-            client,
-            GraphQLRequest.of(
-                STORE_CREATE,
-                {
-                    "input": {
-                        "code": f"B{run}-{index}",
-                        "name": f"Bench store {index}",
-                        "timezone": "UTC",
-                    }
-                },
-                token=admin,
-            ),
-        )
-        store_ids.append(created["storeCreate"]["store"]["id"])
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def cashier(index: int) -> Cashier:
-        store_id = store_ids[index % STORES]
-        staff_email = f"bench-staff-{run.lower()}-{index}@example.com"
-        async with gate:
-            await execute(
-                client,
-                GraphQLRequest.of(
-                    STAFF_CREATE,
-                    {
-                        "input": {
-                            "email": staff_email,
-                            "password": password,
-                            "name": f"Bench Staff {index}",
-                            "store": store_id,
-                        }
-                    },
-                    token=admin,
-                ),
-            )
-            token = await _sign_in(client, staff_email, password)
-        return Cashier(
-            token=token,
-            store_id=relay.GlobalID.from_id(store_id).node_id,
-            device_id=f"bench-till-{index}",
-        )
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(cashier(index)) for index in range(STAFF)]
-    cashiers = [task.result() for task in tasks]
+    cashiers = await open_tills(client, admin, run)
     return Shop(admin, cashiers, await sign_up_members(client, members))
 
 
@@ -313,50 +178,12 @@ class Issuer:
         return IssuedVoucher(ref=ref, payload=voucher["qr"]["payload"])
 
 
-def _tickets(
-    vouchers: Sequence[IssuedVoucher], cashiers: Sequence[Cashier], keys: "itertools.count[int]"
-) -> list[Ticket]:
-    """The check and redeem requests of each voucher, by cashiers in turn."""
-    tickets = []
-    for voucher in vouchers:
-        number = next(keys)
-        cashier = cashiers[number % len(cashiers)]
-        tickets.append(
-            Ticket(
-                check=GraphQLRequest.of(
-                    CHECK,
-                    {
-                        "input": {
-                            "payload": voucher.payload,
-                            "deviceId": cashier.device_id,
-                        }
-                    },
-                    token=cashier.token,
-                ),
-                redeem=GraphQLRequest.of(
-                    REDEEM,
-                    {
-                        "input": {
-                            "payload": voucher.payload,
-                            "orderReference": f"BENCH-{number}",
-                            "orderTotal": ORDER_TOTAL,
-                            "idempotencyKey": f"bench-checkout-{number}",
-                            "deviceId": cashier.device_id,
-                        }
-                    },
-                    token=cashier.token,
-                ),
-            )
-        )
-    return tickets
-
-
 async def _verify(client: httpx.AsyncClient, ticket: Ticket, again: Ticket) -> str:
     """A first checkout goes through, and the same voucher again is refused: the load
     measures the real path. A line saying so."""
     checked = (await execute(client, ticket.check))["voucherCheck"]
     redeemed = (await execute(client, ticket.redeem))["voucherRedeem"]
-    problem = _check_problem({"voucherCheck": checked}) or _redeem_problem(
+    problem = check_problem({"voucherCheck": checked}) or redeem_problem(
         {"voucherRedeem": redeemed}
     )
     if problem is not None:
@@ -371,44 +198,6 @@ async def _verify(client: httpx.AsyncClient, ticket: Ticket, again: Ticket) -> s
         f"verified: a first checkout redeems (discount {redeemed['discount']}), a second "
         "redemption of the same voucher (another key) is refused ALREADY_REDEEMED"
     )
-
-
-# --- loops over a finite set of vouchers -------------------------------------------------
-
-
-type Checkout = Operation
-
-
-async def closed_checkouts(
-    checkout: Checkout, left: Callable[[], int], *, concurrency: int, duration: float
-) -> PhaseResult:
-    """`concurrency` workers each run `checkout` one after the other until `duration` is up
-    or no voucher is `left`; latency from start to end of each checkout."""
-    loop = asyncio.get_running_loop()
-    result = PhaseResult(mode=f"closed c={concurrency}")
-    start = loop.time()
-    deadline = start + duration
-
-    async def worker() -> None:
-        while loop.time() < deadline and left() > 0:
-            sent = loop.time()
-            failure = await checkout()
-            result.record(loop.time() - sent, failure)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
-    result.elapsed = loop.time() - start
-    return result
-
-
-def open_total(load: LoadOptions) -> int:
-    return max(1, round(load.rate * load.duration))
-
-
-async def open_checkouts(checkout: Checkout, *, rate: float, duration: float) -> PhaseResult:
-    """bench.load's open-loop schedule over whole checkouts (check + redeem)."""
-    return await open_schedule(checkout, rate=rate, duration=duration)
 
 
 # --- the scenario ------------------------------------------------------------------------
@@ -435,7 +224,7 @@ async def run(options: BenchOptions) -> Report:
     ):
         report.setup.append(describe_target(ours))
         shop, issuer, vouchers = await _set_up(ours, client, options, report)
-        await _quiet(ours)
+        await wait_until_quiet(ours)
         say("QR render times (this process, server idle)")
         qr_notes = await qr_figures([v.payload for v in vouchers])
         observed = Observed()
@@ -491,7 +280,7 @@ async def _set_up(
     say(f"issuing {count} vouchers through voucherIssue")
     vouchers = await issuer.issue(count)
     # The same voucher twice, with two keys: the second redemption must be refused.
-    first, again = _tickets([vouchers[0]] * 2, shop.cashiers, itertools.count(-2))
+    first, again = tickets([vouchers[0]] * 2, shop.cashiers, itertools.count(-2))
     report.setup.append(await _verify(client, first, again))
     return shop, issuer, vouchers[1:]
 
@@ -511,7 +300,7 @@ async def _load(
     keys = itertools.count()
     till = Till(client)
     raw = RawTill(store, [], store_id=shop.cashiers[0].store_id, order_total=ORDER_TOTAL)
-    till.add(_tickets(vouchers[:warm], shop.cashiers, keys))
+    till.add(tickets(vouchers[:warm], shop.cashiers, keys))
     raw.add(v.ref for v in vouchers[warm : 2 * warm])
     rates = await _warm_up(ours, till, raw, load)
     sizes = [math.ceil(r * load.duration * CLOSED_MARGIN) + load.concurrency for r in rates]
@@ -519,7 +308,7 @@ async def _load(
         f"issuing {sum(sizes)} vouchers for the closed loops (warm-up: ours {rates[0]:.1f}/s, "
         f"raw {rates[1]:.1f}/s)"
     )
-    till.add(_tickets(await issuer.issue(sizes[0]), shop.cashiers, keys))
+    till.add(tickets(await issuer.issue(sizes[0]), shop.cashiers, keys))
     raw.add(v.ref for v in await issuer.issue(sizes[1]))
     return await _measure(
         ours,
@@ -529,7 +318,7 @@ async def _load(
         raw,
         load,
         observed,
-        _tickets(vouchers[2 * warm :], shop.cashiers, keys),
+        tickets(vouchers[2 * warm :], shop.cashiers, keys),
     )
 
 
@@ -540,7 +329,7 @@ async def _warm_up(
     With --warmup 0 a one-second calibration still runs."""
     rates = []
     for name, target in (("ours", till), ("raw", raw)):
-        await _quiet(ours)
+        await wait_until_quiet(ours)
         say(f"warm-up: {name}")
         result = await closed_checkouts(
             target.checkout,
@@ -576,7 +365,7 @@ async def _measure(
         left: Callable[[], int],
     ) -> None:
         before = await _sizes(store)
-        await _quiet(ours)
+        await wait_until_quiet(ours)
         say(f"loading {name}")
         report = await phase()
         observed.sizes[f"{report.target} {report.result.mode}"] = (before, await _sizes(store))
@@ -626,26 +415,6 @@ async def _measure(
         till.__len__,
     )
     return phases
-
-
-async def _quiet(target: Target) -> None:
-    """Wait until the server and its database are idle: the embedded database goes on
-    working for a while after a burst of writes (the vouchers just issued), which would
-    otherwise land in the next phase. Without the server's pid, a fixed pause."""
-    if target.pid is None:
-        await asyncio.sleep(QUIET_MAX_SECONDS / 5)
-        return
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while loop.time() < start + QUIET_MAX_SECONDS:
-        before = CpuSample.take(target.pid)
-        await asyncio.sleep(QUIET_PROBE_SECONDS)
-        use = CpuUse.between(before, CpuSample.take(target.pid), QUIET_PROBE_SECONDS)
-        if (use.server or 0.0) + (use.db or 0.0) < QUIET_CORES:
-            if loop.time() - start > 2 * QUIET_PROBE_SECONDS:
-                say(f"waited {loop.time() - start:.1f} s for the server to be idle")
-            return
-    say(f"warning: the server was still busy after {QUIET_MAX_SECONDS:g} s; loading anyway")
 
 
 async def _sizes(store: Store) -> tuple[int, int, int]:

@@ -35,6 +35,8 @@ from bench.options import BenchOptions
 from bench.progress import say
 from bench.report import Report
 from bench.scenarios.common import describe_load, describe_target, format_mix
+from bench.screens import HOME_QUERY as QUERY
+from bench.screens import OFFERS, VOUCHER_PAGE
 from bench.seeding import Seeded, seed_members
 from bench.servers import Target, kizuna_server
 from bench.shop import ORDER_RECORD, POINTS_ADJUST, Shop, open_shop
@@ -46,7 +48,6 @@ REFERENCE_QUERIES = 4
 READ_CACHE_SECONDS = 5
 """The server's default KIZUNA_READ_CACHE_SECONDS (the bench starts it without one)."""
 SEED_CONCURRENCY = 8
-VOUCHER_PAGE, OFFERS = 10, 5
 VOUCHERS_PER_MEMBER = 12
 ISSUED = VOUCHERS_PER_MEMBER - len(CHEAP_REWARDS)
 ORDERS_PER_MEMBER = 3
@@ -57,16 +58,6 @@ SPEND_PER_ORDER = (40_000, 12_000, 4_000, 90_000, 25_000)
 CATEGORIES = ("shoes", "outerwear", "bags", "accessories")
 SERVER_ENV = {**FAST_SIGN_UP_ENV, "KIZUNA_ACCESS_TOKEN_TTL_SECONDS": "86400"}
 
-QUERY = (
-    "query Home { me { name "
-    "points { balance pending expiringSoon { points expiresAt } } "
-    "tier { current { name earnMultiplier perks } next { name } manual "
-    "progress { qualifying required remaining windowEndsAt } "
-    "keepBy { qualifying required remaining windowEndsAt } } "
-    f"vouchers(first: {VOUCHER_PAGE}, status: ACTIVE) "
-    "{ edges { node { id code title status expiresAt } } } "
-    f"offers(first: {OFFERS}) {{ kind title explanation rewardId ruleId }} }} }}"
-)
 CHECK_QUERY = (
     "query Check { me { id points { balance } tier { current { name } } "
     f"vouchers(first: {VOUCHERS_PER_MEMBER + 5}, status: ACTIVE) {{ edges {{ node {{ id }} }} }} "

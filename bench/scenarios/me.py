@@ -30,6 +30,8 @@ from bench.options import BenchOptions
 from bench.progress import say
 from bench.report import Report
 from bench.scenarios.common import describe_load, describe_target, format_mix
+from bench.screens import ME_PAGE as PAGE
+from bench.screens import ME_QUERY as QUERY
 from bench.seeding import seed_members
 from bench.servers import Target, kizuna_server
 from bench.shop import DEFAULT_ORDER_TOTAL, Shop, adjust_request, open_shop, order_request
@@ -39,13 +41,6 @@ DEFAULT_RATE = 20.0
 DEFAULT_MEMBERS = 3
 TARGET_ROUND_TRIPS = 4
 SEED_CONCURRENCY = 16
-PAGE = 20
-QUERY = (
-    "query Me { me { name points { balance pending lifetimeEarned "
-    "expiringSoon { points expiresAt } } "
-    f"history(first: {PAGE}) {{ edges {{ node {{ kind points reason occurredAt "
-    "breakdown { ruleName points } } } pageInfo { hasNextPage endCursor } } } }"
-)
 HISTORY_PAGE = """query History($after: String) { me { history(first: 100, after: $after) {
   edges { node { kind } } pageInfo { hasNextPage endCursor } } } }"""
 CHECK_QUERY = (

@@ -38,6 +38,7 @@ from bench.options import BenchOptions
 from bench.progress import say
 from bench.raw_checkout import raw_phase
 from bench.report import Report
+from bench.reward_requests import AMOUNT_OFF, COST, STOCK, create_reward, redeem_request
 from bench.scenarios.common import describe_load, describe_target, format_mix
 from bench.servers import Target, kizuna_server
 from bench.shop import SIGN_IN, create_admin_with_cli
@@ -48,21 +49,13 @@ from store import Session, Store, UpdateOne, ensure_indexes, new_id
 
 DEFAULT_RATE = 8.0
 DEFAULT_MEMBERS = 100
-COST = 100
 POINTS = 5_000_000
-STOCK = 10_000_000
-AMOUNT_OFF = 500
 TARGET_RATIO = 0.7
 SETUP_CONCURRENCY = 8
 RAW_SUFFIX = "_bench_raw"
 TOUCHED = {LEDGER, LOTS, MEMBERS, REWARDS, VOUCHERS}
 SERVER_ENV = {**FAST_SIGN_UP_ENV, "KIZUNA_ACCESS_TOKEN_TTL_SECONDS": "86400"}
 
-REWARD_CREATE = """mutation Reward($input: RewardCreateInput!) {
-  rewardCreate(input: $input) { reward { id } errors { code message field } } }"""
-REDEEM = """mutation Redeem($input: RewardRedeemInput!) { rewardRedeem(input: $input) {
-  voucher { id code status title amountOff currency expiresAt }
-  pointsSpent balance replayed errors { code message field } } }"""
 
 
 async def run(options: BenchOptions) -> Report:
@@ -75,9 +68,10 @@ async def run(options: BenchOptions) -> Report:
             admin = await _admin(ours, client)
             members = await sign_up_members(client, options.members)
             await _give_points(client, admin, members)
-            reward_id = await _reward(client, admin)
+            reward_id = await create_reward(client, admin)
             run_id = secrets.token_hex(4)
-            _check_first(await execute(client, _redeem(members[0], reward_id, f"{run_id}-0")))
+            first = redeem_request(members[0], reward_id, f"{run_id}-0")
+            _check_first(await execute(client, first))
         report.setup += [
             f"set-up in {time.monotonic() - started:.1f} s: an administrator from `kizuna "
             f"create-admin`, {len(members)} members registered and signed in, each given "
@@ -90,7 +84,7 @@ async def run(options: BenchOptions) -> Report:
 
         def next_tap() -> GraphQLRequest:
             n = next(taps)
-            return _redeem(members[n % len(members)], reward_id, f"{run_id}-{n}")
+            return redeem_request(members[n % len(members)], reward_id, f"{run_id}-{n}")
 
         say("raw ceiling on the same database server")
         raw, raw_sizes = await _measure_raw(ours, options, members=len(members))
@@ -150,20 +144,6 @@ def _adjust(admin: str, member_id: str) -> GraphQLRequest:
         {"input": {"member": {"id": member_id}, "points": POINTS, "reason": "Bench points"}},
         token=admin,
     )
-
-
-async def _reward(client: httpx.AsyncClient, admin: str) -> str:
-    created = (await execute(client, GraphQLRequest.of(REWARD_CREATE, {"input": {
-        "title": "€5 off", "kind": "AMOUNT_OFF", "amountOff": AMOUNT_OFF, "currency": "EUR",
-        "cost": COST, "stock": STOCK, "voucherValidDays": 30,
-    }}, token=admin)))["rewardCreate"]
-    reward_id: str = created["reward"]["id"]
-    return reward_id
-
-
-def _redeem(member: SignedInMember, reward_id: str, key: str) -> GraphQLRequest:
-    return GraphQLRequest.of(REDEEM, {"input": {"rewardId": reward_id, "idempotencyKey": key}},
-                             token=member.access_token)
 
 
 def _check_first(data: dict[str, Any]) -> None:
