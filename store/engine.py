@@ -6,12 +6,13 @@ wraps a private method of that version, so an upgrade must re-run the conformanc
 (tests/test_engine.py) and re-read each override. Each one says why it is safe.
 """
 
+import contextlib
 import dataclasses
 import functools
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition, QueryNode
@@ -87,6 +88,7 @@ class KizunaEngine(SQLiteEngine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Before super().__init__, which assigns the features cache through the property.
         self._probing = threading.local()
+        self._scanning = threading.local()
         self._features: dict[FeatureKey, Any] = {}
         # Without a spill threshold mongoeco refuses any aggregation that holds more than
         # 50,000 documents ("allowDiskUse or spill-to-disk is required"), even with
@@ -114,10 +116,11 @@ class KizunaEngine(SQLiteEngine):
         # strings.
         if scan_payload_id and type(document.get("_id")) is str:
             scan_payload_id = False
-        super()._validate_document_against_unique_indexes(
-            db_name, coll_name, document, exclude_storage_key=exclude_storage_key,
-            skip_id_check=skip_id_check, scan_payload_id=scan_payload_id,
-        )
+        with self._scanning_for(None):  # a duplicate may be any document (override 4)
+            super()._validate_document_against_unique_indexes(
+                db_name, coll_name, document, exclude_storage_key=exclude_storage_key,
+                skip_id_check=skip_id_check, scan_payload_id=scan_payload_id,
+            )
 
     # --- Override 2: collection features kept up to date instead of recomputed --------------
     #
@@ -338,3 +341,61 @@ class KizunaEngine(SQLiteEngine):
         return "." not in field and not self._field_is_top_level_array_in_collection(
             db_name, coll_name, field
         )
+
+    # --- Override 4: the Python path reads only the documents the filter can match ----------
+    #
+    # A filter mongoeco cannot put in SQL (a path through an array, such as the redemption's
+    # "channels" and "voided_redemptions.idempotency_key" conditions) is matched in Python
+    # against every document of the collection (`_load_documents`). While an update or a
+    # find runs, the documents it loads are narrowed by the same implied conditions as
+    # override 3; Python still matches each one against the whole filter. Everything else
+    # that loads documents in the meantime (the unique-index check, the TTL purge) sees the
+    # whole collection.
+
+    @contextlib.contextmanager
+    def _scanning_for(self, query: QueryNode | None) -> Iterator[None]:
+        previous = getattr(self._scanning, "query", None)
+        self._scanning.query = query
+        try:
+            yield
+        finally:
+            self._scanning.query = previous
+
+    def _update_with_operation_sync(
+        self, db_name: str, coll_name: str, operation: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        with self._scanning_for(getattr(operation, "plan", None)):
+            return super()._update_with_operation_sync(db_name, coll_name, operation, *args,
+                                                       **kwargs)
+
+    def _open_scan_documents_sync(self, reader: Any) -> Any:
+        with self._scanning_for(getattr(reader.semantics, "query_plan", None)):
+            return super()._open_scan_documents_sync(reader)
+
+    def _purge_expired_documents_sync(self, *args: Any, **kwargs: Any) -> Any:
+        with self._scanning_for(None):
+            return super()._purge_expired_documents_sync(*args, **kwargs)
+
+    def _load_documents(self, db_name: str, coll_name: str) -> Any:
+        query = getattr(self._scanning, "query", None)
+        if query is not None:
+            conditions, parameters = self._implied_conditions(db_name, coll_name, query)
+            if conditions:
+                return self._load_narrowed(db_name, coll_name, conditions, parameters)
+        return super()._load_documents(db_name, coll_name)
+
+    def _load_narrowed(
+        self, db_name: str, coll_name: str, conditions: list[str], parameters: list[object]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """`_load_documents` of only the documents meeting `conditions`."""
+        connection = self._require_connection()
+        added = "".join(f" AND {condition}" for condition in conditions)
+        # The conditions are our own SQL fragments; every value in them is a bound parameter.
+        sql = "SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ?"
+        cursor = connection.execute(sql + added, (db_name, coll_name, *parameters))
+        try:
+            for storage_key, document in cursor:
+                yield storage_key, self._deserialize_document(document)
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                cursor.close()

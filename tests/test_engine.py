@@ -45,6 +45,9 @@ FILTERS: list[dict[str, Any]] = [
     {"member_id": "m1", "status": "ACTIVE", "_id": {"$in": ["a", "g", "f"]}},
     {"status": "ACTIVE", "points": {"$gt": 1}}, {"points": 3}, {"points": Decimal128("1.5")},
     {"code.nested": "C1"}, {"status": None}, {"code": {"$exists": False}},
+    # Paths through arrays: matched in Python, over the documents the equalities narrow to.
+    {"_id": {"$in": ["c", "g"]}, "points": 9}, {"member_id": "m1", "points.1": 9},
+    {"code": "C1", "member_id": {"$in": ["m9", "m1"]}, "points": {"$elemMatch": {"$gt": 8}}},
 ]
 
 
@@ -187,6 +190,8 @@ def _plans(engine: KizunaEngine, statements: Statements) -> list[str]:
     {"_id": {"$in": ["k-7", "k-9"]}},
     {"code": "C7", "status": "ACTIVE", "points": {"$gte": 0}},
     {"member_id": "m7", "status": "ACTIVE"},
+    # The redemption's shape: paths through arrays send mongoeco down its Python path.
+    {"_id": "k-7", "status": "ACTIVE", "channels": "STORE", "voided.key": {"$ne": "x"}},
 ])
 def test_a_conditional_update_reads_through_an_index(tmp_path: Path, query: dict[str, Any]) -> None:
     engine = KizunaEngine(str(tmp_path / "k.db"))
@@ -195,7 +200,8 @@ def test_a_conditional_update_reads_through_an_index(tmp_path: Path, query: dict
     things.create_index([("code", 1)], name="code")
     things.create_index([("member_id", 1), ("_id", -1)], name="member")
     things.insert_many([{"_id": f"k-{n}", "code": f"C{n}", "member_id": f"m{n % 10}",
-                         "status": "ACTIVE", "points": n} for n in range(200)])
+                         "status": "ACTIVE", "points": n, "channels": ["ONLINE", "STORE"],
+                         "voided": []} for n in range(200)])
     statements = _traced(engine)
 
     updated = things.find_one_and_update(query, {"$inc": {"points": 1}})
