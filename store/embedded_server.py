@@ -22,7 +22,7 @@ from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
 from store.embedded import EXIT_CANNOT_LISTEN, EXIT_IN_USE, URI_FILE
 from store.engine import KizunaEngine
-from store.transaction_gate import TransactionGate
+from store.transaction_gate import TransactionGate, transaction_key
 
 DATABASE_FILE = "kizuna.sqlite3"
 LOCK_FILE = "embedded.lock"
@@ -61,6 +61,26 @@ def reply_failed(reply: bytes | None) -> bool:
         return True
 
 
+def as_write_conflict(reply: bytes | None) -> bytes | None:
+    """A transaction's command that SQLite refused with "database is locked" (its snapshot
+    went stale under a commit on another of mongoeco's connections), answered as MongoDB
+    answers a write conflict: code 112 with the TransientTransactionError label, on which
+    the driver's `with_transaction` runs the whole transaction again. Any other reply is
+    returned as it is."""
+    if reply is None or len(reply) < 21 or reply[20] != 0:
+        return reply
+    try:
+        document = bson.decode(reply[21:])
+    except (bson.errors.BSONError, ValueError):
+        return reply
+    if document.get("ok") or "database is locked" not in str(document.get("errmsg", "")):
+        return reply
+    labels = [*document.get("errorLabels", []), "TransientTransactionError"]
+    document.update(code=112, codeName="WriteConflict", errorLabels=labels)
+    body = reply[16:21] + bson.encode(document)
+    return (16 + len(body)).to_bytes(4, "little") + reply[4:16] + body
+
+
 class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
     """mongoeco's wire server with every command passing the transaction gate first.
 
@@ -92,7 +112,10 @@ class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
                 db_name="admin",
             )
 
-        return await self._gate.run(command, body, execute, abort)
+        reply = await self._gate.run(command, body, execute, abort)
+        if transaction_key(body) is not None and command != "abortTransaction":
+            return as_write_conflict(reply)
+        return reply
 
 
 def started_by_parent() -> bool:

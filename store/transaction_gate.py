@@ -33,7 +33,7 @@ _UNGATED = frozenset(
     {"hello", "ismaster", "isMaster", "ping", "buildInfo", "buildinfo", "endSessions",
      "saslStart", "saslContinue", "getParameter", "hostInfo", "whatsmyuri", "killCursors"}
 )
-_ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
+ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
 _WRITES = frozenset(
     {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
      "dropDatabase", "createIndexes", "dropIndexes", "collMod", "renameCollection"}
@@ -140,13 +140,13 @@ class TransactionGate:
         try:
             result = await execute()
         except BaseException:
-            if starting or command in _ENDS_TRANSACTION:
+            if starting or command in ENDS_TRANSACTION:
                 await self._release(key)
             raise
         # A transaction whose first command failed is not open in the engine, and the
         # driver may never send it an abort: release the gate now.
         failed_start = starting and self._is_failure(result)
-        if failed_start or command in _ENDS_TRANSACTION:
+        if failed_start or command in ENDS_TRANSACTION:
             await self._release(key)
         return result
 

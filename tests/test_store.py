@@ -6,11 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import bson
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from store import IndexSpec, Session, Store, connect, ensure_indexes, log_retrying
 from store.embedded import EmbeddedServer, EmbeddedServerInUse
+from store.embedded_server import as_write_conflict
 
 
 @pytest.fixture
@@ -166,3 +168,25 @@ def test_a_background_job_logs_an_outage_in_one_line_and_a_bug_with_its_tracebac
     assert (outage.levelno, outage.exc_info) == (logging.WARNING, None)
     assert outage.getMessage() == "expiry failed: AutoReconnect: connection refused"
     assert bug.levelno == logging.ERROR and bug.exc_info is not None
+
+
+def _op_msg_reply(document: dict[str, object]) -> bytes:
+    body = (0).to_bytes(4, "little") + b"\x00" + bson.encode(document)
+    return (16 + len(body)).to_bytes(4, "little") + bytes(range(12)) + body
+
+
+def test_a_locked_database_inside_a_transaction_is_a_write_conflict_the_driver_retries() -> None:
+    locked = _op_msg_reply({"ok": 0.0, "errmsg": "database is locked"})
+
+    relabelled = as_write_conflict(locked)
+
+    assert relabelled is not None
+    assert relabelled[4:16] == locked[4:16]  # the same request id and response-to
+    assert int.from_bytes(relabelled[:4], "little") == len(relabelled)
+    document = bson.decode(relabelled[21:])
+    assert (document["code"], document["errorLabels"]) == (112, ["TransientTransactionError"])
+    assert OperationFailure(document["errmsg"], document["code"], document).has_error_label(
+        "TransientTransactionError")
+    for untouched in (_op_msg_reply({"ok": 1.0}),
+                      _op_msg_reply({"ok": 0.0, "errmsg": "E11000 duplicate key"}), None):
+        assert as_write_conflict(untouched) == untouched
