@@ -37,8 +37,12 @@ class Store:
     def collection(self, name: str) -> Collection:
         return self.db[name]
 
-    async def transaction[T](self, work: Callable[[Session], Awaitable[T]]) -> T:
-        """Run `work(session)` in one multi-document transaction and return its result.
+    async def transaction[T](
+        self, work: Callable[[Session], Awaitable[T]], *,
+        budget: timedelta = TRANSACTION_RETRY_BUDGET,
+    ) -> T:
+        """Run `work(session)` in one multi-document transaction and return its result,
+        within `budget` (all attempts together; a long read-only check may need more).
 
         On a replica set the whole of `work` is retried on TransientTransactionError and the
         commit on UnknownTransactionCommitResult (PyMongo's `with_transaction` contract), so
@@ -47,7 +51,7 @@ class Store:
         concurrency. Exceptions raised by `work` abort the transaction and propagate.
         """
         async with self.client.start_session() as session:
-            with pymongo.timeout(TRANSACTION_RETRY_BUDGET.total_seconds()):
+            with pymongo.timeout(budget.total_seconds()):
                 return await session.with_transaction(
                     work,
                     read_concern=ReadConcern("snapshot"),
