@@ -12,18 +12,14 @@ from typing import Any
 
 from loyalty.idempotency import fingerprint
 from loyalty.purchases import Channel
-from scanner import codes
+from scanner import vouchers
 from scanner.audit import OK, ScanAction, Scanner
 from scanner.vouchers import (
     Benefit,
     Restrictions,
     SourceKind,
     VoucherStatus,
-    _benefit_document,
-    _restrictions_document,
-    first_name,
 )
-from store import new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +47,12 @@ def voucher_document(
     issue_key: str | None,
 ) -> dict[str, Any]:
     """The document `scanner.vouchers.issue_voucher` inserts (benefit already validated)."""
-    valid_for = timedelta(days=valid_days)
-    details = {
-        "member_id": member_id, "benefit": _benefit_document(benefit),
-        "restrictions": _restrictions_document(restrictions),
-        "valid_seconds": int(valid_for.total_seconds()), "source": source_kind.value,
-        "reference": source_reference,
-    }
-    doc: dict[str, Any] = {
-        "_id": new_id(), "code": codes.new_code(), "member_id": member_id,
-        "holder_first_name": first_name(holder_name),
-        "benefit": _benefit_document(benefit),
-        **_restrictions_document(restrictions),
-        "issued_at": now, "expires_at": now + valid_for,
-        "status": VoucherStatus.ACTIVE.value, "redemption": None,
-        "voided_redemptions": [], "cancelled_at": None,
-        "source": {"kind": source_kind.value, "reference": source_reference},
-        "payload_hash": fingerprint(details),
-    }
-    if issue_key is not None:
-        doc["issue_key"] = issue_key
-    return doc
+    return vouchers.voucher_document(
+        member_id=member_id, holder_name=holder_name, benefit=benefit,
+        restrictions=restrictions, valid_for=timedelta(days=valid_days),
+        source_kind=source_kind, source_reference=source_reference, now=now,
+        issue_key=issue_key,
+    )
 
 
 def redeem_at_till(

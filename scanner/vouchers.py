@@ -247,28 +247,13 @@ async def issue_voucher(
         if len(known) != len(set(restrictions.store_ids)):
             raise NotFound("No store has one of these ids.", field=("input", "storeIds"))
     now = clock()
-    details = {
-        "member_id": member_id, "benefit": _benefit_document(benefit),
-        "restrictions": _restrictions_document(restrictions),
-        "valid_seconds": int(valid_for.total_seconds()), "source": source_kind.value,
-        "reference": source_reference,
-    }
-    payload_hash = fingerprint(details)
     vouchers = store.collection(VOUCHERS)
     for _ in range(_CODE_ATTEMPTS):
-        doc: dict[str, Any] = {
-            "_id": new_id(), "code": codes.new_code(), "member_id": member_id,
-            "holder_first_name": first_name(holder_name),
-            "benefit": _benefit_document(benefit),
-            **_restrictions_document(restrictions),
-            "issued_at": now, "expires_at": now + valid_for,
-            "status": VoucherStatus.ACTIVE.value, "redemption": None,
-            "voided_redemptions": [], "cancelled_at": None,
-            "source": {"kind": source_kind.value, "reference": source_reference},
-            "payload_hash": payload_hash,
-        }
-        if issue_key is not None:
-            doc["issue_key"] = issue_key
+        doc = voucher_document(
+            member_id=member_id, holder_name=holder_name, benefit=benefit,
+            restrictions=restrictions, valid_for=valid_for, source_kind=source_kind,
+            source_reference=source_reference, now=now, issue_key=issue_key,
+        )
         try:
             await vouchers.insert_one(doc, session=session)
             return voucher_from_document(doc), False
@@ -278,10 +263,40 @@ async def issue_voucher(
         if issue_key is not None:
             existing = await vouchers.find_one({"issue_key": issue_key}, session=session)
             if existing is not None:
-                ensure_same_payload(existing["payload_hash"], payload_hash, what="voucher")
+                ensure_same_payload(existing["payload_hash"], doc["payload_hash"],
+                                    what="voucher")
                 return voucher_from_document(existing), True
         # Otherwise two 65-bit codes collided: astronomically rare; draw again.
     raise RuntimeError("could not draw a unique voucher code")
+
+
+def voucher_document(
+    *, member_id: str, holder_name: str, benefit: Benefit, restrictions: Restrictions,
+    valid_for: timedelta, source_kind: SourceKind, source_reference: str | None,
+    now: datetime, issue_key: str | None,
+) -> dict[str, Any]:
+    """The document of a new ACTIVE voucher with a fresh code (`benefit` validated); its
+    `payload_hash` covers what a replay of the same issue must repeat."""
+    details = {
+        "member_id": member_id, "benefit": _benefit_document(benefit),
+        "restrictions": _restrictions_document(restrictions),
+        "valid_seconds": int(valid_for.total_seconds()), "source": source_kind.value,
+        "reference": source_reference,
+    }
+    doc: dict[str, Any] = {
+        "_id": new_id(), "code": codes.new_code(), "member_id": member_id,
+        "holder_first_name": first_name(holder_name),
+        "benefit": _benefit_document(benefit),
+        **_restrictions_document(restrictions),
+        "issued_at": now, "expires_at": now + valid_for,
+        "status": VoucherStatus.ACTIVE.value, "redemption": None,
+        "voided_redemptions": [], "cancelled_at": None,
+        "source": {"kind": source_kind.value, "reference": source_reference},
+        "payload_hash": fingerprint(details),
+    }
+    if issue_key is not None:
+        doc["issue_key"] = issue_key
+    return doc
 
 
 def _benefit_document(benefit: Benefit) -> dict[str, Any]:

@@ -7,6 +7,7 @@ database is never killed.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
 import os
@@ -28,10 +29,11 @@ from api.settings import Environment, Settings
 from store import Store, connect
 from store.embedded import URI_FILE, EmbeddedServer
 from store.embedded_server import LOCK_FILE
-from tests.ledger_support import POINTS_ADJUST, open_shop
+from tests.ledger_support import POINTS_ADJUST, Shop, open_shop
 from tests.support import (
     TEST_CLIENT_ADDRESS,
     GraphQLClient,
+    SignedIn,
     manual_clock_ahead_of_wall_clock,
 )
 
@@ -310,11 +312,12 @@ async def damaged_file_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]
         yield server
 
 
-@EMBEDDED_ONLY
-async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
-    tmp_path: Path, full_disk_server: tuple[str, Path], caplog: pytest.LogCaptureFixture
-) -> None:
-    uri, flag = full_disk_server
+
+@contextlib.asynccontextmanager
+async def shop_on(
+    tmp_path: Path, uri: str
+) -> AsyncIterator[tuple[GraphQLClient, Shop, SignedIn]]:
+    """An app on the database at `uri`, with a shop and Ann holding 100 points."""
     settings = dataclasses.replace(own_settings(tmp_path / "data"), mongodb_uri=uri)
     application = create_app(settings, clock=manual_clock_ahead_of_wall_clock())
     async with application.router.lifespan_context(application):
@@ -324,27 +327,34 @@ async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
             shop = await open_shop(gql)
             member = await shop.member("ann@example.com")
             assert (await shop.adjust("ann@example.com", 100))["errors"] == []
+            yield gql, shop, member
 
-            flag.touch()
-            refused = await gql.post(
-                POINTS_ADJUST, {"input": {"member": {"email": "ann@example.com"},
-                                          "points": 50, "reason": "Goodwill gesture"}},
-                token=shop.admin.access_token,
-            )
-            assert refused.status_code == 503, refused.text
-            assert refused.headers["retry-after"] == "60"
-            assert refused.json() == {"errors": [{
-                "message": "The database's disk is full, so it cannot store changes; try "
-                "again later.", "extensions": {"code": "DATABASE_FULL"}}]}
-            assert (await shop.points(member))["balance"] == 100  # reads go on
-            assert not [r for r in caplog.records if r.exc_info], "a full disk is no fault"
-            assert [r.levelname for r in caplog.records
-                    if r.getMessage().startswith("DATABASE_FULL")] == ["ERROR"]
+@EMBEDDED_ONLY
+async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
+    tmp_path: Path, full_disk_server: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    uri, flag = full_disk_server
+    async with shop_on(tmp_path, uri) as (gql, shop, member):
+        flag.touch()
+        refused = await gql.post(
+            POINTS_ADJUST, {"input": {"member": {"email": "ann@example.com"},
+                                      "points": 50, "reason": "Goodwill gesture"}},
+            token=shop.admin.access_token,
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "60"
+        assert refused.json() == {"errors": [{
+            "message": "The database's disk is full, so it cannot store changes; try "
+            "again later.", "extensions": {"code": "DATABASE_FULL"}}]}
+        assert (await shop.points(member))["balance"] == 100  # reads go on
+        assert not [r for r in caplog.records if r.exc_info], "a full disk is no fault"
+        assert [r.levelname for r in caplog.records
+                if r.getMessage().startswith("DATABASE_FULL")] == ["ERROR"]
 
-            flag.unlink()
-            assert (await shop.adjust("ann@example.com", 50))["errors"] == []
-            assert (await shop.points(member))["balance"] == 150
-            assert await shop.violations() == []
+        flag.unlink()
+        assert (await shop.adjust("ann@example.com", 50))["errors"] == []
+        assert (await shop.points(member))["balance"] == 150
+        assert await shop.violations() == []
 
 
 @EMBEDDED_ONLY
@@ -352,28 +362,19 @@ async def test_a_damaged_database_file_is_reported_as_such_never_as_a_fault(
     tmp_path: Path, damaged_file_server: tuple[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     uri, flag = damaged_file_server
-    settings = dataclasses.replace(own_settings(tmp_path / "data"), mongodb_uri=uri)
-    application = create_app(settings, clock=manual_clock_ahead_of_wall_clock())
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=(TEST_CLIENT_ADDRESS, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.test") as h:
-            gql = GraphQLClient(h, application.state.kizuna)
-            shop = await open_shop(gql)
-            member = await shop.member("ann@example.com")
-            assert (await shop.adjust("ann@example.com", 100))["errors"] == []
+    async with shop_on(tmp_path, uri) as (gql, shop, member):
+        flag.touch()
+        refused = await gql.post("{ me { points { balance } history(first: 5) { edges "
+                                 "{ node { points } } } } }", token=member.access_token)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "300"
+        assert refused.json()["errors"] == [{
+            "message": "The database's file is damaged; an operator must recover it "
+            "before it can answer.", "extensions": {"code": "DATABASE_CORRUPT"}}]
+        assert not [r for r in caplog.records if r.exc_info], "damage is no code fault"
+        assert [r.levelname for r in caplog.records
+                if r.getMessage().startswith("DATABASE_CORRUPT")] == ["CRITICAL"]
 
-            flag.touch()
-            refused = await gql.post("{ me { points { balance } history(first: 5) { edges "
-                                     "{ node { points } } } } }", token=member.access_token)
-            assert refused.status_code == 503, refused.text
-            assert refused.headers["retry-after"] == "300"
-            assert refused.json()["errors"] == [{
-                "message": "The database's file is damaged; an operator must recover it "
-                "before it can answer.", "extensions": {"code": "DATABASE_CORRUPT"}}]
-            assert not [r for r in caplog.records if r.exc_info], "damage is no code fault"
-            assert [r.levelname for r in caplog.records
-                    if r.getMessage().startswith("DATABASE_CORRUPT")] == ["CRITICAL"]
-
-            flag.unlink()  # the operator recovered the file
-            assert (await shop.points(member))["balance"] == 100
-            assert await shop.violations() == []
+        flag.unlink()  # the operator recovered the file
+        assert (await shop.points(member))["balance"] == 100
+        assert await shop.violations() == []
