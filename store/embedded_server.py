@@ -21,8 +21,8 @@ from mongoeco.wire.protocol import OP_MSG
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
 from store.embedded import EXIT_CANNOT_LISTEN, EXIT_IN_USE, URI_FILE
-from store.engine import KizunaEngine
-from store.transaction_gate import TransactionGate, transaction_key
+from store.engine import READS_ONLY, KizunaEngine
+from store.transaction_gate import TransactionGate, reads_only, transaction_key
 
 DATABASE_FILE = "kizuna.sqlite3"
 LOCK_FILE = "embedded.lock"
@@ -82,7 +82,8 @@ def as_write_conflict(reply: bytes | None) -> bytes | None:
 
 
 class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
-    """mongoeco's wire server with every command passing the transaction gate first.
+    """mongoeco's wire server with every command but a plain read passing the transaction
+    gate first; plain reads go to the engine's readers.
 
     The gate must act before mongoeco builds the request context, because that is where
     the engine binds a transaction to its session.
@@ -112,6 +113,12 @@ class EmbeddedProxyServer(AsyncMongoEcoProxyServer):
                 db_name="admin",
             )
 
+        if reads_only(command, body):
+            marked = READS_ONLY.set(True)
+            try:
+                return await execute()
+            finally:
+                READS_ONLY.reset(marked)
         reply = await self._gate.run(command, body, execute, abort)
         if transaction_key(body) is not None and command != "abortTransaction":
             return as_write_conflict(reply)

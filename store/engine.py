@@ -1,5 +1,5 @@
 """The embedded database engine: mongoeco's SQLite engine with the paths Kizuna uses made
-flat in the size of a collection.
+flat in the size of a collection, and with reads served beside the writer.
 
 mongoeco is pinned to one exact version (pyproject.toml): every override here replaces or
 wraps a private method of that version, so an upgrade must re-run the conformance tests
@@ -7,12 +7,14 @@ wraps a private method of that version, so an upgrade must re-run the conformanc
 """
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import suppress
 from typing import Any
 
 from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition, QueryNode
@@ -26,7 +28,19 @@ from mongoeco.engines.sqlite_query import (
     type_expression_sql,
 )
 
-type FeatureKey = tuple[str, str, str]
+from store.engine_features import (
+    FeatureBook,
+    FeatureKey,
+    SnapshotFeatures,
+    TrackedConnection,
+    WriterFeatures,
+)
+
+READS_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", default=False)
+"""Set for a command that only reads and belongs to no transaction: the engine serves it on
+a reader connection (override 5), beside the writer and any open transaction."""
+
+_UNKNOWN = object()
 
 # Documents an aggregation stage holds in memory before it spills to a temporary file.
 AGGREGATION_SPILL_THRESHOLD = 10_000
@@ -89,7 +103,9 @@ class KizunaEngine(SQLiteEngine):
         # Before super().__init__, which assigns the features cache through the property.
         self._probing = threading.local()
         self._scanning = threading.local()
-        self._features: dict[FeatureKey, Any] = {}
+        self._book = FeatureBook()
+        self._readers: list[TrackedConnection] = []
+        self._readers_lock = threading.Lock()
         # Without a spill threshold mongoeco refuses any aggregation that holds more than
         # 50,000 documents ("allowDiskUse or spill-to-disk is required"), even with
         # allowDiskUse: `kizuna verify` would fail on a shop of a few thousand members.
@@ -136,16 +152,23 @@ class KizunaEngine(SQLiteEngine):
     # - "every document has one type T": it turns False if a written document does not.
     # Deletions cannot make a "some document has X = False" or an "every document is T"
     # answer wrong, so they change nothing. A rollback still clears everything (mongoeco
-    # calls the global invalidation), as does a reconnect.
+    # calls the global invalidation), as does a reconnect. Which answers a reader may use
+    # beside the writer is store/engine_features.py's business.
 
-    @property
-    def _collection_features_cache(self) -> dict[FeatureKey, Any]:
+    @property  # type: ignore[override]
+    def _collection_features_cache(self) -> MutableMapping[FeatureKey, Any]:
         probe_cache: dict[FeatureKey, Any] | None = getattr(self._probing, "cache", None)
-        return self._features if probe_cache is None else probe_cache
+        if probe_cache is not None:
+            return probe_cache
+        thread_local = getattr(self, "_thread_local", None)
+        bound = getattr(thread_local, "connection", None)
+        if isinstance(bound, TrackedConnection) and not bound.is_writer:
+            return SnapshotFeatures(self._book, bound)
+        return WriterFeatures(self._book)
 
     @_collection_features_cache.setter
-    def _collection_features_cache(self, value: dict[FeatureKey, Any]) -> None:
-        self._features = value
+    def _collection_features_cache(self, value: object) -> None:
+        self._book.forget()
 
     def _require_connection(self, context: Any = None) -> Any:
         probe = getattr(self._probing, "connection", None)
@@ -156,7 +179,8 @@ class KizunaEngine(SQLiteEngine):
     def _connect_sync(self) -> None:
         super()._connect_sync()
         connection = self._connection
-        if connection is not None:
+        if isinstance(connection, TrackedConnection):
+            connection.is_writer = True
             for statement in _TOUCH_LOG:
                 connection.execute(statement)
 
@@ -169,15 +193,16 @@ class KizunaEngine(SQLiteEngine):
         if db_name is None or coll_name is None or connection is None:
             # Everything is recomputed; logged keys left behind can only make a later
             # refresh more cautious, so the log is not touched outside a write.
-            super()._invalidate_collection_features_cache(db_name, coll_name)
+            self._book.forget()
             return
+        self._book.writing((db_name, coll_name), in_transaction=connection.in_transaction)
         try:
             touched = connection.execute(
                 "SELECT 1 FROM temp.kizuna_touched WHERE db_name = ? AND coll_name = ? LIMIT 1",
                 (db_name, coll_name),
             ).fetchone()
         except sqlite3.Error:  # no touch log on this connection: mongoeco's way
-            super()._invalidate_collection_features_cache(db_name, coll_name)
+            self._book.forget((db_name, coll_name))
             return
         if touched is not None:
             self._refresh_features(connection, db_name, coll_name)
@@ -195,36 +220,52 @@ class KizunaEngine(SQLiteEngine):
             if opened and connection.in_transaction:
                 connection.commit()
         except sqlite3.Error:
-            super()._invalidate_collection_features_cache(db_name, coll_name)
+            self._book.forget((db_name, coll_name))
 
     def _refresh_features(
         self, connection: sqlite3.Connection, db_name: str, coll_name: str
     ) -> None:
-        for key in [k for k in self._features if k[0] == db_name and k[1] == coll_name]:
+        book = self._book
+        for key in set(book.keys_of((db_name, coll_name))):
+            shared, own = book.answers.get(key), book.scratch.get(key, _UNKNOWN)
             try:
-                self._refresh_feature(connection, key)
+                if shared is not None:
+                    shared = dataclasses.replace(
+                        shared, value=self._refreshed(connection, key, shared.value))
+                if own is not _UNKNOWN:
+                    own = self._refreshed(connection, key, own)
             except sqlite3.Error:
-                self._features.pop(key, None)
+                shared, own = None, _UNKNOWN
+            with book.lock:
+                if shared is None or shared.value is _UNKNOWN:
+                    book.answers.pop(key, None)
+                elif key in book.answers:
+                    book.answers[key] = shared
+                if own is _UNKNOWN:
+                    book.scratch.pop(key, None)
+                elif key in book.scratch:
+                    book.scratch[key] = own
 
-    def _refresh_feature(self, connection: sqlite3.Connection, key: FeatureKey) -> None:
+    def _refreshed(self, connection: sqlite3.Connection, key: FeatureKey, answer: Any) -> Any:
+        """`answer` brought up to date with the logged documents, or _UNKNOWN."""
         db_name, coll_name, name = key
-        answer = self._features.get(key)
         kind, _, argument = name.partition(":")
         if kind == _UNIFORM_FEATURE:
             if answer and self._probe(connection, functools.partial(
                 self._field_has_uniform_scalar_sort_type_in_collection,
                 db_name, coll_name, argument,
             )) != answer:
-                self._features[key] = False
-        elif kind in _EXISTENCE_FEATURES:
+                return False
+            return answer
+        if kind in _EXISTENCE_FEATURES:
             method, two_arguments = _EXISTENCE_FEATURES[kind]
             arguments = argument.rpartition(":")[::2] if two_arguments else (argument,)
             if answer is False and self._probe(connection, functools.partial(
                 getattr(self, method), db_name, coll_name, *arguments,
             )):
-                self._features[key] = True
-        else:
-            self._features.pop(key, None)  # unknown: recomputed whole, as mongoeco does
+                return True
+            return answer
+        return _UNKNOWN  # recomputed whole, as mongoeco does
 
     def _probe(self, connection: sqlite3.Connection, question: Callable[[], Any]) -> Any:
         """`question()` asked of the logged documents only, with a scratch cache, so no
@@ -372,9 +413,16 @@ class KizunaEngine(SQLiteEngine):
         with self._scanning_for(getattr(reader.semantics, "query_plan", None)):
             return super()._open_scan_documents_sync(reader)
 
-    def _purge_expired_documents_sync(self, *args: Any, **kwargs: Any) -> Any:
+    def _purge_expired_documents_sync(
+        self, conn: sqlite3.Connection, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(conn, TrackedConnection) and not conn.is_writer:
+            # A reader cannot delete (override 5). Expired documents wait for the next write
+            # to their collection, as MongoDB's TTL monitor leaves them for up to a minute;
+            # Kizuna's queries compare expiry times themselves.
+            return 0
         with self._scanning_for(None):
-            return super()._purge_expired_documents_sync(*args, **kwargs)
+            return super()._purge_expired_documents_sync(conn, *args, **kwargs)
 
     def _load_documents(self, db_name: str, coll_name: str) -> Any:
         query = getattr(self._scanning, "query", None)
@@ -399,3 +447,75 @@ class KizunaEngine(SQLiteEngine):
         finally:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 cursor.close()
+
+    # --- Override 5: reads beside the writer --------------------------------------------------
+    #
+    # mongoeco runs every command on its one connection and, while a transaction is open,
+    # refuses every other session's command, so the wire server had to queue a member's home
+    # screen behind every open transaction. SQLite in WAL mode lets readers on their own
+    # connections see the last committed state while one connection writes. A command the
+    # wire server marks READS_ONLY runs each engine job on a reader connection from a pool,
+    # inside one read transaction (one snapshot for the job), which mongoeco then uses for
+    # everything it reads: a bound connection comes before its own. Readers are opened
+    # `query_only`, so a write that reached one would fail loudly instead of contending for
+    # the writer's lock. What the planner knows about a collection is shared with care
+    # (store/engine_features.py).
+
+    def _create_sqlite_connection(self) -> sqlite3.Connection:
+        return self._tracked_connection()
+
+    def _tracked_connection(self) -> TrackedConnection:
+        # mongoeco's own (sqlite.py, _create_sqlite_connection), with the tracked class.
+        connection = sqlite3.connect(
+            self._path, check_same_thread=False, factory=TrackedConnection)
+        try:
+            if self._path != ":memory:":
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                connection.close()
+            raise
+        connection.book = self._book
+        return connection
+
+    async def _run_blocking(self, func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if READS_ONLY.get() and self._path != ":memory:":
+            return await super()._run_blocking(  # type: ignore[no-untyped-call]
+                self._on_reader, func, *args, **kwargs)
+        return await super()._run_blocking(func, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _on_reader(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        reader = self._take_reader()
+        try:
+            reader.execute("BEGIN")
+            with self._bind_connection(reader):
+                return func(*args, **kwargs)
+        finally:
+            self._give_back(reader)
+
+    def _take_reader(self) -> TrackedConnection:
+        with self._readers_lock:
+            if self._readers:
+                return self._readers.pop()
+        reader = self._tracked_connection()
+        reader.execute("PRAGMA query_only = ON")
+        return reader
+
+    def _give_back(self, reader: TrackedConnection) -> None:
+        try:
+            reader.rollback()
+        except sqlite3.Error:
+            with suppress(sqlite3.Error):
+                reader.close()
+            return
+        with self._readers_lock:
+            self._readers.append(reader)
+
+    def _disconnect_sync(self) -> None:
+        super()._disconnect_sync()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            with suppress(sqlite3.Error):
+                reader.close()

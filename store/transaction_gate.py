@@ -1,21 +1,22 @@
-"""Serialising transactions for an engine that runs one at a time.
+"""Serialising transactions and writes for an engine that runs one at a time.
 
 mongoeco's SQLite engine allows a single open transaction, and while it is open every other
 session's command fails ("active transaction bound to another session"). A real replica set
 runs them concurrently. The gate sits in front of the embedded engine and makes the
 difference invisible to clients: a transaction waits for the engine to be free and then has
-it to itself; plain commands wait while a transaction is open. Nothing fails for concurrency,
-so the application code is the same on both servers.
+it to itself; plain writes and other commands wait while a transaction is open. Nothing
+fails for concurrency, so the application code is the same on both servers.
 
-Plain writes also run one at a time, with no read beside them: concurrent writers on the
-engine's SQLite file make it answer "database is locked", return empty reads or stall in
-its change-outbox bookkeeping (mongoeco 4.11, seen under the scan audit's batched inserts
-running beside request writes). Reads run side by side. Nothing can run beside an open
-transaction: mongoeco serves every command of every session on the one connection that
-holds it (and refuses other sessions' commands meanwhile), so turns are taken in arrival
-order to keep any one kind of command from waiting behind an endless stream of another.
+Plain writes also run one at a time: concurrent writers on the engine's SQLite file make it
+answer "database is locked", return empty reads or stall in its change-outbox bookkeeping
+(mongoeco 4.11, seen under the scan audit's batched inserts running beside request writes).
+Turns are taken in arrival order to keep any one kind of command from waiting behind an
+endless stream of another.
+
+Plain reads of documents (`reads_only`) do not pass the gate at all: the engine serves them
+on reader connections beside the writer and any open transaction (store/engine.py,
+override 5), so a member's home screen never queues behind a burst of orders.
 """
-
 import asyncio
 import time
 from collections import deque
@@ -38,6 +39,22 @@ _WRITES = frozenset(
     {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop",
      "dropDatabase", "createIndexes", "dropIndexes", "collMod", "renameCollection"}
 )
+
+
+# Commands that read documents and nothing else (an aggregation that writes is not one).
+_READS = frozenset({"find", "getMore", "aggregate", "count", "distinct"})
+_WRITING_STAGES = frozenset({"$out", "$merge"})
+
+
+def reads_only(command: str, body: Mapping[str, Any]) -> bool:
+    """Whether a command only reads documents and belongs to no transaction."""
+    if command not in _READS or transaction_key(body) is not None:
+        return False
+    if command == "aggregate":
+        pipeline = body.get("pipeline") or []
+        return not any(isinstance(stage, Mapping) and _WRITING_STAGES & stage.keys()
+                       for stage in pipeline)
+    return True
 
 
 @dataclass(eq=False, slots=True)

@@ -1,0 +1,219 @@
+"""The embedded engine's collection features, shared by the writer and the readers.
+
+mongoeco's planner asks questions of a whole collection ("does any document hold an array at
+this field?", "is every value a number?") and caches the answers. With readers on their own
+SQLite connections beside the writer, an answer is only of use to a reader whose snapshot it
+describes. Two rules keep every answer true for whoever uses it:
+
+- An answer is stamped with the commit generation from which it holds. Later commits keep it
+  true: each write brings the answers about its collection up to date with the documents it
+  wrote (store/engine.py, override 2) before anyone can see them. A reader whose snapshot
+  is older than an answer does not use it.
+- An answer is shared only when it describes committed data that no open write has touched:
+  a reader stores what it computed only if no commit happened since its snapshot began and
+  the writer holds no uncommitted change to that collection; the writer keeps what it
+  computes about a collection its open transaction wrote to itself (scratch) until it commits.
+
+Everything else is computed again, which costs time, never a wrong answer.
+"""
+
+import threading
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from mongoeco.engines._sqlite_connection import SQLiteConnection
+
+type FeatureKey = tuple[str, str, str]
+type Namespace = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    value: Any
+    since: int
+    """The generation from which it holds, for every state committed since."""
+
+
+class TrackedConnection(SQLiteConnection):
+    """A SQLite connection that notes the commit generation each of its snapshots began at,
+    and tells its owner when its transaction ends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.book: FeatureBook | None = None
+        self.generation_seen = -1
+        """The generation read before this connection's current snapshot began: a statement
+        outside a transaction (autocommit, or a BEGIN whose snapshot starts with its first
+        read) sees every commit up to at least this one."""
+        self.scratch: dict[FeatureKey, Any] = {}
+        self.is_writer = False
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        book = self.book
+        if book is not None and not self.in_transaction:
+            generation = book.generation
+            if generation != self.generation_seen:
+                self.generation_seen = generation
+                self.scratch = {}
+        return super().execute(sql, parameters)
+
+    def commit(self) -> None:
+        super().commit()
+        if self.is_writer and self.book is not None:
+            self.book.committed()
+
+    def rollback(self) -> None:
+        super().rollback()
+        if self.is_writer and self.book is not None:
+            self.book.rolled_back()
+
+
+class FeatureBook:
+    """The answers, the commit generation and the collections with uncommitted writes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.answers: dict[FeatureKey, Answer] = {}
+        self.scratch: dict[FeatureKey, Any] = {}
+        """The writer's answers about collections its open transaction wrote to."""
+        self.generation = 0
+        self.pending: set[Namespace] = set()
+        self._last = threading.local()
+
+    # --- the writer's side ----------------------------------------------------------------
+
+    def writing(self, namespace: Namespace, *, in_transaction: bool) -> None:
+        """A write to `namespace` ran; called before its answers are brought up to date, so
+        no reader can store one in between."""
+        with self.lock:
+            if in_transaction:
+                self.pending.add(namespace)
+            else:
+                self.generation += 1
+
+    def committed(self) -> None:
+        with self.lock:
+            self.generation += 1
+            # The writer's own answers describe what it just committed.
+            for key, value in self.scratch.items():
+                self.answers.setdefault(key, Answer(value, self.generation))
+            self.scratch = {}
+            self.pending.clear()
+
+    def rolled_back(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.scratch = {}
+            self.pending.clear()
+
+    def forget(self, namespace: Namespace | None = None) -> None:
+        """Drop every answer (about `namespace`), to be computed again."""
+        with self.lock:
+            self.generation += 1
+            if namespace is None:
+                self.answers = {}
+                self.scratch = {}
+                return
+            self.answers = {k: a for k, a in self.answers.items() if k[:2] != namespace}
+            self.scratch = {k: v for k, v in self.scratch.items() if k[:2] != namespace}
+
+    def keys_of(self, namespace: Namespace) -> list[FeatureKey]:
+        return [key for key in [*self.answers, *self.scratch] if key[:2] == namespace]
+
+    # --- lookups through a view ----------------------------------------------------------
+
+    def remember(self, key: FeatureKey, value: Any) -> None:
+        """What a membership test found, for the lookup that follows it on this thread
+        (another thread may change the answers in between)."""
+        self._last.found = (key, value)
+
+    def recalled(self, key: FeatureKey) -> Any:
+        found = getattr(self._last, "found", None)
+        if found is None or found[0] != key:
+            raise KeyError(key)
+        return found[1]
+
+
+class WriterFeatures(MutableMapping[FeatureKey, Any]):
+    """The answers as the writer's connection sees them: its own uncommitted writes
+    included (each write updated the answers about its collection)."""
+
+    def __init__(self, book: FeatureBook) -> None:
+        self._book = book
+
+    def __contains__(self, key: object) -> bool:
+        book = self._book
+        answer = book.answers.get(key)  # type: ignore[call-overload]
+        if answer is not None:
+            book.remember(key, answer.value)  # type: ignore[arg-type]
+            return True
+        if key in book.scratch:
+            book.remember(key, book.scratch[key])
+            return True
+        return False
+
+    def __getitem__(self, key: FeatureKey) -> Any:
+        if key in self:
+            return self._book.recalled(key)
+        raise KeyError(key)
+
+    def __setitem__(self, key: FeatureKey, value: Any) -> None:
+        book = self._book
+        with book.lock:
+            if key[:2] in book.pending:
+                book.scratch[key] = value
+            else:
+                book.answers[key] = Answer(value, book.generation)
+
+    def __delitem__(self, key: FeatureKey) -> None:
+        self._book.forget(key[:2])
+
+    def __iter__(self) -> Iterator[FeatureKey]:
+        return iter(list(self._book.answers))
+
+    def __len__(self) -> int:
+        return len(self._book.answers)
+
+
+class SnapshotFeatures(MutableMapping[FeatureKey, Any]):
+    """The answers as a reader's connection sees them: those that hold for its snapshot,
+    and its own findings, shared when they describe the latest committed data."""
+
+    def __init__(self, book: FeatureBook, connection: TrackedConnection) -> None:
+        self._book = book
+        self._connection = connection
+
+    def __contains__(self, key: object) -> bool:
+        book, connection = self._book, self._connection
+        if key in connection.scratch:
+            book.remember(key, connection.scratch[key])
+            return True
+        answer = book.answers.get(key)  # type: ignore[call-overload]
+        if answer is not None and answer.since <= connection.generation_seen:
+            book.remember(key, answer.value)  # type: ignore[arg-type]
+            return True
+        return False
+
+    def __getitem__(self, key: FeatureKey) -> Any:
+        if key in self:
+            return self._book.recalled(key)
+        raise KeyError(key)
+
+    def __setitem__(self, key: FeatureKey, value: Any) -> None:
+        book, connection = self._book, self._connection
+        seen = connection.generation_seen
+        with book.lock:
+            if book.generation == seen and key[:2] not in book.pending:
+                book.answers[key] = Answer(value, seen)
+                return
+        connection.scratch[key] = value
+
+    def __delitem__(self, key: FeatureKey) -> None:
+        self._book.forget(key[:2])
+
+    def __iter__(self) -> Iterator[FeatureKey]:
+        return iter(list(self._book.answers))
+
+    def __len__(self) -> int:
+        return len(self._book.answers)
