@@ -365,12 +365,23 @@ class KizunaEngine(SQLiteEngine):
                     type_sql, value_sql = index_expressions_sql(clause.field)
                     conditions.append(f"{type_sql} = '' AND {value_sql} = ?")
                     parameters.append(clause.value)
-            elif isinstance(clause, InCondition) and clause.field == "_id" and (
+            elif isinstance(clause, InCondition) and (
                 0 < len(clause.values) <= self._MAX_IN_IDS
                 and all(type(value) is str for value in clause.values)
             ):
-                conditions.append(f"storage_key IN ({', '.join('?' for _ in clause.values)})")
-                parameters.extend(self._storage_key(value) for value in clause.values)
+                marks = ", ".join("?" for _ in clause.values)
+                if clause.field == "_id":
+                    conditions.append(f"storage_key IN ({marks})")
+                    parameters.extend(self._storage_key(value) for value in clause.values)
+                elif clause.field in indexed and self._plain_scalar_field(
+                    db_name, coll_name, clause.field
+                ):
+                    # As for an equality: on a field no document holds as an array, a
+                    # string in the list matches only a document whose value is that
+                    # very string (the snapshot's {member_id: {$in: [...]}} of lots).
+                    type_sql, value_sql = index_expressions_sql(clause.field)
+                    conditions.append(f"{type_sql} = '' AND {value_sql} IN ({marks})")
+                    parameters.extend(clause.values)
         return conditions, parameters
 
     def _plain_scalar_field(self, db_name: str, coll_name: str, field: str) -> bool:

@@ -48,6 +48,9 @@ FILTERS: list[dict[str, Any]] = [
     # Paths through arrays: matched in Python, over the documents the equalities narrow to.
     {"_id": {"$in": ["c", "g"]}, "points": 9}, {"member_id": "m1", "points.1": 9},
     {"code": "C1", "member_id": {"$in": ["m9", "m1"]}, "points": {"$elemMatch": {"$gt": 8}}},
+    # $in of strings on an indexed field: narrowed like an equality while no array is there.
+    {"member_id": {"$in": ["m1", "m3"]}}, {"member_id": {"$in": ["m9"]}, "status": "ACTIVE"},
+    {"member_id": {"$in": ["m2", 1]}}, {"code": {"$in": ["C1", "Ç1"]}, "points": {"$gt": 1}},
 ]
 
 
@@ -190,6 +193,7 @@ def _plans(engine: KizunaEngine, statements: Statements) -> list[str]:
     {"_id": {"$in": ["k-7", "k-9"]}},
     {"code": "C7", "status": "ACTIVE", "points": {"$gte": 0}},
     {"member_id": "m7", "status": "ACTIVE"},
+    {"member_id": {"$in": ["m7", "m8"]}, "status": "ACTIVE"},
     # The redemption's shape: paths through arrays send mongoeco down its Python path.
     {"_id": "k-7", "status": "ACTIVE", "channels": "STORE", "voided.key": {"$ne": "x"}},
 ])
