@@ -65,11 +65,18 @@ class _Waiter:
     """A plain write or a transaction (alone), as opposed to a plain read (with others)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Owner:
     key: TransactionKey
-    since: float
     abort: Callable[[], Awaitable[object]]
+    idle_since: float
+    """When its last command ended (or it began): a client that died leaves it idle."""
+    running: int = 0
+    """Its commands in the engine now; a transaction at work is never abandoned, however
+    long it reads (`kizuna verify` reads a whole ledger in one)."""
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.running else now - self.idle_since
 
 
 def transaction_key(body: Mapping[str, Any]) -> TransactionKey | None:
@@ -154,12 +161,19 @@ class TransactionGate:
     async def _run_owned(
         self, command: str, key: TransactionKey, execute: Execute, *, starting: bool = False
     ) -> Response:
+        owner = self._owner
+        if owner is not None:
+            owner.running += 1
         try:
             result = await execute()
         except BaseException:
             if starting or command in ENDS_TRANSACTION:
                 await self._release(key)
             raise
+        finally:
+            if owner is not None:
+                owner.running -= 1
+                owner.idle_since = time.monotonic()
         # A transaction whose first command failed is not open in the engine, and the
         # driver may never send it an abort: release the gate now.
         failed_start = starting and self._is_failure(result)
@@ -170,7 +184,7 @@ class TransactionGate:
     async def _acquire(self, key: TransactionKey, abort: Callable[[], Awaitable[object]]) -> None:
         async with self._changed:
             await self._take_turn(_Waiter(exclusive=True))
-            self._owner = Owner(key=key, since=time.monotonic(), abort=abort)
+            self._owner = Owner(key=key, abort=abort, idle_since=time.monotonic())
 
     async def _take_turn(self, waiter: "_Waiter") -> None:
         """Queue `waiter` and wait (holding the condition) until it may run: it is first in
@@ -206,9 +220,9 @@ class TransactionGate:
                 pass
 
     async def _reclaim_if_abandoned(self) -> None:
-        """Abort a transaction left open past its lifetime (a client that died mid-way)."""
+        """Abort a transaction left idle past its lifetime (a client that died mid-way)."""
         owner = self._owner
-        if owner is None or time.monotonic() - owner.since < self._lifetime:
+        if owner is None or owner.idle_for(time.monotonic()) < self._lifetime:
             return
         self._owner = None
         try:

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import bson
@@ -13,6 +13,7 @@ from pymongo.errors import AutoReconnect, OperationFailure
 from store import IndexSpec, Session, Store, connect, ensure_indexes, log_retrying
 from store.embedded import EmbeddedServer, EmbeddedServerInUse
 from store.embedded_server import as_write_conflict
+from store.transaction_gate import TransactionGate
 
 
 @pytest.fixture
@@ -190,3 +191,44 @@ def test_a_locked_database_inside_a_transaction_is_a_write_conflict_the_driver_r
     for untouched in (_op_msg_reply({"ok": 1.0}),
                       _op_msg_reply({"ok": 0.0, "errmsg": "E11000 duplicate key"}), None):
         assert as_write_conflict(untouched) == untouched
+
+
+async def test_the_gate_aborts_an_idle_transaction_but_never_one_at_work() -> None:
+    """A transaction is abandoned when its client stops sending commands for its lifetime,
+    not when one of its commands (a long read, as in `kizuna verify`) runs that long."""
+    gate = TransactionGate(is_failure=lambda reply: False, lifetime_seconds=0.2)
+    aborted: list[str] = []
+    order: list[str] = []
+
+    def transaction(name: str, number: int) -> dict[str, object]:
+        return {"lsid": {"id": name}, "txnNumber": number, "autocommit": False}
+
+    async def reply(after: float = 0.0, note: str = "") -> bytes:
+        await asyncio.sleep(after)
+        if note:
+            order.append(note)
+        return b""
+
+    def abort_of(name: str) -> Callable[[], Awaitable[object]]:
+        async def abort() -> object:
+            aborted.append(name)
+            return None
+        return abort
+
+    long_reader = transaction("verify", 1)
+    await gate.run("find", {**long_reader, "startTransaction": True}, reply, abort_of("verify"))
+    reading = asyncio.create_task(gate.run(
+        "aggregate", long_reader, lambda: reply(1.5, "verify read"), abort_of("verify")))
+    await asyncio.sleep(0.05)
+    write = asyncio.create_task(gate.run("insert", {}, lambda: reply(0, "write"), abort_of("w")))
+    await reading
+    await gate.run("commitTransaction", long_reader, lambda: reply(0, "verify commit"),
+                   abort_of("verify"))
+    await write
+    assert aborted == []
+    assert order == ["verify read", "verify commit", "write"]
+
+    idle = transaction("died", 2)
+    await gate.run("insert", {**idle, "startTransaction": True}, reply, abort_of("died"))
+    await asyncio.wait_for(gate.run("insert", {}, lambda: reply(0, "next"), abort_of("n")), 5)
+    assert aborted == ["died"]
