@@ -181,6 +181,7 @@ class KizunaEngine(SQLiteEngine):
         connection = self._connection
         if isinstance(connection, TrackedConnection):
             connection.is_writer = True
+            connection.on_end = self._transaction_ended
             for statement in _TOUCH_LOG:
                 connection.execute(statement)
 
@@ -248,35 +249,71 @@ class KizunaEngine(SQLiteEngine):
 
     def _refreshed(self, connection: sqlite3.Connection, key: FeatureKey, answer: Any) -> Any:
         """`answer` brought up to date with the logged documents, or _UNKNOWN."""
+        question = self._question(key)
+        if question is None:
+            return _UNKNOWN  # recomputed whole, as mongoeco does
+        if key[2].startswith(_UNIFORM_FEATURE + ":"):
+            # "Every document is T" fails if a logged document is not.
+            if answer and self._probe(connection, key, question, logged_only=True) != answer:
+                return False
+            return answer
+        # "Some document has X" turns true if a logged document has X.
+        if answer is False and self._probe(connection, key, question, logged_only=True):
+            return True
+        return answer
+
+    def _question(self, key: FeatureKey) -> Callable[[], Any] | None:
+        """The mongoeco method that answers `key`, ready to call; None for a kind we do not
+        know."""
         db_name, coll_name, name = key
         kind, _, argument = name.partition(":")
         if kind == _UNIFORM_FEATURE:
-            if answer and self._probe(connection, functools.partial(
+            return functools.partial(
                 self._field_has_uniform_scalar_sort_type_in_collection,
-                db_name, coll_name, argument,
-            )) != answer:
-                return False
-            return answer
+                db_name, coll_name, argument)
         if kind in _EXISTENCE_FEATURES:
             method, two_arguments = _EXISTENCE_FEATURES[kind]
             arguments = argument.rpartition(":")[::2] if two_arguments else (argument,)
-            if answer is False and self._probe(connection, functools.partial(
-                getattr(self, method), db_name, coll_name, *arguments,
-            )):
-                return True
-            return answer
-        return _UNKNOWN  # recomputed whole, as mongoeco does
+            return functools.partial(getattr(self, method), db_name, coll_name, *arguments)
+        return None
 
-    def _probe(self, connection: sqlite3.Connection, question: Callable[[], Any]) -> Any:
-        """`question()` asked of the logged documents only, with a scratch cache, so no
-        other thread ever sees a partial answer."""
-        self._probing.connection = _ProbeConnection(connection)
+    def _probe(
+        self, connection: sqlite3.Connection, key: FeatureKey, question: Callable[[], Any],
+        *, logged_only: bool,
+    ) -> Any:
+        """The answer `question()` leaves for `key`, asked of the logged documents only or
+        of the whole collection, with a scratch cache, so no other thread ever sees a
+        partial answer."""
+        self._probing.connection = _ProbeConnection(connection) if logged_only else connection
         self._probing.cache = {}
         try:
-            return question()
+            returned = question()
+            return self._probing.cache.get(key, returned)
         finally:
             self._probing.connection = None
             self._probing.cache = None
+
+    def _transaction_ended(self, committed: bool) -> None:
+        """The writer's transaction (or plain write) ended: the book moves on and, after a
+        commit, the answers readers asked for are computed once over the committed data."""
+        if not committed:
+            self._book.rolled_back()
+            return
+        self._book.committed()
+        connection = self._connection
+        if connection is None or connection.in_transaction:
+            return
+        with self._lock:
+            for key in self._book.take_wanted():
+                question = self._question(key)
+                if question is None:
+                    continue
+                try:
+                    answer = self._probe(connection, key, question, logged_only=False)
+                except sqlite3.Error:
+                    continue
+                if answer is not None:
+                    self._book.share(key, answer)
 
     # --- Override 3: filters that say which index to use ------------------------------------
     #

@@ -18,7 +18,7 @@ Everything else is computed again, which costs time, never a wrong answer.
 """
 
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,8 @@ class TrackedConnection(SQLiteConnection):
         read) sees every commit up to at least this one."""
         self.scratch: dict[FeatureKey, Any] = {}
         self.is_writer = False
+        self.on_end: Callable[[bool], None] | None = None
+        """The writer's: told whether its transaction committed (True) or rolled back."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         book = self.book
@@ -60,13 +62,13 @@ class TrackedConnection(SQLiteConnection):
 
     def commit(self) -> None:
         super().commit()
-        if self.is_writer and self.book is not None:
-            self.book.committed()
+        if self.on_end is not None:
+            self.on_end(True)
 
     def rollback(self) -> None:
         super().rollback()
-        if self.is_writer and self.book is not None:
-            self.book.rolled_back()
+        if self.on_end is not None:
+            self.on_end(False)
 
 
 class FeatureBook:
@@ -79,6 +81,9 @@ class FeatureBook:
         """The writer's answers about collections its open transaction wrote to."""
         self.generation = 0
         self.pending: set[Namespace] = set()
+        self.wanted: set[FeatureKey] = set()
+        """Answers readers computed but could not share (the writer was busy with their
+        collection): the writer computes them after its next commit, for everyone."""
         self._last = threading.local()
 
     # --- the writer's side ----------------------------------------------------------------
@@ -117,6 +122,18 @@ class FeatureBook:
                 return
             self.answers = {k: a for k, a in self.answers.items() if k[:2] != namespace}
             self.scratch = {k: v for k, v in self.scratch.items() if k[:2] != namespace}
+
+    def take_wanted(self) -> list[FeatureKey]:
+        with self.lock:
+            wanted = [key for key in self.wanted if key not in self.answers]
+            self.wanted.clear()
+            return wanted
+
+    def share(self, key: FeatureKey, value: Any) -> None:
+        """An answer the writer computed over the latest committed data, outside a
+        transaction."""
+        with self.lock:
+            self.answers.setdefault(key, Answer(value, self.generation))
 
     def keys_of(self, namespace: Namespace) -> list[FeatureKey]:
         return [key for key in [*self.answers, *self.scratch] if key[:2] == namespace]
@@ -207,6 +224,7 @@ class SnapshotFeatures(MutableMapping[FeatureKey, Any]):
             if book.generation == seen and key[:2] not in book.pending:
                 book.answers[key] = Answer(value, seen)
                 return
+            book.wanted.add(key)
         connection.scratch[key] = value
 
     def __delitem__(self, key: FeatureKey) -> None:
