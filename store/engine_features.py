@@ -152,12 +152,31 @@ class FeatureBook:
         return found[1]
 
 
-class WriterFeatures(MutableMapping[FeatureKey, Any]):
-    """The answers as the writer's connection sees them: its own uncommitted writes
-    included (each write updated the answers about its collection)."""
+class _FeatureView(MutableMapping[FeatureKey, Any]):
+    """The answers as one connection may use them (mongoeco reads and writes its features
+    cache as a dict): membership and storing are the subclasses' rules."""
 
     def __init__(self, book: FeatureBook) -> None:
         self._book = book
+
+    def __getitem__(self, key: FeatureKey) -> Any:
+        if key in self:
+            return self._book.recalled(key)
+        raise KeyError(key)
+
+    def __delitem__(self, key: FeatureKey) -> None:
+        self._book.forget(key[:2])
+
+    def __iter__(self) -> Iterator[FeatureKey]:
+        return iter(list(self._book.answers))
+
+    def __len__(self) -> int:
+        return len(self._book.answers)
+
+
+class WriterFeatures(_FeatureView):
+    """The answers as the writer's connection sees them: its own uncommitted writes
+    included (each write updated the answers about its collection)."""
 
     def __contains__(self, key: object) -> bool:
         book = self._book
@@ -170,11 +189,6 @@ class WriterFeatures(MutableMapping[FeatureKey, Any]):
             return True
         return False
 
-    def __getitem__(self, key: FeatureKey) -> Any:
-        if key in self:
-            return self._book.recalled(key)
-        raise KeyError(key)
-
     def __setitem__(self, key: FeatureKey, value: Any) -> None:
         book = self._book
         with book.lock:
@@ -183,22 +197,13 @@ class WriterFeatures(MutableMapping[FeatureKey, Any]):
             else:
                 book.answers[key] = Answer(value, book.generation)
 
-    def __delitem__(self, key: FeatureKey) -> None:
-        self._book.forget(key[:2])
 
-    def __iter__(self) -> Iterator[FeatureKey]:
-        return iter(list(self._book.answers))
-
-    def __len__(self) -> int:
-        return len(self._book.answers)
-
-
-class SnapshotFeatures(MutableMapping[FeatureKey, Any]):
+class SnapshotFeatures(_FeatureView):
     """The answers as a reader's connection sees them: those that hold for its snapshot,
     and its own findings, shared when they describe the latest committed data."""
 
     def __init__(self, book: FeatureBook, connection: TrackedConnection) -> None:
-        self._book = book
+        super().__init__(book)
         self._connection = connection
 
     def __contains__(self, key: object) -> bool:
@@ -212,11 +217,6 @@ class SnapshotFeatures(MutableMapping[FeatureKey, Any]):
             return True
         return False
 
-    def __getitem__(self, key: FeatureKey) -> Any:
-        if key in self:
-            return self._book.recalled(key)
-        raise KeyError(key)
-
     def __setitem__(self, key: FeatureKey, value: Any) -> None:
         book, connection = self._book, self._connection
         seen = connection.generation_seen
@@ -226,12 +226,3 @@ class SnapshotFeatures(MutableMapping[FeatureKey, Any]):
                 return
             book.wanted.add(key)
         connection.scratch[key] = value
-
-    def __delitem__(self, key: FeatureKey) -> None:
-        self._book.forget(key[:2])
-
-    def __iter__(self) -> Iterator[FeatureKey]:
-        return iter(list(self._book.answers))
-
-    def __len__(self) -> int:
-        return len(self._book.answers)

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.settings import Environment, Settings
 from api.state import AppState
-from store import connect
+from store import Store, connect
 from store.embedded import EmbeddedServer
 from tests.support import (
     TEST_CLIENT_ADDRESS,
@@ -42,6 +42,18 @@ async def database_uri(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield server.uri
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def store(database_uri: str) -> AsyncIterator[Store]:
+    """A bare `Store` on a fresh database, for tests of the database layer itself."""
+    name = f"test_store_{uuid.uuid4().hex[:12]}"
+    connected = connect(database_uri, name)
+    try:
+        yield connected
+    finally:
+        await connected.client.drop_database(name)
+        await connected.close()
 
 
 @pytest.fixture

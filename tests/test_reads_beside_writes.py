@@ -6,26 +6,12 @@ On the embedded server plain reads run on reader connections beside the writer
 """
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
-import pytest
-
-from store import Session, Store, connect
+from store import Session, Store
 
 WAIT_SECONDS = 10.0
 
-
-@pytest.fixture
-async def store(database_uri: str) -> AsyncIterator[Store]:
-    name = f"test_reads_{uuid.uuid4().hex[:12]}"
-    connected = connect(database_uri, name)
-    try:
-        yield connected
-    finally:
-        await connected.client.drop_database(name)
-        await connected.close()
 
 
 async def test_a_read_is_answered_while_a_transaction_is_open_and_does_not_see_it(

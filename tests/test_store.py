@@ -2,8 +2,7 @@
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import bson
@@ -14,17 +13,6 @@ from store import IndexSpec, Session, Store, connect, ensure_indexes, log_retryi
 from store.embedded import EmbeddedServer, EmbeddedServerInUse
 from store.embedded_server import as_write_conflict
 from store.transaction_gate import TransactionGate
-
-
-@pytest.fixture
-async def store(database_uri: str) -> AsyncIterator[Store]:
-    name = f"test_store_{uuid.uuid4().hex[:12]}"
-    connected = connect(database_uri, name)
-    try:
-        yield connected
-    finally:
-        await connected.client.drop_database(name)
-        await connected.close()
 
 
 async def test_concurrent_transactions_never_lose_an_update(store: Store) -> None:
