@@ -1,5 +1,6 @@
 """The embedded database engine: mongoeco's SQLite engine with the paths Kizuna uses made
-flat in the size of a collection, and with reads served beside the writer.
+flat in the size of a collection, with reads served beside the writer, and bulk inserts
+written a batch at a time.
 
 mongoeco is pinned to one exact version (pyproject.toml): every override here replaces or
 wraps a private method of that version, so an upgrade must re-run the conformance tests
@@ -8,8 +9,11 @@ wraps a private method of that version, so an upgrade must re-run the conformanc
 
 import contextlib
 import contextvars
+import copy
 import dataclasses
+import datetime
 import functools
+import hashlib
 import re
 import sqlite3
 import threading
@@ -17,8 +21,26 @@ from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import suppress
 from typing import Any
 
+from mongoeco._types.documents import WriteCommandResult
+from mongoeco.api._async import _database_admin_write_commands as _write_commands
+from mongoeco.api._async._write_command_validation import write_command_acknowledged
+from mongoeco.api._command_bson import command_boolean
+from mongoeco.core.bson_scalars import is_bson_numeric, normalize_utc_bson_datetime
+from mongoeco.core.codec import DocumentCodec, _InternalBsonArray, _InternalBsonDocument
+from mongoeco.core.json_compat import json_dumps_compact, json_loads
+from mongoeco.core.operation_context import ChangePublicationPolicy
+from mongoeco.core.paths import get_document_value
 from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition, QueryNode
+from mongoeco.engines._sqlite_outbox import (
+    _pruned_through,
+    checkpoint_consumer,
+    compact_change_outbox,
+    consumer_checkpoint,
+    outbox_info,
+)
 from mongoeco.engines._sqlite_plan_heuristics import sort_requires_python
+from mongoeco.engines._sqlite_write_scope import sqlite_write_scope
+from mongoeco.engines.results import CommittedChange, InsertOutcome
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
 from mongoeco.engines.sqlite_query import (
@@ -27,6 +49,8 @@ from mongoeco.engines.sqlite_query import (
     translate_query_plan,
     type_expression_sql,
 )
+from mongoeco.engines.virtual_indexes import document_in_virtual_index
+from mongoeco.errors import OperationFailure
 
 from store.engine_features import (
     FeatureBook,
@@ -80,6 +104,94 @@ _TOUCH_LOG = (
     "CROSS JOIN main.documents AS d ON d.db_name = t.db_name AND d.coll_name = t.coll_name "
     "AND d.storage_key = t.storage_key",
 )
+
+
+# --- The codec's common case, without its generic walk ---------------------------------------
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MARKER = DocumentCodec._MARKER
+_DICTS = (dict, _InternalBsonDocument)
+_LISTS = (list, _InternalBsonArray)
+
+
+class _NotPlain(Exception):
+    """A value the fast codec leaves to mongoeco's DocumentCodec."""
+
+
+def _plain_encoded(value: Any) -> Any:
+    """DocumentCodec.encode(value) for a value made only of dicts with string keys (none
+    named like the codec's tag), lists, strings, booleans, None, floats, 64-bit ints and
+    datetimes; raises _NotPlain on anything else."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise _NotPlain
+    if kind in _DICTS:
+        if _MARKER in value:
+            raise _NotPlain
+        encoded = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            encoded[key] = _plain_encoded(item)
+        return encoded
+    if kind in _LISTS:
+        return [_plain_encoded(item) for item in value]
+    if kind is datetime.datetime:
+        return {_MARKER: {"type": "datetime",
+                          "value": normalize_utc_bson_datetime(value).isoformat()}}
+    raise _NotPlain
+
+
+def _plain_internal(value: Any) -> Any:
+    """DocumentCodec.to_internal(value) for the values _plain_encoded takes."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise _NotPlain
+    if kind in _DICTS:
+        if _MARKER in value:
+            raise _NotPlain
+        internal = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            internal[key] = _plain_internal(item)
+        return _InternalBsonDocument(internal)
+    if kind in _LISTS:
+        return _InternalBsonArray(_plain_internal(item) for item in value)
+    if kind is datetime.datetime:
+        return datetime.datetime.fromisoformat(normalize_utc_bson_datetime(value).isoformat())
+    raise _NotPlain
+
+
+def _plain_decoded(value: Any, preserve: bool) -> Any:
+    """DocumentCodec.decode(value) for parsed JSON, with only datetimes decoded here."""
+    kind = type(value)
+    if kind is dict:
+        if _MARKER in value and DocumentCodec._is_tagged_value(value):
+            tagged = value[_MARKER]
+            if tagged["type"] == "datetime":
+                return datetime.datetime.fromisoformat(tagged["value"])
+            return DocumentCodec.decode(value, preserve_bson_wrappers=preserve)
+        return {key: _plain_decoded(item, preserve) for key, item in value.items()}
+    if kind is list:
+        return [_plain_decoded(item, preserve) for item in value]
+    return value
+
+
+def to_internal(document: Any) -> Any:
+    """DocumentCodec.to_internal(document)."""
+    try:
+        return _plain_internal(document)
+    except _NotPlain:
+        return DocumentCodec.to_internal(document)
 
 
 class _ProbeConnection:
@@ -496,6 +608,401 @@ class KizunaEngine(SQLiteEngine):
             with contextlib.suppress(sqlite3.ProgrammingError):
                 cursor.close()
 
+    # --- Override 6: the codec's common case ------------------------------------------------
+    #
+    # Every document written is encoded by DocumentCodec.encode, which validates the whole
+    # subtree again at every level of nesting and wraps every number in a dataclass to
+    # check its range, and every document read is decoded by a walk that first asks
+    # inspect.signature whether the codec takes `preserve_bson_wrappers`. For documents
+    # made of plain JSON types and datetimes we produce the very same JSON text and the
+    # very same Python values directly; anything else (ObjectId, Decimal128, Int64 wrappers,
+    # bytes, a key that is not a string, an int beyond 64 bits, a dict shaped like the
+    # codec's own tag) goes to the codec whole, so its errors are raised as before.
+
+    def _serialize_document(self, document: Any) -> str:
+        if self._codec is DocumentCodec:
+            try:
+                return json_dumps_compact(_plain_encoded(document), sort_keys=False)
+            except _NotPlain:
+                pass
+        return super()._serialize_document(document)
+
+    def _deserialize_document(
+        self, payload: str, *, preserve_bson_wrappers: bool = True
+    ) -> Any:
+        if self._codec is not DocumentCodec:
+            return super()._deserialize_document(
+                payload, preserve_bson_wrappers=preserve_bson_wrappers)
+        parsed = json_loads(payload)
+        if _MARKER not in payload:
+            return parsed
+        return _plain_decoded(parsed, preserve_bson_wrappers)
+
+    # --- Override 7: committed changes handed over once, checkpointed once per read -------
+    #
+    # After each commit mongoeco hands every change in the outbox to the client's change
+    # hub: it decodes the stored change, deep-copies it into a CommittedChange, deep-copies
+    # that again "for delivery", and records the consumer's checkpoint with a commit of its
+    # own after each change: for a 2,000-document insert, 4,000 deep copies and 2,000
+    # commits. The payload we decode is owned by nobody else, so it is handed over as the
+    # delivery's own copy; and the checkpoint is recorded once after the changes read
+    # together (up to 1,000), at the last one delivered, also when delivery stops early.
+    # A change delivered twice after a crash between the two is ignored by the hub, which
+    # skips sequences below its next token (EngineSpiAdapter._deliver_committed_change).
+
+    _DELIVERY_READ = 1_000
+
+    def _dispatch_committed_changes_serial(
+        self, consumer_id: str, consumer: Callable[[CommittedChange], None], *,
+        generation: int, heartbeat: Any,
+    ) -> None:
+        with self._change_delivery_storage() as conn:
+            checkpoint = consumer_checkpoint(conn, consumer_id)
+            through_sequence = outbox_info(conn)["newestSequence"]
+        while checkpoint < through_sequence:
+            with self._change_delivery_storage() as conn:
+                checkpoint = consumer_checkpoint(conn, consumer_id)
+                changes = self._committed_changes(conn, checkpoint, through_sequence)
+            if not changes:
+                break
+            delivered = None
+            try:
+                for change in changes:
+                    heartbeat.raise_if_failed()
+                    consumer(change)
+                    heartbeat.raise_if_failed()
+                    delivered = change.sequence
+            except BaseException:
+                # Stopped early: the changes delivered so far are recorded, as mongoeco
+                # would have recorded each; the error is the one that stopped delivery.
+                if delivered is not None:
+                    with contextlib.suppress(Exception):
+                        self._record_checkpoint(consumer_id, delivered, generation)
+                raise
+            checkpoint = changes[-1].sequence
+            self._record_checkpoint(consumer_id, checkpoint, generation)
+        heartbeat.raise_if_failed()
+        with self._change_delivery_storage() as conn:
+            compact_change_outbox(conn, max_entries=self._change_outbox_max_entries)
+            conn.commit()
+
+    def _committed_changes(
+        self, conn: sqlite3.Connection, after: int, through: int
+    ) -> list[CommittedChange]:
+        """outbox.read_committed_changes, each change built once around its own payload."""
+        floor = _pruned_through(conn)
+        if after < floor:
+            raise OperationFailure(f"change history after sequence {after} is no longer "
+                                   f"available; pruned through {floor}")
+        rows = conn.execute(
+            "SELECT sequence, kind, payload FROM change_outbox WHERE sequence > ? "
+            "AND sequence <= ? ORDER BY sequence LIMIT ?",
+            (after, through, self._DELIVERY_READ),
+        ).fetchall()
+        changes = []
+        for sequence, kind, payload in rows:
+            change = object.__new__(CommittedChange)
+            object.__setattr__(change, "sequence", int(sequence))
+            object.__setattr__(change, "payload", None if kind == "gap"
+                               else self._deserialize_document(payload))
+            changes.append(change)
+        return changes
+
+    def _record_checkpoint(self, consumer_id: str, sequence: int, generation: int) -> None:
+        with self._change_delivery_storage() as conn:
+            checkpoint_consumer(conn, consumer_id, sequence,
+                                lease_owner=self._change_dispatch_owner,
+                                lease_generation=generation)
+            conn.commit()
+        with self._lock:
+            self._change_outbox_checkpoints[consumer_id] = sequence
+
+    # --- Override 8: a batch of new documents written together --------------------------
+    #
+    # mongoeco writes a batch (insert_many, and the wire `insert` command: see
+    # _command_insert below) one document at a time, about 22 SQL statements each: the
+    # unique-index probe with a catalog check, an idempotent CREATE INDEX, three DELETEs of
+    # index entries a new document cannot have, the row, its index entries, and for the
+    # change outbox an identity probe, two INSERTs and a 7-statement compaction. When the
+    # batch can only succeed — string `_id`s none of which exists or repeats, no unique key
+    # that exists or repeats, no array or number in a unique field, no search index, no
+    # change of the indexes or the validator since the batch was prepared — it is written
+    # with one statement per table, the same rows, and the outbox compacted once at the end
+    # (compaction deletes what is at or below a bound that only grows with the sequence, so
+    # once at the end leaves what it left after each row). Whether it can only succeed is
+    # decided first, reading only, with the same questions mongoeco's per-document checks
+    # ask (_validate_document_against_unique_indexes); any batch that may fail, or that the
+    # decision does not cover, is written by mongoeco's own path, which reports the error
+    # exactly as before.
+
+    _SQL_CHUNK = 900  # bound parameters per IN (...), as mongoeco's batch uses
+
+    def _insert_documents_sync(
+        self, db_name: str, coll_name: str, documents: list[Any],
+        prepared_documents: list[tuple[str, str, list[tuple[str, str, int, str]]]],
+        snapshot_indexes: list[Any], *, context: Any,
+        bypass_document_validation: bool = False,
+        snapshot_options: dict[str, object] | None = None,
+        operation_context: Any = None,
+    ) -> Any:
+        with self._lock:
+            conn = self._require_connection(context)
+            with self._bind_connection(conn):
+                plan = self._flat_batch_plan(
+                    conn, db_name, coll_name, documents, prepared_documents, snapshot_indexes,
+                    bypass=bypass_document_validation, snapshot_options=snapshot_options,
+                    operation_context=operation_context,
+                )
+                if plan is not None:
+                    return self._write_flat_batch(
+                        conn, db_name, coll_name, documents, prepared_documents, plan,
+                        context=context, operation_context=operation_context,
+                    )
+        if WHOLE_BATCH.get():
+            raise _BatchMayFail
+        # mongoeco's batch path asks collection questions ("does a document hold an array
+        # at the unique field?") between the documents it writes, and its own cache holds
+        # nothing about a collection it wrote to; ours would answer from before the batch
+        # and miss a duplicate against an array written earlier in it. So the batch asks
+        # afresh, in a cache of its own, as mongoeco does.
+        previous = getattr(self._probing, "cache", None)
+        self._probing.cache = {}
+        try:
+            return super()._insert_documents_sync(
+                db_name, coll_name, documents, prepared_documents, snapshot_indexes,
+                context=context, bypass_document_validation=bypass_document_validation,
+                snapshot_options=snapshot_options, operation_context=operation_context,
+            )
+        finally:
+            self._probing.cache = previous
+
+    def _snapshot_bulk_insert_preparation_sync(self, db_name: str, coll_name: str,
+                                               context: Any) -> Any:
+        options, indexes = super()._snapshot_bulk_insert_preparation_sync(
+            db_name, coll_name, context)
+        if WHOLE_BATCH.get() and options.get("validator") is not None:
+            raise _BatchMayFail  # a document may fail validation: the per-document loop
+        return options, indexes
+
+    def _record_profile_event(self, db_name: str, **event: Any) -> None:
+        if WHOLE_BATCH.get():
+            return  # the command records one event per document instead
+        super()._record_profile_event(db_name, **event)
+
+    def _flat_batch_plan(
+        self, conn: sqlite3.Connection, db_name: str, coll_name: str, documents: list[Any],
+        prepared_documents: list[tuple[str, str, list[tuple[str, str, int, str]]]],
+        snapshot_indexes: list[Any], *, bypass: bool,
+        snapshot_options: dict[str, object] | None, operation_context: Any,
+    ) -> list[Any] | None:
+        """The collection's indexes when the batch can only succeed, else None."""
+        if not documents or len(documents) != len(prepared_documents):
+            return None
+        if any(type(document.get("_id")) is not str for document in documents):
+            return None  # numeric ids compare by BSON equality: mongoeco's scan
+        indexes = self._load_indexes(db_name, coll_name)
+        if indexes != snapshot_indexes or self._load_search_index_rows(db_name, coll_name):
+            return None
+        collection_id = self._lookup_collection_id(conn, db_name, coll_name)
+        if collection_id is None:
+            return None
+        if not bypass and snapshot_options is not None and (
+            self._collection_options_or_empty_sync(conn, db_name, coll_name) != snapshot_options
+        ):
+            return None
+        keys = [storage_key for storage_key, _, _ in prepared_documents]
+        if len(set(keys)) != len(keys) or self._existing(
+            conn, "SELECT storage_key FROM documents WHERE db_name = ? AND coll_name = ? "
+            "AND storage_key IN ({})", (db_name, coll_name), keys,
+        ):
+            return None
+        for index in indexes:
+            for document in documents:
+                if document_in_virtual_index(document, index):
+                    try:
+                        self._validate_compound_multikey_shape(document, index)
+                    except Exception:
+                        return None  # raised again, the same, by mongoeco's path
+        for index in indexes:
+            if index["unique"] and not self._unique_keys_are_new(
+                conn, db_name, coll_name, collection_id, index, documents
+            ):
+                return None
+        if operation_context is not None and self._outbox_identities_taken(
+            conn, operation_context, len(documents)
+        ):
+            return None
+        return indexes
+
+    def _unique_keys_are_new(
+        self, conn: sqlite3.Connection, db_name: str, coll_name: str, collection_id: int,
+        index: Any, documents: list[Any],
+    ) -> bool:
+        """Whether no document's key in the unique `index` is held by a stored document or
+        by another document of the batch, answered only where mongoeco answers it from the
+        index's scalar entries (_unique_index_conflict_via_scalar_entries)."""
+        physical_name = index.get("scalar_physical_name")
+        if index.get("collation") is not None or not physical_name or not (
+            self._supports_scalar_index(index)
+        ):
+            return False
+        field = index["fields"][0]
+        wanted: set[tuple[int, str]] = set()
+        for document in documents:
+            if not document_in_virtual_index(document, index):
+                continue
+            if self._unique_index_uses_multikey_values(db_name, coll_name, document, index):
+                return False
+            found, value = get_document_value(document, field)
+            if found and is_bson_numeric(value):
+                return False
+            signature = self._scalar_value_signature_for_document(document, field)
+            if signature is None:
+                return False
+            key = (self._multikey_type_score(signature[0]), signature[1])
+            if key in wanted:
+                return False
+            wanted.add(key)
+        if not wanted:
+            return True
+        # The index's own quoted physical name; every value is a bound parameter.
+        physical = self._quote_identifier(str(physical_name))
+        sql = (f"SELECT type_score, element_key FROM scalar_index_entries INDEXED BY {physical} "  # noqa: S608
+               "WHERE collection_id = ? AND index_name = ? AND element_key IN ({})")
+        held = self._existing(conn, sql, (collection_id, str(index["name"])),
+                              sorted({key for _, key in wanted}))
+        return not any((score, key) in wanted for score, key in held)
+
+    def _existing(
+        self, conn: sqlite3.Connection, sql: str, fixed: tuple[object, ...], values: list[Any]
+    ) -> list[Any]:
+        rows: list[Any] = []
+        for start in range(0, len(values), self._SQL_CHUNK):
+            chunk = values[start : start + self._SQL_CHUNK]
+            rows += conn.execute(
+                sql.format(", ".join("?" for _ in chunk)), (*fixed, *chunk)).fetchall()
+        return rows
+
+    @staticmethod
+    def _outbox_identities_taken(
+        conn: sqlite3.Connection, operation_context: Any, count: int
+    ) -> bool:
+        if operation_context.publication is ChangePublicationPolicy.DISABLED:
+            return False
+        first = operation_context.change_event_index
+        if not isinstance(first, int) or isinstance(first, bool) or first < 0:
+            return True  # append_change's own error, from mongoeco's path
+        return conn.execute(
+            "SELECT 1 FROM change_outbox_identities WHERE operation_id = ? AND event_index "
+            "BETWEEN ? AND ? LIMIT 1",
+            (operation_context.operation_id, first, first + count - 1),
+        ).fetchone() is not None
+
+    def _write_flat_batch(
+        self, conn: sqlite3.Connection, db_name: str, coll_name: str, documents: list[Any],
+        prepared_documents: list[tuple[str, str, list[tuple[str, str, int, str]]]],
+        indexes: list[Any], *, context: Any, operation_context: Any,
+    ) -> tuple[Any, ...]:
+        """What insert_document_batch and _insert_documents_sync write for a batch that
+        succeeds whole, a table at a time."""
+        keys = [storage_key for storage_key, _, _ in prepared_documents]
+        with sqlite_write_scope(
+            conn,
+            begin_write=lambda current: self._begin_write(current, context),
+            commit_write=lambda current: self._commit_write(current, context),
+            rollback_write=lambda current: self._rollback_write(current, context),
+        ):
+            self._purge_expired_documents_sync(
+                conn, db_name, coll_name, context=context,
+                now=(self._ttl_now() if operation_context is None
+                     else operation_context.expressions.now.replace(tzinfo=datetime.UTC)),
+            )
+            self._ensure_collection_row(conn, db_name, coll_name)
+            collection_id = self._lookup_collection_id(conn, db_name, coll_name, create=True)
+            for table in ("multikey_entries", "scalar_index_entries", "ttl_index_entries"):
+                self._existing(
+                    conn, f"DELETE FROM {table} WHERE collection_id = ? "  # noqa: S608
+                    "AND storage_key IN ({})", (collection_id,), keys,
+                )
+            conn.executemany(
+                "INSERT INTO documents (db_name, coll_name, storage_key, document) "
+                "VALUES (?, ?, ?, ?)",
+                [(db_name, coll_name, key, serialized)
+                 for key, serialized, _ in prepared_documents],
+            )
+            multikey_rows = [(collection_id, name, key, element_type, score, element_key)
+                             for key, _, rows in prepared_documents
+                             for name, element_type, score, element_key in rows]
+            if multikey_rows:
+                self._ensure_multikey_physical_indexes_sync(conn, indexes)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO multikey_entries (collection_id, index_name, "
+                    "storage_key, element_type, type_score, element_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", multikey_rows)
+            scalar_rows = [(collection_id, name, key, element_type, score, element_key)
+                           for key, document in zip(keys, documents, strict=True)
+                           for name, element_type, score, element_key
+                           in self._build_scalar_rows_for_document(key, document, indexes)]
+            if scalar_rows:
+                self._ensure_scalar_physical_indexes_sync(conn, indexes)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO scalar_index_entries (collection_id, index_name, "
+                    "storage_key, element_type, type_score, element_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", scalar_rows)
+            self._invalidate_collection_features_cache(db_name, coll_name)
+            current_indexes = self._load_indexes(db_name, coll_name)
+            ttl_rows = [(collection_id, index.name, key, expiration)
+                        for key, document in zip(keys, documents, strict=True)
+                        for index in current_indexes if index.expire_after_seconds is not None
+                        if (expiration := self._ttl_expiration_epoch_ms(document, index))
+                        is not None]
+            if ttl_rows:
+                conn.executemany(
+                    "INSERT INTO ttl_index_entries (collection_id, index_name, storage_key, "
+                    "expires_at_epoch_ms) VALUES (?, ?, ?, ?)", ttl_rows)
+            sequences = self._append_insert_changes(conn, db_name, coll_name, documents,
+                                                    operation_context)
+        return tuple(
+            InsertOutcome(applied=True, document=copy.deepcopy(document),
+                          commit_sequence=sequence)
+            for document, sequence in zip(documents, sequences, strict=True)
+        )
+
+    def _append_insert_changes(
+        self, conn: sqlite3.Connection, db_name: str, coll_name: str, documents: list[Any],
+        operation_context: Any,
+    ) -> list[int | None]:
+        """outbox.append_change for each document, in order, compacted once at the end."""
+        if operation_context is None or (
+            operation_context.publication is ChangePublicationPolicy.DISABLED
+        ):
+            return [None] * len(documents)
+        kind = ("gap" if operation_context.publication is ChangePublicationPolicy.RECORD_GAP
+                else "event")
+        operation_id, first = operation_context.operation_id, operation_context.change_event_index
+        sequences: list[int | None] = []
+        identities = []
+        for offset, document in enumerate(documents):
+            effect = self._serialize_document({
+                "operation_type": "insert", "db_name": db_name, "coll_name": coll_name,
+                "document_key": {"_id": document["_id"]}, "full_document": document,
+                "update_description": None,
+            })
+            cursor = conn.execute(
+                "INSERT INTO change_outbox (operation_id, event_index, kind, payload) "
+                "VALUES (?, ?, ?, ?)",
+                (operation_id, first + offset, kind, effect if kind == "event" else None),
+            )
+            sequence = int(cursor.lastrowid)  # type: ignore[arg-type]
+            sequences.append(sequence)
+            identities.append((operation_id, first + offset, sequence, kind, hashlib.sha256(
+                f"{kind}\0{effect or ''}".encode()).hexdigest()))
+        conn.executemany(
+            "INSERT INTO change_outbox_identities (operation_id, event_index, sequence, "
+            "event_kind, effect_hash) VALUES (?, ?, ?, ?, ?)", identities)
+        compact_change_outbox(conn, max_entries=self._change_outbox_max_entries)
+        return sequences
+
     # --- Override 5: reads beside the writer --------------------------------------------------
     #
     # mongoeco runs every command on its one connection and, while a transaction is open,
@@ -567,3 +1074,74 @@ class KizunaEngine(SQLiteEngine):
         for reader in readers:
             with suppress(sqlite3.Error):
                 reader.close()
+
+
+
+# --- The wire `insert` command as one batch ----------------------------------------------------
+#
+# mongoeco answers the `insert` command (every insert_many a driver sends) by calling
+# insert_one for each document in turn: per document a whole API round (operation context,
+# DocumentCodec.to_internal, deep copies, profiling), a hop to the engine's worker thread and
+# mongoeco's single-document write. For a KizunaEngine, a command whose documents all have a
+# string `_id` (Kizuna's ids: store.ids.new_id) is first offered to the engine as one
+# insert_many with WHOLE_BATCH set: the engine either writes every document (override 8)
+# or, before writing anything, raises _BatchMayFail, and the command then runs mongoeco's
+# own per-document loop, which produces every error, partial insert and writeErrors entry
+# exactly as before. A batch written whole answers what the loop answers when every insert
+# succeeds: n = the number of documents and no writeErrors; the "insert" opcounter counts
+# each document, as the loop's insert_one calls do. A database with profiling on keeps the
+# loop (its profile would show one insert_many instead of one insert per document). The
+# only trace left of the batch is the session's "last operation" diagnostic, which reads
+# insert_many instead of insert_one.
+
+WHOLE_BATCH: contextvars.ContextVar[bool] = contextvars.ContextVar("whole_batch", default=False)
+"""Set while the wire `insert` command offers its documents as one batch."""
+
+
+class _BatchMayFail(Exception):  # noqa: N818 - a signal, not an error
+    """The engine declined a WHOLE_BATCH insert before writing anything."""
+
+
+_ORIGINAL_COMMAND_INSERT = _write_commands.DatabaseAdminWriteCommandService.command_insert
+
+
+async def _command_insert(self: Any, spec: dict[str, object], *, session: Any = None) -> object:
+    admin = self._admin
+    engine = admin._engine
+    documents = spec.get("documents")
+    if (
+        not isinstance(engine, KizunaEngine) or not isinstance(documents, list) or not documents
+        or not all(type(d) is dict and type(d.get("_id")) is str for d in documents)
+        or engine._profile_is_active(admin._db_name)
+    ):
+        return await _ORIGINAL_COMMAND_INSERT(self, spec, session=session)
+    collection_name = admin._require_collection_name(spec.get("insert"), "insert")
+    documents = admin._normalize_insert_documents(documents)
+    ordered = admin._normalize_ordered_from_command(spec.get("ordered"))
+    bypass = command_boolean(  # type: ignore[no-untyped-call]
+        spec.get("bypassDocumentValidation", False), "bypassDocumentValidation", numeric=True)
+    acknowledged = write_command_acknowledged(spec, dialect=admin._mongodb_dialect.key)
+    try:
+        batch = [to_internal(document) for document in documents]
+    except Exception:  # noqa: BLE001 - the loop raises or reports it, in its place
+        return await _ORIGINAL_COMMAND_INSERT(self, spec, session=session)
+    marked = WHOLE_BATCH.set(True)
+    try:
+        await admin._database.get_collection(collection_name).insert_many(
+            batch, ordered=ordered, bypass_document_validation=bypass, session=session)
+        declined = False
+    except _BatchMayFail:
+        declined = True
+    finally:
+        WHOLE_BATCH.reset(marked)
+    if declined:
+        return await _ORIGINAL_COMMAND_INSERT(self, spec, session=session)
+    for _ in batch:  # what each insert_one records (profiling is off: opcounters only)
+        engine._record_profile_event(admin._db_name, op="insert", command={},
+                                     duration_micros=1)
+    return _write_commands._write_command_result(
+        WriteCommandResult(count=len(batch)), acknowledged=acknowledged)
+
+
+_write_commands.DatabaseAdminWriteCommandService.command_insert = (  # type: ignore[method-assign]
+    _command_insert)

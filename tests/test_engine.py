@@ -6,20 +6,24 @@ These drive the engines in-process (mongoeco's synchronous client): what is unde
 the engine itself, below the wire server the rest of the suite talks to.
 """
 
+import copy
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bson import Binary, Decimal128, Int64
+from bson import Binary, Decimal128, Int64, ObjectId
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mongoeco import MongoClient
+from mongoeco.core.codec import DocumentCodec
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.errors import BulkWriteError, DuplicateKeyError
 
-from store.engine import KizunaEngine
+from store.engine import KizunaEngine, to_internal
 
 type Collection = Any
 type Statements = list[str]
@@ -244,3 +248,250 @@ def test_an_aggregation_larger_than_the_memory_budget_spills_instead_of_failing(
 
     assert totals == {f"m{m}": sum(n for n in range(300) if n % 7 == m) for m in range(7)}
     client.close()
+
+
+# --- Bulk inserts (overrides 6–8 and the wire `insert` command) ------------------------------
+
+BULK_AT = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def _bulk_collection(client: MongoClient) -> Collection:
+    things = client.kizuna.bulk
+    things.create_index([("key", 1)], name="key_unique", unique=True)
+    things.create_index([("member_id", 1), ("_id", -1)], name="member_history")
+    things.create_index([("code", 1)], name="code_unique", unique=True,
+                        partial_filter_expression={"code": {"$exists": True}})
+    things.create_index([("order_id", 1)], name="order")
+    things.create_index([("expires_at", 1)], name="expiry_ttl", expire_after_seconds=3600)
+    things.insert_many([_bulk_doc(n) for n in range(5)])
+    return things
+
+
+def _bulk_doc(n: int, **changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": f"e{n}", "key": f"k{n}", "member_id": f"m{n % 3}", "points": n * 7,
+        "source": {"type": "ORDER", "id": f"o{n}"}, "occurred_at": BULK_AT,
+        "expires_at": datetime(2099, 1, 1, tzinfo=UTC), "order_id": f"o{n % 4}",
+        "lots": [{"lot_id": f"l{n}", "points": n}], "details": {}, "ratio": n / 4,
+        "flag": n % 2 == 0, "note": None,
+    }
+    if n % 2:
+        doc["code"] = f"C{n}"
+    doc.update(changes)
+    return doc
+
+
+# Batches inserted after _bulk_collection's e0…e4 (keys k0…k4, codes C1, C3).
+BULK_BATCHES: dict[str, list[dict[str, Any]]] = {
+    "clean": [_bulk_doc(n) for n in range(10, 40)],
+    "duplicate _id in the batch": [_bulk_doc(10), _bulk_doc(11), _bulk_doc(12, _id="e10"),
+                                   _bulk_doc(13)],
+    "duplicate _id already stored": [_bulk_doc(10), _bulk_doc(11, _id="e2"), _bulk_doc(12)],
+    "unique key repeated in the batch": [_bulk_doc(10), _bulk_doc(11, key="k10"),
+                                         _bulk_doc(12)],
+    "unique key already stored": [_bulk_doc(10), _bulk_doc(11, key="k3"), _bulk_doc(12),
+                                  _bulk_doc(13, key="k4")],
+    "partial unique index": [_bulk_doc(10, code="C3"), _bulk_doc(12), _bulk_doc(14, code="C14"),
+                             _bulk_doc(16, code="C14")],
+    "unique key missing twice": [_bulk_doc(10, key=None), _bulk_doc(12)] + [
+        {k: v for k, v in _bulk_doc(n).items() if k != "key"} for n in (14, 16)],
+    "array in a unique field": [_bulk_doc(10, key=["k20", "k21"]), _bulk_doc(11, key="k21"),
+                                _bulk_doc(12)],
+    "two arrays in a compound index": [_bulk_doc(10), _bulk_doc(11, member_id=["m1", "m2"]),
+                                       _bulk_doc(12, member_id=["m1"], _id="x")],
+    "numeric ids": [{"_id": 7, "key": "n7"}, {"_id": 7.0, "key": "n8"}, {"_id": 9, "key": "n9"}],
+    "other BSON types": [_bulk_doc(10, ref=Int64(5), price=Decimal128("9.99"), raw=b"x"),
+                         _bulk_doc(11, big=2**62), _bulk_doc(12, _id="e1")],
+}
+
+
+def _outcome(action: Callable[[], Any]) -> Any:
+    """An insert's result or error, as a client sees it."""
+    try:
+        result = action()
+    except BulkWriteError as error:
+        return ("BulkWriteError", repr(error.details))
+    except Exception as error:  # noqa: BLE001 - the error is the answer compared
+        return (type(error).__name__, str(error), repr(getattr(error, "details", None)))
+    return ("ok", repr(getattr(result, "inserted_ids", result)))
+
+
+def _state(things: Collection) -> list[Any]:
+    """Every document, and what the indexes answer."""
+    return [
+        [repr(d) for d in things.find(sort=[("_id", 1)])],
+        [d["_id"] for d in things.find({"key": "k21"})],
+        [d["_id"] for d in things.find({"code": "C14"})],
+        [d["_id"] for d in things.find({"member_id": "m1"}, sort=[("member_id", 1), ("_id", -1)])],
+        [d["_id"] for d in things.find({"order_id": "o2", "member_id": {"$in": ["m0", "m2"]}})],
+        things.count_documents({"occurred_at": BULK_AT.replace(microsecond=123000, tzinfo=None)}),
+        things.count_documents({}),
+    ]
+
+
+@pytest.fixture
+def bulk_pair(tmp_path: Path) -> Iterator[tuple[MongoClient, MongoClient]]:
+    clients = (MongoClient(engine=SQLiteEngine(str(tmp_path / "plain.db"))),
+               MongoClient(engine=KizunaEngine(str(tmp_path / "kizuna.db"))))
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def _bulk_insert(client: MongoClient, how: str, documents: list[dict[str, Any]],
+                 ordered: bool) -> Any:
+    things = client.kizuna.bulk
+    if how == "insert_many":
+        return _outcome(lambda: things.insert_many(documents, ordered=ordered))
+    if how == "insert command":  # what a driver's insert_many sends over the wire
+        return _outcome(lambda: client.kizuna.command(
+            {"insert": "bulk", "documents": documents, "ordered": ordered}))
+    session = client.start_session()
+    session.start_transaction()
+    outcome = _outcome(lambda: things.insert_many(documents, ordered=ordered, session=session))
+    session.commit_transaction()
+    return outcome
+
+
+@pytest.mark.parametrize("batch", list(BULK_BATCHES))
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize("how", ["insert_many", "insert command", "in a transaction"])
+def test_a_bulk_insert_answers_and_stores_as_mongoeco_does(
+    bulk_pair: tuple[MongoClient, MongoClient], batch: str, ordered: bool, how: str,
+) -> None:
+    answers = []
+    for client in bulk_pair:
+        things = _bulk_collection(client)
+        outcome = _bulk_insert(client, how, copy.deepcopy(BULK_BATCHES[batch]), ordered)
+        answers.append((outcome, _state(things)))
+    assert answers[1] == answers[0]
+
+
+def _rows(path: Path) -> dict[str, list[Any]]:
+    """What a batch left in the tables behind the documents (ids that differ per run, the
+    operation ids, left out)."""
+    with sqlite3.connect(path) as connection:
+        return {
+            "documents": connection.execute(
+                "SELECT storage_key, document FROM documents ORDER BY 1").fetchall(),
+            "scalar": connection.execute(
+                "SELECT index_name, storage_key, element_type, type_score, element_key "
+                "FROM scalar_index_entries ORDER BY 1, 2, 5").fetchall(),
+            "multikey": connection.execute(
+                "SELECT index_name, storage_key, element_key FROM multikey_entries "
+                "ORDER BY 1, 2, 3").fetchall(),
+            "ttl": connection.execute(
+                "SELECT index_name, storage_key, expires_at_epoch_ms FROM ttl_index_entries "
+                "ORDER BY 1, 2").fetchall(),
+            "outbox": connection.execute(
+                "SELECT sequence, event_index, kind, payload FROM change_outbox "
+                "ORDER BY 1").fetchall(),
+            "identities": connection.execute(
+                "SELECT sequence, event_index, event_kind, effect_hash "
+                "FROM change_outbox_identities ORDER BY 1").fetchall(),
+        }
+
+
+def test_a_clean_bulk_insert_is_written_a_table_at_a_time_with_the_same_rows(
+    tmp_path: Path,
+) -> None:
+    paths = (tmp_path / "plain.db", tmp_path / "kizuna.db")
+    traced = []
+    for path, engine_class in zip(paths, (SQLiteEngine, KizunaEngine), strict=True):
+        engine = engine_class(str(path))
+        client = MongoClient(engine=engine)
+        things = _bulk_collection(client)
+        things.watch()  # a change stream consumer: the outbox keeps its rows
+        statements = _traced(engine)  # type: ignore[arg-type]
+        things.insert_many([_bulk_doc(n) for n in range(100, 300)])
+        traced.append(statements)
+        client.close()
+    assert _rows(paths[1]) == _rows(paths[0])
+
+    def per_document(statements: Statements, prefix: str) -> int:
+        return sum(" ".join(sql.split()).startswith(prefix) for sql in statements)
+
+    # mongoeco probes the unique index and compacts the outbox once a document; the batch
+    # asks once for all of them.
+    probe, compaction = "SELECT storage_key FROM scalar_index_entries", "SELECT MIN(checkpoint)"
+    assert per_document(traced[0], probe) >= 200 and per_document(traced[0], compaction) >= 200
+    assert per_document(traced[1], probe) == 0 and per_document(traced[1], compaction) == 1
+
+
+def test_changes_of_a_bulk_insert_reach_a_change_stream(
+    bulk_pair: tuple[MongoClient, MongoClient],
+) -> None:
+    seen = []
+    for client in bulk_pair:
+        things = _bulk_collection(client)
+        stream = things.watch(max_await_time_ms=200)
+        things.insert_many([_bulk_doc(n) for n in range(50, 60)])
+        client.kizuna.command({"insert": "bulk", "documents": [_bulk_doc(n) for n in (60, 61)]})
+        events = [event for event in iter(stream.try_next, None)]
+        stream.close()
+        seen.append([(e["operationType"], repr(e["fullDocument"])) for e in events])
+    assert len(seen[0]) == 12
+    assert seen[1] == seen[0]
+
+
+def test_the_insert_command_counts_every_document_it_tried(
+    bulk_pair: tuple[MongoClient, MongoClient],
+) -> None:
+    counted = []
+    for client in bulk_pair:
+        _bulk_collection(client)
+        database = client.kizuna
+        before = database.command("serverStatus")["opcounters"]["insert"]
+        database.command({"insert": "bulk", "documents": [_bulk_doc(n) for n in range(70, 80)]})
+        database.command({"insert": "bulk", "ordered": False,
+                          "documents": [_bulk_doc(80), _bulk_doc(81, _id="e1"), _bulk_doc(82)]})
+        counted.append(database.command("serverStatus")["opcounters"]["insert"] - before)
+    assert counted[1] == counted[0] == 13
+
+
+# Values of every kind a document may hold, plain and not: the fast codec must give the very
+# text and values DocumentCodec gives, or leave the value to it (and its errors).
+_SCALARS = st.one_of(
+    st.text(max_size=5), st.booleans(), st.none(), st.floats(allow_nan=False),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-3))])),
+    st.builds(ObjectId), st.builds(Int64, st.integers(-5, 5)),
+    st.sampled_from([Decimal128("1.5"), b"xy", ("t", 1), {"$mongoeco": {"type": "int32",
+                                                                         "value": 3}}]),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4),
+    st.dictionaries(st.one_of(st.text(max_size=4), st.sampled_from(["$mongoeco", "a.b"])),
+                    inner, max_size=4),
+), max_leaves=20)
+
+
+def _attempt(action: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", action())
+    except Exception as error:  # noqa: BLE001 - the error is the answer compared
+        return (type(error).__name__, str(error))
+
+
+def _shape(value: Any) -> Any:
+    """A value with the type of every container and scalar in it."""
+    if isinstance(value, dict):
+        return (type(value), [(key, _shape(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return (type(value), [_shape(item) for item in value])
+    return (type(value), repr(value))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.text(max_size=4), _VALUES, max_size=6))
+def test_the_codec_encodes_and_decodes_as_mongoeco_does(document: dict[str, Any]) -> None:
+    plain, kizuna = SQLiteEngine(":memory:"), KizunaEngine(":memory:")
+    text = _attempt(lambda: plain._serialize_document(copy.deepcopy(document)))
+    assert _attempt(lambda: kizuna._serialize_document(copy.deepcopy(document))) == text
+    internal = _attempt(lambda: _shape(DocumentCodec.to_internal(copy.deepcopy(document))))
+    assert _attempt(lambda: _shape(to_internal(copy.deepcopy(document)))) == internal
+    if text[0] == "ok":
+        for preserve in (True, False):
+            assert _shape(kizuna._deserialize_document(
+                text[1], preserve_bson_wrappers=preserve)) == _shape(
+                plain._deserialize_document(text[1], preserve_bson_wrappers=preserve))
