@@ -865,13 +865,18 @@ class KizunaEngine(SQLiteEngine):
             wanted.add(key)
         if not wanted:
             return True
-        # The index's own quoted physical name; every value is a bound parameter.
+        # The index's own quoted physical name; every value is a bound parameter. The
+        # physical index is (collection_id, index_name, type_score, element_key, …): the
+        # type score is asked for, so each key is a seek, not a walk of the whole index.
         physical = self._quote_identifier(str(physical_name))
-        sql = (f"SELECT type_score, element_key FROM scalar_index_entries INDEXED BY {physical} "  # noqa: S608
-               "WHERE collection_id = ? AND index_name = ? AND element_key IN ({})")
-        held = self._existing(conn, sql, (collection_id, str(index["name"])),
-                              sorted({key for _, key in wanted}))
-        return not any((score, key) in wanted for score, key in held)
+        sql = (f"SELECT 1 FROM scalar_index_entries INDEXED BY {physical} "  # noqa: S608
+               "WHERE collection_id = ? AND index_name = ? AND type_score = ? "
+               "AND element_key IN ({}) LIMIT 1")
+        for score in sorted({score for score, _ in wanted}):
+            keys = sorted(key for key_score, key in wanted if key_score == score)
+            if self._existing(conn, sql, (collection_id, str(index["name"]), score), keys):
+                return False
+        return True
 
     def _existing(
         self, conn: sqlite3.Connection, sql: str, fixed: tuple[object, ...], values: list[Any]
