@@ -155,7 +155,7 @@ def _rotate_signing_key(settings: Settings) -> None:
 
 async def _verify(settings: Settings) -> int:
     from api.services import database  # noqa: PLC0415
-    from loyalty.ledger.verify import verify  # noqa: PLC0415
+    from scanner.books import verify  # noqa: PLC0415
 
     async with database(settings) as opened:
         _say_if_attached(opened.embedded)

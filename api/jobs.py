@@ -5,13 +5,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import events
+from auth.collections import ACCOUNTS
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
+from scanner.collections import VOUCHERS
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
 from store import Store, log_retrying
 from store.clock import Clock
 
 log = logging.getLogger("kizuna.jobs")
+
+STAGED_EVENT_COLLECTIONS = (ACCOUNTS, VOUCHERS)
+"""Collections whose conditional writes stage their events on the document (events.outbox)."""
 
 
 @contextlib.asynccontextmanager
@@ -19,9 +25,10 @@ async def points_expiry(
     store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None
 ) -> AsyncIterator[None]:
     """Expire due lots, review tiers whose review date has passed, move members up after a
-    change of the tiers, give today's birthday gifts and issue referral vouchers waiting in
-    the outbox, every `interval_seconds` (0 disables) while the server runs, and at once
-    whenever `due` is set."""
+    change of the tiers, give today's birthday gifts, issue referral vouchers waiting in
+    the outbox and publish events a crash left staged on documents, every
+    `interval_seconds` (0 disables) while the server runs, and at once whenever `due` is
+    set."""
     if interval_seconds <= 0:
         yield
         return
@@ -54,6 +61,13 @@ async def points_expiry(
                              issued)
             except Exception as error:
                 log_retrying(log, "gifts failed; retrying at the next interval", error)
+            try:
+                stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
+                if stranded:
+                    log.info("published the staged events of %d documents", stranded)
+            except Exception as error:
+                log_retrying(log, "publishing staged events failed; retrying at the next "
+                             "interval", error)
             await _wait(due, interval_seconds)
 
     task = asyncio.create_task(loop(), name="points-expiry")

@@ -15,6 +15,7 @@ from auth.refresh_tokens import RefreshTokens
 from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
+from events import INDEXES as EVENT_INDEXES
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
@@ -33,8 +34,9 @@ from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*AUTH_INDEXES, *LEDGER_INDEXES, *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES,
-               *SURVEY_INDEXES, BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES)
+ALL_INDEXES = (*EVENT_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES, *ORDER_INDEXES, *RULE_INDEXES,
+               *SCANNER_INDEXES, *SURVEY_INDEXES, BIRTHDAY_INDEX, *GIFT_INDEXES,
+               *SEGMENT_INDEXES, *REWARD_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

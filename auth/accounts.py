@@ -5,11 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import events
 from auth.collections import ACCOUNTS, STORES
 from auth.errors import EmailTaken
 from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
+from events import Event, EventType, Subject, SubjectKind
 from store import (
     IndexSpec,
     KizunaError,
@@ -130,15 +132,23 @@ async def _insert_account(
         "manager": manager,
         "created_at": now,
     }
+    registered = registered_event(doc) if role is Role.MEMBER else None
     try:
-        if enrolment is None:
-            await store.collection(ACCOUNTS).insert_one(doc)
-        else:
+        if enrolment is not None:
             async def work(session: Session) -> None:
                 await store.collection(ACCOUNTS).insert_one(doc, session=session)
+                if registered is not None:
+                    await events.record(store, session, registered)
                 await enrolment(session, doc["_id"])
 
             await store.transaction(work)
+        elif registered is not None:
+            # One insert carries the account and its event; publishing moves the event.
+            written = events.staged_document(doc, registered)
+            await store.collection(ACCOUNTS).insert_one(written)
+            await events.publish(store, ACCOUNTS, written)
+        else:
+            await store.collection(ACCOUNTS).insert_one(doc)
     except Exception as error:
         if is_duplicate_key(error):
             raise EmailTaken(
@@ -146,6 +156,16 @@ async def _insert_account(
             ) from error
         raise
     return account_from_document(doc)
+
+
+def registered_event(doc: dict[str, Any]) -> Event:
+    """The event of a new member's account document `doc`."""
+    return Event(
+        EventType.MEMBER_REGISTERED, Subject(SubjectKind.MEMBER, doc["_id"]),
+        occurred_at=doc["created_at"], member_id=doc["_id"],
+        data={"member": {"id": doc["_id"], "email": doc["email"], "name": doc["name"],
+                         "marketing_consent": doc["marketing_consent"]}},
+    )
 
 
 async def register_member(

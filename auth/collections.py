@@ -1,5 +1,6 @@
 """Names of the collections `auth` owns, and the indexes its queries need."""
 
+from events import staged_index
 from store.indexes import IndexSpec
 
 ACCOUNTS = "accounts"
@@ -12,6 +13,7 @@ REVOKED_SESSIONS = "revoked_sessions"
 INDEXES = (
     IndexSpec(ACCOUNTS, (("email", 1),), name="email_unique", unique=True),
     IndexSpec(ACCOUNTS, (("store_id", 1), ("_id", 1)), name="store_staff"),
+    staged_index(ACCOUNTS),
     IndexSpec(STORES, (("code", 1),), name="code_unique", unique=True),
     IndexSpec(REFRESH_TOKENS, (("family_id", 1),), name="family"),
     IndexSpec(REFRESH_TOKENS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),

@@ -2,6 +2,8 @@
 
 from zoneinfo import ZoneInfo
 
+import events
+from scanner import voucher_events
 from scanner.collections import VOUCHERS
 from scanner.errors import VoucherNotFound
 from scanner.policy import unusable_reason
@@ -21,13 +23,16 @@ async def cancel_voucher(
     business, in the same transaction (`session`)."""
     now = clock()
     vouchers = store.collection(VOUCHERS)
+    status = VoucherStatus.CANCELLED.value
     doc = await vouchers.find_one_and_update(
         {"_id": voucher_id, "member_id": member_id, "status": VoucherStatus.ACTIVE.value,
          "expires_at": {"$gt": now}},
-        {"$set": {"status": VoucherStatus.CANCELLED.value, "cancelled_at": now}},
+        events.staged([events.literally({"status": status, "cancelled_at": now})],
+                      voucher_events.cancelled(at=now, status=status)),
         return_document=ReturnDocument.AFTER, session=session,
     )
     if doc is not None:
+        await events.publish(store, VOUCHERS, doc, session=session)
         return voucher_from_document(doc)
     current = await vouchers.find_one({"_id": voucher_id, "member_id": member_id},
                                       session=session)

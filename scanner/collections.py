@@ -4,6 +4,7 @@ Document shapes: vouchers — see scanner/vouchers.py; member_cards — see scan
 scan_failures and scan_locks — see scanner/guessing.py; scan_audit — see scanner/audit.py.
 """
 
+from events import staged_index
 from store.indexes import IndexSpec
 
 VOUCHERS = "vouchers"
@@ -29,4 +30,5 @@ INDEXES = (
         expire_after_seconds=AUDIT_RETENTION_SECONDS,
     ),
     IndexSpec(SCAN_AUDIT, (("actor_id", 1), ("at", -1)), name="actor_recent"),
+    staged_index(VOUCHERS),
 )

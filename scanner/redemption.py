@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import events
 from auth.accounts import get_account
 from auth.stores import get_stores
 from loyalty.idempotency import fingerprint
 from loyalty.members import reference as reference_data  # `reference` is what a cashier scanned
 from loyalty.purchases import Channel
-from scanner import codes
+from scanner import codes, voucher_events
 from scanner.audit import OK, ScanAction, Scanner
 from scanner.collections import VOUCHERS
 from scanner.desk import ScanDesk, guess_keys
@@ -207,21 +208,25 @@ async def _redeem(
     ]
     if channel is Channel.STORE:
         preconditions.append({"$or": [{"store_ids": None}, {"store_ids": scanner.store_id}]})
+    redemption = {
+        "redeemed_at": now, "channel": channel.value, "store_id": scanner.store_id,
+        "redeemed_by": scanner.actor_id, "order_reference": order_reference,
+        "order_total": order_total, "idempotency_key": idempotency_key,
+        "device_id": scanner.device_id, "request_hash": request_hash,
+    }
+    status = VoucherStatus.REDEEMED.value
     redeemed = await vouchers.find_one_and_update(
         {
             **target, "status": VoucherStatus.ACTIVE.value, "expires_at": {"$gt": now},
             "channels": channel.value, "$and": preconditions,
             "voided_redemptions.idempotency_key": {"$ne": idempotency_key},
         },
-        {"$set": {"status": VoucherStatus.REDEEMED.value, "redemption": {
-            "redeemed_at": now, "channel": channel.value, "store_id": scanner.store_id,
-            "redeemed_by": scanner.actor_id, "order_reference": order_reference,
-            "order_total": order_total, "idempotency_key": idempotency_key,
-            "device_id": scanner.device_id, "request_hash": request_hash,
-        }}},
+        events.staged([events.literally({"status": status, "redemption": redemption})],
+                      voucher_events.redeemed(redemption, status=status)),
         return_document=ReturnDocument.AFTER,
     )
     if redeemed is not None:
+        await events.publish(desk.store, VOUCHERS, redeemed)
         voucher = voucher_from_document(redeemed)
         desk.audit.record(action=ScanAction.REDEEM, outcome=OK, scanner=scanner, at=now,
                           voucher_id=voucher.id, member_id=voucher.member_id)
@@ -321,20 +326,24 @@ async def void_redemption(
             f"A redemption can only be voided within {minutes} minutes.",
             field=("input", "voucherId"),
         )
+    status = VoucherStatus.ACTIVE.value
+    void = {**redemption, "voided_at": now, "voided_by": scanner.actor_id, "reason": cleaned}
     voided = await vouchers.find_one_and_update(
         {"_id": voucher_id, "status": VoucherStatus.REDEEMED.value,
          "redemption.idempotency_key": redemption["idempotency_key"]},
-        {
-            "$set": {"status": VoucherStatus.ACTIVE.value, "redemption": None},
-            "$push": {"voided_redemptions": {
-                **redemption, "voided_at": now, "voided_by": scanner.actor_id,
-                "reason": cleaned,
-            }},
-        },
+        events.staged(
+            [events.literally({"status": status, "redemption": None}),
+             {"$set": {"voided_redemptions": {
+                 "$concatArrays": [{"$ifNull": ["$voided_redemptions", []]},
+                                  [{"$literal": void}]]}}}],
+            voucher_events.voided(redemption, by=scanner.actor_id, reason=cleaned, at=now,
+                                  status=status),
+        ),
         return_document=ReturnDocument.AFTER,
     )
     if voided is None:
         raise NotRedeemed("This voucher is not redeemed any more.", field=("input", "voucherId"))
+    await events.publish(desk.store, VOUCHERS, voided)
     voucher = voucher_from_document(voided)
     desk.audit.record(action=ScanAction.VOID, outcome=OK, scanner=scanner, at=now,
                       voucher_id=voucher.id, member_id=voucher.member_id)

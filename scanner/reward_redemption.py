@@ -130,7 +130,7 @@ async def redeem_reward(
     async def work(session: Session) -> RewardRedeemed:
         now = clock()
         member = await read_member(store, member_id, session=session)
-        reward = await take_one(store, session, reward_id=reward_id)
+        reward = await take_one(store, session, reward_id=reward_id, now=now)
         taken = reward is not None
         if reward is None:  # unknown, switched off or out of stock: find out which
             reward = await read_reward(store, session, reward_id=reward_id)

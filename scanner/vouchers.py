@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import events
 from auth.stores import get_stores
 from loyalty.idempotency import ensure_same_payload, fingerprint
 from loyalty.money import check_currency
 from loyalty.purchases import Channel
-from scanner import codes
+from scanner import codes, voucher_events
 from scanner.collections import VOUCHERS
 from store import (
     InputErrors,
@@ -254,8 +255,16 @@ async def issue_voucher(
             restrictions=restrictions, valid_for=valid_for, source_kind=source_kind,
             source_reference=source_reference, now=now, issue_key=issue_key,
         )
+        event = voucher_events.issued(doc)
         try:
-            await vouchers.insert_one(doc, session=session)
+            if session is not None:
+                await vouchers.insert_one(doc, session=session)
+                await events.record(store, session, event)
+            else:
+                # One insert carries the voucher and its event; publishing moves the event.
+                written = events.staged_document(doc, event)
+                await vouchers.insert_one(written)
+                await events.publish(store, VOUCHERS, written)
             return voucher_from_document(doc), False
         except Exception as error:
             if not is_duplicate_key(error):

@@ -19,6 +19,7 @@ from store.errors import (
     is_storage_corrupt,
     is_storage_full,
     log_retrying,
+    only_duplicate_keys,
 )
 from store.ids import new_id
 from store.indexes import IndexSpec, ensure_indexes
@@ -46,4 +47,5 @@ __all__ = [
     "is_storage_full",
     "log_retrying",
     "new_id",
+    "only_duplicate_keys",
 ]

@@ -7,8 +7,15 @@ none of them may import another.
 import logging
 from collections.abc import Callable
 
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
+_DUPLICATE_KEY = 11000
 # MongoDB's code for a full disk; the embedded server passes SQLite's SQLITE_FULL on as text.
 _OUT_OF_DISK_SPACE = 14031
 _DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device")
@@ -19,6 +26,15 @@ _CORRUPT_MESSAGES = ("database disk image is malformed", "file is not a database
 def is_duplicate_key(error: BaseException) -> bool:
     """Whether `error` is a unique-index violation (E11000)."""
     return isinstance(error, DuplicateKeyError)
+
+
+def only_duplicate_keys(error: BaseException) -> bool:
+    """Whether every write of a failed unordered bulk write (insert_many) failed on a unique
+    index, i.e. each document that failed is there already."""
+    if not isinstance(error, BulkWriteError):
+        return is_duplicate_key(error)
+    failures = error.details.get("writeErrors", ())
+    return bool(failures) and all(f.get("code") == _DUPLICATE_KEY for f in failures)
 
 
 def is_database_unavailable(error: BaseException) -> bool:

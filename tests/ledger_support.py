@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from loyalty.ledger.verify import verify
+from scanner.books import verify
 from tests.support import GraphQLClient, SignedIn
 
 ORDER_RECORD = """

@@ -23,9 +23,9 @@ from loyalty.errors import InsufficientPoints, RefundExceedsOrder
 from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.entries import Actor
 from loyalty.ledger.expiry import expire_due_lots
-from loyalty.ledger.verify import verify
 from loyalty.programme.settings import ExpiryKind, update_programme
 from loyalty.purchases import Channel, OrderLine
+from scanner.books import verify
 from store import connect
 from tests.support import ManualClock
 

@@ -10,7 +10,7 @@ import pytest
 import scanner.reward_redemption
 from loyalty.collections import LEDGER, LOTS, MEMBERS, REWARDS
 from loyalty.ledger.expiry import expire_due_lots
-from loyalty.ledger.verify import verify
+from scanner.books import verify
 from scanner.collections import VOUCHERS
 from tests.reward_support import RewardShop, ladder, open_reward_shop, set_tier
 from tests.support import GraphQLClient

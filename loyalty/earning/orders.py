@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import events
 from loyalty.collections import ORDERS
+from loyalty.earning import order_events
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
 from loyalty.earning.rules.model import MemberFacts, Purchase, segments_named
 from loyalty.earning.rules.store import active_rules
@@ -178,10 +180,9 @@ async def record_order(
                                      decision=effect.decision, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
-        await store.collection(ORDERS).insert_one(
-            _order_document(member_id, purchase, store_id, payload_hash, entry, now),
-            session=session,
-        )
+        order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
+        await store.collection(ORDERS).insert_one(order, session=session)
+        await events.record(store, session, order_events.recorded(order))
         gifts: tuple[str, ...] = ()
         if member.orders_count == 0:
             # In this transaction: concurrent first orders conflict on the member document,

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import events
 from loyalty.collections import LEDGER, LOTS, ORDERS
+from loyalty.earning import order_events
 from loyalty.errors import InvalidOrder, RefundExceedsOrder, RefundNotAllowed, UnknownOrder
 from loyalty.idempotency import check_external_id, ensure_same_payload, fingerprint
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
@@ -207,6 +209,8 @@ async def refund_order(
              ]}}},
             session=session,
         )
+        await events.record(store, session, order_events.refunded(
+            order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
         return entry, value, False
 
     try:

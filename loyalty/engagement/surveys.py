@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import events
+from events import Event, EventType, Subject, SubjectKind
 from loyalty.collections import SURVEY_RESPONSES, SURVEYS
 from loyalty.engagement.survey_policy import (
     NpsResults,
@@ -168,6 +170,13 @@ async def submit_response(
         await store.collection(SURVEY_RESPONSES).insert_one(
             _response_document(response), session=session
         )
+        await events.record(store, session, Event(
+            EventType.SURVEY_ANSWERED, Subject(SubjectKind.SURVEY_RESPONSE, response.id),
+            occurred_at=now, member_id=member_id,
+            data={"survey": {"id": survey_id, "name": survey.draft.name},
+                  "response": {"id": response.id, "score": score, "comment": comment},
+                  "points": points, "entry_id": response.entry_id},
+        ))
         return SurveySubmitted(response=response, entry=entry)
 
     try:

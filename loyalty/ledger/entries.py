@@ -53,6 +53,9 @@ class Actor:
 
 SYSTEM = Actor("SYSTEM", "kizuna")
 
+NO_TIER = "none"
+"""The source id of a tier change's entry that leaves the member without a tier."""
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:

@@ -7,14 +7,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from loyalty.collections import LEDGER, LOTS, MEMBERS
+from loyalty.collections import LOTS, MEMBERS
 from loyalty.errors import InsufficientPoints
 from loyalty.ledger.entries import SYSTEM, Actor, Entry, EntryKind, RuleAward, Source
+from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.expiry_policy import available_at, expires_at
 from loyalty.ledger.lots import Allocation, OpenLot, allocate
 from loyalty.ledger.member_state import MemberState
 from loyalty.programme.settings import Programme
-from store import InsertOne, Session, Store, UpdateOne, new_id
+from store import InsertOne, ReturnDocument, Session, Store, UpdateOne, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +73,12 @@ async def credit(
         allocations = (Allocation(lot_id, lot_points),)
     entry = _entry(entry_id, movement, member.member_id, points, allocations,
                    debt_settled=settled)
-    await store.collection(LEDGER).insert_one(entry.document(), session=session)
     increments = {"points": points, "debt": -settled}
     if movement.kind is EntryKind.EARN:
         increments["lifetime_earned"] = points
-    await _update_member(store, session, member.member_id, increments, member_changes)
+    balance = await _update_member(store, session, member.member_id, increments,
+                                   member_changes)
+    await write_entry(store, session, entry, balance=balance)
     return entry
 
 
@@ -122,9 +124,9 @@ async def debit(
             raise RuntimeError("a lot changed during the transaction")
     entry = _entry(new_id(), movement, member.member_id, -points, tuple(allocations),
                    debt_incurred=shortfall)
-    await store.collection(LEDGER).insert_one(entry.document(), session=session)
-    await _update_member(store, session, member.member_id,
-                         {"points": -points, "debt": shortfall}, member_changes)
+    balance = await _update_member(store, session, member.member_id,
+                                   {"points": -points, "debt": shortfall}, member_changes)
+    await write_entry(store, session, entry, balance=balance)
     return entry
 
 
@@ -200,9 +202,9 @@ async def restore(
             raise RuntimeError("a lot changed during the transaction")
     entry = _entry(entry_id, movement, member.member_id, points, tuple(allocations),
                    debt_settled=settled)
-    await store.collection(LEDGER).insert_one(entry.document(), session=session)
-    await _update_member(store, session, member.member_id,
-                         {"points": points, "debt": -settled}, member_changes)
+    balance = await _update_member(store, session, member.member_id,
+                                   {"points": points, "debt": -settled}, member_changes)
+    await write_entry(store, session, entry, balance=balance)
     return Restored(entry=entry, debt_settled=settled, **outcome)
 
 
@@ -255,19 +257,28 @@ def _entry(
     )
 
 
+_BALANCE: Mapping[str, int] = {"points": 1, "debt": 1}
+
+
 async def _update_member(
     store: Store, session: Session, member_id: str, increments: Mapping[str, int],
     changes: Mapping[str, Any] | None,
-) -> None:
+) -> Mapping[str, Any]:
+    """Apply the movement to the member's document; returns its balance fields after."""
     update: dict[str, Any] = {"$inc": {k: v for k, v in increments.items() if v}}
     for operator, fields in (changes or {}).items():
         update.setdefault(operator, {}).update(fields)
     if not update["$inc"]:
         del update["$inc"]
-    if update:
-        await store.collection(MEMBERS).update_one(
-            {"_id": member_id}, update, upsert=True, session=session
-        )
+    if not update:  # nothing moved (a zero-point entry): the balance is as it was
+        found = await store.collection(MEMBERS).find_one({"_id": member_id}, dict(_BALANCE),
+                                                         session=session)
+        return found or {}
+    after = await store.collection(MEMBERS).find_one_and_update(
+        {"_id": member_id}, update, dict(_BALANCE), upsert=True,
+        return_document=ReturnDocument.AFTER, session=session,
+    )
+    return after or {}
 
 
 def with_breakdown(movement: Movement, awards: tuple[RuleAward, ...]) -> Movement:
@@ -292,6 +303,6 @@ async def expire_lot(store: Store, session: Session, *, lot_id: str, now: dateti
         points=-points, reason="Points expired", source=Source("LOT", lot_id), actor=SYSTEM,
         occurred_at=lot["expires_at"], recorded_at=now, lots=(Allocation(lot_id, points),),
     )
-    await store.collection(LEDGER).insert_one(entry.document(), session=session)
-    await _update_member(store, session, lot["member_id"], {"points": -points}, None)
+    balance = await _update_member(store, session, lot["member_id"], {"points": -points}, None)
+    await write_entry(store, session, entry, balance=balance)
     return points

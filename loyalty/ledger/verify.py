@@ -5,12 +5,17 @@ Each check reads with aggregation pipelines (a handful of queries whatever the s
 reports every violation it finds; none means the books balance.
 """
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import events
+from events import SubjectKind
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS
+from loyalty.ledger.entries import EntryKind
+from loyalty.ledger.entry_events import event_type
 from store import Session, Store
 
 
@@ -27,8 +32,12 @@ class Violation:
 VERIFY_BUDGET = timedelta(minutes=30)
 
 
-async def verify(store: Store) -> list[Violation]:
-    """Every violation of the ledger invariants (ARCHITECTURE.md §3).
+type Checker = Callable[[Store, Session], AsyncIterator[Violation]]
+
+
+async def verify(store: Store, *, more: Sequence[Checker] = ()) -> list[Violation]:
+    """Every violation of the ledger invariants (ARCHITECTURE.md §3), and of the checkers
+    `more` (other packages' books, such as the vouchers').
 
     All reads happen in one transaction, i.e. one snapshot: on a live database an earn
     committed between two of the queries cannot look like a broken balance.
@@ -36,7 +45,8 @@ async def verify(store: Store) -> list[Violation]:
 
     async def check(session: Session) -> list[Violation]:
         violations: list[Violation] = []
-        for checker in (_balances, _lots, _unique_events, _orders, _reward_stock):
+        for checker in (_balances, _lots, _unique_events, _orders, _reward_stock,
+                        _entry_events, *more):
             violations += [violation async for violation in checker(store, session)]
         return violations
 
@@ -96,7 +106,7 @@ async def _unique_events(store: Store, session: Session) -> AsyncIterator[Violat
     ]
     async for doc in await store.collection(LEDGER).aggregate(pipeline, session=session,
                                                               allowDiskUse=True):
-        yield Violation("every event applied at most once", doc["_id"],
+        yield Violation("every external event applied at most once", doc["_id"],
                         f"{doc['n']} ledger entries")
 
 
@@ -133,3 +143,17 @@ async def _reward_stock(store: Store, session: Session) -> AsyncIterator[Violati
         yield Violation("reward stock never below zero", doc["_id"],
                         f"stock {doc.get('stock')}, held {doc['redeemed']}, "
                         f"issued {doc['issued']}")
+
+
+async def _entry_events(store: Store, session: Session) -> AsyncIterator[Violation]:
+    """Every ledger entry has exactly its one event, and every entry event its entry."""
+    recorded = await events.types_by_subject(store, session, SubjectKind.LEDGER_ENTRY)
+    async for entry in store.collection(LEDGER).find({}, {"kind": 1}, session=session):
+        found = recorded.pop(entry["_id"], Counter())
+        expected = event_type(EntryKind(entry["kind"]))
+        if found != Counter({expected.value: 1}):
+            yield Violation("every ledger entry has its event", entry["_id"],
+                            f"expected one {expected}, found {dict(found) or 'none'}")
+    for entry_id, found in recorded.items():
+        yield Violation("every event has its change", entry_id,
+                        f"{dict(found)} about a ledger entry that does not exist")

@@ -12,8 +12,11 @@ Redeeming and cancelling are in scanner/reward_redemption.py (they issue voucher
 """
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import events
+from events import Event, EventType, Subject, SubjectKind
 from loyalty.collections import PROGRAMME, REWARDS
 from loyalty.programme.ladder import list_tiers, tiers_from_programme
 from loyalty.programme.tier_rules import Tier
@@ -156,17 +159,30 @@ def held_change(reward_id: str, delta: int) -> dict[str, Any]:
     return {"$inc": {f"reward_counts.{reward_id}": delta}}
 
 
-async def take_one(store: Store, session: Session, *, reward_id: str) -> Reward | None:
+async def take_one(
+    store: Store, session: Session, *, reward_id: str, now: datetime
+) -> Reward | None:
     """Count one more voucher against the stock of an active reward, if any is left: one
     conditional update, so the stock is never overdrawn. The reward as it was before, or
-    None when it is unknown, switched off or out of stock (`read_reward` says which)."""
+    None when it is unknown, switched off or out of stock (`read_reward` says which).
+    Taking the last unit records the reward's out-of-stock event."""
     doc = await store.collection(REWARDS).find_one_and_update(
         {"_id": reward_id, "active": True,
          "$or": [{"stock": None}, {"$expr": {"$lt": ["$redeemed", "$stock"]}}]},
         {"$inc": {"redeemed": 1, "issued": 1}},
         session=session,
     )
-    return reward_from_document(doc) if doc else None
+    if doc is None:
+        return None
+    reward = reward_from_document(doc)
+    if reward.remaining == 1:
+        await events.record(store, session, Event(
+            EventType.REWARD_OUT_OF_STOCK, Subject(SubjectKind.REWARD, reward.id),
+            occurred_at=now, member_id=None,
+            data={"reward": {"id": reward.id, "title": reward.draft.title,
+                             "stock": reward.draft.stock}},
+        ))
+    return reward
 
 
 async def read_reward(store: Store, session: Session, *, reward_id: str) -> Reward:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from loyalty.collections import LEDGER, MEMBERS
-from loyalty.ledger.entries import SYSTEM, Actor, Entry, EntryKind, Source
+from loyalty.collections import MEMBERS
+from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
+from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.member_state import MemberState, state_from_document
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
 from loyalty.programme.settings import Programme, load_programme
@@ -102,10 +103,10 @@ async def record_tier_change(
     entry = Entry(
         id=new_id(), key=f"tier:{member_id}:{new_id()}", member_id=member_id,
         kind=EntryKind.TIER, points=0, reason=decision.reason,
-        source=Source("TIER", decision.tier.id if decision.tier else "none"), actor=actor,
+        source=Source("TIER", decision.tier.id if decision.tier else NO_TIER), actor=actor,
         occurred_at=now, recorded_at=now, details={"tier": name},
     )
-    await store.collection(LEDGER).insert_one(entry.document(), session=session)
+    await write_entry(store, session, entry, balance=None)
     return entry
 
 

@@ -1,0 +1,149 @@
+"""The outbox: events written in the same unit of work as the change they describe.
+
+Two ways in, one record:
+- Inside a transaction, `record` inserts the events with the caller's session: they commit
+  or vanish with the change.
+- A change made by one conditional write (a voucher's redemption, its void) carries its
+  event in that very write (`staged`: the event rides in the document's `outbox` field), so
+  the change and its event are one atomic document update. `publish` then copies the events
+  to the outbox and takes them off the document; if the process dies between the two,
+  `publish_stranded` (at start-up and from the background jobs) finishes the job. An event
+  published twice is inserted once: its id is fixed when it is staged.
+
+Only this package knows the outbox's shape.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from events.catalogue import Event, FromDocument, SubjectKind, event_from_document
+from store import IndexSpec, Session, Store, log_retrying, only_duplicate_keys
+
+log = logging.getLogger("kizuna.events")
+
+OUTBOX = "events"
+STAGED_FIELD = "outbox"
+"""The field of a document written by a conditional write that holds its unpublished
+events."""
+
+INDEXES = (
+    IndexSpec(OUTBOX, (("member_id", 1), ("_id", 1)), name="member_feed"),
+    IndexSpec(OUTBOX, (("store_id", 1), ("_id", 1)), name="store_feed"),
+    IndexSpec(OUTBOX, (("subject.id", 1),), name="subject"),
+)
+
+
+def staged_index(collection: str) -> IndexSpec:
+    """The index `publish_stranded` finds `collection`'s unpublished events by."""
+    return IndexSpec(collection, ((f"{STAGED_FIELD}._id", 1),), name="staged_events",
+                     partial_filter={f"{STAGED_FIELD}._id": {"$exists": True}})
+
+
+async def record(store: Store, session: Session, *events: Event) -> None:
+    """Write `events` inside the caller's transaction."""
+    if len(events) == 1:
+        await store.collection(OUTBOX).insert_one(events[0].document(), session=session)
+    elif events:
+        await store.collection(OUTBOX).insert_many(
+            [event.document() for event in events], session=session)
+
+
+def staged(pipeline: Sequence[Mapping[str, Any]], *events: Event) -> list[Mapping[str, Any]]:
+    """`pipeline` (a conditional write's update pipeline) followed by the stage that
+    stages `events` on the document it changes; their `FromDocument` values are read from
+    the document as `pipeline` leaves it, everything else is taken literally."""
+    new = [_expression(event.document()) for event in events]
+    return [*pipeline, {"$set": {STAGED_FIELD: {
+        "$concatArrays": [{"$ifNull": [f"${STAGED_FIELD}", []]}, new]}}}]
+
+
+def literally(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A pipeline `$set` stage that sets `fields` to exactly these values (a string that
+    starts with `$` stays a string)."""
+    return {"$set": {name: {"$literal": value} for name, value in fields.items()}}
+
+
+def _expression(value: Any) -> Any:
+    if isinstance(value, FromDocument):
+        return f"${value.path}"
+    if isinstance(value, dict):
+        return {key: _expression(item) for key, item in value.items()}
+    return {"$literal": value}
+
+
+def staged_document(document: Mapping[str, Any], *events: Event) -> dict[str, Any]:
+    """A new `document` to insert that carries `events` staged."""
+    return {**document, STAGED_FIELD: [event.document() for event in events]}
+
+
+async def publish(
+    store: Store, collection: str, document: Mapping[str, Any], *,
+    session: Session | None = None,
+) -> list[Event]:
+    """Copy the events staged on `document` (as a conditional write returned it) to the
+    outbox and take them off it; returns them.
+
+    Outside a transaction the change is already made and its events are safe on the
+    document: a failure here is logged, not raised, and `publish_stranded` finishes later.
+    """
+    staged_docs: Sequence[Mapping[str, Any]] = document.get(STAGED_FIELD) or ()
+    if not staged_docs:
+        return []
+    try:
+        await _insert_once(store, staged_docs, session=session)
+        await store.collection(collection).update_one(
+            {"_id": document["_id"]},
+            {"$pull": {STAGED_FIELD: {"_id": {"$in": [doc["_id"] for doc in staged_docs]}}}},
+            session=session,
+        )
+    except Exception as error:
+        if session is not None:
+            raise
+        log_retrying(log, "publishing staged events failed; the relay will retry", error)
+        return []
+    return [event_from_document(doc) for doc in staged_docs]
+
+
+async def publish_stranded(store: Store, collections: Iterable[str]) -> int:
+    """Publish the events a crash left staged on documents of `collections`; returns how
+    many documents had some."""
+    found = 0
+    for collection in collections:
+        cursor = store.collection(collection).find(
+            {f"{STAGED_FIELD}._id": {"$exists": True}}, {STAGED_FIELD: 1})
+        async for document in cursor:
+            await publish(store, collection, document)
+            found += 1
+    return found
+
+
+async def _insert_once(
+    store: Store, documents: Sequence[Mapping[str, Any]], *, session: Session | None
+) -> None:
+    try:
+        await store.collection(OUTBOX).insert_many(
+            [dict(doc) for doc in documents], ordered=False, session=session)
+    except Exception as error:
+        # Published before (a retry after a crash): the outbox already holds it.
+        if not only_duplicate_keys(error):
+            raise
+
+
+async def types_by_subject(
+    store: Store, session: Session, kind: SubjectKind
+) -> dict[str, Counter[str]]:
+    """For `kizuna verify`: the types of the events in the outbox about each subject of
+    `kind`, by subject id."""
+    found: dict[str, Counter[str]] = {}
+    cursor = store.collection(OUTBOX).find(
+        {"subject.kind": kind.value}, {"subject.id": 1, "type": 1}, session=session)
+    async for doc in cursor:
+        found.setdefault(doc["subject"]["id"], Counter())[doc["type"]] += 1
+    return found
+
+
+def staged_types(document: Mapping[str, Any]) -> Counter[str]:
+    """The types of the events staged on `document` and not yet published."""
+    return Counter(event["type"] for event in document.get(STAGED_FIELD) or ())

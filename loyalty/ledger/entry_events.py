@@ -1,0 +1,51 @@
+"""The event of every ledger entry: points earned, spent, reversed, adjusted or expired with
+the member's new balance, and a tier change (docs/events.md)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import events
+from events import Event, EventType, Subject, SubjectKind
+from loyalty.collections import LEDGER
+from loyalty.ledger.entries import NO_TIER, Entry, EntryKind
+from store import Session, Store
+
+_TYPES = {
+    EntryKind.EARN: EventType.POINTS_EARNED,
+    EntryKind.REDEEM: EventType.POINTS_SPENT,
+    EntryKind.REVERSAL: EventType.POINTS_REVERSED,
+    EntryKind.ADJUST: EventType.POINTS_ADJUSTED,
+    EntryKind.EXPIRE: EventType.POINTS_EXPIRED,
+    EntryKind.TIER: EventType.TIER_CHANGED,
+}
+
+
+def event_type(kind: EntryKind) -> EventType:
+    """The type of the event of an entry of `kind`."""
+    return _TYPES[kind]
+
+
+def entry_event(entry: Entry, *, balance: Mapping[str, Any] | None) -> Event:
+    """The event of `entry`; `balance` is the member's document as a points entry left it
+    (a tier change's event says the tier instead)."""
+    data: dict[str, Any] = {
+        "entry": {"id": entry.id, "kind": entry.kind.value, "points": entry.points,
+                  "reason": entry.reason,
+                  "source": {"type": entry.source.type, "id": entry.source.id}},
+    }
+    if entry.kind is EntryKind.TIER:
+        data["tier"] = (None if entry.source.id == NO_TIER
+                        else {"id": entry.source.id, "name": entry.details["tier"]})
+    else:
+        balance = balance or {}
+        data["balance"] = {"points": balance.get("points", 0), "debt": balance.get("debt", 0)}
+    return Event(_TYPES[entry.kind], Subject(SubjectKind.LEDGER_ENTRY, entry.id),
+                 occurred_at=entry.recorded_at, member_id=entry.member_id, data=data)
+
+
+async def write_entry(
+    store: Store, session: Session, entry: Entry, *, balance: Mapping[str, Any] | None
+) -> None:
+    """Insert `entry` and its event in the caller's transaction."""
+    await store.collection(LEDGER).insert_one(entry.document(), session=session)
+    await events.record(store, session, entry_event(entry, balance=balance))
