@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from auth.accounts import registered_event
 from bench.ledger_mirror import MemberBook, spendable_at
 from bench.options import HistoryShape
 from bench.usage_book import UsageBook
 from bench.voucher_docs import ScanRecord, redeem_at_till, voucher_document
+from loyalty.earning import order_events
 from loyalty.earning.orders import _order_document, _payload
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
 from loyalty.earning.rules.model import EarningRule, MemberFacts, Purchase
@@ -35,6 +37,7 @@ from loyalty.rewards.catalogue import held_change
 from loyalty.rewards.policy import Redeemer, Reward, price_to_redeem
 from loyalty.segments.policy import order_stat_increments
 from loyalty.tiers.moves import earn_effect
+from scanner import voucher_events
 from scanner.audit import Scanner
 from scanner.reward_redemption import _benefit
 from scanner.vouchers import Restrictions, SourceKind
@@ -79,6 +82,8 @@ class MemberDocs:
     usage: UsageBook = field(default_factory=UsageBook)
     vouchers: list[dict[str, Any]] = field(default_factory=list)
     scans: list[ScanRecord] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """The outbox's events but those of the ledger entries (the book's)."""
 
 
 def email_of(run: str, index: int) -> str:
@@ -91,6 +96,7 @@ def member_documents(ctx: SeedContext, index: int, member_id: str) -> MemberDocs
     rng = random.Random(index)
     start = ctx.now - HISTORY + timedelta(days=index % 30, minutes=rng.randrange(1440))
     docs = MemberDocs(account=_account(ctx, index, member_id, start), book=MemberBook(member_id))
+    docs.events.append(registered_event(docs.account).document())
     _adjust(ctx, docs, WELCOME_BONUS, "Welcome bonus", start)
     steps = _steps(ctx.shape, rng)
     span = ctx.now - RECENT - start - timedelta(days=1)
@@ -211,7 +217,9 @@ def _order(
             occurred_at=at, recorded_at=at, details={"tier": tier.name if tier else "none"},
         ))
     docs.usage.record(evaluation.awards, ctx.rules, member_id=member_id, local_date=local_date)
-    docs.orders.append(_order_document(member_id, purchase, None, payload_hash, entry, at))
+    order = _order_document(member_id, purchase, None, payload_hash, entry, at)
+    docs.orders.append(order)
+    docs.events.append(order_events.recorded(order).document())
 
 
 def _redeem(
@@ -253,9 +261,12 @@ def _redeem(
         source_reference=entry.id, now=at, issue_key=key,
     )
     docs.vouchers.append(voucher)
+    docs.events.append(voucher_events.issued(voucher).document())
     if at_till:
         docs.scans += redeem_at_till(
             voucher, scanner=rng.choice(ctx.scanners), at=at + timedelta(days=2),
             order_reference=f"TILL-{ctx.run}-{index}-{n}", order_total=TILL_ORDER_TOTAL,
             idempotency_key=f"till-{ctx.run}-{index}-{n}",
         )
+        redeemed = voucher_events.redeemed(voucher["redemption"], status=voucher["status"])
+        docs.events.append(redeemed.resolved(voucher).document())

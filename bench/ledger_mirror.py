@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.ledger.entries import Entry, EntryKind
+from loyalty.ledger.entry_events import entry_event
 from loyalty.ledger.expiry_policy import available_at, expires_at
 from loyalty.ledger.lots import Allocation, allocate, spendable_points
 from loyalty.ledger.member_state import MemberState, state_from_document
@@ -61,6 +62,8 @@ class MemberBook:
     totals: dict[str, Any] = field(default_factory=dict)
     lots: list[dict[str, Any]] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """The outbox's events of the entries."""
 
     def __post_init__(self) -> None:
         self.totals.setdefault("_id", self.member_id)
@@ -105,6 +108,7 @@ class MemberBook:
         if movement.kind is EntryKind.EARN:
             increments["lifetime_earned"] = points
         self._update(increments, member_changes)
+        self.events.append(entry_event(entry, balance=self.totals).document())
         return entry
 
     def debit(
@@ -128,11 +132,13 @@ class MemberBook:
             by_id[allocation.lot_id]["remaining"] -= allocation.points
         entry = self._entry(new_id(), movement, -points, tuple(allocations))
         self._update({"points": -points, "debt": 0}, member_changes)
+        self.events.append(entry_event(entry, balance=self.totals).document())
         return entry
 
     def record(self, entry: Entry) -> None:
         """An entry written beside a movement (a TIER entry)."""
         self.entries.append(entry.document())
+        self.events.append(entry_event(entry, balance=None).document())
 
     def _entry(
         self, entry_id: str, movement: Movement, points: int,

@@ -25,6 +25,7 @@ from auth.collections import ACCOUNTS
 from bench.history import MemberDocs, SeedContext, email_of, member_documents
 from bench.members import SIGN_UP_CONCURRENCY, SignedInMember, sign_in
 from bench.progress import say
+from events import OUTBOX
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS, RULE_USAGE
 from scanner.audit import AuditLog
 from scanner.collections import SCAN_AUDIT, VOUCHERS
@@ -33,7 +34,7 @@ from store import Session, Store, new_id
 CHUNK_MEMBERS = 2_000
 BATCH = 2_000  # documents per insert transaction
 # In the order the product writes them: an account before its points, lots before entries.
-COLLECTIONS = (ACCOUNTS, MEMBERS, LOTS, LEDGER, ORDERS, RULE_USAGE, VOUCHERS)
+COLLECTIONS = (ACCOUNTS, MEMBERS, LOTS, LEDGER, ORDERS, RULE_USAGE, VOUCHERS, OUTBOX)
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class Chunk:
         found[ORDERS] += member.orders
         found[RULE_USAGE] += member.usage.documents.values()
         found[VOUCHERS] += member.vouchers
+        found[OUTBOX] += member.book.events + member.events
         self.rewards_taken += len(member.vouchers)
 
 

@@ -9,7 +9,9 @@ test and on the same `vouchers` collection:
 - `find_one_and_update` with the filter of scanner.redemption `redeem_voucher` (the
   voucher's `_id` and code, ACTIVE, unexpired, the channel, the minimum order total and the
   store as preconditions, the idempotency key not voided), setting `status: REDEEMED` and
-  a `redemption` of the same shape, returning the document after the update.
+  a `redemption` of the same shape, returning the document after the update;
+- `insert_one` of its outbox event (the smallest: the product's carries a fuller body and
+  rides in the update first).
 
 Each checkout takes a voucher of its own that the bench issued through `voucherIssue` and
 set aside for this row, so the raw client and ours work on the same collection at the
@@ -30,13 +32,14 @@ from bench.cpu import CpuSample, CpuUse
 from bench.load import PhaseResult
 from bench.measure import PhaseReport
 from bench.servers import Target
+from events import OUTBOX
 from scanner.collections import VOUCHERS
-from store import ReturnDocument, Store
+from store import ReturnDocument, Store, new_id
 
 NAME = "raw"
 SUMMARY = (
     "raw: find_one {_id, code}; find_one_and_update {_id, code, ACTIVE, unexpired, channel, "
-    "min total, store, key not voided} → $set REDEEMED + redemption"
+    "min total, store, key not voided} → $set REDEEMED + redemption; insert_one event"
 )
 CHANNEL = "STORE"
 ACTOR = "raw-bench"
@@ -132,11 +135,17 @@ class RawTill:
                 },
                 return_document=ReturnDocument.AFTER,
             )
+            if redeemed is not None:
+                await self._store.collection(OUTBOX).insert_one({
+                    "_id": new_id(), "type": "voucher.redeemed", "version": 1,
+                    "occurred_at": now, "member_id": redeemed["member_id"],
+                    "store_id": self._store_id,
+                    "subject": {"kind": "voucher", "id": voucher.id}, "data": {}})
         except Exception as error:  # counted as an error of the phase, like a failed request
             return f"{type(error).__name__}: {error}"[:200]
         if redeemed is None:
             return "redeem: the precondition did not match"
-        self.calls.add("find_one_and_update", loop.time() - checked)
+        self.calls.add("find_one_and_update + insert event", loop.time() - checked)
         return None
 
 

@@ -8,9 +8,10 @@ test, in a scratch database (created with the same indexes, dropped afterwards):
 - `raw` (the full minimal work): read the member's totals document; read the earn's rule
   usage counters (one find `$in`); insert the lot; insert the ledger entry; update the
   member's totals (upsert `$inc`); bulk-write the usage counter upserts; insert the order
-  document; commit. Documents have the shape and size of ours (three-rule breakdown).
+  document; insert the two outbox events (points earned, order recorded) in one command;
+  commit. Documents have the shape and size of ours (three-rule breakdown).
 - `raw-w` (writes only): insert the lot, insert the entry, update the member, insert the
-  order, commit.
+  order, insert the events, commit.
 
 Left out on purpose, so it is the ceiling: HTTP and GraphQL, the API key lookup, resolving
 the member reference (accounts), loading the active rules and the programme (ours does
@@ -30,6 +31,7 @@ from bench.measure import SETTLE_SECONDS, PhaseReport
 from bench.options import LoadOptions
 from bench.servers import Target
 from bench.shop import USAGE_COUNTERS_PER_EARN, points_for
+from events import OUTBOX
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, RULE_USAGE
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.usage import COUNTER_RETENTION, day_id, month_id
@@ -53,10 +55,11 @@ FULL = RawVariant(
     "raw",
     True,
     "raw: find member totals, find usage counters ($in), insert lot, insert entry, update "
-    "member (upsert $inc), bulk-write usage upserts, insert order, commit",
+    "member (upsert $inc), bulk-write usage upserts, insert order, insert 2 events, commit",
 )
 WRITES_ONLY = RawVariant(
-    "raw-w", False, "raw-w: insert lot, insert entry, update member, insert order, commit"
+    "raw-w", False,
+    "raw-w: insert lot, insert entry, update member, insert order, insert 2 events, commit"
 )
 
 
@@ -136,6 +139,9 @@ class RawEarner:
         await store.collection(ORDERS).insert_one(
             _order(order_id, member_id, entry_id, points, now), session=session
         )
+        await store.collection(OUTBOX).insert_many(
+            [_event("points.earned", member_id, entry_id, now),
+             _event("order.recorded", member_id, order_id, now)], session=session)
 
     def _counters(self, member_id: str, today: date) -> list[tuple[str, str, int]]:
         """(counter id, rule id, points) of the limited rules: a day and a month counter,
@@ -286,3 +292,10 @@ def _database_cpu(before: CpuSample, after: CpuSample, elapsed: float) -> CpuUse
     if use.other is not None:
         other = use.other + (use.server or 0.0)
     return CpuUse(server_seconds=None, server=None, db=use.db, client=use.client, other=other)
+
+
+def _event(kind: str, member_id: str, subject_id: str, now: datetime) -> dict[str, Any]:
+    """The smallest outbox event of a change (the product's carry a fuller body)."""
+    return {"_id": new_id(), "type": kind, "version": 1, "occurred_at": now,
+            "member_id": member_id, "store_id": None,
+            "subject": {"kind": "raw", "id": subject_id}, "data": {}}

@@ -4,7 +4,7 @@ of a scenario, as lines for the report."""
 import time
 
 from bench.progress import say
-from loyalty.ledger.verify import verify
+from scanner.books import verify
 from store import Store
 
 SHOWN = 10

@@ -22,7 +22,8 @@ from bench.members import SignedInMember
 from bench.raw_checkout import VoucherRef
 from bench.tills import AMOUNT_OFF, IssuedVoucher
 from bench.voucher_docs import voucher_document
-from scanner import codes
+from events import OUTBOX
+from scanner import codes, voucher_events
 from scanner.collections import VOUCHERS
 from scanner.vouchers import Benefit, Restrictions, SourceKind, VoucherKind
 from store import Store
@@ -65,6 +66,8 @@ class VoucherPool:
             wanted.setdefault(slot, set()).add(doc["_id"])
         if documents:
             await self._store.collection(VOUCHERS).insert_many(documents, ordered=False)
+            await self._store.collection(OUTBOX).insert_many(
+                [voucher_events.issued(doc).document() for doc in documents], ordered=False)
         gate = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def read(slot: int, ids: set[str]) -> list[IssuedVoucher]:

@@ -12,7 +12,8 @@ The raw ceiling (RawRedeemer) is a small asyncio PyMongo client made by our own
 a scratch database with the same indexes and the same starting sizes (members, their lot
 and ledger entry, one reward): take one unit of stock (the conditional find_one_and_update
 of `loyalty.rewards.catalogue.take_one`), find the member's open lots, debit one (bulk
-write), insert the REDEEM entry, update the member's totals, insert the voucher, commit. Left out,
+write), insert the REDEEM entry, update the member's totals, insert the voucher and the two
+outbox events (points spent, voucher issued), commit. Left out,
 so it is the ceiling: HTTP and GraphQL, the bearer token, the member's account (the voucher's
 holder name), reading the member's totals (tier, vouchers held), eligibility, the second
 read of the lots (posting.debit reads them again), building the answer.
@@ -42,6 +43,7 @@ from bench.reward_requests import AMOUNT_OFF, COST, STOCK, create_reward, redeem
 from bench.scenarios.common import describe_load, describe_target, format_mix
 from bench.servers import Target, kizuna_server
 from bench.shop import SIGN_IN, create_admin_with_cli
+from events import OUTBOX
 from loyalty.collections import LEDGER, LOTS, MEMBERS, REWARDS
 from scanner import codes
 from scanner.collections import VOUCHERS
@@ -101,7 +103,7 @@ async def run(options: BenchOptions) -> Report:
         "raw ceiling (same database server, scratch database with the same indexes and "
         "starting sizes, one Store.transaction per redemption, same concurrency as ours' "
         "closed loop): find_one_and_update reward (stock), find lots, bulk-write lot, insert "
-        "entry, update member, insert voucher, commit",
+        "entry, update member, insert voucher, insert 2 events, commit",
         "  not in raw: HTTP + GraphQL, bearer token, the member's account (holder name), "
         "the member's totals (tier, vouchers held), eligibility, posting.debit's own read of "
         "the lots",
@@ -218,8 +220,18 @@ class RawRedeemer:
         await store.collection(MEMBERS).update_one(
             {"_id": member_id},
             {"$inc": {"points": -COST, f"reward_counts.{self._reward}": 1}}, session=session)
-        await store.collection(VOUCHERS).insert_one(
-            _voucher(member_id, entry_id, now), session=session)
+        voucher = _voucher(member_id, entry_id, now)
+        await store.collection(VOUCHERS).insert_one(voucher, session=session)
+        await store.collection(OUTBOX).insert_many(
+            [_event("points.spent", member_id, entry_id, now),
+             _event("voucher.issued", member_id, voucher["_id"], now)], session=session)
+
+
+def _event(kind: str, member_id: str, subject_id: str, now: datetime) -> dict[str, Any]:
+    """The smallest outbox event of a change (the product's carry a fuller body)."""
+    return {"_id": new_id(), "type": kind, "version": 1, "occurred_at": now,
+            "member_id": member_id, "store_id": None,
+            "subject": {"kind": "raw", "id": subject_id}, "data": {}}
 
 
 def _entry(entry_id: str, member_id: str, kind: str, points: int, lot_id: str,
