@@ -1,4 +1,4 @@
-"""`kizuna verify`'s check (loyalty.ledger.verify) run on the server's database at the end
+"""`kizuna verify`'s check (scanner.books.verify) run on the server's database at the end
 of a scenario, as lines for the report."""
 
 import time
@@ -18,15 +18,15 @@ async def verify_lines(store: Store) -> list[str]:
     try:
         violations = await verify(store)
     except Exception as error:  # noqa: BLE001 - the figures measured before still count
-        return [f"verify (loyalty.ledger.verify, what `kizuna verify` runs): FAILED after "
+        return [f"verify (scanner.books.verify, what `kizuna verify` runs): FAILED after "
                 f"{time.monotonic() - started:.1f} s: {type(error).__name__}: "
                 f"{' '.join(str(error).split())[:200]}"]
     took = f"{time.monotonic() - started:.1f} s"
     if not violations:
-        return [f"verify (loyalty.ledger.verify, what `kizuna verify` runs): ok: no violation "
+        return [f"verify (scanner.books.verify, what `kizuna verify` runs): ok: no violation "
                 f"({took})"]
     return [
-        f"verify (loyalty.ledger.verify, what `kizuna verify` runs): {len(violations)} "
+        f"verify (scanner.books.verify, what `kizuna verify` runs): {len(violations)} "
         f"VIOLATION(S) ({took}); the first {min(SHOWN, len(violations))}:",
         *(f"  {violation}" for violation in violations[:SHOWN]),
     ]
