@@ -138,7 +138,7 @@ async def _insert_account(
             async def work(session: Session) -> None:
                 await store.collection(ACCOUNTS).insert_one(doc, session=session)
                 if registered is not None:
-                    await events.record(store, session, registered)
+                    events.record(store, session, registered)
                 await enrolment(session, doc["_id"])
 
             await store.transaction(work)

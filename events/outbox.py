@@ -41,13 +41,11 @@ def staged_index(collection: str) -> IndexSpec:
                      partial_filter={f"{STAGED_FIELD}._id": {"$exists": True}})
 
 
-async def record(store: Store, session: Session, *events: Event) -> None:
-    """Write `events` inside the caller's transaction."""
-    if len(events) == 1:
-        await store.collection(OUTBOX).insert_one(events[0].document(), session=session)
-    elif events:
-        await store.collection(OUTBOX).insert_many(
-            [event.document() for event in events], session=session)
+def record(store: Store, session: Session, *events: Event) -> None:
+    """Write `events` with the caller's transaction: all the events of one transaction go
+    in one command as it ends (Store.insert_at_commit)."""
+    for event in events:
+        store.insert_at_commit(session, OUTBOX, event.document())
 
 
 def staged(pipeline: Sequence[Mapping[str, Any]], *events: Event) -> list[Mapping[str, Any]]:

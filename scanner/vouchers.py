@@ -259,7 +259,7 @@ async def issue_voucher(
         try:
             if session is not None:
                 await vouchers.insert_one(doc, session=session)
-                await events.record(store, session, event)
+                events.record(store, session, event)
             else:
                 # One insert carries the voucher and its event; publishing moves the event.
                 written = events.staged_document(doc, event)

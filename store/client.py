@@ -1,5 +1,6 @@
 """The connection to MongoDB and the one transaction helper of the code base."""
 
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,10 @@ from store.read_cache import ReadCache
 type Document = dict[str, Any]
 type Collection = AsyncCollection[Document]
 type Session = AsyncClientSession
+
+_AT_COMMIT: "weakref.WeakKeyDictionary[Session, dict[str, list[Document]]]" = (
+    weakref.WeakKeyDictionary())
+"""What `Store.insert_at_commit` deferred, by the session of the transaction's attempt."""
 
 # Long enough for a real replica set to ride out an election; pymongo's own default (120 s)
 # would hold a request open far past any HTTP client's patience.
@@ -50,13 +55,33 @@ class Store:
         The embedded server serialises transactions itself, so nothing fails there for
         concurrency. Exceptions raised by `work` abort the transaction and propagate.
         """
+        async def attempt(session: Session) -> T:
+            at_commit: dict[str, list[Document]] = {}
+            _AT_COMMIT[session] = at_commit
+            try:
+                result = await work(session)
+                for name, documents in at_commit.items():
+                    await self.db[name].insert_many(documents, session=session)
+            finally:
+                del _AT_COMMIT[session]
+            return result
+
         async with self.client.start_session() as session:
             with pymongo.timeout(budget.total_seconds()):
                 return await session.with_transaction(
-                    work,
+                    attempt,
                     read_concern=ReadConcern("snapshot"),
                     write_concern=WriteConcern("majority"),
                 )
+
+    def insert_at_commit(self, session: Session, collection: str, document: Document) -> None:
+        """Insert `document` into `collection` at the end of the transaction `session` runs
+        in (`transaction`), together with every other document so deferred: one command per
+        collection instead of one per document. Nothing is inserted if the work fails."""
+        try:
+            _AT_COMMIT[session].setdefault(collection, []).append(document)
+        except KeyError:
+            raise RuntimeError("insert_at_commit outside Store.transaction") from None
 
     async def require_transactions(self) -> None:
         """Raise unless the server supports multi-document transactions: a replica set, a

@@ -285,3 +285,20 @@ async def test_a_tier_change_and_its_removal_write_tier_changed(gql: GraphQLClie
     assert gold["data"]["entry"]["kind"] == "TIER"
     assert cleared["data"]["tier"] is None
     assert await _violations(gql) == []
+
+
+async def test_a_redemption_refused_after_taking_the_last_unit_leaves_no_event(
+    gql: GraphQLClient,
+) -> None:
+    """The stock is taken (and its sold-out event written) before the points are found
+    short: the transaction's abort takes the event with it."""
+    shop = await open_reward_shop(gql)
+    reward = await shop.create(stock=1)
+    ann = await shop.member("ann@example.com", points=10)
+    before = await _types(gql)
+
+    refused = await shop.redeem(ann, reward["id"])
+
+    assert refused["errors"][0]["code"] == "INSUFFICIENT_POINTS"
+    assert await _types(gql) == before
+    assert (await shop.stock(reward["id"]))["remaining"] == 1

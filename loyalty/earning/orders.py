@@ -182,7 +182,7 @@ async def record_order(
                            local_date=local_date, usage=usage)
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
         await store.collection(ORDERS).insert_one(order, session=session)
-        await events.record(store, session, order_events.recorded(order))
+        events.record(store, session, order_events.recorded(order))
         gifts: tuple[str, ...] = ()
         if member.orders_count == 0:
             # In this transaction: concurrent first orders conflict on the member document,

@@ -209,7 +209,7 @@ async def refund_order(
              ]}}},
             session=session,
         )
-        await events.record(store, session, order_events.refunded(
+        events.record(store, session, order_events.refunded(
             order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
         return entry, value, False
 

@@ -170,7 +170,7 @@ async def submit_response(
         await store.collection(SURVEY_RESPONSES).insert_one(
             _response_document(response), session=session
         )
-        await events.record(store, session, Event(
+        events.record(store, session, Event(
             EventType.SURVEY_ANSWERED, Subject(SubjectKind.SURVEY_RESPONSE, response.id),
             occurred_at=now, member_id=member_id,
             data={"survey": {"id": survey_id, "name": survey.draft.name},

@@ -48,4 +48,4 @@ async def write_entry(
 ) -> None:
     """Insert `entry` and its event in the caller's transaction."""
     await store.collection(LEDGER).insert_one(entry.document(), session=session)
-    await events.record(store, session, entry_event(entry, balance=balance))
+    events.record(store, session, entry_event(entry, balance=balance))

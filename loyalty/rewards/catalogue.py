@@ -176,7 +176,7 @@ async def take_one(
         return None
     reward = reward_from_document(doc)
     if reward.remaining == 1:
-        await events.record(store, session, Event(
+        events.record(store, session, Event(
             EventType.REWARD_OUT_OF_STOCK, Subject(SubjectKind.REWARD, reward.id),
             occurred_at=now, member_id=None,
             data={"reward": {"id": reward.id, "title": reward.draft.title,
