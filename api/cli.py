@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_expire_points(settings))
 
 
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the web server
 
@@ -97,6 +100,10 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
         # a proxy the operator named.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # WebSockets (subscriptions): graphql-transport-ws messages are small; a bigger one
+        # closes the connection (1009). The protocol's own ping keeps idle ones alive.
+        ws="websockets-sansio", ws_max_size=WS_MAX_MESSAGE_BYTES, ws_ping_interval=20,
+        ws_ping_timeout=20, timeout_graceful_shutdown=10,
         log_level="info",
     )
 

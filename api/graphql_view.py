@@ -1,6 +1,10 @@
 """The /graphql endpoint: authentication, then strawberry's ASGI view with our context."""
 
+import asyncio
+import contextlib
 import json
+from collections import Counter
+from datetime import timedelta
 
 from cross_web import HTTPException
 from starlette.datastructures import Headers
@@ -9,9 +13,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.middleware import outage_response
 from api.state import AppState
@@ -23,6 +29,7 @@ from schema.context import Context
 from schema.error_reporting import Outage, outage_of
 
 _PRINCIPAL = "kizuna.principal"
+_SOCKET = "kizuna.websocket"
 _OUTAGE = "kizuna.outage"
 
 
@@ -40,8 +47,11 @@ class KizunaGraphQL(GraphQL[Context, None]):
             graphql_ide=None if state.settings.production else "graphiql",
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=state.settings.max_subscriptions_per_connection,
         )
         self._state = state
+        self._connections: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
@@ -57,7 +67,10 @@ class KizunaGraphQL(GraphQL[Context, None]):
             return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self._closed(scope["state"].pop(_SOCKET, None))
             return
         response: Response
         try:
@@ -101,7 +114,57 @@ class KizunaGraphQL(GraphQL[Context, None]):
             services=self._state.services,
             principal=request.scope["state"][_PRINCIPAL],
             client_address=client.host if client else "unknown",
+            transport=response if isinstance(response, WebSocket) else None,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """`connection_init` carries the bearer token (`{"authorization": "Bearer …"}`) unless
+        the upgrade request did; the account may hold only so many connections; the token
+        and its sign-in are checked again while the connection lives."""
+        websocket = context.transport
+        if not isinstance(websocket, WebSocket):
+            raise ConnectionRejectionError
+        token = _bearer_token((context.connection_params or {}).get("authorization"))
+        if token is not None:
+            try:
+                context.principal = authenticate(self._state.services.authenticator, token)
+            except (SignInEnded, InvalidAccessToken):
+                raise ConnectionRejectionError from None
+        else:
+            token = _bearer_token(websocket.headers.get("authorization"))
+        principal = context.principal
+        if principal is None or token is None:
+            raise ConnectionRejectionError
+        if self._connections[principal.subject_id] >= (
+            self._state.settings.max_connections_per_account
+        ):
+            raise ConnectionRejectionError
+        self._connections[principal.subject_id] += 1
+        watchdog = asyncio.create_task(self._watch(websocket, token), name="ws-auth-check")
+        websocket.scope["state"][_SOCKET] = (principal.subject_id, watchdog)
+        acknowledged: UnsetType = UNSET
+        return acknowledged
+
+    async def _watch(self, websocket: WebSocket, token: str) -> None:
+        """Close the connection with 4403 once `token` has expired or its sign-in ended."""
+        interval = self._state.settings.subscription_auth_check_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                authenticate(self._state.services.authenticator, token)
+            except (SignInEnded, InvalidAccessToken):
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=4403, reason="Forbidden: sign in again")
+                return
+
+    def _closed(self, connection: tuple[str, asyncio.Task[None]] | None) -> None:
+        if connection is None:
+            return
+        account, watchdog = connection
+        watchdog.cancel()
+        self._connections[account] -= 1
+        if self._connections[account] <= 0:
+            del self._connections[account]
 
     async def _principal(self, authorization: str | None) -> Principal | None:
         if authorization is None:
@@ -123,6 +186,14 @@ class KizunaGraphQL(GraphQL[Context, None]):
             raise Unauthenticated(
                 "The access token is invalid or expired; refresh it or sign in."
             ) from None
+
+
+def _bearer_token(authorization: object) -> str | None:
+    if not isinstance(authorization, str):
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
 def _some_data(data: dict[str, object] | None) -> dict[str, object] | None:

@@ -16,6 +16,7 @@ from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
 from events import INDEXES as EVENT_INDEXES
+from events.feed import EventFeed
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
@@ -137,18 +138,31 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
         authenticator = build_authenticator(settings, store, keyring, clock)
         audit = AuditLog(store, flush_interval=settings.scan_audit_flush_ms / 1000)
         try:
-            async with authenticator.revocations.running(), audit.running():
+            async with authenticator.revocations.running(), audit.running(), _event_feed(
+                settings, opened.uri,
+            ) as feed:
                 yield Running(
                     services=Services(
                         store=store, authenticator=authenticator, clock=clock,
                         scanning=build_scan_desk(settings, store, keyring, audit, clock),
-                        qr=QrRenderer(),
+                        qr=QrRenderer(), feed=feed,
                     ),
                     keyring=keyring,
                     database=opened,
                 )
         finally:
             authenticator.passwords.close()
+
+
+@contextlib.asynccontextmanager
+async def _event_feed(settings: Settings, uri: str) -> AsyncIterator[EventFeed]:
+    """The live feed on a connection of its own: its reads are no request's round trips."""
+    store = connect(uri, settings.database, read_cache=timedelta(0))
+    try:
+        async with EventFeed(store, poll_interval=settings.event_poll_ms / 1000).running() as feed:
+            yield feed
+    finally:
+        await store.close()
 
 
 def build_scan_desk(

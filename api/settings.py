@@ -74,6 +74,10 @@ class Settings:
     key_retention_days: int = 7
     scan_audit_flush_ms: int = 100
     read_cache_seconds: int = 5
+    event_poll_ms: int = 100
+    subscription_auth_check_seconds: int = 5
+    max_subscriptions_per_connection: int = 10
+    max_connections_per_account: int = 5
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -167,6 +171,13 @@ class Settings:
                 "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
             ),
             read_cache_seconds=reader.integer("KIZUNA_READ_CACHE_SECONDS", 5, low=0, high=300),
+            event_poll_ms=reader.integer("KIZUNA_EVENT_POLL_MS", 100, low=10, high=10_000),
+            subscription_auth_check_seconds=reader.integer(
+                "KIZUNA_SUBSCRIPTION_AUTH_CHECK_SECONDS", 5, low=1, high=3600),
+            max_subscriptions_per_connection=reader.integer(
+                "KIZUNA_MAX_SUBSCRIPTIONS_PER_CONNECTION", 10, low=1, high=1000),
+            max_connections_per_account=reader.integer(
+                "KIZUNA_MAX_CONNECTIONS_PER_ACCOUNT", 5, low=1, high=1000),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

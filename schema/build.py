@@ -21,6 +21,7 @@ from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
 from schema.rules import RuleMutations, RuleQueries
 from schema.segments import SegmentMutations, SegmentQueries
+from schema.subscriptions import Subscription
 from schema.surveys import SurveyMutations, SurveyQueries
 from schema.tiers import TierMutations, TierQueries
 from schema.validation import GuardedValidation, cached_validator
@@ -74,6 +75,7 @@ def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema
         production=production,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production, relay_max_results=100),
     )

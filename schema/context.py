@@ -11,6 +11,7 @@ from auth.accounts import Account, get_accounts
 from auth.roles import Principal
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
+from events.feed import EventFeed
 from loyalty.ledger.snapshot import MemberSnapshot, read_snapshots
 from scanner.desk import ScanDesk
 from scanner.qr import QrRenderer
@@ -27,6 +28,8 @@ class Services:
     clock: Clock
     scanning: ScanDesk
     qr: QrRenderer
+    feed: EventFeed
+    """This process's live feed of the outbox (subscriptions read it)."""
     jobs_due: asyncio.Event = field(default_factory=asyncio.Event)
     """Set it to run this instance's background jobs now rather than at their interval
     (after a change they should act on, such as a new tier)."""
@@ -62,6 +65,10 @@ class Context:
     principal: Principal | None
     client_address: str
     loaders: Loaders = field(init=False)
+    connection_params: dict[str, object] | None = None
+    """A WebSocket's `connection_init` payload (strawberry sets it)."""
+    transport: object | None = None
+    """The WebSocket this context serves, for `api` (resolvers never use it)."""
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.store)

@@ -20,6 +20,8 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from api.cli import WS_MAX_MESSAGE_BYTES
+
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, ViewportSize
 
@@ -90,7 +92,8 @@ async def live_server(app: ASGIApp) -> AsyncIterator[LiveServer]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+        ws="websockets-sansio", ws_max_size=WS_MAX_MESSAGE_BYTES,  # as `kizuna serve` runs it
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
