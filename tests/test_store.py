@@ -220,3 +220,24 @@ async def test_the_gate_aborts_an_idle_transaction_but_never_one_at_work() -> No
     await gate.run("insert", {**idle, "startTransaction": True}, reply, abort_of("died"))
     await asyncio.wait_for(gate.run("insert", {}, lambda: reply(0, "next"), abort_of("n")), 5)
     assert aborted == ["died"]
+
+
+async def test_ending_sessions_waits_for_the_write_in_progress() -> None:
+    """mongoeco ends a session's transaction on the one writer connection: run beside a
+    write, endSessions rolled that write back and an acknowledged insert was lost."""
+    gate = TransactionGate(is_failure=lambda reply: False)
+    order: list[str] = []
+
+    async def step(note: str, after: float = 0.0) -> bytes:
+        await asyncio.sleep(after)
+        order.append(note)
+        return b""
+
+    async def no_abort() -> object:
+        return None
+
+    write = asyncio.create_task(gate.run("insert", {}, lambda: step("insert", 0.3), no_abort))
+    await asyncio.sleep(0.05)
+    await gate.run("endSessions", {"endSessions": []}, lambda: step("endSessions"), no_abort)
+    await write
+    assert order == ["insert", "endSessions"]
