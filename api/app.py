@@ -9,11 +9,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import KizunaGraphQL
-from api.jobs import points_expiry
+from api.jobs import points_expiry, webhook_delivery
 from api.middleware import BodySizeLimit, DatabaseOutage
 from api.qr_images import voucher_qr_endpoint
 from api.scanner_page import scanner_routes
-from api.services import running
+from api.services import background_store, running
 from api.settings import Settings
 from api.state import AppState
 from schema.build import SchemaLimits, build_schema
@@ -40,6 +40,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             started.services.store, clock=clock,
             interval_seconds=settings.expiry_interval_seconds,
             due=started.services.jobs_due,
+        ), background_store(settings, started.database.uri) as webhook_store, webhook_delivery(
+            webhook_store, clock=clock, poll_seconds=settings.webhook_poll_ms / 1000,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            private_targets=settings.webhook_private_targets,
         ):
             state.start(started.services, started.keyring)
             # The embedded database this app started, supervised (tests kill it), or None.

@@ -5,8 +5,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
+
 import events
 from auth.collections import ACCOUNTS
+from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.collections import VOUCHERS
@@ -87,3 +90,40 @@ async def _wait(due: asyncio.Event | None, seconds: int) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(due.wait(), timeout=seconds)
     due.clear()
+
+
+@contextlib.asynccontextmanager
+async def webhook_delivery(
+    store: Store, *, clock: Clock, poll_seconds: float, timeout_seconds: float,
+    private_targets: bool,
+) -> AsyncIterator[None]:
+    """Dispatch new events to the webhook endpoints and send what is due, every
+    `poll_seconds`, while the server runs (every instance; leases share the work). Give it
+    a `Store` of its own: its reads are no request's round trips."""
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        sender = WebhookSender(store, clock=clock, allow_private=private_targets,
+                               timeout=timeout_seconds, client=client)
+
+        async def loop() -> None:
+            while True:
+                # One round of each per poll: under a steady stream of new events a
+                # dispatch-until-empty loop would never let the sender run.
+                try:
+                    await dispatch(store, clock=clock)
+                except Exception as error:
+                    log_retrying(log, "creating webhook deliveries failed; retrying at the "
+                                 "next poll", error)
+                try:
+                    await sender.send_due()
+                except Exception as error:
+                    log_retrying(log, "sending webhooks failed; retrying at the next poll",
+                                 error)
+                await asyncio.sleep(poll_seconds)
+
+        task = asyncio.create_task(loop(), name="webhook-delivery")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

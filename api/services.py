@@ -17,6 +17,7 @@ from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
 from events import INDEXES as EVENT_INDEXES
 from events.feed import EventFeed
+from events.webhooks import INDEXES as WEBHOOK_INDEXES
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
@@ -35,9 +36,9 @@ from store import Store, connect, ensure_indexes
 from store.clock import Clock, system_clock
 from store.embedded import EmbeddedServer
 
-ALL_INDEXES = (*EVENT_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES, *ORDER_INDEXES, *RULE_INDEXES,
-               *SCANNER_INDEXES, *SURVEY_INDEXES, BIRTHDAY_INDEX, *GIFT_INDEXES,
-               *SEGMENT_INDEXES, *REWARD_INDEXES)
+ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
+               *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
+               BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
                         store=store, authenticator=authenticator, clock=clock,
                         scanning=build_scan_desk(settings, store, keyring, audit, clock),
                         qr=QrRenderer(), feed=feed,
+                        webhook_private_targets=settings.webhook_private_targets,
                     ),
                     keyring=keyring,
                     database=opened,
@@ -157,10 +159,19 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
 @contextlib.asynccontextmanager
 async def _event_feed(settings: Settings, uri: str) -> AsyncIterator[EventFeed]:
     """The live feed on a connection of its own: its reads are no request's round trips."""
+    async with background_store(settings, uri) as store, EventFeed(
+        store, poll_interval=settings.event_poll_ms / 1000,
+    ).running() as feed:
+        yield feed
+
+
+@contextlib.asynccontextmanager
+async def background_store(settings: Settings, uri: str) -> AsyncIterator[Store]:
+    """A connection of its own for background work, so that its reads and writes are not
+    counted as any request's round trips."""
     store = connect(uri, settings.database, read_cache=timedelta(0))
     try:
-        async with EventFeed(store, poll_interval=settings.event_poll_ms / 1000).running() as feed:
-            yield feed
+        yield store
     finally:
         await store.close()
 

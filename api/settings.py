@@ -78,6 +78,9 @@ class Settings:
     subscription_auth_check_seconds: int = 5
     max_subscriptions_per_connection: int = 10
     max_connections_per_account: int = 5
+    webhook_private_targets: bool = False
+    webhook_timeout_seconds: int = 10
+    webhook_poll_ms: int = 1000
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -178,6 +181,11 @@ class Settings:
                 "KIZUNA_MAX_SUBSCRIPTIONS_PER_CONNECTION", 10, low=1, high=1000),
             max_connections_per_account=reader.integer(
                 "KIZUNA_MAX_CONNECTIONS_PER_ACCOUNT", 5, low=1, high=1000),
+            webhook_private_targets=reader.boolean("KIZUNA_WEBHOOK_PRIVATE_TARGETS", False),
+            webhook_timeout_seconds=reader.integer(
+                "KIZUNA_WEBHOOK_TIMEOUT_SECONDS", 10, low=1, high=60),
+            webhook_poll_ms=reader.integer("KIZUNA_WEBHOOK_POLL_MS", 1000, low=50,
+                                           high=60_000),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:
@@ -195,6 +203,10 @@ class Settings:
                 "KIZUNA_JWT_SIGNING_KEY: required when KIZUNA_ENV=production "
                 "(generate one with `kizuna generate-signing-key`)"
             )
+        if settings.production and settings.webhook_private_targets:
+            reader.problems.append(
+                "KIZUNA_WEBHOOK_PRIVATE_TARGETS: not allowed when KIZUNA_ENV=production "
+                "(webhooks would reach into the private network)")
         if settings.production and settings.mongodb_uri is None:
             reader.problems.append(
                 "KIZUNA_MONGODB_URI: required when KIZUNA_ENV=production "
@@ -263,6 +275,17 @@ class _Reader:
             self.problems.append(f"{name}={number}: expected a number from {low} to {high}")
             return default
         return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.lower() in {"0", "false", "no", "off"}:
+            return False
+        self.problems.append(f"{name}={value!r}: expected true or false")
+        return default
 
     def choice[E: StrEnum](self, name: str, enum: type[E], default: E) -> E:
         value = self._raw(name)

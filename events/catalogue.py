@@ -13,6 +13,17 @@ SCHEMA_VERSION = 1
 """The version of every body below; a change a receiver could trip on raises it."""
 
 
+WEBHOOKS_PENDING = "webhooks"
+"""On a new event, `PENDING` until its webhook deliveries exist (events/webhook_delivery.py).
+A string, not a boolean: an equality with a string is what every engine answers from an
+index (store/engine.py, override 3)."""
+PENDING = "PENDING"
+SECOND = "second"
+"""The event id's second (its first 8 hex digits), indexed: the live feed polls the last
+few seconds by equality on it rather than by a range of ids (store/engine.py answers an
+equality from an index, a range of ids by reading the collection)."""
+
+
 class EventType(StrEnum):
     MEMBER_REGISTERED = "member.registered"
     POINTS_EARNED = "points.earned"
@@ -86,6 +97,8 @@ class Event:
             "store_id": self.store_id,
             "subject": {"kind": self.subject.kind.value, "id": self.subject.id},
             "data": dict(self.data),
+            WEBHOOKS_PENDING: PENDING,
+            SECOND: self.id[:8],
         }
 
 

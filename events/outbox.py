@@ -18,7 +18,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from events.catalogue import Event, FromDocument, SubjectKind, event_from_document
+from events.catalogue import (
+    SECOND,
+    WEBHOOKS_PENDING,
+    Event,
+    FromDocument,
+    SubjectKind,
+    event_from_document,
+)
 from store import IndexSpec, Session, Store, log_retrying, only_duplicate_keys
 
 log = logging.getLogger("kizuna.events")
@@ -32,6 +39,8 @@ INDEXES = (
     IndexSpec(OUTBOX, (("member_id", 1), ("_id", 1)), name="member_feed"),
     IndexSpec(OUTBOX, (("store_id", 1), ("_id", 1)), name="store_feed"),
     IndexSpec(OUTBOX, (("subject.id", 1),), name="subject"),
+    IndexSpec(OUTBOX, ((WEBHOOKS_PENDING, 1),), name="webhooks_pending"),
+    IndexSpec(OUTBOX, ((SECOND, 1),), name="second"),
 )
 
 

@@ -26,6 +26,7 @@ from schema.surveys import SurveyMutations, SurveyQueries
 from schema.tiers import TierMutations, TierQueries
 from schema.validation import GuardedValidation, cached_validator
 from schema.vouchers import VoucherMutations
+from schema.webhooks import WebhookMutations, WebhookQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class SchemaLimits:
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
-            SurveyQueries, SegmentQueries, RewardQueries):
+            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -53,6 +54,7 @@ class Mutation(
     AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations,
     GiftMutations,
     VoucherMutations, TierMutations, SurveyMutations, SegmentMutations, RewardMutations,
+    WebhookMutations,
 ):
     pass
 

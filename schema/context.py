@@ -30,6 +30,8 @@ class Services:
     qr: QrRenderer
     feed: EventFeed
     """This process's live feed of the outbox (subscriptions read it)."""
+    webhook_private_targets: bool = False
+    """Whether webhook endpoints may be http:// and private addresses (development)."""
     jobs_due: asyncio.Event = field(default_factory=asyncio.Event)
     """Set it to run this instance's background jobs now rather than at their interval
     (after a change they should act on, such as a new tier)."""

@@ -90,6 +90,7 @@ class GraphQLClient:
         registered = await self.register(email=email, name=name)
         assert registered["errors"] == [], registered
         tokens = await self.sign_in(email)
+        assert tokens["errors"] == [], tokens
         return SignedIn(tokens["accessToken"], tokens["refreshToken"])
 
     async def admin(self, email: str = "admin@example.com") -> SignedIn:
@@ -99,6 +100,7 @@ class GraphQLClient:
             password=DEFAULT_PASSWORD, name="Ada Admin", clock=services.clock,
         )
         tokens = await self.sign_in(email)
+        assert tokens["errors"] == [], tokens
         return SignedIn(tokens["accessToken"], tokens["refreshToken"], account.id)
 
 
