@@ -2,11 +2,18 @@
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 
 from bench.graphql import BenchError
-from bench.options import DEFAULT_SIZES, BenchOptions, HistoryShape, LoadOptions
+from bench.options import (
+    DEFAULT_SIZES,
+    DEFAULT_SUBSCRIBERS,
+    BenchOptions,
+    HistoryShape,
+    LoadOptions,
+)
 from bench.report import print_report
 from bench.scenarios import SCENARIOS, Scenario
 
@@ -16,6 +23,8 @@ MAX_HISTORY = 5_000
 DEFAULT_MEMBERS = 50
 MAX_SIZE = 1_000_000
 MAX_PER_MEMBER = 1_000
+MAX_SUBSCRIBERS = 10_000
+MAX_CONNECTIONS_PER_ACCOUNT = 1_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
         help="scale, soak: seeded members signed in to load with (default 50)",
     )
     parser.add_argument(
+        "--subscribers",
+        default=",".join(str(count) for count in DEFAULT_SUBSCRIBERS),
+        help="live: counts of open subscriptions to grow through, ascending (default "
+        f"{','.join(str(count) for count in DEFAULT_SUBSCRIBERS)}; one member each unless "
+        "--members says fewer)",
+    )
+    parser.add_argument(
         "--server-pid",
         type=int,
         help="with --url: the server's process id, to report its CPU (Linux)",
@@ -140,16 +156,22 @@ def _defaults(scenario: Scenario) -> str:
     return ", ".join(listed)
 
 
-def _sizes(text: str) -> tuple[int, ...] | None:
-    """`1000,10000` → (1000, 10000); None unless it is strictly ascending positive sizes."""
+def _sizes(text: str, most: int = MAX_SIZE) -> tuple[int, ...] | None:
+    """`1000,10000` → (1000, 10000); None unless it is strictly ascending positive sizes
+    up to `most`."""
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         return None
     ascending = all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
-    if not sizes or not ascending or sizes[0] < 1 or sizes[-1] > MAX_SIZE:
+    if not sizes or not ascending or sizes[0] < 1 or sizes[-1] > most:
         return None
     return sizes
+
+
+def _members_for(subscribers: int) -> int:
+    """The fewest members that can hold `subscribers` connections (live)."""
+    return math.ceil(subscribers / MAX_CONNECTIONS_PER_ACCOUNT)
 
 
 def _shape_problems(args: argparse.Namespace) -> list[str]:
@@ -162,14 +184,21 @@ def _shape_problems(args: argparse.Namespace) -> list[str]:
         problems.append("--sample must be from 1 to 1000")
     if _sizes(args.sizes) is None:
         problems.append(f"--sizes must be ascending sizes from 1 to {MAX_SIZE}, e.g. 1000,10000")
+    if _sizes(args.subscribers, MAX_SUBSCRIBERS) is None:
+        problems.append(
+            f"--subscribers must be ascending counts from 1 to {MAX_SUBSCRIBERS}, e.g. 100,1000"
+        )
     return problems
 
 
 def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
     rate: float = args.rate if args.rate is not None else scenario.default_rate
+    subscribers = _sizes(args.subscribers, MAX_SUBSCRIBERS) or DEFAULT_SUBSCRIBERS
     members: int = (
         args.members if args.members is not None else scenario.default_members or DEFAULT_MEMBERS
     )
+    if args.scenario == "live" and args.members is None:
+        members = subscribers[-1]  # one connection per member
     duration: float = args.duration if args.duration is not None else scenario.default_duration
     concurrency: int = (
         args.concurrency if args.concurrency is not None else scenario.default_concurrency
@@ -187,6 +216,11 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
     most = MAX_SIZE if args.scenario == "soak" else 10_000
     if not 1 <= members <= most:
         problems.append(f"--members must be from 1 to {most}")
+    elif args.scenario == "live" and members < (fewest := _members_for(subscribers[-1])):
+        problems.append(
+            f"--members must be at least {fewest} for {subscribers[-1]} subscribers: a member "
+            f"holds at most {MAX_CONNECTIONS_PER_ACCOUNT} connections"
+        )
     if not 0 <= args.open_lots <= args.history <= MAX_HISTORY:
         problems.append(
             f"--open-lots and --history must satisfy 0 ≤ lots ≤ history ≤ {MAX_HISTORY}"
@@ -212,6 +246,7 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         sizes=_sizes(args.sizes) or DEFAULT_SIZES,
         shape=HistoryShape(entries=args.entries, orders=args.orders, vouchers=args.vouchers),
         sample=args.sample,
+        subscribers=subscribers,
     )
 
 

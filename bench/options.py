@@ -28,6 +28,7 @@ class HistoryShape:
 
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
+DEFAULT_SUBSCRIBERS = (100, 1_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,8 @@ class BenchOptions:
     """`url` is an already running Kizuna server, or None to start a fresh one;
     `server_pid` is that server's process id, if known, for its CPU figures. `history`
     and `open_lots` are what `me` seeds per member; `sizes`, `shape` and `sample` are
-    `scale`'s (and `soak`'s) bulk-seeded programme and its signed-in members."""
+    `scale`'s (and `soak`'s) bulk-seeded programme and its signed-in members;
+    `subscribers` are the counts of live subscriptions `live` grows through."""
 
     url: str | None
     server_pid: int | None
@@ -46,3 +48,4 @@ class BenchOptions:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     shape: HistoryShape = field(default_factory=HistoryShape)
     sample: int = 50
+    subscribers: tuple[int, ...] = DEFAULT_SUBSCRIBERS

@@ -14,6 +14,7 @@ from bench.scenarios import (
     checkout,
     graphql_static,
     home,
+    live,
     me,
     order_earn,
     reward_redeem,
@@ -78,6 +79,13 @@ SCENARIOS: dict[str, Scenario] = {
         run=reward_redeem.run,
         default_rate=reward_redeem.DEFAULT_RATE,
         default_members=reward_redeem.DEFAULT_MEMBERS,
+    ),
+    "live": Scenario(
+        summary="members' `memberEvents` subscriptions (graphql-transport-ws, --subscribers "
+        "100,1000) while orders are recorded for them: latency from the orderRecord response "
+        "to the POINTS_EARNED message, lost messages, server memory per idle subscription",
+        run=live.run,
+        default_rate=live.DEFAULT_RATE,
     ),
     "scale": Scenario(
         summary="order-earn, checkout, reward-redeem and home at growing sizes (--sizes) of "
