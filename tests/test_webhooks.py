@@ -3,9 +3,15 @@ library; retries with backoff, disabling, safe targets, and one delivery however
 instances send."""
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import os
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +27,10 @@ from api.settings import Settings
 from events.webhook_delivery import RETRY_AFTER
 from store import connect
 from tests.browser_support import live_server
-from tests.ledger_support import PER_EURO, Shop, open_shop
-from tests.support import GraphQLClient, ManualClock
+from tests.ledger_support import ORDER_RECORD, PER_EURO, Shop, _new_api_key, open_shop
+from tests.support import DEFAULT_PASSWORD, GraphQLClient, ManualClock, SignedIn
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CREATE = """
 mutation($input: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $input) {
@@ -189,7 +197,8 @@ async def test_a_failing_receiver_is_retried_after_the_backoff(
     await receiver.wait_for(2)
 
     async def succeeded() -> bool:
-        return (await _deliveries(shop, endpoint_id))[0]["status"] == "SUCCEEDED"
+        status: str = (await _deliveries(shop, endpoint_id))[0]["status"]
+        return status == "SUCCEEDED"
     await _until(succeeded)
     assert receiver.received[0][0]["webhook-id"] == receiver.received[1][0]["webhook-id"]
 
@@ -349,6 +358,82 @@ async def test_events_committed_before_a_crash_are_delivered_once_after_the_rest
             await asyncio.sleep(0.5)
         ids = [headers["webhook-id"] for headers, _ in receiver.received]
         assert len(ids) == 3 and len(set(ids)) == 3
+    finally:
+        database = connect(settings.mongodb_uri or "", settings.database)
+        await database.client.drop_database(settings.database)
+        await database.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextlib.asynccontextmanager
+async def _server_process(
+    env: dict[str, str], port: int,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`kizuna serve` in a process of its own, answering on `port`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api.cli", "serve", "--port", str(port), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient() as http, asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def test_a_server_killed_after_the_commit_delivers_the_event_once_after_a_restart(
+    settings: Settings, receiver: Receiver, tmp_path: Path,
+) -> None:
+    env = {**os.environ, "KIZUNA_MONGODB_URI": settings.mongodb_uri or "",
+           "KIZUNA_DATABASE": settings.database, "KIZUNA_DATA_DIR": str(tmp_path / "data"),
+           "KIZUNA_WEBHOOK_PRIVATE_TARGETS": "true", "KIZUNA_PASSWORD_TIME_COST": "1",
+           "KIZUNA_PASSWORD_MEMORY_KIB": "8192"}
+    created = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api.cli", "create-admin", "--email", "admin@example.com",
+        "--name", "Ada", "--password-stdin", cwd=ROOT, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
+    await created.communicate(DEFAULT_PASSWORD.encode())
+    assert created.returncode == 0
+    port = _free_port()
+    try:
+        # The first server sends webhooks only once a minute: it dies before it sends.
+        async with _server_process({**env, "KIZUNA_WEBHOOK_POLL_MS": "60000"}, port) as first:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                gql = GraphQLClient(http, None)  # type: ignore[arg-type]
+                tokens = await gql.sign_in("admin@example.com")
+                admin = SignedIn(tokens["accessToken"], tokens["refreshToken"])
+                shop = Shop(gql=gql, admin=admin, api_key=await _new_api_key(gql, admin))
+                await shop.rule(PER_EURO)
+                assert (await gql.register(email="ann@example.com"))["errors"] == []
+                await _endpoint(shop, receiver.url, eventTypes=["POINTS_EARNED"])
+                await asyncio.sleep(0.5)
+                recorded = await gql.data(ORDER_RECORD, {"input": {
+                    "member": {"email": "ann@example.com"}, "orderId": "A-1",
+                    "channel": "ONLINE", "total": 4200, "currency": "EUR",
+                    "items": [{"sku": "S", "category": "shoes", "quantity": 1,
+                               "unitPrice": 4200}],
+                    "occurredAt": "2026-01-01T10:00:00+00:00"}}, token=shop.api_key)
+                assert recorded["orderRecord"]["errors"] == [], recorded
+            first.send_signal(signal.SIGKILL)  # committed, not sent
+            await first.wait()
+        assert receiver.received == []
+        async with _server_process({**env, "KIZUNA_WEBHOOK_POLL_MS": "100"}, port):
+            await receiver.wait_for(1)
+            await asyncio.sleep(1.5)
+        assert len(receiver.received) == 1
+        assert json.loads(receiver.received[0][1])["data"]["entry"]["points"] == 42
     finally:
         database = connect(settings.mongodb_uri or "", settings.database)
         await database.client.drop_database(settings.database)
