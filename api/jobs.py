@@ -3,7 +3,8 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import httpx
 
@@ -73,7 +74,14 @@ async def points_expiry(
                              "interval", error)
             await _wait(due, interval_seconds)
 
-    task = asyncio.create_task(loop(), name="points-expiry")
+    async with _in_background(loop(), name="points-expiry"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None], *, name: str) -> AsyncIterator[None]:
+    """Run `work` as a task while the block runs; cancel it at the end."""
+    task = asyncio.create_task(work, name=name)
     try:
         yield
     finally:
@@ -120,10 +128,5 @@ async def webhook_delivery(
                                  error)
                 await asyncio.sleep(poll_seconds)
 
-        task = asyncio.create_task(loop(), name="webhook-delivery")
-        try:
+        async with _in_background(loop(), name="webhook-delivery"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
