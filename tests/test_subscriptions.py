@@ -310,3 +310,17 @@ async def test_subscribers_on_one_instance_see_events_written_through_another(
         assert recorded["errors"] == []
         earned = await _next_of(received, "POINTS_EARNED")
     assert earned["points"]["balance"] == 25
+
+
+async def test_members_cannot_subscribe_to_store_events(live: Live) -> None:
+    ann = await live.shop.member("ann@example.com")
+    async with websockets.connect(live.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {
+            "authorization": f"Bearer {ann.access_token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "subscribe", "id": "1",
+                                  "payload": {"query": STORE_EVENTS}}))
+        async with asyncio.timeout(WITHIN):
+            answer = json.loads(await ws.recv())
+    errors = answer["payload"]["errors"] if answer["type"] == "next" else answer["payload"]
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"

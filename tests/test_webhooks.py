@@ -28,6 +28,7 @@ from events.webhook_delivery import RETRY_AFTER
 from store import connect
 from tests.browser_support import live_server
 from tests.ledger_support import ORDER_RECORD, PER_EURO, Shop, _new_api_key, open_shop
+from tests.scanner_support import ScannerShop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, ManualClock, SignedIn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,11 +280,22 @@ async def test_plain_http_and_private_addresses_are_refused(gql: GraphQLClient) 
         assert payload["errors"][0]["field"] == ["input", "url"]
 
 
-async def test_only_administrators_manage_webhooks(gql: GraphQLClient) -> None:
+async def test_only_administrators_manage_or_see_webhooks(gql: GraphQLClient) -> None:
+    """A member, a store's staff and a shop system's API key are all refused, and nothing
+    is registered."""
+    shop = await open_shop(gql)
     ann = await gql.member()
-    response = await gql.post(CREATE, {"input": {"url": "https://example.com/h"}},
-                              token=ann.access_token)
-    assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    till = ScannerShop(gql=gql, admin=shop.admin)
+    await till.store("PARIS-01")
+    cashier = await till.staff("cashier@example.com", "PARIS-01")
+    for token in (ann.access_token, cashier.access_token, shop.api_key):
+        created = await gql.post(CREATE, {"input": {"url": "https://example.com/h"}},
+                                 token=token)
+        listed = await gql.post(ENDPOINTS, token=token)
+        for response in (created, listed):
+            assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN", token
+    data = await gql.data(ENDPOINTS, token=shop.admin.access_token)
+    assert data["webhookEndpoints"]["edges"] == []
 
 
 async def test_two_instances_deliver_each_event_once(
