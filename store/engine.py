@@ -59,6 +59,11 @@ from store.engine_features import (
     TrackedConnection,
     WriterFeatures,
 )
+from store.engine_shared_indexes import (
+    MULTIKEY_INDEX,
+    SCALAR_INDEX,
+    adopt_shared_indexes,
+)
 
 READS_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", default=False)
 """Set for a command that only reads and belongs to no transaction: the engine serves it on
@@ -1079,6 +1084,21 @@ class KizunaEngine(SQLiteEngine):
         for reader in readers:
             with suppress(sqlite3.Error):
                 reader.close()
+
+    # --- Override 9: one SQLite index for all index entries (store/engine_shared_indexes) ---
+
+    def _physical_scalar_index_name(self, db_name: str, coll_name: str, index_name: str) -> str:
+        return SCALAR_INDEX
+
+    def _physical_multikey_index_name(
+        self, db_name: str, coll_name: str, index_name: str
+    ) -> str:
+        return MULTIKEY_INDEX
+
+    def _backfill_scalar_indexes_sync(self, conn: sqlite3.Connection) -> None:
+        # At connect, before mongoeco ensures the physical indexes its catalogue names.
+        adopt_shared_indexes(conn)
+        super()._backfill_scalar_indexes_sync(conn)
 
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from mongoeco.engines._sqlite_connection import SQLiteConnection
 
+from store.engine_shared_indexes import shared_statement
+
 type FeatureKey = tuple[str, str, str]
 type Namespace = tuple[str, str]
 
@@ -58,7 +60,7 @@ class TrackedConnection(SQLiteConnection):
             if generation != self.generation_seen:
                 self.generation_seen = generation
                 self.scratch = {}
-        return super().execute(sql, parameters)
+        return super().execute(shared_statement(sql), parameters)
 
     def commit(self) -> None:
         super().commit()
