@@ -19,6 +19,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 STARTUP_TIMEOUT_SECONDS = 30.0
+"""How long a child may take to lock its data directory and begin opening the database."""
+OPENING_NOTICE_SECONDS = 30.0
+"""How often the log says a database is still opening: that has no limit, since a large
+database, or one whose indexes the engine upgrades once (store/engine_shared_indexes.py),
+takes minutes, and the child is alive and working."""
+OPENING = "OPENING"
 URI_FILE = "embedded.uri"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_IN_USE = 3
@@ -176,6 +182,8 @@ async def _spawn(data_dir: Path, host: str, *, port: int) -> tuple[Process, str]
     assert process.stdout is not None  # noqa: S101 - PIPE was requested
     try:
         line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT_SECONDS)
+        if line.decode().strip() == OPENING:
+            line = await _opened(process.stdout, data_dir)
     except BaseException as error:
         # Timed out, or cancelled by stop() during a restart: leave no child behind.
         await _kill(process)
@@ -191,6 +199,19 @@ async def _spawn(data_dir: Path, host: str, *, port: int) -> tuple[Process, str]
             raise EmbeddedServerError(f"{host}:{port} is taken by another process")
         raise EmbeddedServerError(f"the embedded database exited with code {code}")
     return process, text.removeprefix("READY ")
+
+
+async def _opened(stdout: asyncio.StreamReader, data_dir: Path) -> bytes:
+    """The child's next line, once it has opened its database, saying meanwhile that it is
+    still at it."""
+    started = time.monotonic()
+    while True:
+        try:
+            return await asyncio.wait_for(stdout.readline(), OPENING_NOTICE_SECONDS)
+        except TimeoutError:
+            _log.warning("the embedded database in %s is still opening its files (%.0f s): a "
+                         "large database, or a one-time upgrade of its indexes, takes a while",
+                         data_dir, time.monotonic() - started)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -20,7 +20,7 @@ import bson.errors
 from mongoeco.wire.protocol import OP_MSG
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-from store.embedded import EXIT_CANNOT_LISTEN, EXIT_IN_USE, URI_FILE
+from store.embedded import EXIT_CANNOT_LISTEN, EXIT_IN_USE, OPENING, URI_FILE
 from store.engine import READS_ONLY, KizunaEngine
 from store.transaction_gate import TransactionGate, reads_only, transaction_key
 
@@ -148,6 +148,8 @@ def lock_data_dir(data_dir: Path, *, quiet: bool = False) -> int:
 async def serve(data_dir: Path, host: str, port: int) -> None:
     engine = KizunaEngine(str(data_dir / DATABASE_FILE))
     server = EmbeddedProxyServer(engine=engine, host=host, port=port)
+    # The data directory is ours: from here on the parent waits as long as opening takes.
+    print(OPENING, flush=True)
     try:
         address = await server.start()
     except OSError as error:

@@ -26,8 +26,8 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Environment, Settings
-from store import Store, connect
-from store.embedded import URI_FILE, EmbeddedServer
+from store import Store, connect, embedded
+from store.embedded import OPENING, URI_FILE, EmbeddedServer
 from store.embedded_server import LOCK_FILE
 from tests.ledger_support import POINTS_ADJUST, Shop, open_shop
 from tests.support import (
@@ -211,6 +211,27 @@ async def test_a_restart_that_finds_its_port_taken_tries_again(
     assert not lock_is_held(tmp_path / "db")
 
 
+async def test_a_database_that_takes_long_to_open_is_waited_for_and_said_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After the child says OPENING (its data directory is locked, the engine opens the
+    # file), only its death ends the wait: a large database, or a one-time index upgrade,
+    # takes minutes. The log says meanwhile that it is still opening.
+    monkeypatch.setattr(embedded, "OPENING_NOTICE_SECONDS", 0.05)
+    child = asyncio.StreamReader()
+
+    async def open_slowly() -> None:
+        await asyncio.sleep(0.3)
+        child.feed_data(b"READY mongodb://127.0.0.1:1/\n")
+
+    opening = asyncio.create_task(open_slowly())
+    line = await embedded._opened(child, Path("/data/db"))
+    await opening
+    assert line == b"READY mongodb://127.0.0.1:1/\n"
+    notices = [r.getMessage() for r in caplog.records if "still opening" in r.getMessage()]
+    assert len(notices) >= 3 and "/data/db" in notices[0]
+
+
 async def run(*args: str, env: dict[str, str], stdin: int | None = None) -> (
     tuple[int, str, str]
 ):
@@ -289,6 +310,8 @@ async def faulty_server(tmp_path: Path, fault: tuple[str, str]) -> AsyncIterator
     )
     assert process.stdout is not None
     try:
+        opening = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert opening.strip() == OPENING, opening
         ready = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         assert ready.startswith("READY "), ready
         yield ready.removeprefix("READY ").strip(), flag
