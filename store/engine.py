@@ -59,6 +59,7 @@ from store.engine_features import (
     TrackedConnection,
     WriterFeatures,
 )
+from store.engine_partial_indexes import adopt_partial_indexes, make_partial
 from store.engine_shared_indexes import (
     MULTIKEY_INDEX,
     SCALAR_INDEX,
@@ -1098,7 +1099,28 @@ class KizunaEngine(SQLiteEngine):
     def _backfill_scalar_indexes_sync(self, conn: sqlite3.Connection) -> None:
         # At connect, before mongoeco ensures the physical indexes its catalogue names.
         adopt_shared_indexes(conn)
+        adopt_partial_indexes(conn)  # override 10
         super()._backfill_scalar_indexes_sync(conn)
+
+    # --- Override 10: an index covers its own collection (store/engine_partial_indexes) ---
+
+    def _create_index_sync(self, db_name: str, coll_name: str, *args: Any, **kwargs: Any) -> str:
+        name: str = super()._create_index_sync(db_name, coll_name, *args, **kwargs)
+        with self._lock:
+            conn = self._require_connection()
+            # One transaction: an index dropped and not yet rebuilt would be lost for good.
+            owned = not conn.in_transaction
+            if owned:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                make_partial(conn, db_name=db_name, coll_name=coll_name)
+            except BaseException:
+                if owned:
+                    conn.rollback()
+                raise
+            if owned:
+                conn.commit()
+        return name
 
 
 

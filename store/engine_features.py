@@ -24,6 +24,7 @@ from typing import Any
 
 from mongoeco.engines._sqlite_connection import SQLiteConnection
 
+from store.engine_partial_indexes import unhinted
 from store.engine_shared_indexes import shared_statement
 
 type FeatureKey = tuple[str, str, str]
@@ -60,7 +61,7 @@ class TrackedConnection(SQLiteConnection):
             if generation != self.generation_seen:
                 self.generation_seen = generation
                 self.scratch = {}
-        return super().execute(shared_statement(sql), parameters)
+        return super().execute(shared_statement(unhinted(sql)), parameters)
 
     def commit(self) -> None:
         super().commit()

@@ -1,7 +1,10 @@
-"""Conformance of engine override 9 (store/engine_shared_indexes.py): every MongoDB index's
-entries live in one shared SQLite index, lookups through each index stay exact, unique
-indexes still refuse duplicates, dropping one index or collection leaves the others
-working, and a database mongoeco made adopts the shared index when our engine opens it."""
+"""Conformance of engine overrides 9 and 10, the layout of the SQLite indexes behind
+MongoDB's: every index's entries live in one shared SQLite index
+(store/engine_shared_indexes.py), and each index on `documents` covers only its own
+collection (store/engine_partial_indexes.py). Lookups through each index, sorts and hints
+answer as mongoeco does, unique indexes still refuse duplicates, dropping one index or
+collection leaves the others working, queries still go through an index, and a database
+mongoeco made adopts both when our engine opens it."""
 
 import sqlite3
 from pathlib import Path
@@ -20,6 +23,15 @@ type Collection = Any
 ORDERS = [{"_id": f"o{n}", "member_id": f"m{n % 3}", "store_id": f"s{n % 2}",
            "code": f"C{n}", "tags": [f"t{n % 2}", "all"]} for n in range(12)]
 LOTS = [{"_id": f"l{n}", "member_id": f"m{n % 4}", "order_id": f"o{n}"} for n in range(8)]
+
+
+def _documents_indexes(path: Path) -> dict[str, str]:
+    """Each SQLite index on `documents` (but its primary key) and its definition."""
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'documents' AND sql IS NOT NULL").fetchall()
+    return {name: sql for name, sql in rows}
 
 
 def _physical_indexes(path: Path) -> list[str]:
@@ -54,7 +66,10 @@ def _answers(orders: Collection, lots: Collection) -> list[Any]:
     for collection, query in queries:
         out.append(sorted(d["_id"] for d in collection.find(query)))
         out.append([d["_id"] for d in collection.find(query, sort=[("member_id", 1), ("_id", 1)])])
+        out.append([d["_id"] for d in collection.find(query, hint="member", sort=[("_id", 1)])])
     out.append([d["_id"] for d in orders.find({}, sort=[("code", -1)], limit=3)])
+    # Sorted: without a sort the order is the plan's, which a hint (dropped) no longer picks.
+    out.append([d["_id"] for d in orders.find({"store_id": "s1"}, hint="store", sort=[("_id", 1)])])
     return out
 
 
@@ -126,3 +141,61 @@ def test_a_database_mongoeco_made_adopts_the_shared_index_when_opened(tmp_path: 
     assert [d["_id"] for d in orders.find({"tags": "t9", "member_id": "m1"})] == ["o100"]
     client.close()
     assert _physical_indexes(path) == [MULTIKEY_INDEX, SCALAR_INDEX]
+
+
+def test_each_documents_index_covers_its_own_collection_only(tmp_path: Path) -> None:
+    path = tmp_path / "k.db"
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    _shop(client)
+    client.close()
+    indexes = _documents_indexes(path)
+    assert len(indexes) == 6  # orders: member, store, code_unique, tags_member; lots: 2
+    namespaces = sorted(sql.split(" WHERE ", 1)[1] for sql in indexes.values())
+    assert namespaces == (["db_name = 'kizuna' AND coll_name = 'lots'"] * 2
+                          + ["db_name = 'kizuna' AND coll_name = 'orders'"] * 4)
+
+
+@pytest.mark.parametrize(("collection", "query"), [
+    ("orders", {"member_id": "m1"}), ("orders", {"tags": "t1", "member_id": "m2"}),
+    ("lots", {"order_id": "o3"}), ("lots", {"member_id": {"$in": ["m1", "m2"]}}),
+])
+def test_a_query_still_reads_through_its_collections_index(
+    tmp_path: Path, collection: str, query: dict[str, Any]
+) -> None:
+    path = tmp_path / "k.db"
+    engine = KizunaEngine(str(path))
+    client = MongoClient(engine=engine)
+    _shop(client)
+    connection = engine._connection
+    assert connection is not None
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    client.kizuna[collection].find_one_and_update(query, {"$set": {"seen": True}})
+    connection.set_trace_callback(None)
+    plans = [
+        " | ".join(str(row[3]) for row in connection.execute("EXPLAIN QUERY PLAN " + sql))
+        for sql in statements if sql.lstrip().startswith("SELECT") and "documents" in sql
+    ]
+    # Through one of the collection's partial indexes, its scalar entries or an id: never
+    # a read of every document of the collection (the primary key's namespace prefix).
+    names = set(_documents_indexes(path)) | {SCALAR_INDEX, MULTIKEY_INDEX}
+    assert plans and all(
+        any(name in plan for name in names) or "storage_key=?" in plan for plan in plans
+    ), plans
+    client.close()
+
+
+def test_a_database_mongoeco_made_adopts_partial_indexes_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    client = MongoClient(engine=SQLiteEngine(str(path)))
+    orders, lots = _shop(client)
+    before = _answers(orders, lots)
+    client.close()
+    assert not any(" WHERE " in sql for sql in _documents_indexes(path).values())
+
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    assert _answers(client.kizuna.orders, client.kizuna.lots) == before
+    client.close()
+    indexes = _documents_indexes(path)
+    assert len(indexes) == 6 and all(" WHERE db_name = 'kizuna'" in sql
+                                     for sql in indexes.values())
