@@ -4,7 +4,9 @@ written a batch at a time.
 
 mongoeco is pinned to one exact version (pyproject.toml): every override here replaces or
 wraps a private method of that version, so an upgrade must re-run the conformance tests
-(tests/test_engine.py) and re-read each override. Each one says why it is safe.
+(tests/test_engine.py, tests/test_engine_index_layout.py) and re-read each override. Each
+one says why it is safe. The layout of the SQLite indexes behind MongoDB's (overrides 9 and
+10) is explained in store/engine_shared_indexes.py and store/engine_partial_indexes.py.
 """
 
 import contextlib
