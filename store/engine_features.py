@@ -84,6 +84,9 @@ class FeatureBook:
         """The writer's answers about collections its open transaction wrote to."""
         self.generation = 0
         self.pending: set[Namespace] = set()
+        self._before: dict[Namespace, dict[FeatureKey, Answer]] = {}
+        """The answers about each pending namespace as they stood before its first
+        uncommitted write: what a rollback puts back."""
         self.wanted: set[FeatureKey] = set()
         """Answers readers computed but could not share (the writer was busy with their
         collection): the writer computes them after its next commit, for everyone."""
@@ -96,6 +99,10 @@ class FeatureBook:
         no reader can store one in between."""
         with self.lock:
             if in_transaction:
+                if namespace not in self.pending:
+                    self._before[namespace] = {
+                        key: answer for key, answer in self.answers.items()
+                        if key[:2] == namespace}
                 self.pending.add(namespace)
             else:
                 self.generation += 1
@@ -108,12 +115,25 @@ class FeatureBook:
                 self.answers.setdefault(key, Answer(value, self.generation))
             self.scratch = {}
             self.pending.clear()
+            self._before = {}
 
     def rolled_back(self) -> None:
+        """The writer's transaction (or plain write) rolled back: the data is as it was
+        before, and so are the answers. While a namespace is pending no answer about it is
+        added (the writer's go to scratch, readers' to `wanted`); its answers only changed
+        as its writes brought them up to date, so putting back the ones from before its
+        first write makes them exact again."""
         with self.lock:
             self.generation += 1
+            if self._before:
+                restored = {key: answer for key, answer in self.answers.items()
+                            if key[:2] not in self._before}
+                for before in self._before.values():
+                    restored.update(before)
+                self.answers = restored
             self.scratch = {}
             self.pending.clear()
+            self._before = {}
 
     def forget(self, namespace: Namespace | None = None) -> None:
         """Drop every answer (about `namespace`), to be computed again."""
@@ -122,7 +142,9 @@ class FeatureBook:
             if namespace is None:
                 self.answers = {}
                 self.scratch = {}
+                self._before = {}
                 return
+            self._before.pop(namespace, None)
             self.answers = {k: a for k, a in self.answers.items() if k[:2] != namespace}
             self.scratch = {k: v for k, v in self.scratch.items() if k[:2] != namespace}
 

@@ -82,12 +82,13 @@ def pair(tmp_path: Path) -> Iterator[tuple[Collection, Collection]]:
     kizuna_client.close()
 
 
-def _answers(things: Collection) -> list[Any]:
+def _answers(things: Collection, session: Any = None) -> list[Any]:
     out: list[Any] = []
     for query in FILTERS:
-        out.append(sorted(map(repr, things.find(query))))
-        out.append([d["_id"] for d in things.find(query, sort=[("member_id", 1), ("_id", -1)])])
-        out.append(things.count_documents(query))
+        out.append(sorted(map(repr, things.find(query, session=session))))
+        out.append([d["_id"] for d in things.find(
+            query, sort=[("member_id", 1), ("_id", -1)], session=session)])
+        out.append(things.count_documents(query, session=session))
     return out
 
 
@@ -116,6 +117,106 @@ def test_queries_answer_as_mongoeco_does_while_documents_change(
         assert _answers(kizuna) == _answers(plain), update
     _both(pair, lambda things: things.delete_many({"status": "USED"}))
     assert _answers(kizuna) == _answers(plain)
+
+
+ROLLED_BACK: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"_id": "a"}, {"$set": {"code": ["C1", "C9"]}}),   # a field turns into an array
+    ({"_id": "c"}, {"$set": {"code": "C3"}}),           # the only array at `code` goes
+    ({"_id": "b"}, {"$set": {"points": Decimal128("2")}}),
+    ({"_id": "d"}, {"$set": {"points": 4}}),            # the only decimal at `points` goes
+    ({"_id": "g"}, {"$unset": {"member_id": ""}}),
+]
+
+
+def test_queries_answer_as_mongoeco_does_after_rollbacks(tmp_path: Path) -> None:
+    opened = [_open(tmp_path, engine_class) for engine_class in (SQLiteEngine, KizunaEngine)]
+    pair = (opened[0][1], opened[1][1])
+    plain, kizuna = pair
+    client_of = {id(things): client for client, things in opened}
+    for shape in SHAPES:
+        _both(pair, lambda things, shape=shape: things.insert_one(dict(shape)))
+    assert _answers(kizuna) == _answers(plain)
+
+    def aborted(things: Collection, selector: dict[str, Any], update: dict[str, Any]) -> None:
+        with client_of[id(things)].start_session() as session:
+            session.start_transaction()
+            things.update_one(selector, update, session=session)
+            things.insert_one({"_id": "tx", "code": "T1", "points": 1}, session=session)
+            # Asked inside the transaction, of its uncommitted documents.
+            assert len(_answers(things, session)) == 3 * len(FILTERS)
+            session.abort_transaction()
+
+    for selector, update in ROLLED_BACK:
+        _both(pair, lambda things, s=selector, u=update: aborted(things, s, u))
+        assert _answers(kizuna) == _answers(plain), update
+    # A question first asked inside a transaction describes its uncommitted documents; after
+    # the rollback its answer is not kept.
+    def asked_inside(things: Collection) -> list[Any]:
+        things.insert_one({"_id": "x1", "extra": ["E", "F"]})
+        with client_of[id(things)].start_session() as session:
+            session.start_transaction()
+            things.update_one({"_id": "x1"}, {"$set": {"extra": "E"}}, session=session)
+            assert things.count_documents({"extra": "F"}, session=session) == 0
+            session.abort_transaction()
+        return [d["_id"] for d in things.find({"extra": "F"})]
+
+    assert [asked_inside(things) for things in pair] == [["x1"], ["x1"]]
+    # A write refused by a unique index rolls back too, inside a transaction and alone.
+    _both(pair, lambda things: things.update_one({"_id": "a"}, {"$set": {"key": "K"}}))
+
+    def refused(things: Collection) -> None:
+        with pytest.raises(DuplicateKeyError):
+            things.update_one({"_id": "c"}, {"$set": {"key": "K", "code": ["R"]}})
+        with client_of[id(things)].start_session() as session:
+            session.start_transaction()
+            things.update_one({"_id": "b"}, {"$set": {"code": ["B1"]}}, session=session)
+            with pytest.raises(DuplicateKeyError):
+                things.insert_one({"_id": "dup", "key": "K"}, session=session)
+            session.abort_transaction()
+
+    _both(pair, refused)
+    assert _answers(kizuna) == _answers(plain)
+    # And the same changes, made for good.
+    for selector, update in ROLLED_BACK:
+        _both(pair, lambda things, s=selector, u=update: things.update_one(s, u))
+        assert _answers(kizuna) == _answers(plain), update
+    for client, _ in opened:
+        client.close()
+
+
+def _whole_collection_questions(statements: Statements) -> list[str]:
+    """The feature questions asked of a whole collection (those asked of the documents a
+    write logged join the touch log)."""
+    return [sql for sql in statements
+            if sql.lstrip().startswith("SELECT 1") and "FROM documents" in sql
+            and "kizuna_touched" not in sql and "json_" in sql]
+
+
+def test_an_aborted_transaction_asks_no_question_of_a_whole_collection_again(
+    tmp_path: Path,
+) -> None:
+    engine = KizunaEngine(str(tmp_path / "k.db"))
+    client = MongoClient(engine=engine)
+    things = client.kizuna.things
+    things.insert_many([{"_id": f"v{n}", "code": f"C{n}", "status": "ACTIVE",
+                         "member_id": f"m{n % 7}"} for n in range(200)])
+
+    def redeem(n: int) -> None:
+        assert things.find_one_and_update(
+            {"_id": f"v{n}", "code": f"C{n}", "status": "ACTIVE", "member_id": f"m{n % 7}"},
+            {"$set": {"status": "REDEEMED"}}) is not None
+
+    redeem(0)  # the questions are asked once, here
+    statements = _traced(engine)
+    redeem(1)
+    assert _whole_collection_questions(statements) == []
+    with client.start_session() as session:
+        session.start_transaction()
+        things.update_one({"_id": "v2"}, {"$set": {"status": "HELD"}}, session=session)
+        session.abort_transaction()
+    redeem(2)
+    assert _whole_collection_questions(statements) == []
+    client.close()
 
 
 def test_conditional_updates_match_the_same_documents(
