@@ -219,6 +219,72 @@ def test_an_aborted_transaction_asks_no_question_of_a_whole_collection_again(
     client.close()
 
 
+def test_a_cleanly_reopened_engine_asks_no_question_of_a_whole_collection_again(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "k.db")
+    client = MongoClient(engine=KizunaEngine(path))
+    things = client.kizuna.things
+    things.insert_many([{"_id": f"v{n}", "code": f"C{n}", "status": "ACTIVE"}
+                        for n in range(100)])
+    things.insert_one({"_id": "arr", "code": ["A1", "A2"], "status": "ACTIVE"})
+
+    def redeem(things: Collection, code: str) -> str:
+        found = things.find_one_and_update({"code": code, "status": "ACTIVE"},
+                                           {"$set": {"status": "USED"}})
+        return str(found["_id"])
+
+    assert redeem(things, "A2") == "arr"  # the questions are asked
+    client.close()
+
+    engine = KizunaEngine(path)
+    client = MongoClient(engine=engine)
+    things = client.kizuna.things
+    things.find_one({"_id": "v0"})  # opens the engine
+    statements = _traced(engine)
+    assert redeem(things, "C7") == "v7"
+    assert _whole_collection_questions(statements) == []
+    client.close()
+
+
+def test_answers_saved_at_close_are_dropped_once_any_engine_writes_a_document(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "k.db")
+    client = MongoClient(engine=KizunaEngine(path))
+    things = client.kizuna.things
+    things.insert_many([{"_id": f"v{n}", "code": f"C{n}"} for n in range(20)])
+    assert things.count_documents({"code": "X1"}) == 0  # "no array at code" is known
+    client.close()
+    # mongoeco itself, on the same file, writes the first array at `code`.
+    plain = MongoClient(engine=SQLiteEngine(path))
+    plain.kizuna.things.insert_one({"_id": "arr", "code": ["X1", "X2"]})
+    plain.close()
+
+    client = MongoClient(engine=KizunaEngine(path))
+    assert [d["_id"] for d in client.kizuna.things.find({"code": "X1"})] == ["arr"]
+    client.close()
+
+
+def test_a_crash_after_a_write_leaves_no_saved_answers_to_trust(tmp_path: Path) -> None:
+    path = tmp_path / "k.db"
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    client.kizuna.things.insert_many([{"_id": f"v{n}", "code": f"C{n}"} for n in range(5)])
+    assert client.kizuna.things.count_documents({"code": "C1"}) == 1
+    client.close()
+
+    def stamped() -> bool:
+        with sqlite3.connect(path) as connection:
+            return connection.execute(
+                "SELECT count(*) FROM kizuna_saved_features_stamp").fetchone()[0] == 1
+
+    assert stamped()
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    client.kizuna.things.update_one({"_id": "v1"}, {"$set": {"code": ["C1"]}})
+    assert not stamped()  # a crash from here on reopens with every answer asked again
+    client.close()
+
+
 def test_conditional_updates_match_the_same_documents(
     pair: tuple[Collection, Collection],
 ) -> None:
@@ -331,7 +397,11 @@ def test_the_touch_log_stays_out_of_the_database_file(tmp_path: Path) -> None:
     client.close()
     with sqlite3.connect(path) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
-    assert not any(name.startswith("kizuna") for name in names), names
+    assert not any(name.startswith("kizuna_touched") for name in names), names
+    assert {name for name in names if name.startswith("kizuna")} == {  # override 13's
+        "kizuna_saved_features", "kizuna_saved_features_stamp",
+        "kizuna_saved_features_stale_insert", "kizuna_saved_features_stale_update",
+        "kizuna_saved_features_stale_delete"}
 
 
 def test_an_aggregation_larger_than_the_memory_budget_spills_instead_of_failing(
