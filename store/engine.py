@@ -122,6 +122,9 @@ _LOGGED_DOCUMENTS = (
 )
 
 
+PAGE_CACHE_KIB = 65_536
+"""Override 14: each connection's page cache limit (64 MiB)."""
+
 # Override 13: the answers a cleanly closed engine left. The stamp says they still hold; any
 # write to a document deletes it, whoever makes it (the triggers are in the file, so plain
 # mongoeco runs them too). Deleting from an empty table writes nothing.
@@ -1136,6 +1139,13 @@ class KizunaEngine(SQLiteEngine):
     def _create_sqlite_connection(self) -> sqlite3.Connection:
         return self._tracked_connection()
 
+    # --- Override 14: a page cache the size of a shop's working set -----------------------
+    #
+    # SQLite keeps 2 MiB of pages per connection by default; every other page read is a
+    # system call and a copy from the operating system's cache. A limit, not an allocation:
+    # a connection holds only the pages it has read, so the many short-lived connections
+    # mongoeco opens stay small.
+
     def _tracked_connection(self) -> TrackedConnection:
         # mongoeco's own (sqlite.py, _create_sqlite_connection), with the tracked class.
         connection = sqlite3.connect(
@@ -1144,6 +1154,7 @@ class KizunaEngine(SQLiteEngine):
             if self._path != ":memory:":
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         except BaseException:
             with suppress(sqlite3.Error):
                 connection.close()
