@@ -276,13 +276,83 @@ def test_a_crash_after_a_write_leaves_no_saved_answers_to_trust(tmp_path: Path) 
     def stamped() -> bool:
         with sqlite3.connect(path) as connection:
             return connection.execute(
-                "SELECT count(*) FROM kizuna_saved_features_stamp").fetchone()[0] == 1
+                "SELECT count(*) FROM kizuna_closed_cleanly").fetchone()[0] == 1
 
     assert stamped()
     client = MongoClient(engine=KizunaEngine(str(path)))
     client.kizuna.things.update_one({"_id": "v1"}, {"$set": {"code": ["C1"]}})
     assert not stamped()  # a crash from here on reopens with every answer asked again
     client.close()
+
+
+def _opened_counting_rebuilds(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[MongoClient, list[str]]:
+    """A Kizuna engine opened on `path`, and the collections whose documents it decoded
+    while opening (mongoeco's rebuild of the index entries)."""
+    decoded: list[str] = []
+    load = KizunaEngine._load_documents
+
+    def counting(engine: KizunaEngine, db_name: str, coll_name: str, *args: Any,
+                 **kwargs: Any) -> Any:
+        decoded.append(coll_name)
+        return load(engine, db_name, coll_name, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(KizunaEngine, "_load_documents", counting)
+        client = MongoClient(engine=KizunaEngine(path))
+        client.kizuna.list_collection_names()  # opens the engine
+    return client, decoded
+
+
+def test_a_cleanly_closed_file_opens_without_rebuilding_its_index_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "k.db")
+    client = MongoClient(engine=KizunaEngine(path))
+    things = client.kizuna.things
+    things.create_index([("code", 1)], name="code")
+    things.insert_many([{"_id": f"v{n}", "code": f"C{n % 5}"} for n in range(40)])
+    client.close()
+
+    client, decoded = _opened_counting_rebuilds(path, monkeypatch)
+    assert decoded == []
+    things = client.kizuna.things
+    assert sorted(d["_id"] for d in things.find({"code": "C3"}, hint="code")) == sorted(
+        f"v{n}" for n in range(3, 40, 5))
+    things.insert_one({"_id": "w", "code": "C3"})
+    client.close()
+    # Written by mongoeco itself: the entries are rebuilt, and still answer.
+    plain = MongoClient(engine=SQLiteEngine(path))
+    plain.kizuna.things.insert_one({"_id": "p", "code": "C3"})
+    plain.close()
+    client, decoded = _opened_counting_rebuilds(path, monkeypatch)
+    assert "things" in decoded
+    assert client.kizuna.things.count_documents({"code": "C3"}) == 10
+    client.close()
+
+
+def test_a_file_left_by_a_crash_has_its_index_entries_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, crashed = tmp_path / "k.db", tmp_path / "crashed.db"
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    client.kizuna.things.create_index([("code", 1)], name="code")
+    client.kizuna.things.insert_many([{"_id": f"v{n}", "code": f"C{n}"} for n in range(5)])
+    client.close()
+    client = MongoClient(engine=KizunaEngine(str(path)))
+    client.kizuna.things.insert_one({"_id": "late", "code": "C9"})
+    # The files as a killed process leaves them: the database and its write-ahead log.
+    for suffix in ("", "-wal"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            Path(f"{crashed}{suffix}").write_bytes(source.read_bytes())
+    client.close()
+
+    reopened, decoded = _opened_counting_rebuilds(str(crashed), monkeypatch)
+    assert "things" in decoded
+    assert reopened.kizuna.things.count_documents({"code": "C9"}) == 1
+    reopened.close()
 
 
 def test_conditional_updates_match_the_same_documents(
@@ -399,9 +469,9 @@ def test_the_touch_log_stays_out_of_the_database_file(tmp_path: Path) -> None:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
     assert not any(name.startswith("kizuna_touched") for name in names), names
     assert {name for name in names if name.startswith("kizuna")} == {  # override 13's
-        "kizuna_saved_features", "kizuna_saved_features_stamp",
-        "kizuna_saved_features_stale_insert", "kizuna_saved_features_stale_update",
-        "kizuna_saved_features_stale_delete"}
+        "kizuna_saved_features", "kizuna_closed_cleanly",
+        "kizuna_closed_cleanly_insert", "kizuna_closed_cleanly_update",
+        "kizuna_closed_cleanly_delete"}
 
 
 def test_an_aggregation_larger_than_the_memory_budget_spills_instead_of_failing(
