@@ -10,8 +10,8 @@ describes. Two rules keep every answer true for whoever uses it:
   wrote (store/engine.py, override 2) before anyone can see them. A reader whose snapshot
   is older than an answer does not use it.
 - An answer is shared only when it describes committed data that no open write has touched:
-  a reader stores what it computed only if no commit happened since its snapshot began and
-  the writer holds no uncommitted change to that collection; the writer keeps what it
+  a reader stores what it computed only if no commit wrote to that collection since its
+  snapshot began and the writer holds no uncommitted change to it; the writer keeps what it
   computes about a collection its open transaction wrote to itself (scratch) until it commits.
 
 Everything else is computed again, which costs time, never a wrong answer.
@@ -87,6 +87,10 @@ class FeatureBook:
         self._before: dict[Namespace, dict[FeatureKey, Answer]] = {}
         """The answers about each pending namespace as they stood before its first
         uncommitted write: what a rollback puts back."""
+        self._written: dict[Namespace, int] = {}
+        """The generation of the last commit that wrote to each namespace (or forgot it)."""
+        self._forgotten = 0
+        """The generation at which every answer was last forgotten."""
         self.wanted: set[FeatureKey] = set()
         """Answers readers computed but could not share (the writer was busy with their
         collection): the writer computes them after its next commit, for everyone."""
@@ -106,10 +110,13 @@ class FeatureBook:
                 self.pending.add(namespace)
             else:
                 self.generation += 1
+                self._written[namespace] = self.generation
 
     def committed(self) -> None:
         with self.lock:
             self.generation += 1
+            for namespace in self.pending:
+                self._written[namespace] = self.generation
             # The writer's own answers describe what it just committed.
             for key, value in self.scratch.items():
                 self.answers.setdefault(key, Answer(value, self.generation))
@@ -143,8 +150,10 @@ class FeatureBook:
                 self.answers = {}
                 self.scratch = {}
                 self._before = {}
+                self._forgotten = self.generation
                 return
             self._before.pop(namespace, None)
+            self._written[namespace] = self.generation
             self.answers = {k: a for k, a in self.answers.items() if k[:2] != namespace}
             self.scratch = {k: v for k, v in self.scratch.items() if k[:2] != namespace}
 
@@ -159,6 +168,11 @@ class FeatureBook:
         transaction."""
         with self.lock:
             self.answers.setdefault(key, Answer(value, self.generation))
+
+    def unchanged_since(self, namespace: Namespace, generation: int) -> bool:
+        """Whether no commit wrote to `namespace` (nor was it forgotten) after `generation`:
+        a snapshot that began there sees it as it is now."""
+        return max(self._forgotten, self._written.get(namespace, 0)) <= generation
 
     def keys_of(self, namespace: Namespace) -> list[FeatureKey]:
         return [key for key in [*self.answers, *self.scratch] if key[:2] == namespace]
@@ -246,7 +260,7 @@ class SnapshotFeatures(_FeatureView):
         book, connection = self._book, self._connection
         seen = connection.generation_seen
         with book.lock:
-            if book.generation == seen and key[:2] not in book.pending:
+            if book.unchanged_since(key[:2], seen) and key[:2] not in book.pending:
                 book.answers[key] = Answer(value, seen)
                 return
             book.wanted.add(key)

@@ -355,6 +355,40 @@ def test_a_file_left_by_a_crash_has_its_index_entries_rebuilt(
     reopened.close()
 
 
+def _asked_on_a_reader(engine: KizunaEngine, write: Callable[[], Any], field: str) -> bool:
+    """"Does any `shelves` document hold an array at `field`?", asked on a reader whose
+    snapshot began before `write` committed."""
+    reader = engine._take_reader()
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM documents").fetchone()  # the snapshot begins
+        write()
+        with engine._bind_connection(reader):
+            return bool(engine._field_is_top_level_array_in_collection(
+                "kizuna", "shelves", field))
+    finally:
+        engine._give_back(reader)
+
+
+def test_a_readers_answer_is_shared_unless_its_collection_changed_after_its_snapshot(
+    tmp_path: Path,
+) -> None:
+    engine = KizunaEngine(str(tmp_path / "k.db"))
+    client = MongoClient(engine=engine)
+    shelves, noise = client.kizuna.shelves, client.kizuna.noise
+    shelves.insert_one({"_id": "plain", "f": "v", "g": "v"})
+
+    # Commits to other collections only: what the reader learnt holds now, for everyone.
+    assert not _asked_on_a_reader(engine, lambda: noise.insert_one({"_id": "n1"}), "g")
+    assert ("kizuna", "shelves", "top_level_array:g") in engine._book.answers
+    # The first array at `f` committed after the reader's snapshot began: its "no array"
+    # is its own, and a later read finds the array.
+    assert not _asked_on_a_reader(
+        engine, lambda: shelves.insert_one({"_id": "arr", "f": ["w"]}), "f")
+    assert [d["_id"] for d in shelves.find({"f": "w"})] == ["arr"]
+    client.close()
+
+
 def test_conditional_updates_match_the_same_documents(
     pair: tuple[Collection, Collection],
 ) -> None:
