@@ -122,6 +122,12 @@ _LOGGED_DOCUMENTS = (
 )
 
 
+_TTL_ENTRIES_BY_DOCUMENT = (
+    "CREATE INDEX IF NOT EXISTS kizuna_ttl_entries_by_document "
+    "ON ttl_index_entries (collection_id, storage_key)"
+)
+"""Override 16."""
+
 PAGE_CACHE_KIB = 65_536
 """Override 14: each connection's page cache limit (64 MiB)."""
 
@@ -1238,10 +1244,20 @@ class KizunaEngine(SQLiteEngine):
         # At connect, before mongoeco ensures the physical indexes its catalogue names.
         adopt_shared_indexes(conn)
         adopt_partial_indexes(conn)  # override 10
+        conn.execute(_TTL_ENTRIES_BY_DOCUMENT)  # override 16
         self._opened_clean = _closed_cleanly(conn)
         if self._opened_clean and not _unnamed_scalar_indexes(conn):
             return  # override 15
         super()._backfill_scalar_indexes_sync(conn)
+
+    # --- Override 16: a document's TTL entries found by its key ----------------------------
+    #
+    # Every write of a document deletes its TTL index entries `WHERE collection_id = ? AND
+    # storage_key = ?`, twice. The table's keys lead with the index name or the expiry, so
+    # SQLite read every TTL entry of the collection: at 100k members each upsert of a
+    # member's rule usage (152,000 entries with an expiry) spent 2 × 15 ms there, inside the
+    # order's transaction. An index on (collection_id, storage_key), as mongoeco has for the
+    # scalar entries, makes it a lookup. An index never changes what a statement does.
 
     # --- Override 15: index entries are not rebuilt when the file was closed cleanly -------
     #

@@ -505,7 +505,7 @@ def test_the_touch_log_stays_out_of_the_database_file(tmp_path: Path) -> None:
     assert {name for name in names if name.startswith("kizuna")} == {  # override 13's
         "kizuna_saved_features", "kizuna_closed_cleanly",
         "kizuna_closed_cleanly_insert", "kizuna_closed_cleanly_update",
-        "kizuna_closed_cleanly_delete"}
+        "kizuna_closed_cleanly_delete", "kizuna_ttl_entries_by_document"}
 
 
 def test_an_aggregation_larger_than_the_memory_budget_spills_instead_of_failing(
@@ -707,6 +707,42 @@ def test_changes_of_a_bulk_insert_reach_a_change_stream(
         seen.append([(e["operationType"], repr(e["fullDocument"])) for e in events])
     assert len(seen[0]) == 12
     assert seen[1] == seen[0]
+
+
+def _ttl_entries(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT index_name, storage_key, expires_at_epoch_ms FROM ttl_index_entries "
+            "ORDER BY 1, 2").fetchall()
+
+
+def test_writes_keep_ttl_entries_as_mongoeco_does_and_find_them_by_document_key(
+    tmp_path: Path,
+) -> None:
+    engine = KizunaEngine(str(tmp_path / "kizuna.db"))
+    pair = (MongoClient(engine=SQLiteEngine(str(tmp_path / "plain.db"))),
+            MongoClient(engine=engine))
+    later = datetime(2100, 6, 1, tzinfo=UTC)
+    for client in pair:
+        things = _bulk_collection(client)
+        things.update_one({"_id": "e1"}, {"$set": {"expires_at": later}})
+        things.update_one({"_id": "e2"}, {"$unset": {"expires_at": ""}})
+        things.replace_one({"_id": "e3"}, {"key": "k3", "expires_at": later})
+        things.delete_one({"_id": "e4"})
+        things.update_one({"_id": "e9"}, {"$set": {"key": "k9", "expires_at": later}},
+                          upsert=True)
+    assert _ttl_entries(tmp_path / "kizuna.db") == _ttl_entries(tmp_path / "plain.db")
+    assert len(_ttl_entries(tmp_path / "kizuna.db")) == 4
+
+    statements = _traced(engine)
+    pair[1].kizuna.bulk.update_one({"_id": "e0"}, {"$set": {"points": 1}})
+    deletes = [sql for sql in statements if sql.lstrip().startswith("DELETE FROM ttl_index")]
+    assert deletes
+    for sql in deletes:
+        plan = engine._connection.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+        assert "kizuna_ttl_entries_by_document" in str(plan), plan
+    for client in pair:
+        client.close()
 
 
 def test_the_insert_command_counts_every_document_it_tried(
