@@ -124,12 +124,17 @@ def test_dropping_an_index_or_a_collection_leaves_the_other_indexes_working(
     client.close()
 
 
+def _mongoeco_made_shop(path: Path) -> list[Any]:
+    """The shop written by plain mongoeco at `path`, and its answers there."""
+    client = MongoClient(engine=SQLiteEngine(str(path)))
+    before = _answers(*_shop(client))
+    client.close()
+    return before
+
+
 def test_a_database_mongoeco_made_adopts_the_shared_index_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    client = MongoClient(engine=SQLiteEngine(str(path)))
-    orders, lots = _shop(client)
-    before = _answers(orders, lots)
-    client.close()
+    before = _mongoeco_made_shop(path)
     assert len(_physical_indexes(path)) > 2
 
     client = MongoClient(engine=KizunaEngine(str(path)))
@@ -187,10 +192,7 @@ def test_a_query_still_reads_through_its_collections_index(
 
 def test_a_database_mongoeco_made_adopts_partial_indexes_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    client = MongoClient(engine=SQLiteEngine(str(path)))
-    orders, lots = _shop(client)
-    before = _answers(orders, lots)
-    client.close()
+    before = _mongoeco_made_shop(path)
     assert not any(" WHERE " in sql for sql in _documents_indexes(path).values())
 
     client = MongoClient(engine=KizunaEngine(str(path)))
