@@ -139,18 +139,20 @@ async def _insert_once(
 
 
 async def types_by_subject(
-    store: Store, session: Session, kind: SubjectKind
-) -> dict[str, Counter[str]]:
-    """For `kizuna verify`: the types of the events in the outbox about each subject of
-    `kind`, by subject id."""
-    found: dict[str, Counter[str]] = {}
+    store: Store, session: Session, kind: SubjectKind, where: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
+    """For `kizuna verify`: the events in the outbox about each subject of `kind` (their
+    types by event id), by subject id, among the events that match `where` (a batch of
+    members)."""
+    found: dict[str, dict[str, str]] = {}
     cursor = store.collection(OUTBOX).find(
-        {"subject.kind": kind.value}, {"subject.id": 1, "type": 1}, session=session)
+        {**where, "subject.kind": kind.value}, {"subject.id": 1, "type": 1}, session=session)
     async for doc in cursor:
-        found.setdefault(doc["subject"]["id"], Counter())[doc["type"]] += 1
+        found.setdefault(doc["subject"]["id"], {})[doc["_id"]] = doc["type"]
     return found
 
 
-def staged_types(document: Mapping[str, Any]) -> Counter[str]:
-    """The types of the events staged on `document` and not yet published."""
-    return Counter(event["type"] for event in document.get(STAGED_FIELD) or ())
+def staged_types(document: Mapping[str, Any]) -> dict[str, str]:
+    """The events staged on `document` (their types by event id). Between publishing's two
+    steps an event is both staged and in the outbox: by id, it counts once."""
+    return {event["_id"]: event["type"] for event in document.get(STAGED_FIELD) or ()}

@@ -7,7 +7,7 @@ from typing import Any
 
 import events
 from events import EventType, SubjectKind
-from loyalty.ledger.verify import Violation
+from loyalty.ledger.verify import Members, Violation
 from loyalty.ledger.verify import verify as verify_ledger
 from scanner.collections import VOUCHERS
 from scanner.vouchers import VoucherStatus
@@ -15,7 +15,7 @@ from store import Session, Store
 
 
 async def verify(store: Store) -> list[Violation]:
-    """Every violation of the invariants, in one snapshot."""
+    """Every violation of the invariants (a snapshot per batch of members)."""
     return await verify_ledger(store, more=(_voucher_events,))
 
 
@@ -33,14 +33,18 @@ def expected_events(voucher: dict[str, Any]) -> Counter[str]:
     return +expected  # without the zero counts
 
 
-async def _voucher_events(store: Store, session: Session) -> AsyncIterator[Violation]:
-    recorded = await events.types_by_subject(store, session, SubjectKind.VOUCHER)
-    async for voucher in store.collection(VOUCHERS).find({}, session=session):
-        found = recorded.pop(voucher["_id"], Counter()) + events.staged_types(voucher)
+async def _voucher_events(
+    store: Store, session: Session, members: Members
+) -> AsyncIterator[Violation]:
+    recorded = await events.types_by_subject(store, session, SubjectKind.VOUCHER,
+                                             members.where())
+    async for voucher in store.collection(VOUCHERS).find(members.where(), session=session):
+        found = Counter({**recorded.pop(voucher["_id"], {}),
+                         **events.staged_types(voucher)}.values())
         expected = expected_events(voucher)
         if found != expected:
             yield Violation("every voucher transition has its event", voucher["_id"],
                             f"expected {dict(expected)}, found {dict(found)}")
-    for voucher_id, found in recorded.items():
+    for voucher_id, types in recorded.items():
         yield Violation("every event has its change", voucher_id,
-                        f"{dict(found)} about a voucher that does not exist")
+                        f"{dict(Counter(types.values()))} about a voucher that does not exist")
