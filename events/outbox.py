@@ -14,8 +14,8 @@ Only this package knows the outbox's shape.
 """
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from events.catalogue import (
@@ -94,17 +94,19 @@ async def publish(
 
     Outside a transaction the change is already made and its events are safe on the
     document: a failure here is logged, not raised, and `publish_stranded` finishes later.
+    Publishings that happen at the same moment go together (PUBLISHING); each returns once
+    its own events are in the outbox.
     """
     staged_docs: Sequence[Mapping[str, Any]] = document.get(STAGED_FIELD) or ()
     if not staged_docs:
         return []
     try:
-        await _insert_once(store, staged_docs, session=session)
-        await store.collection(collection).update_one(
-            {"_id": document["_id"]},
-            {"$pull": {STAGED_FIELD: {"_id": {"$in": [doc["_id"] for doc in staged_docs]}}}},
-            session=session,
-        )
+        if session is None:
+            await store.batches.named(PUBLISHING, partial(_publish_together, store)).add(
+                (collection, document["_id"], staged_docs))
+        else:
+            await _insert_once(store, staged_docs, session=session)
+            await _take_off(store, collection, [document["_id"]], staged_docs, session=session)
     except Exception as error:
         if session is not None:
             raise
@@ -124,6 +126,38 @@ async def publish_stranded(store: Store, collections: Iterable[str]) -> int:
             await publish(store, collection, document)
             found += 1
     return found
+
+
+PUBLISHING = "events.publish"
+"""The batch in which concurrent publishings outside transactions go together: one insert
+into the outbox, and one update per collection that takes the events off the documents."""
+
+
+async def _publish_together(
+    store: Store, staged: list[tuple[str, Any, Sequence[Mapping[str, Any]]]]
+) -> None:
+    await _insert_once(store, [doc for _, _, docs in staged for doc in docs], session=None)
+    by_collection: dict[str, tuple[list[Any], list[Mapping[str, Any]]]] = {}
+    for collection, document_id, docs in staged:
+        document_ids, published = by_collection.setdefault(collection, ([], []))
+        document_ids.append(document_id)
+        published.extend(docs)
+    for collection, (document_ids, published) in by_collection.items():
+        await _take_off(store, collection, document_ids, published, session=None)
+
+
+async def _take_off(
+    store: Store, collection: str, document_ids: list[Any],
+    published: Sequence[Mapping[str, Any]], *, session: Session | None,
+) -> None:
+    """Take the events `published` (staged, now in the outbox) off the documents
+    `document_ids`. An event's id is unique, so pulling them all from all the documents
+    pulls each from its own."""
+    await store.collection(collection).update_many(
+        {"_id": {"$in": document_ids}},
+        {"$pull": {STAGED_FIELD: {"_id": {"$in": [doc["_id"] for doc in published]}}}},
+        session=session,
+    )
 
 
 async def _insert_once(

@@ -13,6 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_concern import ReadConcern
 
+from store.batching import Batches
 from store.monitoring import CommandCounter
 from store.read_cache import ReadCache
 
@@ -38,6 +39,8 @@ class Store:
     commands: CommandCounter
     reads: ReadCache
     """Short-lived copies of rarely changed data (see store/read_cache.py)."""
+    batches: Batches
+    """Plain writes that concurrent requests make together, by name (store/batching.py)."""
 
     def collection(self, name: str) -> Collection:
         return self.db[name]
@@ -123,4 +126,4 @@ def connect(
         appname="kizuna",
     )
     return Store(client=client, db=client[database], commands=commands,
-                 reads=ReadCache(read_cache.total_seconds()))
+                 reads=ReadCache(read_cache.total_seconds()), batches=Batches())

@@ -307,3 +307,24 @@ async def test_a_redemption_refused_after_taking_the_last_unit_leaves_no_event(
     assert refused["errors"][0]["code"] == "INSUFFICIENT_POINTS"
     assert await _types(gql) == before
     assert (await shop.stock(reward["id"]))["remaining"] == 1
+
+
+async def test_checkouts_at_four_tills_at_once_publish_each_event_once(
+    gql: GraphQLClient,
+) -> None:
+    """Concurrent redemptions publish together (store/batching.py): every redemption's
+    event is in the outbox once, and none is left staged on its voucher."""
+    shop, _, _ = await _till(gql)
+    tills = [await shop.staff(f"till{n}@example.com", "PARIS-01") for n in range(4)]
+    vouchers = [await shop.issue("ann@example.com") for _ in range(8)]
+
+    redeemed = await asyncio.gather(*(
+        shop.redeem(tills[n % 4].access_token, code=voucher["code"])
+        for n, voucher in enumerate(vouchers)))
+
+    assert [payload["errors"] for payload in redeemed] == [[]] * 8
+    found = await _events(gql, type="voucher.redeemed")
+    assert len({event["subject"]["id"] for event in found}) == len(found) == 8
+    staged = await _store(gql).collection(VOUCHERS).count_documents({"outbox.0": {"$exists": True}})
+    assert staged == 0
+    assert await _violations(gql) == []
