@@ -32,7 +32,16 @@ from mongoeco.core.codec import DocumentCodec, _InternalBsonArray, _InternalBson
 from mongoeco.core.json_compat import json_dumps_compact, json_loads
 from mongoeco.core.operation_context import ChangePublicationPolicy
 from mongoeco.core.paths import get_document_value
-from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition, QueryNode
+from mongoeco.core.query_plan import (
+    AndCondition,
+    EqualsCondition,
+    GreaterThanCondition,
+    GreaterThanOrEqualCondition,
+    InCondition,
+    LessThanCondition,
+    LessThanOrEqualCondition,
+    QueryNode,
+)
 from mongoeco.engines._sqlite_outbox import (
     _pruned_through,
     checkpoint_consumer,
@@ -166,6 +175,35 @@ def _closed_cleanly(connection: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError:  # no Kizuna engine ever closed it
         return False
     return stamp is not None
+
+
+def _conjuncts(query: QueryNode) -> Iterator[QueryNode]:
+    """The conditions `query` requires all of: {a: {$gt, $lte}, b: …} nests conjunctions."""
+    if isinstance(query, AndCondition):
+        for clause in query.clauses:
+            yield from _conjuncts(clause)
+    else:
+        yield query
+
+
+_LOWER_BOUNDS = {GreaterThanCondition: ">", GreaterThanOrEqualCondition: ">="}
+_UPPER_BOUNDS = {LessThanCondition: "<", LessThanOrEqualCondition: "<="}
+
+
+def _string_ranges(query: QueryNode) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
+    """Override 3: the fields that `query` (or a conjunction in it) bounds by a string on
+    both sides, with their (SQL operator, string) lower and upper bound."""
+    lower: dict[str, tuple[str, str]] = {}
+    upper: dict[str, tuple[str, str]] = {}
+    for clause in _conjuncts(query):
+        value = getattr(clause, "value", None)
+        if type(value) is not str:
+            continue
+        if (operator := _LOWER_BOUNDS.get(type(clause))) is not None:
+            lower[clause.field] = (operator, value)  # type: ignore[attr-defined]
+        elif (operator := _UPPER_BOUNDS.get(type(clause))) is not None:
+            upper[clause.field] = (operator, value)  # type: ignore[attr-defined]
+    return {field: (lower[field], upper[field]) for field in lower.keys() & upper.keys()}
 
 
 # --- The codec's common case, without its generic walk ---------------------------------------
@@ -672,6 +710,15 @@ class KizunaEngine(SQLiteEngine):
                     type_sql, value_sql = index_expressions_sql(clause.field)
                     conditions.append(f"{type_sql} = '' AND {value_sql} IN ({marks})")
                     parameters.extend(clause.values)
+        for field, (lower, upper) in _string_ranges(query).items():
+            if field in indexed and self._plain_scalar_field(db_name, coll_name, field):
+                # Between two strings in BSON order there are only strings (stored plainly,
+                # compared by code point as SQLite compares UTF-8 text): a batch of
+                # `kizuna verify`, {member_id: {$gt: a, $lte: b}}.
+                type_sql, value_sql = index_expressions_sql(field)
+                conditions.append(f"{type_sql} = '' AND {value_sql} {lower[0]} ? "
+                                  f"AND {value_sql} {upper[0]} ?")
+                parameters.extend((lower[1], upper[1]))
         return conditions, parameters
 
     def _plain_scalar_field(self, db_name: str, coll_name: str, field: str) -> bool:

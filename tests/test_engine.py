@@ -39,6 +39,10 @@ SHAPES: list[dict[str, Any]] = [
     {"_id": "g", "code": "C1", "status": "ACTIVE", "points": [1, 9], "member_id": "m1",
      "at": datetime(2026, 12, 5, tzinfo=UTC)},
     {"_id": 1, "code": "N1", "status": "ACTIVE", "points": 1, "member_id": "m4"},
+    # What a string range must leave out whatever BSON order says: null, numbers, objects.
+    {"_id": "h", "code": 5, "status": "ACTIVE", "member_id": None},
+    {"_id": "i", "code": {"a": "C2"}, "status": "ACTIVE", "member_id": 7},
+    {"_id": "j", "status": "USED", "member_id": {"m": "m2"}},
 ]
 
 FILTERS: list[dict[str, Any]] = [
@@ -55,6 +59,10 @@ FILTERS: list[dict[str, Any]] = [
     # $in of strings on an indexed field: narrowed like an equality while no array is there.
     {"member_id": {"$in": ["m1", "m3"]}}, {"member_id": {"$in": ["m9"]}, "status": "ACTIVE"},
     {"member_id": {"$in": ["m2", 1]}}, {"code": {"$in": ["C1", "Ç1"]}, "points": {"$gt": 1}},
+    # Ranges between two strings on an indexed field (kizuna verify's batches).
+    {"member_id": {"$gt": "m1", "$lte": "m3"}}, {"member_id": {"$gte": "", "$lte": "m2"}},
+    {"member_id": {"$gt": "m2"}}, {"member_id": {"$lte": "m2"}},
+    {"code": {"$gt": "C1", "$lt": "Ç"}, "status": "ACTIVE"}, {"code": {"$gte": "A", "$lt": "{"}},
 ]
 
 
@@ -469,6 +477,7 @@ def _plans(engine: KizunaEngine, statements: Statements) -> list[str]:
     {"code": "C7", "status": "ACTIVE", "points": {"$gte": 0}},
     {"member_id": "m7", "status": "ACTIVE"},
     {"member_id": {"$in": ["m7", "m8"]}, "status": "ACTIVE"},
+    {"member_id": {"$gt": "m6", "$lte": "m7"}, "status": "ACTIVE"},
     # The redemption's shape: paths through arrays send mongoeco down its Python path.
     {"_id": "k-7", "status": "ACTIVE", "channels": "STORE", "voided.key": {"$ne": "x"}},
 ])
