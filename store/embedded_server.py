@@ -69,6 +69,8 @@ def as_write_conflict(reply: bytes | None) -> bytes | None:
     returned as it is."""
     if reply is None or len(reply) < 21 or reply[20] != 0:
         return reply
+    if b"database is locked" not in reply:  # most replies: a scan, not a decode
+        return reply
     try:
         document = bson.decode(reply[21:])
     except (bson.errors.BSONError, ValueError):

@@ -91,8 +91,9 @@ async def test_verify_checks_every_batch_once_and_finds_orphans_beyond_the_membe
 async def test_verify_stays_clean_while_orders_are_recorded(
     gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each batch reads one snapshot: orders earning for the members being checked never
-    make a balance look broken, and they are not held back until verify ends."""
+    """Each batch reads one snapshot: orders earning for the members being checked, and
+    members joining after verify listed them, never make a balance look broken; the orders
+    are not held back until verify ends."""
     monkeypatch.setattr(ledger_verify, "BATCH", 2)
     shop = await open_shop(gql)
     await _five_members_with_an_order(shop)
@@ -100,14 +101,17 @@ async def test_verify_stays_clean_while_orders_are_recorded(
     async def orders() -> int:
         recorded = 0
         for round_ in range(4):
+            await shop.member(f"new{round_}@example.com")  # joins while verify runs
             results = await asyncio.gather(*(
-                shop.record(shop.order(f"m{n}@example.com", 500 + round_)) for n in range(5)))
+                shop.record(shop.order(email, 500 + round_))
+                for email in [*(f"m{n}@example.com" for n in range(5)),
+                              f"new{round_}@example.com"]))
             recorded += sum(result["errors"] == [] for result in results)
         return recorded
 
     checks = [shop.violations() for _ in range(3)]
     recorded, *reports = await asyncio.gather(orders(), *checks)
 
-    assert recorded == 20
+    assert recorded == 24
     assert reports == [[], [], []]
     assert await shop.violations() == []
