@@ -30,7 +30,12 @@ class Batch[T]:
         """Return once a command carrying `item` succeeded; raise its error if it failed.
         A caller that gives up (is cancelled) does not take the write away from the others:
         its item is written all the same."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._writer is not None and self._writer.get_loop() is not loop:
+            # The store outlived the event loop it wrote on (one loop per test run, say):
+            # what waited there can no longer be answered.
+            self._writer, self._waiting = None, []
+        done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((item, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())

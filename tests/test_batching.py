@@ -72,3 +72,25 @@ async def test_a_caller_that_gives_up_does_not_take_the_write_away(store: Store)
         await impatient
     assert commands == [2]
     assert await _stored(store) == [1, 2]
+
+
+def test_a_batch_outlives_the_event_loop_it_wrote_on() -> None:
+    """A store kept across event loops: a write left on its way when its loop closed does
+    not hold back the writes made on the next loop."""
+    written: list[str] = []
+    stuck = asyncio.Event()
+
+    async def write(items: list[str]) -> None:
+        if items == ["first"]:
+            await stuck.wait()  # never set: the loop closes with this write on its way
+        written.extend(items)
+
+    batch: Batch[str] = Batch(write)
+    first = asyncio.new_event_loop()
+    first.create_task(batch.add("first"))
+    first.run_until_complete(asyncio.sleep(0.01))
+    first.close()
+
+    asyncio.run(asyncio.wait_for(batch.add("second"), timeout=5))
+
+    assert written == ["second"]
