@@ -173,7 +173,7 @@ async def _insert_once(
 
 
 async def types_by_subject(
-    store: Store, session: Session, kind: SubjectKind, where: Mapping[str, Any]
+    store: Store, session: Session | None, kind: SubjectKind, where: Mapping[str, Any]
 ) -> dict[str, dict[str, str]]:
     """For `kizuna verify`: the events in the outbox about each subject of `kind` (their
     types by event id), by subject id, among the events that match `where` (a batch of

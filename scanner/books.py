@@ -34,7 +34,7 @@ def expected_events(voucher: dict[str, Any]) -> Counter[str]:
 
 
 async def _voucher_events(
-    store: Store, session: Session, members: Members
+    store: Store, session: Session | None, members: Members
 ) -> AsyncIterator[Violation]:
     recorded = await events.types_by_subject(store, session, SubjectKind.VOUCHER,
                                              members.where())
