@@ -4,10 +4,12 @@ whole database.
 The ledger's invariants hold member by member, so verify walks the members in batches of
 `BATCH` (by `_id`) and checks each batch in a transaction of its own: one snapshot per
 batch, in which an earn committed between two of the batch's reads cannot look like a
-broken balance. Every read of a batch selects by a range of member ids (`Members.where`), so
-a batch costs its own documents whatever the size of the shop: memory stays bounded, no
-transaction comes near MongoDB's 60-second limit, and on the embedded server, where a
-transaction holds the writer, writes go ahead between batches.
+broken balance. Every read of a batch selects by a range of member ids (`Members.where`) or
+reads members by id, so a batch costs its own documents whatever the size of the shop:
+memory stays bounded, no transaction comes near MongoDB's 60-second limit, and on the
+embedded server, where a transaction holds the writer, writes go ahead between batches. A
+last batch takes the rest: members who joined after the ids were listed, and documents of
+no member (whose check reads each collection whole).
 """
 
 from collections import Counter
