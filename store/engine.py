@@ -682,7 +682,7 @@ class KizunaEngine(SQLiteEngine):
         parameters: list[object] = []
         indexed = {index["fields"][0] for index in self._load_indexes(db_name, coll_name)
                    if index.get("fields")}
-        for clause in query.clauses if isinstance(query, AndCondition) else (query,):
+        for clause in _conjuncts(query):
             if isinstance(clause, EqualsCondition) and type(clause.value) is str:
                 if clause.field == "_id":
                     conditions.append("storage_key = ?")
