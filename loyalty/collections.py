@@ -2,7 +2,7 @@
 
 Document shapes (all ids are strings; times are UTC; money is integer minor units):
 - members: {_id (= account id), points (Σ ledger entries), debt, lifetime_earned,
-  orders_count, first_order_at}
+  orders_count, first_order_at, last_activity_at (the last earn or redemption)}
 - ledger: immutable entries {_id, member_id, kind, points (signed), reason, source {type, id},
   actor {type, id}, occurred_at, recorded_at, breakdown [{rule_id, rule_name, points, capped}],
   lots [{lot_id, points}], available_at}

@@ -77,7 +77,7 @@ async def credit(
     if movement.kind is EntryKind.EARN:
         increments["lifetime_earned"] = points
     balance = await _update_member(store, session, member.member_id, increments,
-                                   member_changes)
+                                   _with_activity(member_changes, entry))
     await write_entry(store, session, entry, balance=balance)
     return entry
 
@@ -125,7 +125,8 @@ async def debit(
     entry = _entry(new_id(), movement, member.member_id, -points, tuple(allocations),
                    debt_incurred=shortfall)
     balance = await _update_member(store, session, member.member_id,
-                                   {"points": -points, "debt": shortfall}, member_changes)
+                                   {"points": -points, "debt": shortfall},
+                                   _with_activity(member_changes, entry))
     await write_entry(store, session, entry, balance=balance)
     return entry
 
@@ -258,6 +259,22 @@ def _entry(
 
 
 _BALANCE: Mapping[str, int] = {"points": 1, "debt": 1}
+
+_ACTIVITY = frozenset({EntryKind.EARN, EntryKind.REDEEM})
+"""What makes a member active: earning or redeeming points (not an expiry, a refund or an
+admin's adjustment, which happen to them)."""
+
+
+def _with_activity(changes: Mapping[str, Any] | None, entry: Entry) -> (
+    Mapping[str, Any] | None
+):
+    """`changes` plus the member's `last_activity_at` when `entry` is an activity that moved
+    points (`$max`: a late-committing earn never moves it back)."""
+    if entry.kind not in _ACTIVITY or entry.points == 0:
+        return changes
+    merged = {operator: dict(fields) for operator, fields in (changes or {}).items()}
+    merged.setdefault("$max", {})["last_activity_at"] = entry.recorded_at
+    return merged
 
 
 async def _update_member(
