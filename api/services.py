@@ -120,7 +120,8 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         embedded = await EmbeddedServer.start_or_attach(settings.data_dir / "db")
         uri = embedded.uri
     store = connect(uri, settings.database,
-                    read_cache=timedelta(seconds=settings.read_cache_seconds))
+                    read_cache=timedelta(seconds=settings.read_cache_seconds),
+                    counter_shards=settings.counter_shards())
     try:
         await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)
@@ -169,7 +170,8 @@ async def _event_feed(settings: Settings, uri: str) -> AsyncIterator[EventFeed]:
 async def background_store(settings: Settings, uri: str) -> AsyncIterator[Store]:
     """A connection of its own for background work, so that its reads and writes are not
     counted as any request's round trips."""
-    store = connect(uri, settings.database, read_cache=timedelta(0))
+    store = connect(uri, settings.database, read_cache=timedelta(0),
+                    counter_shards=settings.counter_shards())
     try:
         yield store
     finally:

@@ -74,6 +74,9 @@ class Settings:
     key_retention_days: int = 7
     scan_audit_flush_ms: int = 100
     read_cache_seconds: int = 5
+    stats_shards: int = 0
+    """Documents each roll-up counter is spread over; 0: 1 on the embedded database (one
+    transaction at a time), 8 on MongoDB."""
     event_poll_ms: int = 100
     subscription_auth_check_seconds: int = 5
     max_subscriptions_per_connection: int = 10
@@ -86,6 +89,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    def counter_shards(self) -> int:
+        """The roll-up counters' shards (`stats_shards`, or what suits the database)."""
+        return self.stats_shards or (1 if self.mongodb_uri is None else 8)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -174,6 +181,7 @@ class Settings:
                 "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
             ),
             read_cache_seconds=reader.integer("KIZUNA_READ_CACHE_SECONDS", 5, low=0, high=300),
+            stats_shards=reader.integer("KIZUNA_STATS_SHARDS", 0, low=0, high=64),
             event_poll_ms=reader.integer("KIZUNA_EVENT_POLL_MS", 100, low=10, high=10_000),
             subscription_auth_check_seconds=reader.integer(
                 "KIZUNA_SUBSCRIPTION_AUTH_CHECK_SECONDS", 5, low=1, high=3600),

@@ -25,8 +25,9 @@ from store import (
 from store.clock import Clock
 from store.errors import InputErrors
 
-type Enrolment = Callable[[Session, str], Awaitable[None]]
-"""Writes that must commit with a new account (given its id), or not at all."""
+type Enrolment = Callable[[Session, str, datetime], Awaitable[None]]
+"""Writes that must commit with a new account (given its id and creation time), or not at
+all."""
 
 # The birthday job finds the members born on a day by the stored "MM-DD".
 BIRTHDAY_INDEX = IndexSpec(ACCOUNTS, (("birthday_md", 1), ("_id", 1)), name="birthday_day")
@@ -139,7 +140,7 @@ async def _insert_account(
                 await store.collection(ACCOUNTS).insert_one(doc, session=session)
                 if registered is not None:
                     events.record(store, session, registered)
-                await enrolment(session, doc["_id"])
+                await enrolment(session, doc["_id"], doc["created_at"])
 
             await store.transaction(work)
         elif registered is not None:

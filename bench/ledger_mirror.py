@@ -5,7 +5,8 @@ bulk-seeded database is one the product could have written (and `kizuna verify` 
 the lot documents, the `Entry` (the product's own dataclass and `document()`), and the
 update of the member's totals document — but apply that update to a dict instead of
 sending it: `apply_update` does what MongoDB does with `$inc`, `$set`, `$min` and `$max`
-on (dotted) fields of one document.
+on (dotted) fields of one document. The roll-ups the entries add are written per chunk of
+members by bench.population, from loyalty.ledger.rollup_books (what verify recomputes).
 """
 
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from loyalty.ledger.expiry_policy import available_at, expires_at
 from loyalty.ledger.lots import Allocation, allocate, spendable_points
 from loyalty.ledger.member_state import MemberState, state_from_document
 from loyalty.ledger.posting import Movement, lot_from_document
+from loyalty.ledger.rollups import ACTIVITY
 from loyalty.programme.settings import Programme
 from store import new_id
 
@@ -107,7 +109,7 @@ class MemberBook:
         increments = {"points": points, "debt": -settled}
         if movement.kind is EntryKind.EARN:
             increments["lifetime_earned"] = points
-        self._update(increments, member_changes)
+        self._update(increments, member_changes, entry)
         self.events.append(entry_event(entry, balance=self.totals).document())
         return entry
 
@@ -131,7 +133,7 @@ class MemberBook:
         for allocation in allocations:
             by_id[allocation.lot_id]["remaining"] -= allocation.points
         entry = self._entry(new_id(), movement, -points, tuple(allocations))
-        self._update({"points": -points, "debt": 0}, member_changes)
+        self._update({"points": -points, "debt": 0}, member_changes, entry)
         self.events.append(entry_event(entry, balance=self.totals).document())
         return entry
 
@@ -155,11 +157,15 @@ class MemberBook:
         self.entries.append(entry.document())
         return entry
 
-    def _update(self, increments: Mapping[str, int], changes: Mapping[str, Any] | None) -> None:
-        """posting._update_member: zero increments are left out, the changes merged in."""
+    def _update(self, increments: Mapping[str, int], changes: Mapping[str, Any] | None,
+                entry: Entry) -> None:
+        """posting._post and _update_member: zero increments are left out, the changes
+        merged in, an earn or a redemption moves the last activity."""
         update: dict[str, Any] = {"$inc": {k: v for k, v in increments.items() if v}}
         for operator, fields in (changes or {}).items():
             update.setdefault(operator, {}).update(fields)
+        if entry.kind in ACTIVITY and entry.points:
+            update.setdefault("$max", {})["last_activity_at"] = entry.recorded_at
         if not update["$inc"]:
             del update["$inc"]
         apply_update(self.totals, update)

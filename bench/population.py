@@ -28,6 +28,8 @@ from bench.progress import say
 from events import OUTBOX
 from events.catalogue import WEBHOOKS_PENDING
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS, RULE_USAGE
+from loyalty.ledger import rollups
+from loyalty.ledger.rollup_books import Books
 from scanner.audit import AuditLog
 from scanner.collections import SCAN_AUDIT, VOUCHERS
 from store import Session, Store, new_id
@@ -121,6 +123,7 @@ class Population:
                 batch = documents[start : start + BATCH]
                 await self._store.transaction(functools.partial(_insert, self._store, name, batch))
                 written[name] += len(batch)
+        await self._store.transaction(functools.partial(_roll_up, self._store, chunk))
         audit = AuditLog(self._store, max_batch=BATCH)
         for member in chunk.docs:
             for scan in member.scans:
@@ -156,6 +159,15 @@ class Population:
     def global_id(self, index: int) -> str:
         """Member `index`'s id as the API shows it (a relay global id)."""
         return str(relay.GlobalID("Member", self.member_ids[index]))
+
+
+async def _roll_up(store: Store, chunk: Chunk, session: Session) -> None:
+    """The roll-ups the chunk's members add (each member's history is in one chunk)."""
+    books = Books()
+    expiries = {lot["_id"]: lot.get("expires_at") for lot in chunk.documents[LOTS]}
+    books.entries(chunk.documents[LEDGER], expiries)
+    books.accounts(chunk.documents[ACCOUNTS])
+    await rollups.add(store, session, books.expected(), member_id="")
 
 
 async def _insert(store: Store, name: str, batch: list[dict[str, Any]], session: Session) -> None:

@@ -54,6 +54,8 @@ rewarded_at} (see loyalty/engagement/referrals.py)."""
 GIFT_SETTINGS = "gift_settings"
 """{_id: "birthday" | "referral", …, updated_at} (see loyalty/engagement/gifts.py)."""
 SEGMENTS = "segments"
+STATS = "stats"
+"""The programme's daily and monthly roll-ups (see loyalty/ledger/rollups.py)."""
 ACCOUNTS = "accounts"
 """Owned by `auth`, which loyalty may not import: segments read only a member's `birthday`
 (an ISO date) and `role` there."""

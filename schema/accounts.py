@@ -11,6 +11,7 @@ from auth.accounts import find_member, set_birthday
 from auth.registration import register
 from auth.roles import Role
 from loyalty.engagement import referrals
+from loyalty.members.joining import joining
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member, Staff
@@ -165,9 +166,9 @@ class AccountMutations:
             email=input.email, password=input.password, name=input.name,
             birthday=input.birthday, marketing_consent=input.marketing_consent,
             clock=info.context.services.clock,
-            enrolment=await referrals.enrolment(
+            enrolment=joining(info.context.store, referral=await referrals.enrolment(
                 info.context.store, referral_code=code, clock=info.context.services.clock
-            ) if code else None,
+            ) if code else None),
         )
         return AccountRegisterPayload(member=Member.from_account(account))
 

@@ -41,6 +41,9 @@ class Store:
     """Short-lived copies of rarely changed data (see store/read_cache.py)."""
     batches: Batches
     """Plain writes that concurrent requests make together, by name (store/batching.py)."""
+    counter_shards: int = 1
+    """Documents each shared counter is spread over, so that concurrent transactions on a
+    replica set do not all write one document (loyalty/ledger/rollups.py)."""
 
     def collection(self, name: str) -> Collection:
         return self.db[name]
@@ -110,10 +113,11 @@ class Store:
 
 def connect(
     uri: str, database: str, *, timeout: timedelta = timedelta(seconds=5),
-    read_cache: timedelta = timedelta(seconds=5),
+    read_cache: timedelta = timedelta(seconds=5), counter_shards: int = 1,
 ) -> Store:
     """A `Store` for `database` on the server at `uri` (connects lazily), keeping rarely
-    changed data for `read_cache` (zero: not at all)."""
+    changed data for `read_cache` (zero: not at all), with shared counters spread over
+    `counter_shards` documents."""
     commands = CommandCounter()
     ms = int(timeout.total_seconds() * 1000)
     client: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -126,4 +130,5 @@ def connect(
         appname="kizuna",
     )
     return Store(client=client, db=client[database], commands=commands,
-                 reads=ReadCache(read_cache.total_seconds()), batches=Batches())
+                 reads=ReadCache(read_cache.total_seconds()), batches=Batches(),
+                 counter_shards=counter_shards)

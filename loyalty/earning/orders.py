@@ -177,7 +177,8 @@ async def record_order(
         )
         if effect.decision is not None:
             await record_tier_change(store, session, member_id=member_id,
-                                     decision=effect.decision, now=now)
+                                     decision=effect.decision,
+                                     previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)

@@ -44,7 +44,7 @@ _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _CODE_ATTEMPTS = 5
 _SETTINGS = "referral"
 
-type Enrolment = Callable[[Session, str], Awaitable[None]]
+type Enrolment = Callable[[Session, str, datetime], Awaitable[None]]
 
 
 class UnknownReferralCode(NotFound):
@@ -112,7 +112,7 @@ async def enrolment(store: Store, *, referral_code: str, clock: Clock) -> Enrolm
     if code is None or referrer is None:
         raise UnknownReferralCode("No member has this referral code.", field=field)
 
-    async def link(session: Session, member_id: str) -> None:
+    async def link(session: Session, member_id: str, joined_at: datetime) -> None:
         if member_id == referrer:  # impossible for a new account; kept as the rule itself
             raise UnknownReferralCode("You cannot refer yourself.", field=field)
         await store.collection(MEMBERS).update_one(

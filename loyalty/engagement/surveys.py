@@ -25,6 +25,7 @@ from loyalty.engagement.survey_policy import (
     ensure_open,
     validate_draft,
 )
+from loyalty.ledger import rollups
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
@@ -170,6 +171,7 @@ async def submit_response(
         await store.collection(SURVEY_RESPONSES).insert_one(
             _response_document(response), session=session
         )
+        await rollups.add(store, session, rollups.answer_tally(now, score), member_id=member_id)
         events.record(store, session, Event(
             EventType.SURVEY_ANSWERED, Subject(SubjectKind.SURVEY_RESPONSE, response.id),
             occurred_at=now, member_id=member_id,

@@ -7,7 +7,9 @@ from typing import Any
 import events
 from events import Event, EventType, Subject, SubjectKind
 from loyalty.collections import LEDGER
+from loyalty.ledger import rollups
 from loyalty.ledger.entries import NO_TIER, Entry, EntryKind
+from loyalty.ledger.rollups import Tally
 from store import Session, Store
 
 _TYPES = {
@@ -44,8 +46,11 @@ def entry_event(entry: Entry, *, balance: Mapping[str, Any] | None) -> Event:
 
 
 async def write_entry(
-    store: Store, session: Session, entry: Entry, *, balance: Mapping[str, Any] | None
+    store: Store, session: Session, entry: Entry, *, balance: Mapping[str, Any] | None,
+    tally: Tally,
 ) -> None:
-    """Insert `entry` and its event in the caller's transaction."""
+    """Insert `entry`, its event and what it adds to the roll-ups (`tally`, see
+    `rollups.entry_tally`) in the caller's transaction."""
     await store.collection(LEDGER).insert_one(entry.document(), session=session)
     events.record(store, session, entry_event(entry, balance=balance))
+    await rollups.add(store, session, tally, member_id=entry.member_id)

@@ -14,6 +14,7 @@ from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.expiry_policy import available_at, expires_at
 from loyalty.ledger.lots import Allocation, OpenLot, allocate
 from loyalty.ledger.member_state import MemberState
+from loyalty.ledger.rollups import ACTIVITY, entry_tally
 from loyalty.programme.settings import Programme
 from store import InsertOne, ReturnDocument, Session, Store, UpdateOne, new_id
 
@@ -54,8 +55,10 @@ async def credit(
     lot_points = points - settled
     entry_id = new_id()
     allocations: tuple[Allocation, ...] = ()
+    expiries: dict[str, datetime | None] = {}
     if lot_points > 0:
         lot_id = new_id()
+        expiries[lot_id] = expires_at(movement.occurred_at, programme)
         await store.collection(LOTS).insert_one(
             {
                 "_id": lot_id, "member_id": member.member_id, "entry_id": entry_id,
@@ -65,7 +68,7 @@ async def credit(
                     available_at(movement.occurred_at, programme)
                     if order_id is not None else movement.occurred_at
                 ),
-                "expires_at": expires_at(movement.occurred_at, programme),
+                "expires_at": expiries[lot_id],
                 "order_id": order_id, "expired_at": None,
             },
             session=session,
@@ -76,9 +79,7 @@ async def credit(
     increments = {"points": points, "debt": -settled}
     if movement.kind is EntryKind.EARN:
         increments["lifetime_earned"] = points
-    balance = await _update_member(store, session, member.member_id, increments,
-                                   _with_activity(member_changes, entry))
-    await write_entry(store, session, entry, balance=balance)
+    await _post(store, session, entry, increments, member_changes, expiries)
     return entry
 
 
@@ -124,10 +125,8 @@ async def debit(
             raise RuntimeError("a lot changed during the transaction")
     entry = _entry(new_id(), movement, member.member_id, -points, tuple(allocations),
                    debt_incurred=shortfall)
-    balance = await _update_member(store, session, member.member_id,
-                                   {"points": -points, "debt": shortfall},
-                                   _with_activity(member_changes, entry))
-    await write_entry(store, session, entry, balance=balance)
+    await _post(store, session, entry, {"points": -points, "debt": shortfall}, member_changes,
+                {lot.id: lot.expires_at for lot in lots})
     return entry
 
 
@@ -175,6 +174,7 @@ async def restore(
     entry_id = new_id()
     writes: list[UpdateOne | InsertOne[dict[str, Any]]] = []
     allocations: list[Allocation] = []
+    expiries: dict[str, datetime | None] = {}
     now = movement.recorded_at
     outcome = {"spendable": 0, "expired": 0, "pending": 0}
     for taken_from in sorted(taken, key=lambda a: _expiry_order(lots[a.lot_id])):
@@ -188,8 +188,10 @@ async def restore(
             writes.append(UpdateOne({"_id": lot["_id"], "expired_at": None},
                                     {"$inc": {"remaining": back}}))
             allocations.append(Allocation(lot["_id"], back))
+            expiries[lot["_id"]] = lot["expires_at"]
             continue
         replacement = new_id()
+        expiries[replacement] = lot["expires_at"]
         writes.append(InsertOne({
             "_id": replacement, "member_id": member.member_id, "entry_id": entry_id,
             "earned": back, "remaining": back, "earned_at": lot["earned_at"],
@@ -203,9 +205,8 @@ async def restore(
             raise RuntimeError("a lot changed during the transaction")
     entry = _entry(entry_id, movement, member.member_id, points, tuple(allocations),
                    debt_settled=settled)
-    balance = await _update_member(store, session, member.member_id,
-                                   {"points": points, "debt": -settled}, member_changes)
-    await write_entry(store, session, entry, balance=balance)
+    await _post(store, session, entry, {"points": points, "debt": -settled}, member_changes,
+                expiries)
     return Restored(entry=entry, debt_settled=settled, **outcome)
 
 
@@ -258,44 +259,48 @@ def _entry(
     )
 
 
-_BALANCE: Mapping[str, int] = {"points": 1, "debt": 1}
-
-_ACTIVITY = frozenset({EntryKind.EARN, EntryKind.REDEEM})
-"""What makes a member active: earning or redeeming points (not an expiry, a refund or an
-admin's adjustment, which happen to them)."""
+_BEFORE: Mapping[str, int] = {"points": 1, "debt": 1, "last_activity_at": 1}
 
 
-def _with_activity(changes: Mapping[str, Any] | None, entry: Entry) -> (
-    Mapping[str, Any] | None
-):
-    """`changes` plus the member's `last_activity_at` when `entry` is an activity that moved
-    points (`$max`: a late-committing earn never moves it back)."""
-    if entry.kind not in _ACTIVITY or entry.points == 0:
-        return changes
-    merged = {operator: dict(fields) for operator, fields in (changes or {}).items()}
-    merged.setdefault("$max", {})["last_activity_at"] = entry.recorded_at
-    return merged
+async def _post(
+    store: Store, session: Session, entry: Entry, increments: Mapping[str, int],
+    changes: Mapping[str, Any] | None, lot_expiries: Mapping[str, datetime | None],
+) -> None:
+    """Apply `entry` to its member's document, then write it with its event and roll-ups."""
+    active = entry.kind in ACTIVITY and entry.points != 0
+    if active:
+        merged = {operator: dict(fields) for operator, fields in (changes or {}).items()}
+        # $max: a late-committing earn never moves the last activity back.
+        merged.setdefault("$max", {})["last_activity_at"] = entry.recorded_at
+        changes = merged
+    before = await _update_member(store, session, entry.member_id, increments, changes)
+    balance = {field: before.get(field, 0) + increments.get(field, 0)
+               for field in ("points", "debt")}
+    tally = entry_tally(entry, lot_expiries=lot_expiries,
+                        previous_activity=before.get("last_activity_at") if active else None)
+    await write_entry(store, session, entry, balance=balance, tally=tally)
 
 
 async def _update_member(
     store: Store, session: Session, member_id: str, increments: Mapping[str, int],
     changes: Mapping[str, Any] | None,
 ) -> Mapping[str, Any]:
-    """Apply the movement to the member's document; returns its balance fields after."""
+    """Apply the movement to the member's document; returns its balance fields and last
+    activity from before (empty for a member's first movement)."""
     update: dict[str, Any] = {"$inc": {k: v for k, v in increments.items() if v}}
     for operator, fields in (changes or {}).items():
         update.setdefault(operator, {}).update(fields)
     if not update["$inc"]:
         del update["$inc"]
     if not update:  # nothing moved (a zero-point entry): the balance is as it was
-        found = await store.collection(MEMBERS).find_one({"_id": member_id}, dict(_BALANCE),
+        found = await store.collection(MEMBERS).find_one({"_id": member_id}, dict(_BEFORE),
                                                          session=session)
         return found or {}
-    after = await store.collection(MEMBERS).find_one_and_update(
-        {"_id": member_id}, update, dict(_BALANCE), upsert=True,
-        return_document=ReturnDocument.AFTER, session=session,
+    before = await store.collection(MEMBERS).find_one_and_update(
+        {"_id": member_id}, update, dict(_BEFORE), upsert=True,
+        return_document=ReturnDocument.BEFORE, session=session,
     )
-    return after or {}
+    return before or {}
 
 
 def with_breakdown(movement: Movement, awards: tuple[RuleAward, ...]) -> Movement:
@@ -320,6 +325,6 @@ async def expire_lot(store: Store, session: Session, *, lot_id: str, now: dateti
         points=-points, reason="Points expired", source=Source("LOT", lot_id), actor=SYSTEM,
         occurred_at=lot["expires_at"], recorded_at=now, lots=(Allocation(lot_id, points),),
     )
-    balance = await _update_member(store, session, lot["member_id"], {"points": -points}, None)
-    await write_entry(store, session, entry, balance=balance)
+    await _post(store, session, entry, {"points": -points}, None,
+                {lot_id: lot["expires_at"]})
     return points

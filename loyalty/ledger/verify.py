@@ -10,21 +10,36 @@ memory stays bounded, no transaction comes near MongoDB's 60-second limit, and o
 embedded server, where a transaction holds the writer, writes go ahead between batches. A
 last batch takes the rest: members who joined after the ids were listed, and documents of
 no member (whose check reads each collection whole).
+
+The roll-ups (loyalty/ledger/rollups.py) must equal what the records they summarise add
+up to. The batches count the records created before verify started (less a margin, so
+all of them are committed); a last snapshot reads the records created since, by their
+time-ordered ids, together with the roll-ups, so a shop taking orders meanwhile cannot
+make them look wrong.
 """
 
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import events
 from events import SubjectKind
-from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS
+from loyalty.collections import ACCOUNTS, LEDGER, LOTS, MEMBERS, ORDERS, REWARDS, SURVEY_RESPONSES
 from loyalty.ledger.entries import EntryKind
 from loyalty.ledger.entry_events import event_type
+from loyalty.ledger.rollup_books import (
+    ACCOUNT_FIELDS,
+    ANSWER_FIELDS,
+    LOT_FIELDS,
+    Books,
+    stored,
+)
+from loyalty.ledger.rollups import ENTRY_FIELDS
 from store import Document, Session, Store
+from store.ids import first_id_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,52 +94,62 @@ for a first look, whose findings are not kept)."""
 async def verify(store: Store, *, more: Sequence[Checker] = ()) -> list[Violation]:
     """Every violation of the ledger invariants (ARCHITECTURE.md §3), and of the checkers
     `more` (other packages' books, such as the vouchers')."""
+    # Records created from here on are left to the last snapshot (see `_rollups`).
+    since = Since.now()
     violations = [v async for v in _unique_events(store)]
     violations += await store.transaction(
         lambda session: _collected(_reward_stock(store, session)))
     ids = sorted([doc["_id"] async for doc in store.collection(MEMBERS).find({}, {"_id": 1})
                   if isinstance(doc["_id"], str)])
+    books = Books()
     after: str | None = None
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         members = Members(after, batch[-1])
         if start == 0:
-            await _first_look(store, members, batch, more)
-        violations += await store.transaction(partial(_batch, store, members, batch, more),
-                                              budget=BATCH_BUDGET)
+            await _first_look(store, members, batch, more, since)
+        found, counted = await store.transaction(
+            partial(_batch, store, members, batch, more, since), budget=BATCH_BUDGET)
+        violations += found
+        books.merge(counted)
         after = members.through
     rest = Members(after, None)
-    await _first_look(store, rest, None, more)
-    return violations + await store.transaction(partial(_batch, store, rest, None, more),
-                                                budget=BATCH_BUDGET)
+    await _first_look(store, rest, None, more, since)
+    found, counted = await store.transaction(partial(_batch, store, rest, None, more, since),
+                                             budget=BATCH_BUDGET)
+    books.merge(counted)
+    return violations + found + await store.transaction(
+        partial(_rollups, store, books, since), budget=BATCH_BUDGET)
 
 
 async def _first_look(
-    store: Store, members: Members, ids: list[str] | None, more: Sequence[Checker]
+    store: Store, members: Members, ids: list[str] | None, more: Sequence[Checker],
+    since: "Since",
 ) -> None:
     """Read a batch once outside any transaction, its findings thrown away. The embedded
     engine answers a few questions about a collection the first time a query's shape meets
     it, by reading the whole collection (up to half a minute each at 100,000 members after
     a start without its saved answers): here they hold no writer and spend no batch's
     budget. On MongoDB it is one more batch's worth of indexed reads."""
-    await _batch(store, members, ids, more, None)
+    await _batch(store, members, ids, more, since, None)
 
 
 async def _batch(
     store: Store, members: Members, ids: list[str] | None, more: Sequence[Checker],
-    session: Session | None,
-) -> list[Violation]:
+    since: "Since", session: Session | None,
+) -> tuple[list[Violation], Books]:
     """The violations among `members`, whose ids are `ids` (None: the rest, found by
-    `members.where`)."""
+    `members.where`), and what their records created before `since` add to the roll-ups."""
     if ids is None:
         accounts = {doc["_id"]: doc for doc in await _documents(
             store, session, MEMBERS, members.where("_id"), _ACCOUNT)}
     else:
         accounts = await _accounts(store, session, ids)
-    found = await _collected(_ledger_books(store, session, members, accounts))
+    books = Books()
+    found = await _collected(_ledger_books(store, session, members, accounts, books, since))
     for checker in more:
         found += await _collected(checker(store, session, members))
-    return found
+    return found, books
 
 
 async def _accounts(
@@ -154,14 +179,19 @@ async def _documents(
 
 
 async def _ledger_books(
-    store: Store, session: Session | None, members: Members, accounts: dict[str, Document]
+    store: Store, session: Session | None, members: Members, accounts: dict[str, Document],
+    books: Books, since: "Since",
 ) -> AsyncIterator[Violation]:
     """The batch's members (`accounts`) against their ledger entries, lots, orders and entry
-    events, each read once."""
-    entries = await _documents(store, session, LEDGER, members.where(),
-                               ["member_id", "points", "kind", "source.type"])
+    events, each read once; what they add to the roll-ups goes to `books`."""
+    entries = await _documents(store, session, LEDGER, members.where(), ENTRY_FIELDS)
     lots = await _documents(store, session, LOTS, members.where(),
-                            ["member_id", "earned", "remaining", "expired_at"])
+                            ["member_id", "earned", "remaining", "expired_at", "expires_at"])
+    books.entries(since.before(entries), {lot["_id"]: lot.get("expires_at") for lot in lots})
+    books.accounts(since.before(await _documents(
+        store, session, ACCOUNTS, members.where("_id"), ACCOUNT_FIELDS)))
+    books.answers(since.before(await _documents(
+        store, session, SURVEY_RESPONSES, members.where(), ANSWER_FIELDS)))
     orders = await _documents(store, session, ORDERS, members.where(),
                               ["entry_id", "earned_points", "reversed_points",
                                "refunded_amount", "total"])
@@ -245,6 +275,68 @@ def _entry_events(
         yield Violation("every event has its change", entry_id,
                         f"{dict(Counter(types.values()))} about a ledger entry that does not "
                         "exist")
+
+
+ID_LIMIT = "g"
+"""Above every id `new_id` makes (24 hexadecimal digits)."""
+
+SNAPSHOT_MARGIN = timedelta(minutes=2)
+"""How long before verify starts a record must have been created to be counted from the
+batches: longer than any transaction takes to commit, so every such record is committed
+before the first batch reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """The records created from a moment on, told by their ids: the last snapshot reads
+    them, the batches count the others."""
+
+    first_id: str
+
+    @classmethod
+    def now(cls) -> "Since":
+        # The real time, not the programme's clock: ids carry the time they were made.
+        return cls(first_id_at(datetime.now(UTC) - SNAPSHOT_MARGIN))
+
+    def where(self) -> dict[str, Any]:
+        return {"_id": {"$gte": self.first_id, "$lt": ID_LIMIT}}
+
+    def before(self, docs: Iterable[Document]) -> list[Document]:
+        return [doc for doc in docs if not (
+            isinstance(doc["_id"], str) and self.first_id <= doc["_id"] < ID_LIMIT)]
+
+
+async def _rollups(
+    store: Store, books: Books, since: Since, session: Session
+) -> list[Violation]:
+    """The stored roll-ups against the records they summarise, in one snapshot: the
+    records created since `since` are read here, beside the roll-ups, and added to what
+    the batches counted (`books`, left unchanged: a retried attempt starts again)."""
+    final = Books()
+    final.merge(books)
+    entries = await _documents(store, session, LEDGER, since.where(), ENTRY_FIELDS)
+    lot_ids = sorted({a["lot_id"] for entry in entries for a in entry.get("lots", ())})
+    expiries: dict[str, Any] = {}
+    for start in range(0, len(lot_ids), BY_ID):
+        chunk = {"_id": {"$in": lot_ids[start:start + BY_ID]}}
+        expiries |= {doc["_id"]: doc.get("expires_at")
+                     for doc in await _documents(store, session, LOTS, chunk, LOT_FIELDS)}
+    final.entries(entries, expiries)
+    final.accounts(await _documents(store, session, ACCOUNTS, since.where(), ACCOUNT_FIELDS))
+    final.answers(await _documents(store, session, SURVEY_RESPONSES, since.where(),
+                                   ANSWER_FIELDS))
+    expected = dict(final.expected().periods())
+    found = await stored(store, session)
+    violations = []
+    for period in sorted(expected.keys() | found.keys()):
+        want, have = expected.get(period, {}), found.get(period, {})
+        for counter in sorted(want.keys() | have.keys()):
+            if want.get(counter, 0) != have.get(counter, 0):
+                violations.append(Violation(
+                    "roll-ups = Σ ledger", period,
+                    f"{counter} is {have.get(counter, 0)}, the records say "
+                    f"{want.get(counter, 0)}"))
+    return violations
 
 
 async def _unique_events(store: Store) -> AsyncIterator[Violation]:

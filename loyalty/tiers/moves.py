@@ -14,6 +14,7 @@ from loyalty.collections import MEMBERS
 from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.member_state import MemberState, state_from_document
+from loyalty.ledger.rollups import entry_tally
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import (
@@ -96,9 +97,10 @@ def _tier_fields(decision: TierDecision, programme: Programme, now: datetime,
 
 async def record_tier_change(
     store: Store, session: Session, *, member_id: str, decision: TierDecision,
-    now: datetime, actor: Actor = SYSTEM,
+    previous_tier_id: str | None, now: datetime, actor: Actor = SYSTEM,
 ) -> Entry:
-    """The history line of a tier change (zero points)."""
+    """The history line of a tier change (zero points) from `previous_tier_id` (None: no
+    tier), counted in the roll-ups' members by tier."""
     name = decision.tier.name if decision.tier else "none"
     entry = Entry(
         id=new_id(), key=f"tier:{member_id}:{new_id()}", member_id=member_id,
@@ -106,7 +108,8 @@ async def record_tier_change(
         source=Source("TIER", decision.tier.id if decision.tier else NO_TIER), actor=actor,
         occurred_at=now, recorded_at=now, details={"tier": name},
     )
-    await write_entry(store, session, entry, balance=None)
+    await write_entry(store, session, entry, balance=None,
+                      tally=entry_tally(entry, lot_expiries={}, previous_tier=previous_tier_id))
     return entry
 
 
@@ -131,11 +134,13 @@ async def set_tier_manually(
         else:
             decision = TierDecision(tier, f"Set to {tier.name} by an administrator: {reason}")
             fields = _tier_fields(decision, programme, now, manual=True)
-        await store.collection(MEMBERS).update_one(
-            {"_id": member_id}, {"$set": fields}, upsert=True, session=session
+        before = await store.collection(MEMBERS).find_one_and_update(
+            {"_id": member_id}, {"$set": fields}, {"tier": 1}, upsert=True, session=session
         )
+        previous = (before or {}).get("tier") or {}
         return await record_tier_change(store, session, member_id=member_id,
-                                        decision=decision, now=now, actor=actor)
+                                        decision=decision, previous_tier_id=previous.get("id"),
+                                        now=now, actor=actor)
 
     return await store.transaction(work)
 
@@ -175,7 +180,8 @@ async def review_due_tiers(store: Store, *, clock: Clock, limit: int = 500) -> i
             )
             if result.modified_count and not kept:
                 await record_tier_change(store, session, member_id=member.member_id,
-                                         decision=decision, now=now)
+                                         decision=decision,
+                                         previous_tier_id=member.tier.tier_id, now=now)
 
         await store.transaction(work)
     return len(due)
@@ -226,7 +232,8 @@ async def _move_up(store: Store, member: MemberState, programme: Programme,
         if not result.modified_count:
             return 0
         await record_tier_change(store, session, member_id=member.member_id,
-                                 decision=decision, now=now)
+                                 decision=decision, previous_tier_id=member.tier.tier_id,
+                                 now=now)
         return 1
 
     return await store.transaction(work)
