@@ -1,4 +1,5 @@
-"""The `kizuna` command: serve, create-admin, export-schema and key management."""
+"""The `kizuna` command: serve, create-admin, export-schema, key management, verify and
+the programme's roll-ups."""
 
 import argparse
 import asyncio
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> None:
                         "KIZUNA_JWT_SIGNING_KEY.")
     commands.add_parser("verify", help="Check the ledger's invariants over the whole "
                         "database; exit code 0 only when there is no violation.")
+    stats = commands.add_parser("stats", help="The programme's roll-ups (docs/analytics.md).")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True,
+                                          metavar="ACTION")
+    stats_commands.add_parser("rebuild", help="Recompute the roll-ups from the ledger, the "
+                              "accounts and the survey answers (for a database that predates "
+                              "them); run it while no server writes.")
     commands.add_parser("expire-points", help="Expire what remains of every due lot now "
                         "(safe to run at any time, also while servers run).")
     commands.add_parser("public-key", help="Print the public PEM of the current signing key "
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_verify(settings)))
     elif args.command == "expire-points":
         asyncio.run(_expire_points(settings))
+    elif args.command == "stats":
+        sys.exit(asyncio.run(_rebuild_stats(settings)))
 
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -182,6 +191,20 @@ async def _expire_points(settings: Settings) -> None:
         _say_if_attached(opened.embedded)
         run = await expire_due_lots(opened.store, clock=system_clock)
     print(f"expired {run.points_expired} points in {run.lots_expired} lots")
+
+
+async def _rebuild_stats(settings: Settings) -> int:
+    from api.services import database  # noqa: PLC0415
+    from loyalty.ledger.rollup_books import rebuild  # noqa: PLC0415
+
+    async with database(settings) as opened:
+        if opened.embedded is not None and opened.embedded.attached:
+            print("kizuna: a server is running on this database; stop it first (a write "
+                  "during the rebuild could be counted twice or not at all)", file=sys.stderr)
+            return 1
+        periods = await rebuild(opened.store)
+    print(f"rebuilt the roll-ups: {periods} period(s)")
+    return 0
 
 
 def _say_if_attached(embedded: "EmbeddedServer | None") -> None:

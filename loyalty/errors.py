@@ -39,3 +39,21 @@ class RefundNotAllowed(KizunaError):
 
 class InsufficientPoints(KizunaError):
     code = "INSUFFICIENT_POINTS"
+
+
+class InvalidPeriod(InvalidInput):
+    """A period that ends before it starts."""
+
+    code = "INVALID_PERIOD"
+
+
+class PeriodTooLong(InvalidInput):
+    """A period longer than the figures allow at once."""
+
+    code = "PERIOD_TOO_LONG"
+
+
+class PointValueNotSet(KizunaError):
+    """Points have no value set in the currency asked for."""
+
+    code = "POINT_VALUE_NOT_SET"

@@ -16,6 +16,7 @@ from schema.context import Context
 from schema.document_limits import DocumentLimits
 from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
+from schema.insights import InsightMutations, InsightQueries
 from schema.ledger import LedgerMutations
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
@@ -37,7 +38,7 @@ class SchemaLimits:
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
-            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries):
+            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -54,7 +55,7 @@ class Mutation(
     AccountMutations, AdminMutations, LedgerMutations, ProgrammeMutations, RuleMutations,
     GiftMutations,
     VoucherMutations, TierMutations, SurveyMutations, SegmentMutations, RewardMutations,
-    WebhookMutations,
+    WebhookMutations, InsightMutations,
 ):
     pass
 

@@ -176,6 +176,16 @@ class ErrorCode(Enum):
         "SEGMENT_IN_USE", description="Earning rules refer to this segment, so it cannot be "
         "removed."
     )
+    INVALID_PERIOD = strawberry.enum_value(
+        "INVALID_PERIOD", description="The period ends before it starts."
+    )
+    PERIOD_TOO_LONG = strawberry.enum_value(
+        "PERIOD_TOO_LONG", description="The period is longer than the figures allow at once."
+    )
+    POINT_VALUE_NOT_SET = strawberry.enum_value(
+        "POINT_VALUE_NOT_SET",
+        description="Points have no value in this currency yet (programmePointValueSet).",
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")
