@@ -31,6 +31,7 @@ ALLOWED = {
 # no sub-package.
 LOYALTY_ORDER = (
     "programme", "ledger", "tiers", "segments", "rewards", "engagement", "earning", "members",
+    "insights",
 )
 # Web and GraphQL frameworks stay out of the domain packages.
 WEB_FRAMEWORKS = {"strawberry", "starlette", "graphql"}
