@@ -82,6 +82,7 @@ CAPTURES: dict[str, tuple[Capture, ...]] = {
 # Placeholders the reader writes themselves.
 GIVEN: dict[str, Callable[[ManualClock], str]] = {
     "<now>": lambda clock: clock.now.isoformat().replace("+00:00", "Z"),
+    "<today>": lambda clock: clock.now.date().isoformat(),
 }
 
 _PLACEHOLDER = re.compile(r'"(<[^"\n]*>)"')
