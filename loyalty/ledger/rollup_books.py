@@ -20,9 +20,9 @@ from loyalty.ledger.rollups import (
     ACTIVITY,
     ENTRY_FIELDS,
     Tally,
+    add_movement,
     count_tier_move,
     flatten,
-    movement_tally,
     nps_band,
     utc_day,
 )
@@ -49,7 +49,7 @@ class Books:
         """Ledger entry documents (their ENTRY_FIELDS and `_id`); `lot_expiries` gives the
         expiry of every lot they moved points in."""
         for doc in docs:
-            self.tally.merge(movement_tally(doc, lot_expiries))
+            add_movement(self.tally, doc, lot_expiries)
             member = doc["member_id"]
             if doc["kind"] in ACTIVITY and doc["points"]:
                 latest = self.latest_activity.get(member)

@@ -81,9 +81,6 @@ class Tally:
             if counters:
                 yield period, counters
 
-    def __bool__(self) -> bool:
-        return any(True for _ in self.periods())
-
 
 ENTRY_FIELDS = ("member_id", "kind", "points", "recorded_at", "debt_settled", "debt_incurred",
                 "lots", "source")
@@ -97,7 +94,8 @@ def entry_tally(
     """What `entry` adds to the roll-ups. `lot_expiries` gives the expiry of every lot the
     entry moved points in; `previous_activity` is the member's last activity before it
     (for an earn or a redemption); `previous_tier` the tier a TIER entry moves from."""
-    tally = movement_tally(entry.document(), lot_expiries)
+    tally = Tally()
+    add_movement(tally, entry.document(), lot_expiries)
     day = utc_day(entry.recorded_at)
     if entry.kind in ACTIVITY and entry.points:
         count_activity(tally, day, previous_activity)
@@ -106,14 +104,13 @@ def entry_tally(
     return tally
 
 
-def movement_tally(doc: Mapping[str, Any], lot_expiries: Mapping[str, datetime | None]) -> (
-    Tally
-):
-    """What a ledger entry document (at least its ENTRY_FIELDS) adds to the roll-ups by
-    itself: its points by kind and direction, open lots, debt, points expiring by the day
-    they expire, and reward redemptions. (Active members and members by tier also depend
-    on the member's entries before it.)"""
-    tally = Tally()
+def add_movement(
+    tally: Tally, doc: Mapping[str, Any], lot_expiries: Mapping[str, datetime | None]
+) -> None:
+    """Add to `tally` what a ledger entry document (at least its ENTRY_FIELDS) adds to the
+    roll-ups by itself: its points by kind and direction, open lots, debt, points expiring
+    by the day they expire, and reward redemptions. (Active members and members by tier
+    also depend on the member's entries before it.)"""
     day = utc_day(doc["recorded_at"])
     kind, points = doc["kind"], doc["points"]
     if points > 0:
@@ -131,7 +128,6 @@ def movement_tally(doc: Mapping[str, Any], lot_expiries: Mapping[str, datetime |
     source = doc.get("source") or {}
     if source.get("type") == "REWARD" and kind in (EntryKind.REDEEM, EntryKind.REVERSAL):
         tally.add(day, f"rewards.{source['id']}", 1 if kind == EntryKind.REDEEM else -1)
-    return tally
 
 
 def count_tier_move(tally: Tally, day: date, *, to: str, previous: str | None) -> None:
