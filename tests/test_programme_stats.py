@@ -310,15 +310,19 @@ async def test_verify_counts_older_records_batch_by_batch(
         f"roll-ups = Σ ledger: d:{today(shop).isoformat()}: joined is 6, the records say 5"]
 
 
-async def test_kizuna_stats_rebuild_restores_lost_roll_ups(
+async def test_kizuna_stats_rebuild_restores_lost_roll_ups_and_last_activities(
     shop: RewardShop, settings: Settings
 ) -> None:
     await a_day_of_business(shop)
     store = shop.gql.state.services.store
     await store.collection("stats").delete_many({})
+    await store.collection("members").update_many({}, {"$unset": {"last_activity_at": ""}})
     env = {"KIZUNA_MONGODB_URI": settings.mongodb_uri or "",
            "KIZUNA_DATABASE": settings.database, "KIZUNA_DATA_DIR": str(settings.data_dir)}
-    assert kizuna("verify", env=env).returncode == 1
+    broken = kizuna("verify", env=env)
+    assert broken.returncode == 1
+    assert "roll-ups = Σ ledger" in broken.stdout
+    assert "last activity = latest earn or redemption" in broken.stdout
     rebuilt = kizuna("stats", "rebuild", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rebuilt the roll-ups: 4 period(s)" in rebuilt.stdout

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from loyalty.collections import ACCOUNTS, LEDGER, LOTS, STATS, SURVEY_RESPONSES
+from loyalty.collections import ACCOUNTS, LEDGER, LOTS, MEMBERS, STATS, SURVEY_RESPONSES
 from loyalty.ledger.entries import NO_TIER, EntryKind
 from loyalty.ledger.rollups import (
     ACTIVITY,
@@ -26,7 +26,7 @@ from loyalty.ledger.rollups import (
     nps_band,
     utc_day,
 )
-from store import Document, Session, Store
+from store import Document, Session, Store, UpdateOne
 
 MEMBER_ROLE = "MEMBER"
 """The role of a member's account (auth's Role.MEMBER, which loyalty may not import)."""
@@ -34,6 +34,7 @@ MEMBER_ROLE = "MEMBER"
 ACCOUNT_FIELDS = ("role", "created_at")
 ANSWER_FIELDS = ("score", "submitted_at")
 LOT_FIELDS = ("expires_at",)
+_WRITES = 1_000
 
 
 @dataclass(slots=True)
@@ -104,9 +105,10 @@ async def stored(store: Store, session: Session | None) -> dict[str, dict[str, i
 
 
 async def rebuild(store: Store) -> int:
-    """Replace the roll-ups with ones recomputed from the whole database; returns how many
-    periods were written. For a database without writers (the server stopped): a write
-    meanwhile could be counted twice or not at all."""
+    """Replace the roll-ups with ones recomputed from the whole database, and set every
+    member's last activity from their entries; returns how many periods were written.
+    For a database without writers (the server stopped): a write meanwhile could be
+    counted twice or not at all."""
     expiries = {doc["_id"]: doc.get("expires_at") async for doc in
                 store.collection(LOTS).find({}, dict.fromkeys(LOT_FIELDS, 1))}
     books = Books()
@@ -125,6 +127,13 @@ async def rebuild(store: Store) -> int:
     await store.collection(STATS).delete_many({})
     if documents:
         await store.collection(STATS).insert_many(documents)
+    # The roll-ups count a member active on their last activity's day, and move them from
+    # there on their next one: the member documents must say the same.
+    members = sorted(books.latest_activity.items())
+    for start in range(0, len(members), _WRITES):
+        await store.collection(MEMBERS).bulk_write([
+            UpdateOne({"_id": member}, {"$set": {"last_activity_at": at}})
+            for member, at in members[start:start + _WRITES]], ordered=False)
     return len(documents)
 
 

@@ -37,7 +37,7 @@ from loyalty.ledger.rollup_books import (
     Books,
     stored,
 )
-from loyalty.ledger.rollups import ENTRY_FIELDS
+from loyalty.ledger.rollups import ACTIVITY, ENTRY_FIELDS
 from store import Document, Session, Store
 from store.ids import first_id_at
 
@@ -63,7 +63,7 @@ expression grows too deep)."""
 BATCH_BUDGET = timedelta(seconds=60)
 """The time one batch may take, all attempts together (it takes about a second)."""
 
-_ACCOUNT = {"points": 1, "debt": 1, "lifetime_earned": 1}
+_ACCOUNT = {"points": 1, "debt": 1, "lifetime_earned": 1, "last_activity_at": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +200,8 @@ async def _ledger_books(
     # A member who joined after verify listed the ids, with an id inside this batch's range.
     joined = {doc["member_id"] for doc in (*entries, *lots)} - accounts.keys()
     accounts |= await _accounts(store, session, (i for i in joined if isinstance(i, str)))
-    for violation in (*_balances(accounts, entries, lots), *_lots(lots),
+    for violation in (*_balances(accounts, entries, lots), *_activity(accounts, entries),
+                      *_lots(lots),
                       *_orders(entries, orders), *_entry_events(entries, recorded)):
         yield violation
 
@@ -233,6 +234,22 @@ def _balances(
         if doc.get("lifetime_earned", 0) != earned[member_id]:
             yield Violation("lifetime earned = Σ earn entries", member_id,
                             f"{doc.get('lifetime_earned', 0)} ≠ {earned[member_id]}")
+
+
+def _activity(accounts: dict[str, Document], entries: list[Document]) -> Iterator[Violation]:
+    """A member's last activity is their latest earn or redemption (the roll-ups' active
+    members count from it)."""
+    latest: dict[str, Any] = {}
+    for entry in entries:
+        if entry["kind"] in ACTIVITY and entry["points"]:
+            member = entry["member_id"]
+            if member not in latest or entry["recorded_at"] > latest[member]:
+                latest[member] = entry["recorded_at"]
+    for member_id in sorted(set(latest) | set(accounts)):
+        stored = accounts.get(member_id, {}).get("last_activity_at")
+        if stored != latest.get(member_id):
+            yield Violation("last activity = latest earn or redemption", member_id,
+                            f"{stored} ≠ {latest.get(member_id)}")
 
 
 def _lots(lots: list[Document]) -> Iterator[Violation]:
