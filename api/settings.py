@@ -73,6 +73,7 @@ class Settings:
     redemption_void_window_seconds: int = 2 * 3600
     key_retention_days: int = 7
     scan_audit_flush_ms: int = 100
+    audit_retention_days: int = 400
     read_cache_seconds: int = 5
     event_poll_ms: int = 100
     subscription_auth_check_seconds: int = 5
@@ -172,6 +173,9 @@ class Settings:
             key_retention_days=reader.integer("KIZUNA_KEY_RETENTION_DAYS", 7, low=1, high=400),
             scan_audit_flush_ms=reader.integer(
                 "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
+            ),
+            audit_retention_days=reader.integer(
+                "KIZUNA_AUDIT_RETENTION_DAYS", 400, low=1, high=10 * 366
             ),
             read_cache_seconds=reader.integer("KIZUNA_READ_CACHE_SECONDS", 5, low=0, high=300),
             event_poll_ms=reader.integer("KIZUNA_EVENT_POLL_MS", 100, low=10, high=10_000),
