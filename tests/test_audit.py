@@ -1,6 +1,7 @@
 """The audit trail: every write by an administrator, staff or a shop system is recorded with
 who, what, when and the change, in the change's transaction; `auditLog` reads it."""
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -8,12 +9,13 @@ import pytest
 from strawberry.relay import to_base64
 
 from api.jobs import expire_audit_records
+from api.settings import Settings
 from events.audit import AUDIT_LOG
 from scanner.audit import adopt_legacy_records
 from scanner.collections import SCAN_AUDIT
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.scanner_support import open_scanner_shop
-from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock
+from tests.support import DEFAULT_PASSWORD, TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock
 
 AUDIT_LOG_QUERY = """
 query($operation: String, $target: ID, $actor: ID, $from: DateTime, $to: DateTime,
@@ -25,7 +27,9 @@ query($operation: String, $target: ID, $actor: ID, $from: DateTime, $to: DateTim
       target { type id } changes { field before after redacted } } }
     pageInfo { hasNextPage endCursor } } }"""
 
-INPUT_TYPES = {"earningRuleCreate": "EarningRuleInput"}
+INPUT_TYPES = {"earningRuleCreate": "EarningRuleInput",
+               "webhookEndpointRotateSecret": "WebhookEndpointInput",
+               "webhookEndpointDelete": "WebhookEndpointInput"}
 
 
 async def audit_log(gql: GraphQLClient, token: str, **variables: Any) -> list[dict[str, Any]]:
@@ -332,7 +336,7 @@ async def test_records_older_than_the_retention_are_deleted(
     deleted = await expire_audit_records(
         store, clock=lambda: clock() + timedelta(days=101), retention=timedelta(days=400))
 
-    assert deleted >= 2  # the first update and the API key created with the shop
+    assert deleted == 2  # the first update and the API key created with the shop
     left = await store.collection(AUDIT_LOG).find({}).to_list()
     assert [changed({"changes": r["changes"]}).get("pending_days") for r in left] == [(1, 2)]
 
@@ -354,3 +358,69 @@ async def test_records_of_the_former_scan_audit_are_adopted(gql: GraphQLClient) 
     assert record["operation"] == "voucherRedeem"
     assert record["actor"]["deviceId"] == "till-1"
     assert record["actor"]["storeId"] == to_base64("Store", "store-1")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # Webhook endpoints on this machine (nothing is delivered in these tests).
+    return dataclasses.replace(settings, webhook_private_targets=True)
+
+
+async def test_every_other_admin_write_is_recorded_and_no_secret_is(shop: Shop) -> None:
+    gql, admin = shop.gql, shop.admin.access_token
+    await shop.member("ann@example.com")
+    paris = (await mutate(shop, "storeCreate store { id }", {
+        "code": "PARIS-01", "name": "Paris", "timezone": "Europe/Paris"}))["store"]["id"]
+    await mutate(shop, "staffCreate staff { id }", {
+        "email": "sam@example.com", "password": DEFAULT_PASSWORD, "name": "Sam",
+        "store": paris})
+    key = await mutate(shop, "apiKeyCreate apiKey { id } secret", {
+        "name": "CRM", "scopes": ["MEMBERS_READ"]})
+    await mutate(shop, "apiKeyRevoke apiKey { id }", {"apiKey": key["apiKey"]["id"]})
+    hook = await mutate(shop, "webhookEndpointCreate endpoint { id } secret", {
+        "url": "http://127.0.0.1:9/hook"})
+    hook_id = hook["endpoint"]["id"]
+    await mutate(shop, "webhookEndpointUpdate endpoint { id }", {
+        "endpointId": hook_id, "description": "CRM sync"})
+    rotated = await mutate(shop, "webhookEndpointRotateSecret secret",
+                           {"endpointId": hook_id}, )
+    await mutate(shop, "webhookEndpointDelete deletedEndpointId", {"endpointId": hook_id})
+    segment = (await mutate(shop, "segmentCreate segment { id }", {
+        "name": "LAPSED", "conditions": {"lapsedDays": 30}}))["segment"]["id"]
+    await mutate(shop, "segmentUpdate segment { id }", {"segment": segment,
+                                                        "description": "Come back"})
+    await mutate(shop, "segmentDelete deletedSegmentId", {"segment": segment})
+    survey = (await mutate(shop, "surveyCreate survey { id }", {
+        "name": "NPS", "points": 50}))["survey"]["id"]
+    await mutate(shop, "surveyUpdate survey { id }", {"surveyId": survey, "points": 60})
+    await mutate(shop, "birthdayGiftSet birthdayGift { daysBefore }", {
+        "gift": {"points": 100}, "daysBefore": 0})
+    await mutate(shop, "referralRewardSet referralReward { referee { points } }", {
+        "referrer": {"points": 500}, "referee": {"points": 200}})
+    voucher = await mutate(shop, "voucherIssue voucher { id code }", {
+        "member": {"email": "ann@example.com"}, "kind": "AMOUNT_OFF", "title": "Sorry",
+        "amountOff": 500, "currency": "EUR", "validDays": 30})
+
+    records = await audit_log(gql, admin, first=30)
+    assert {r["operation"] for r in records} >= {
+        "storeCreate", "staffCreate", "apiKeyCreate", "apiKeyRevoke", "webhookEndpointCreate",
+        "webhookEndpointUpdate", "webhookEndpointRotateSecret", "webhookEndpointDelete",
+        "segmentCreate", "segmentUpdate", "segmentDelete", "surveyCreate", "surveyUpdate",
+        "birthdayGiftSet", "referralRewardSet", "voucherIssue"}
+    assert changed(await latest(gql, admin, "surveyUpdate"))["points"] == (50, 60)
+    assert changed(await latest(gql, admin, "segmentUpdate"))["description"] == ("",
+                                                                                  "Come back")
+    rotation = await latest(gql, admin, "webhookEndpointRotateSecret")
+    assert [(c["field"], c["redacted"]) for c in rotation["changes"]] == [("secrets", True)]
+    assert changed(await latest(gql, admin, "voucherIssue"))["benefit.title"] == (None, "Sorry")
+
+    stored = await gql.state.services.store.collection(AUDIT_LOG).find({}).to_list()
+    text = repr(stored)
+    for secret in (DEFAULT_PASSWORD, key["secret"], key["secret"].rsplit("_", 1)[-1],
+                   hook["secret"], rotated["secret"], voucher["voucher"]["code"],
+                   "$argon2"):
+        assert secret not in text
+    fields = {c["field"] for r in stored for c in r["changes"]}
+    assert {"password_hash", "secret_hash", "secrets"} <= fields  # listed, values withheld
+    assert all(c["before"] is None and c["after"] is None
+               for r in stored for c in r["changes"] if c["redacted"])
