@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             started.services.store, clock=clock,
             interval_seconds=settings.expiry_interval_seconds,
             due=started.services.jobs_due,
+            audit_retention=timedelta(days=settings.audit_retention_days),
         ), background_store(settings, started.database.uri) as webhook_store, webhook_delivery(
             webhook_store, clock=clock, poll_seconds=settings.webhook_poll_ms / 1000,
             timeout_seconds=settings.webhook_timeout_seconds,

@@ -25,7 +25,7 @@ from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
 from auth.sign_in import SignInEnded, authenticate
 from auth.tokens import InvalidAccessToken
-from schema.context import Context
+from schema.context import Context, request_id
 from schema.error_reporting import Outage, outage_of
 
 _PRINCIPAL = "kizuna.principal"
@@ -114,6 +114,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             services=self._state.services,
             principal=request.scope["state"][_PRINCIPAL],
             client_address=client.host if client else "unknown",
+            request_id=request_id(request.headers.get("x-request-id")),
             transport=response if isinstance(response, WebSocket) else None,
         )
 

@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 import events
 from auth.collections import ACCOUNTS
+from events.audit import delete_older_than
 from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
@@ -24,13 +26,21 @@ STAGED_EVENT_COLLECTIONS = (ACCOUNTS, VOUCHERS)
 """Collections whose conditional writes stage their events on the document (events.outbox)."""
 
 
+async def expire_audit_records(store: Store, *, clock: Clock, retention: timedelta) -> int:
+    """Delete the audit trail's records older than `retention`; returns how many went.
+    Every instance may run it at once: a record deleted twice is deleted once."""
+    return await delete_older_than(store, clock() - retention)
+
+
 @contextlib.asynccontextmanager
 async def points_expiry(
-    store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None
+    store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None,
+    audit_retention: timedelta = timedelta(days=400),
 ) -> AsyncIterator[None]:
     """Expire due lots, review tiers whose review date has passed, move members up after a
     change of the tiers, give today's birthday gifts, issue referral vouchers waiting in
-    the outbox and publish events a crash left staged on documents, every
+    the outbox, publish events a crash left staged on documents and delete audit records
+    older than `audit_retention`, every
     `interval_seconds` (0 disables) while the server runs, and at once whenever `due` is
     set."""
     if interval_seconds <= 0:
@@ -71,6 +81,14 @@ async def points_expiry(
                     log.info("published the staged events of %d documents", stranded)
             except Exception as error:
                 log_retrying(log, "publishing staged events failed; retrying at the next "
+                             "interval", error)
+            try:
+                deleted = await expire_audit_records(store, clock=clock,
+                                                     retention=audit_retention)
+                if deleted:
+                    log.info("deleted %d audit records past their retention", deleted)
+            except Exception as error:
+                log_retrying(log, "deleting old audit records failed; retrying at the next "
                              "interval", error)
             await _wait(due, interval_seconds)
 

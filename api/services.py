@@ -16,6 +16,7 @@ from auth.revocations import SessionRevocations
 from auth.sign_in import AttemptLimits, Authenticator
 from auth.tokens import AccessTokens
 from events import INDEXES as EVENT_INDEXES
+from events.audit import INDEXES as AUDIT_INDEXES
 from events.feed import EventFeed
 from events.webhooks import INDEXES as WEBHOOK_INDEXES
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
@@ -25,7 +26,7 @@ from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
 from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
-from scanner.audit import AuditLog
+from scanner.audit import AuditLog, adopt_legacy_records
 from scanner.collections import INDEXES as SCANNER_INDEXES
 from scanner.desk import ScanDesk
 from scanner.guessing import GuessingLimit, GuessingLimiter
@@ -38,7 +39,8 @@ from store.embedded import EmbeddedServer
 
 ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
-               BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES)
+               BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
+               *AUDIT_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     try:
         await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)
+        await adopt_legacy_records(store)  # the scan audit's former collection, once
         yield Database(store=store, uri=uri, embedded=embedded)
     finally:
         await store.close()

@@ -73,6 +73,7 @@ class Settings:
     redemption_void_window_seconds: int = 2 * 3600
     key_retention_days: int = 7
     scan_audit_flush_ms: int = 100
+    audit_retention_days: int = 400
     read_cache_seconds: int = 5
     stats_shards: int = 0
     """Documents each roll-up counter is spread over; 0: 1 on the embedded database (one
@@ -179,6 +180,9 @@ class Settings:
             key_retention_days=reader.integer("KIZUNA_KEY_RETENTION_DAYS", 7, low=1, high=400),
             scan_audit_flush_ms=reader.integer(
                 "KIZUNA_SCAN_AUDIT_FLUSH_MS", 100, low=10, high=24 * 3600 * 1000
+            ),
+            audit_retention_days=reader.integer(
+                "KIZUNA_AUDIT_RETENTION_DAYS", 400, low=1, high=10 * 366
             ),
             read_cache_seconds=reader.integer("KIZUNA_READ_CACHE_SECONDS", 5, low=0, high=300),
             stats_shards=reader.integer("KIZUNA_STATS_SHARDS", 0, low=0, high=64),

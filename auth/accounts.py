@@ -12,6 +12,8 @@ from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
 from events import Event, EventType, Subject, SubjectKind
+from events import audit as audit_log
+from events.audit import Audit, Target
 from store import (
     IndexSpec,
     KizunaError,
@@ -116,7 +118,10 @@ async def _insert_account(
     store_id: str | None = None,
     manager: bool = False,
     enrolment: Enrolment | None = None,
+    audit: Audit | None = None,
 ) -> Account:
+    """Insert the account (the password hashed; with `audit`, its creation recorded — its
+    hash never is); raises EmailTaken."""
     now = clock()
     doc: dict[str, Any] = {
         "_id": new_id(),
@@ -149,7 +154,9 @@ async def _insert_account(
             await store.collection(ACCOUNTS).insert_one(written)
             await events.publish(store, ACCOUNTS, written)
         else:
-            await store.collection(ACCOUNTS).insert_one(doc)
+            await audit_log.insert(store, audit, operation="staffCreate",
+                                   target=Target("Staff", doc["_id"]), collection=ACCOUNTS,
+                                   document=doc, at=now)
     except Exception as error:
         if is_duplicate_key(error):
             raise EmailTaken(
@@ -202,6 +209,7 @@ async def create_staff(
     name: str,
     store_id: str,
     clock: Clock,
+    audit: Audit | None,
     manager: bool = False,
 ) -> Account:
     """Create a staff account bound to an existing store (a manager may void redemptions
@@ -213,7 +221,7 @@ async def create_staff(
         raise NotFound("No store with this id.", field=("input", "store"))
     return await _insert_account(
         store, passwords, account, role=Role.STAFF, clock=clock, store_id=store_id,
-        manager=manager,
+        manager=manager, audit=audit,
     )
 
 

@@ -16,7 +16,9 @@ from typing import Any
 from auth.collections import API_KEYS
 from auth.roles import ApiKeyScope, Principal, Role
 from auth.validation import clean_name
-from store import InvalidInput, NotFound, ReturnDocument, Store, new_id
+from events import audit as audit_log
+from events.audit import Audit, Target
+from store import Document, InvalidInput, NotFound, ReturnDocument, Session, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
 
@@ -47,19 +49,24 @@ def api_key_from_document(doc: Mapping[str, Any]) -> ApiKey:
 
 
 async def create_api_key(
-    store: Store, *, name: str, scopes: list[ApiKeyScope], created_by: str, clock: Clock
+    store: Store, *, name: str, scopes: list[ApiKeyScope], created_by: str, clock: Clock,
+    audit: Audit | None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with the full secret, which is never retrievable again."""
+    """Create a key, audited as `audit` (never its secret); returns it with the full
+    secret, which is never retrievable again."""
     if not scopes:
         raise InvalidInput("Give the key at least one scope.", field=("input", "scopes"))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
+    now, key_id = clock(), new_id()
     doc = {
-        "_id": new_id(), "name": clean_name(name), "prefix": prefix,
+        "_id": key_id, "name": clean_name(name), "prefix": prefix,
         "secret_hash": _digest(secret), "scopes": sorted({s.value for s in scopes}),
-        "created_at": clock(), "created_by": created_by, "revoked_at": None,
+        "created_at": now, "created_by": created_by, "revoked_at": None,
     }
-    await store.collection(API_KEYS).insert_one(doc)
+    await audit_log.insert(store, audit, operation="apiKeyCreate",
+                           target=Target("ApiKey", key_id), collection=API_KEYS,
+                           document=doc, at=now)
     return api_key_from_document(doc), f"{KEY_MARKER}{prefix}_{secret}"
 
 
@@ -80,15 +87,35 @@ async def authenticate_api_key(store: Store, presented: str) -> Principal | None
     )
 
 
-async def revoke_api_key(store: Store, *, key_id: str, clock: Clock) -> ApiKey:
-    doc = await store.collection(API_KEYS).find_one_and_update(
-        {"_id": key_id},
-        [{"$set": {"revoked_at": {"$ifNull": ["$revoked_at", clock()]}}}],
-        return_document=ReturnDocument.AFTER,
-    )
+async def revoke_api_key(
+    store: Store, *, key_id: str, clock: Clock, audit: Audit | None
+) -> ApiKey:
+    """Revoke a key (a revoked key stays revoked when it was), audited as `audit`."""
+    doc = await _revoke(store, key_id, clock(), audit)
     if doc is None:
         raise NotFound("No API key with this id.", field=("input", "apiKey"))
     return api_key_from_document(doc)
+
+
+async def _revoke(
+    store: Store, key_id: str, now: datetime, audit: Audit | None
+) -> Document | None:
+    keys = store.collection(API_KEYS)
+    revoke = [{"$set": {"revoked_at": {"$ifNull": ["$revoked_at", now]}}}]
+    if audit is None:
+        return await keys.find_one_and_update({"_id": key_id}, revoke,
+                                              return_document=ReturnDocument.AFTER)
+
+    async def work(session: Session) -> Document | None:
+        before = await keys.find_one_and_update({"_id": key_id}, revoke, session=session)
+        if before is None:
+            return None
+        after = {**before, "revoked_at": before.get("revoked_at") or now}
+        audit.record(store, session, operation="apiKeyRevoke",
+                     target=Target("ApiKey", key_id), at=now, before=before, after=after)
+        return after
+
+    return await store.transaction(work)
 
 
 async def list_api_keys(store: Store, *, first: int, after_id: str | None) -> tuple[

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from auth.collections import STORES
 from auth.errors import StoreCodeTaken
 from auth.validation import clean_name
+from events import audit as audit_log
+from events.audit import Audit, Target
 from store import InputErrors, InvalidInput, KizunaError, Store, is_duplicate_key, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
@@ -36,7 +38,7 @@ def store_from_document(doc: Mapping[str, Any]) -> ShopStore:
 
 
 async def create_store(
-    store: Store, *, code: str, name: str, timezone: str, clock: Clock
+    store: Store, *, code: str, name: str, timezone: str, clock: Clock, audit: Audit | None
 ) -> ShopStore:
     """Create a store with a unique short code (e.g. `PARIS-01`); raises InvalidInput or
     StoreCodeTaken."""
@@ -58,12 +60,15 @@ async def create_store(
         errors.append(error)
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    now, store_id = clock(), new_id()
     doc = {
-        "_id": new_id(), "code": normalized_code, "name": cleaned_name, "timezone": timezone,
-        "created_at": clock(),
+        "_id": store_id, "code": normalized_code, "name": cleaned_name, "timezone": timezone,
+        "created_at": now,
     }
     try:
-        await store.collection(STORES).insert_one(doc)
+        await audit_log.insert(store, audit, operation="storeCreate",
+                               target=Target("Store", store_id), collection=STORES,
+                               document=doc, at=now)
     except Exception as error:
         if is_duplicate_key(error):
             raise StoreCodeTaken(

@@ -26,12 +26,13 @@ from bench.history import MemberDocs, SeedContext, email_of, member_documents
 from bench.members import SIGN_UP_CONCURRENCY, SignedInMember, sign_in
 from bench.progress import say
 from events import OUTBOX
+from events.audit import AUDIT_LOG as SCAN_AUDIT
 from events.catalogue import WEBHOOKS_PENDING
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS, REWARDS, RULE_USAGE
 from loyalty.ledger import rollups
 from loyalty.ledger.rollup_books import Books
 from scanner.audit import AuditLog
-from scanner.collections import SCAN_AUDIT, VOUCHERS
+from scanner.collections import VOUCHERS
 from store import Session, Store, new_id
 
 CHUNK_MEMBERS = 2_000

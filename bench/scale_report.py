@@ -11,8 +11,9 @@ from bench.population import Growth
 from bench.report import aligned
 from bench.scale_ops import OPERATIONS, OpRun
 from bench.stats import Latencies
+from events.audit import AUDIT_LOG as SCAN_AUDIT
 from loyalty.collections import LEDGER, LOTS, MEMBERS, ORDERS
-from scanner.collections import SCAN_AUDIT, VOUCHERS
+from scanner.collections import VOUCHERS
 
 TARGET_GROWTH = 1.5
 TARGET_CHECKOUTS = 40.0

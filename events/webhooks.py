@@ -18,10 +18,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from events import audit as audit_log
+from events.audit import Audit, Target
 from events.catalogue import EventType
 from events.webhook_signing import new_secret
 from events.webhook_targets import check_target
-from store import IndexSpec, InvalidInput, NotFound, ReturnDocument, Store, new_id
+from store import IndexSpec, InvalidInput, NotFound, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
 
@@ -128,14 +130,14 @@ def _description(text: str) -> str:
 
 async def create_endpoint(
     store: Store, *, url: str, event_types: Sequence[str], description: str, enabled: bool,
-    allow_private: bool, clock: Clock,
+    allow_private: bool, clock: Clock, audit: Audit | None,
 ) -> tuple[Endpoint, str]:
-    """Register an endpoint; returns it and its signing secret (shown this once). It gets
-    the events recorded from now on."""
+    """Register an endpoint, audited as `audit` (never its secret); returns it and its
+    signing secret (shown this once). It gets the events recorded from now on."""
     now = clock()
-    secret = new_secret()
+    secret, endpoint_id = new_secret(), new_id()
     doc = {
-        "_id": new_id(), "url": await check_target(url, allow_private=allow_private),
+        "_id": endpoint_id, "url": await check_target(url, allow_private=allow_private),
         "event_types": _event_types(event_types), "description": _description(description),
         "enabled": enabled, "secrets": [{"secret": secret, "created_at": now,
                                          "retires_at": None}],
@@ -143,16 +145,19 @@ async def create_endpoint(
         "disabled_at": None, "last_success_at": None, "last_failure_at": None,
         "consecutive_failures": 0,
     }
-    await store.collection(ENDPOINTS).insert_one(doc)
+    await audit_log.insert(store, audit, operation="webhookEndpointCreate",
+                           target=_target(endpoint_id), collection=ENDPOINTS, document=doc, at=now)
     return endpoint_from_document(doc), secret
 
 
 async def update_endpoint(
     store: Store, *, endpoint_id: str, url: str | None, event_types: Sequence[str] | None,
     description: str | None, enabled: bool | None, allow_private: bool, clock: Clock,
+    audit: Audit | None,
 ) -> Endpoint:
     """Change what is given; enabling an endpoint clears why it was disabled."""
-    changes: dict[str, Any] = {"updated_at": clock()}
+    now = clock()
+    changes: dict[str, Any] = {"updated_at": now}
     if url is not None:
         changes["url"] = await check_target(url, allow_private=allow_private)
     if event_types is not None:
@@ -164,22 +169,29 @@ async def update_endpoint(
         if enabled:
             changes |= {"disabled_reason": None, "disabled_at": None,
                         "consecutive_failures": 0}
-    doc = await store.collection(ENDPOINTS).find_one_and_update(
-        {"_id": endpoint_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+    doc = await audit_log.update(store, audit, operation="webhookEndpointUpdate",
+                                 target=_target(endpoint_id), collection=ENDPOINTS,
+                                 fields=changes, at=now)
     if doc is None:
         raise _no_endpoint()
     return endpoint_from_document(doc)
 
 
-async def delete_endpoint(store: Store, *, endpoint_id: str) -> None:
+async def delete_endpoint(
+    store: Store, *, endpoint_id: str, clock: Clock, audit: Audit | None
+) -> None:
     """Remove the endpoint and its deliveries (nothing more is sent to it)."""
-    deleted = await store.collection(ENDPOINTS).delete_one({"_id": endpoint_id})
-    if not deleted.deleted_count:
+    deleted = await audit_log.delete(store, audit, operation="webhookEndpointDelete",
+                                     target=_target(endpoint_id), collection=ENDPOINTS,
+                                     at=clock())
+    if deleted is None:
         raise _no_endpoint()
     await store.collection(DELIVERIES).delete_many({"endpoint_id": endpoint_id})
 
 
-async def rotate_secret(store: Store, *, endpoint_id: str, clock: Clock) -> tuple[Endpoint, str]:
+async def rotate_secret(
+    store: Store, *, endpoint_id: str, clock: Clock, audit: Audit | None
+) -> tuple[Endpoint, str]:
     """A new signing secret; the ones before it keep signing for ROTATION_OVERLAP."""
     now = clock()
     doc = await store.collection(ENDPOINTS).find_one({"_id": endpoint_id})
@@ -188,11 +200,11 @@ async def rotate_secret(store: Store, *, endpoint_id: str, clock: Clock) -> tupl
     secret = new_secret()
     kept = [{**s, "retires_at": s["retires_at"] or now + ROTATION_OVERLAP}
             for s in doc["secrets"] if s["retires_at"] is None or s["retires_at"] > now]
-    updated = await store.collection(ENDPOINTS).find_one_and_update(
-        {"_id": endpoint_id},
-        {"$set": {"secrets": [*kept, {"secret": secret, "created_at": now,
-                                      "retires_at": None}], "updated_at": now}},
-        return_document=ReturnDocument.AFTER)
+    updated = await audit_log.update(
+        store, audit, operation="webhookEndpointRotateSecret", target=_target(endpoint_id),
+        collection=ENDPOINTS, at=now,
+        fields={"secrets": [*kept, {"secret": secret, "created_at": now, "retires_at": None}],
+                "updated_at": now})
     if updated is None:
         raise _no_endpoint()
     return endpoint_from_document(updated), secret
@@ -230,17 +242,24 @@ async def list_deliveries(
     return [delivery_from_document(doc) for doc in page.documents], page
 
 
-async def retry_delivery(store: Store, *, delivery_id: str, clock: Clock) -> Delivery:
+async def retry_delivery(
+    store: Store, *, delivery_id: str, clock: Clock, audit: Audit | None
+) -> Delivery:
     """Send a delivery again now, whatever its status (an endpoint that was disabled is
     not enabled by this)."""
-    doc = await store.collection(DELIVERIES).find_one_and_update(
-        {"_id": delivery_id},
-        {"$set": {"status": DeliveryStatus.PENDING.value, "next_attempt_at": clock(),
-                  "lease_until": None, "updated_at": clock()}},
-        return_document=ReturnDocument.AFTER)
+    now = clock()
+    doc = await audit_log.update(
+        store, audit, operation="webhookDeliveryRetry",
+        target=Target("WebhookDelivery", delivery_id), collection=DELIVERIES, at=now,
+        fields={"status": DeliveryStatus.PENDING.value, "next_attempt_at": now,
+                "lease_until": None, "updated_at": now})
     if doc is None:
         raise NotFound("No delivery has this id.", field=("input", "deliveryId"))
     return delivery_from_document(doc)
+
+
+def _target(endpoint_id: str) -> Target:
+    return Target("WebhookEndpoint", endpoint_id)
 
 
 def _no_endpoint() -> NotFound:

@@ -1,7 +1,7 @@
 """Names of the collections `scanner` owns, and the indexes its queries need.
 
 Document shapes: vouchers — see scanner/vouchers.py; member_cards — see scanner/cards.py;
-scan_failures and scan_locks — see scanner/guessing.py; scan_audit — see scanner/audit.py.
+scan_failures and scan_locks — see scanner/guessing.py; scan records — see scanner/audit.py.
 """
 
 from events import staged_index
@@ -12,8 +12,8 @@ MEMBER_CARDS = "member_cards"
 SCAN_FAILURES = "scan_failures"
 SCAN_LOCKS = "scan_locks"
 SCAN_AUDIT = "scan_audit"
-
-AUDIT_RETENTION_SECONDS = 400 * 24 * 3600
+"""Where scans were audited before the one audit trail (events/audit.py); its records are
+moved there at start-up (scanner/audit.py `adopt_legacy_records`)."""
 
 INDEXES = (
     IndexSpec(VOUCHERS, (("code", 1),), name="code_unique", unique=True),
@@ -25,10 +25,5 @@ INDEXES = (
     IndexSpec(MEMBER_CARDS, (("member_id", 1),), name="member_unique", unique=True),
     IndexSpec(SCAN_FAILURES, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
     IndexSpec(SCAN_LOCKS, (("locked_until", 1),), name="expiry_ttl", expire_after_seconds=0),
-    IndexSpec(
-        SCAN_AUDIT, (("at", 1),), name="retention_ttl",
-        expire_after_seconds=AUDIT_RETENTION_SECONDS,
-    ),
-    IndexSpec(SCAN_AUDIT, (("actor_id", 1), ("at", -1)), name="actor_recent"),
     staged_index(VOUCHERS),
 )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from auth.accounts import Account, get_account, members_born_on
+from events.audit import Audit
 from loyalty.engagement.birthdays import (
     BirthdayGift,
     birthdays_to_celebrate,
@@ -87,22 +88,23 @@ def _benefit(voucher: VoucherGift) -> Benefit:
 
 
 async def set_birthday_gift(store: Store, *, gift: Gift | None, days_before: int,
-                            clock: Clock) -> BirthdayGift | None:
+                            clock: Clock, audit: Audit | None) -> BirthdayGift | None:
     """Switch the birthday gift on (or change it), or off with None. Raises InvalidInput."""
     checked = check_gift(gift, field=("input", "gift")) if gift is not None else None
     return await save_birthday_gift(
-        store, BirthdayGift(checked, days_before) if checked else None, clock=clock
+        store, BirthdayGift(checked, days_before) if checked else None, clock=clock,
+        audit=audit,
     )
 
 
 async def set_referral_reward(store: Store, *, referrer: Gift | None, referee: Gift | None,
-                              clock: Clock) -> ReferralReward | None:
+                              clock: Clock, audit: Audit | None) -> ReferralReward | None:
     """Set what each side of a referral gets (None: nothing). Raises InvalidInput."""
     reward = ReferralReward(
         referrer=check_gift(referrer, field=("input", "referrer")) if referrer else None,
         referee=check_gift(referee, field=("input", "referee")) if referee else None,
     )
-    return await save_referral_reward(store, reward, clock=clock)
+    return await save_referral_reward(store, reward, clock=clock, audit=audit)
 
 
 async def _issue(store: Store, session: Session, *, key: str, member_id: str,
@@ -112,7 +114,7 @@ async def _issue(store: Store, session: Session, *, key: str, member_id: str,
         store, member_id=member_id, holder_name=holder_name, benefit=_benefit(voucher),
         restrictions=Restrictions(), valid_days=voucher.valid_days,
         source_kind=_SOURCE[occasion], source_reference=key, clock=clock, issue_key=key,
-        session=session,
+        session=session, audit=None,  # the programme's own gift, from a job
     )
     await attach_voucher(store, session, key=key, voucher_id=issued.id)
 

@@ -18,7 +18,7 @@ from loyalty.idempotency import fingerprint
 from loyalty.members import reference as reference_data  # `reference` is what a cashier scanned
 from loyalty.purchases import Channel
 from scanner import codes, voucher_events
-from scanner.audit import OK, ScanAction, Scanner
+from scanner.audit import OK, ScanAction, Scanner, status_change
 from scanner.collections import VOUCHERS
 from scanner.desk import ScanDesk, guess_keys
 from scanner.errors import (
@@ -229,7 +229,8 @@ async def _redeem(
         await events.publish(desk.store, VOUCHERS, redeemed)
         voucher = voucher_from_document(redeemed)
         desk.audit.record(action=ScanAction.REDEEM, outcome=OK, scanner=scanner, at=now,
-                          voucher_id=voucher.id, member_id=voucher.member_id)
+                          voucher_id=voucher.id, member_id=voucher.member_id,
+                          changes=status_change(VoucherStatus.ACTIVE.value, status))
         return RedeemResult(voucher=voucher, replayed=False)
     current = await vouchers.find_one(target)
     if current is None:
@@ -346,5 +347,8 @@ async def void_redemption(
     await events.publish(desk.store, VOUCHERS, voided)
     voucher = voucher_from_document(voided)
     desk.audit.record(action=ScanAction.VOID, outcome=OK, scanner=scanner, at=now,
-                      voucher_id=voucher.id, member_id=voucher.member_id)
+                      voucher_id=voucher.id, member_id=voucher.member_id,
+                      changes=[*status_change(VoucherStatus.REDEEMED.value, status),
+                               {"field": "voidReason", "before": None, "after": cleaned,
+                                "redacted": False}])
     return voucher

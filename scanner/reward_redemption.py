@@ -161,6 +161,7 @@ async def redeem_reward(
                                       min_order_total=reward.draft.min_order_total),
             valid_days=reward.draft.voucher_valid_days, source_kind=SourceKind.REWARD,
             source_reference=entry.id, clock=clock, issue_key=key, session=session,
+            audit=None,  # the member's own redemption: not an audited write
         )
         return RewardRedeemed(voucher=voucher, points_spent=cost, balance=balance - cost,
                               replayed=False)

@@ -19,12 +19,15 @@ from typing import Any
 
 import events
 from auth.stores import get_stores
+from events import Event
+from events.audit import Audit, Target
 from loyalty.idempotency import ensure_same_payload, fingerprint
 from loyalty.money import check_currency
 from loyalty.purchases import Channel
 from scanner import codes, voucher_events
 from scanner.collections import VOUCHERS
 from store import (
+    Document,
     InputErrors,
     InvalidInput,
     KizunaError,
@@ -230,6 +233,7 @@ async def issue_voucher(
     source_kind: SourceKind,
     source_reference: str | None,
     clock: Clock,
+    audit: Audit | None,
     issue_key: str | None = None,
     session: Session | None = None,
 ) -> tuple[Voucher, bool]:
@@ -237,6 +241,8 @@ async def issue_voucher(
 
     `issue_key` makes issuing idempotent (a replay returns the first voucher; the same key
     with other details is an IdempotencyConflict). Inside a transaction pass `session`.
+    With `audit` (an administrator's gift) the issue is recorded in its transaction (the
+    code never is: it redeems the voucher).
     """
     benefit = validate_benefit(benefit, restrictions)
     if not 1 <= valid_days <= MAX_VALIDITY_DAYS:
@@ -256,10 +262,19 @@ async def issue_voucher(
             source_reference=source_reference, now=now, issue_key=issue_key,
         )
         event = voucher_events.issued(doc)
+        async def write(in_session: Session, doc: Document = doc, event: Event = event) -> None:
+            await vouchers.insert_one(doc, session=in_session)
+            events.record(store, in_session, event)
+            if audit is not None:
+                audit.record(store, in_session, operation="voucherIssue",
+                             target=Target("Voucher", doc["_id"]), at=now, member_id=member_id,
+                             after={k: v for k, v in doc.items() if k != "code"})
+
         try:
             if session is not None:
-                await vouchers.insert_one(doc, session=session)
-                events.record(store, session, event)
+                await write(session)
+            elif audit is not None:
+                await store.transaction(write)
             else:
                 # One insert carries the voucher and its event; publishing moves the event.
                 written = events.staged_document(doc, event)

@@ -105,7 +105,7 @@ class AdminMutations:
     ) -> StoreCreatePayload:
         record = await create_store(
             info.context.store, code=input.code, name=input.name, timezone=input.timezone,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return StoreCreatePayload(store=StoreNode.from_record(record))
 
@@ -119,7 +119,7 @@ class AdminMutations:
             info.context.store, info.context.services.authenticator.passwords,
             email=input.email, password=input.password, name=input.name,
             store_id=node_id(input.store, "Store", ("input", "store")),
-            clock=info.context.services.clock, manager=input.manager,
+            clock=info.context.services.clock, manager=input.manager, audit=info.context.audit,
         )
         return StaffCreatePayload(staff=Staff.from_account(account))
 
@@ -135,6 +135,7 @@ class AdminMutations:
             info.context.store, name=input.name,
             scopes=[ApiKeyScope(scope.name) for scope in input.scopes],
             created_by=principal.subject_id, clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         return ApiKeyCreatePayload(api_key=ApiKey.from_record(record), secret=secret)
 
@@ -145,6 +146,6 @@ class AdminMutations:
     ) -> ApiKeyRevokePayload:
         record = await api_keys.revoke_api_key(
             info.context.store, key_id=node_id(input.api_key, "ApiKey", ("input", "apiKey")),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return ApiKeyRevokePayload(api_key=ApiKey.from_record(record))

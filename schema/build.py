@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
+from schema.audit import AuditQueries
 from schema.context import Context
 from schema.document_limits import DocumentLimits
 from schema.error_reporting import ReportingSchema, is_fault
@@ -38,7 +39,8 @@ class SchemaLimits:
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
-            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries):
+            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
+            AuditQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,

@@ -1,6 +1,7 @@
 """What every resolver receives: the caller, the services, per-request loaders."""
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -8,9 +9,10 @@ from datetime import date
 from strawberry.dataloader import DataLoader
 
 from auth.accounts import Account, get_accounts
-from auth.roles import Principal
+from auth.roles import Principal, Role
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
+from events.audit import Audit
 from events.feed import EventFeed
 from loyalty.ledger.snapshot import MemberSnapshot, read_snapshots
 from scanner.desk import ScanDesk
@@ -66,6 +68,9 @@ class Context:
     services: Services
     principal: Principal | None
     client_address: str
+    request_id: str = field(default_factory=lambda: new_request_id())
+    """The request's id (the client's `X-Request-ID` when it is a sane one): audit records
+    carry it."""
     loaders: Loaders = field(init=False)
     connection_params: dict[str, object] | None = None
     """A WebSocket's `connection_init` payload (strawberry sets it)."""
@@ -79,6 +84,19 @@ class Context:
     def store(self) -> Store:
         return self.services.store
 
+    @property
+    def audit(self) -> Audit:
+        """The caller as the audit trail records them (mutations that write pass it to
+        their use case); only for a signed-in caller, which permissions guarantee."""
+        principal = self.principal
+        assert principal is not None  # noqa: S101 - permissions guarantee a principal
+        return Audit(
+            principal_id=principal.subject_id, role=principal.role.value,
+            client_address=self.client_address, request_id=self.request_id,
+            store_id=principal.store_id,
+            api_key_id=principal.subject_id if principal.role is Role.INTEGRATION else None,
+        )
+
     async def member_birthday(self) -> date | None:
         """The signed-in account's birthday (segments by birthday month need it)."""
         if self.principal is None:
@@ -86,3 +104,21 @@ class Context:
         account = await self.loaders.accounts.load(self.principal.subject_id)
         return account.birthday if account is not None else None
 
+
+
+MAX_REQUEST_ID_LENGTH = 128
+_REQUEST_ID_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(16)
+
+
+def request_id(header: str | None) -> str:
+    """The client's request id when it is 1–128 letters, digits or `-_.:` (a proxy's or a
+    shop system's correlation id), else a new one: a hostile header never reaches a
+    record."""
+    if header and len(header) <= MAX_REQUEST_ID_LENGTH and set(header) <= _REQUEST_ID_CHARACTERS:
+        return header
+    return new_request_id()

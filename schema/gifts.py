@@ -188,7 +188,7 @@ class GiftMutations:
     ) -> BirthdayGiftSetPayload:
         setting = await gifts.set_birthday_gift(
             info.context.store, gift=_gift(input.gift), days_before=input.days_before,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return BirthdayGiftSetPayload(birthday_gift=BirthdayGiftType.from_setting(setting))
 
@@ -201,6 +201,6 @@ class GiftMutations:
     ) -> ReferralRewardSetPayload:
         reward = await gifts.set_referral_reward(
             info.context.store, referrer=_gift(input.referrer), referee=_gift(input.referee),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return ReferralRewardSetPayload(referral_reward=ReferralRewardType.from_reward(reward))

@@ -316,6 +316,7 @@ class InsightMutations:
         store = info.context.store
         await point_values.set_point_value(store, currency=input.currency, points=input.points,
                                            amount=input.amount,
-                                           clock=info.context.services.clock)
+                                           clock=info.context.services.clock,
+                                           audit=info.context.audit)
         return ProgrammePointValueSetPayload(
             point_values=[PointValueType.of(v) for v in await point_values.point_values(store)])

@@ -169,7 +169,7 @@ class LedgerMutations:
         result = await orders.record_order(
             info.context.store, member_id=member_id, purchase=purchase,
             actor=actor_of(info.context.principal), store_id=store_id,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         if result.gifts_pending:
             await deliver_gifts_now(info.context.store, keys=result.gifts_pending,
@@ -195,7 +195,7 @@ class LedgerMutations:
             amount=input.amount,
             lines=[refunds.RefundLine(i.sku.strip(), i.quantity) for i in input.items or []],
             actor=actor_of(principal), store_id=principal.store_id if principal else None,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return OrderRefundPayload(
             points_reversed=-result.entry.points, refunded_amount=result.refunded_amount,
@@ -213,6 +213,7 @@ class LedgerMutations:
             info.context.store, member_id=member_id, action_type=input.type,
             reference=input.reference, occurred_at=input.occurred_at,
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         return ActionRecordPayload(points_earned=result.entry.points,
                                    entry=LedgerEntry.from_entry(result.entry),
@@ -228,7 +229,7 @@ class LedgerMutations:
         entry = await adjustments.adjust_points(
             info.context.store, member_id=member_id, points=input.points, reason=input.reason,
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
-            idempotency_key=input.idempotency_key,
+            audit=info.context.audit, idempotency_key=input.idempotency_key,
         )
         return PointsAdjustPayload(entry=LedgerEntry.from_entry(entry))
 

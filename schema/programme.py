@@ -126,14 +126,17 @@ class ProgrammeMutations:
             window_months=input.tier_window_months, grace_days=input.tier_grace_days,
         )
         # Validate both halves before writing either: nothing is half-applied.
-        await ladder.update_policy(info.context.store, policy_changes, dry_run=True)
+        audit, clock = info.context.audit, info.context.services.clock
+        await ladder.update_policy(info.context.store, policy_changes, dry_run=True,
+                                   clock=clock, audit=audit)
         programme = await update_programme(
             info.context.store, timezone=input.timezone,
             expiry_kind=ExpiryKind(input.points_expiry.name) if input.points_expiry else None,
             expiry_months=input.expiry_months, pending_days=input.pending_days,
-            clock=info.context.services.clock,
+            clock=clock, audit=audit,
         )
-        policy = await ladder.update_policy(info.context.store, policy_changes)
+        policy = await ladder.update_policy(info.context.store, policy_changes, clock=clock,
+                                            audit=audit)
         info.context.services.jobs_due.set()  # members may qualify for other tiers now
         return ProgrammeUpdatePayload(
             programme=ProgrammeType.from_programme(replace(programme, tier_policy=policy))

@@ -290,7 +290,7 @@ class RewardMutations:
                             cost=input.cost)
         reward = await catalogue.create_reward(
             info.context.store, draft=apply_changes(draft, _changes(input)),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return RewardPayload(reward=RewardNode.of(reward, RewardBatch(info.context.store)))
 
@@ -303,7 +303,7 @@ class RewardMutations:
     ) -> RewardPayload:
         reward = await catalogue.update_reward(
             info.context.store, reward_id=_reward_id(input.reward_id), changes=_changes(input),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return RewardPayload(reward=RewardNode.of(reward, RewardBatch(info.context.store)))
 
@@ -313,7 +313,9 @@ class RewardMutations:
     async def reward_delete(
         self, info: Info[Context, None], input: Annotated[RewardDeleteInput, INPUT]
     ) -> RewardDeletePayload:
-        await catalogue.delete_reward(info.context.store, reward_id=_reward_id(input.reward_id))
+        await catalogue.delete_reward(
+            info.context.store, reward_id=_reward_id(input.reward_id),
+            clock=info.context.services.clock, audit=info.context.audit)
         return RewardDeletePayload(deleted_reward_id=strawberry.ID(str(input.reward_id)))
 
     @strawberry.mutation(description="Spend points on a reward and get its voucher, all or "

@@ -217,7 +217,8 @@ class RuleMutations:
         self, info: Info[Context, None], input: Annotated[EarningRuleInput, INPUT]
     ) -> EarningRuleCreatePayload:
         rule = await rules.create_rule(
-            info.context.store, draft=to_model(input), clock=info.context.services.clock
+            info.context.store, draft=to_model(input), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         (node,) = await rule_nodes(info.context.store, [rule])
         return EarningRuleCreatePayload(rule=node)
@@ -230,7 +231,7 @@ class RuleMutations:
     ) -> EarningRuleUpdatePayload:
         rule = await rules.update_rule(
             info.context.store, rule_id=_rule_id(input.rule), draft=to_model(input),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         (node,) = await rule_nodes(info.context.store, [rule])
         return EarningRuleUpdatePayload(rule=node)
@@ -242,7 +243,8 @@ class RuleMutations:
         self, info: Info[Context, None], input: Annotated[EarningRuleArchiveInput, INPUT]
     ) -> EarningRuleArchivePayload:
         rule = await rules.archive_rule(
-            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock
+            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         (node,) = await rule_nodes(info.context.store, [rule])
         return EarningRuleArchivePayload(rule=node)
@@ -254,7 +256,8 @@ class RuleMutations:
         self, info: Info[Context, None], input: Annotated[EarningRuleActivateInput, INPUT]
     ) -> EarningRuleActivatePayload:
         rule = await rules.activate_rule(
-            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock
+            info.context.store, rule_id=_rule_id(input.rule), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         (node,) = await rule_nodes(info.context.store, [rule])
         return EarningRuleActivatePayload(rule=node)

@@ -257,6 +257,7 @@ class SegmentMutations:
         segment = await definitions.create_segment(
             info.context.store, name=input.name, description=input.description,
             conditions=input.conditions.to_model(), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         return SegmentCreatePayload(segment=SegmentNode.of(segment))
 
@@ -270,7 +271,7 @@ class SegmentMutations:
             info.context.store, segment_id=_segment_id(input.segment),
             description=input.description,
             conditions=input.conditions.to_model() if input.conditions else None,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return SegmentUpdatePayload(segment=SegmentNode.of(segment))
 
@@ -281,7 +282,8 @@ class SegmentMutations:
         self, info: Info[Context, None], input: Annotated[SegmentDeleteInput, INPUT]
     ) -> SegmentDeletePayload:
         segment = await definitions.delete_segment(
-            info.context.store, segment_id=_segment_id(input.segment)
+            info.context.store, segment_id=_segment_id(input.segment),
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         return SegmentDeletePayload(
             deleted_segment_id=strawberry.ID(relay.to_base64("Segment", segment.id))

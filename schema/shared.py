@@ -150,4 +150,5 @@ def scanner_of(info: Info[Context, None], device_id: str | None = None) -> Scann
         raise InvalidInput(f"A device id has 1–{MAX_DEVICE_ID_LENGTH} characters.",
                            field=("input", "deviceId"))
     return Scanner(actor_id=principal.subject_id, store_id=principal.store_id,
-                   device_id=device_id, client_address=info.context.client_address)
+                   device_id=device_id, client_address=info.context.client_address,
+                   role=principal.role.value, request_id=info.context.request_id)

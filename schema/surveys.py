@@ -363,7 +363,7 @@ class SurveyMutations:
             draft=SurveyDraft(name=input.name, question=input.question, points=input.points,
                               active=input.active, starts_at=input.starts_at,
                               ends_at=input.ends_at),
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         (node,) = _nodes(info.context.store, [survey])
         return SurveyCreatePayload(survey=node)
@@ -381,7 +381,7 @@ class SurveyMutations:
         )
         survey = await surveys.update_survey(
             info.context.store, survey_id=_survey_id(input.survey_id), changes=changes,
-            clock=info.context.services.clock,
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         (node,) = _nodes(info.context.store, [survey])
         return SurveyUpdatePayload(survey=node)

@@ -81,7 +81,7 @@ class TierMutations:
         tier = await ladder.create_tier(info.context.store, tier=Tier(
             id="", name=input.name, threshold=input.threshold,
             earn_multiplier=input.earn_multiplier, perks=input.perks,
-        ))
+        ), clock=info.context.services.clock, audit=info.context.audit)
         info.context.services.jobs_due.set()  # members may already qualify for it
         return TierPayload(tier=TierType.of(tier))
 
@@ -97,6 +97,7 @@ class TierMutations:
             info.context.store, tier_id=tier_id(input.id, ("input", "id")),
             changes=ladder.TierChanges(input.name, input.threshold, input.earn_multiplier,
                                            input.perks),
+            clock=info.context.services.clock, audit=info.context.audit,
         )
         info.context.services.jobs_due.set()  # members may qualify for it now
         return TierPayload(tier=TierType.of(tier))
@@ -106,8 +107,8 @@ class TierMutations:
     async def tier_delete(
         self, info: Info[Context, None], input: Annotated[TierDeleteInput, INPUT]
     ) -> TierPayload:
-        await ladder.delete_tier(info.context.store,
-                                     tier_id=tier_id(input.id, ("input", "id")))
+        await ladder.delete_tier(info.context.store, tier_id=tier_id(input.id, ("input", "id")),
+                                 clock=info.context.services.clock, audit=info.context.audit)
         return TierPayload()
 
     @strawberry.mutation(description="Give a member a tier by hand (shown as manual), or "
@@ -131,5 +132,6 @@ class TierMutations:
         entry = await moves.set_tier_manually(
             info.context.store, member_id=member_id, tier=tier, reason=reason,
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
+            audit=info.context.audit,
         )
         return MemberTierSetPayload(entry=LedgerEntry.from_entry(entry))

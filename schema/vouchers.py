@@ -224,6 +224,7 @@ class VoucherMutations:
             source_reference=info.context.principal.subject_id
             if info.context.principal else None,
             clock=info.context.services.clock, issue_key=input.idempotency_key,
+            audit=info.context.audit,
         )
         return VoucherIssuePayload(voucher=VoucherNode.from_record(voucher), replayed=replayed)
 

@@ -226,7 +226,8 @@ class WebhookMutations:
             services.store, url=input.url,
             event_types=[EventType[t.name].value for t in input.event_types],
             description=input.description, enabled=input.enabled,
-            allow_private=services.webhook_private_targets, clock=services.clock)
+            allow_private=services.webhook_private_targets, clock=services.clock,
+            audit=info.context.audit)
         return WebhookEndpointCreatePayload(endpoint=WebhookEndpoint.from_record(record),
                                             secret=secret)
 
@@ -242,7 +243,8 @@ class WebhookMutations:
             event_types=(None if input.event_types is None
                          else [EventType[t.name].value for t in input.event_types]),
             description=input.description, enabled=input.enabled,
-            allow_private=services.webhook_private_targets, clock=services.clock)
+            allow_private=services.webhook_private_targets, clock=services.clock,
+            audit=info.context.audit)
         return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_record(record))
 
     @strawberry.mutation(description="Remove a webhook endpoint and its deliveries.",
@@ -252,7 +254,9 @@ class WebhookMutations:
         self, info: Info[Context, None], input: Annotated[WebhookEndpointInput, INPUT],
     ) -> WebhookEndpointDeletePayload:
         await webhooks.delete_endpoint(info.context.store,
-                                       endpoint_id=_endpoint_id(input.endpoint_id))
+                                       endpoint_id=_endpoint_id(input.endpoint_id),
+                                       clock=info.context.services.clock,
+                                       audit=info.context.audit)
         return WebhookEndpointDeletePayload(deleted_endpoint_id=strawberry.ID(
             relay.to_base64("WebhookEndpoint", input.endpoint_id.node_id)))
 
@@ -264,7 +268,7 @@ class WebhookMutations:
     ) -> WebhookSecretPayload:
         record, secret = await webhooks.rotate_secret(
             info.context.store, endpoint_id=_endpoint_id(input.endpoint_id),
-            clock=info.context.services.clock)
+            clock=info.context.services.clock, audit=info.context.audit)
         return WebhookSecretPayload(endpoint=WebhookEndpoint.from_record(record), secret=secret)
 
     @strawberry.mutation(description="Send a delivery again now.", permission_classes=[IsAdmin])
@@ -275,5 +279,5 @@ class WebhookMutations:
         record = await webhooks.retry_delivery(
             info.context.store,
             delivery_id=node_id(input.delivery_id, "WebhookDelivery", ("input", "deliveryId")),
-            clock=info.context.services.clock)
+            clock=info.context.services.clock, audit=info.context.audit)
         return WebhookDeliveryRetryPayload(delivery=WebhookDelivery.from_record(record))

@@ -99,13 +99,13 @@ async def run(uri: str, steps: list[Step]) -> list[str]:
     try:
         for member in MEMBERS:
             await join(store, member, clock())
-        reward = await create_reward(store, clock=clock, draft=RewardDraft(
+        reward = await create_reward(store, clock=clock, audit=None, draft=RewardDraft(
             title="Tote bag", kind=RewardKind.FREE_PRODUCT, cost=150, product_sku="TOTE",
             stock=3))
         vouchers: list[tuple[str, str]] = []
-        await update_programme(store, expiry_kind=ExpiryKind.MONTHS_AFTER_EARNING,
+        await update_programme(store, audit=None, expiry_kind=ExpiryKind.MONTHS_AFTER_EARNING,
                                expiry_months=6, pending_days=3, clock=clock)
-        await create_rule(store, clock=clock, draft=EarningRule(
+        await create_rule(store, clock=clock, audit=None, draft=EarningRule(
             id="draft", name="Base", description="", trigger=TriggerKind.ORDER,
             action_type=None, conditions=Conditions(currency="EUR"),
             formula=Formula(FormulaKind.PER_CURRENCY_UNIT, points=1, per_amount_minor=100),
@@ -120,20 +120,20 @@ async def run(uri: str, steps: list[Step]) -> list[str]:
                     currency="EUR", lines=[OrderLine("SKU", None, 1, step.cents)],
                     occurred_at=clock())
                 await record_order(store, member_id=MEMBERS[step.member], purchase=purchase,
-                                   actor=ACTOR, store_id=None, clock=clock)
+                                   actor=ACTOR, store_id=None, clock=clock, audit=None)
                 orders.append(order_id)
             elif isinstance(step, Refund) and orders:
                 try:
                     await refund_order(store, order_id=orders[step.order % len(orders)],
                                        refund_id=f"r{index}", amount=step.cents, lines=[],
-                                       actor=ACTOR, clock=clock)
+                                       actor=ACTOR, clock=clock, audit=None)
                 except RefundExceedsOrder:
                     pass
             elif isinstance(step, Adjust):
                 try:
                     await adjust_points(store, member_id=MEMBERS[step.member],
                                         points=step.points, reason="Property test",
-                                        actor=ACTOR, clock=clock)
+                                        actor=ACTOR, clock=clock, audit=None)
                 except InsufficientPoints:
                     pass
             elif isinstance(step, Wait):

@@ -17,6 +17,7 @@ from scanner.books import verify
 from tests.ledger_support import PER_EURO
 from tests.reward_support import RewardShop, ladder, open_reward_shop, set_tier
 from tests.support import GraphQLClient
+from tests.test_audit import audit_log, changed
 from tests.test_cli import kizuna
 from tests.test_surveys import submit, survey_id
 
@@ -329,3 +330,19 @@ async def test_kizuna_stats_rebuild_restores_lost_roll_ups_and_last_activities(
     assert kizuna("verify", env=env).stdout.strip().endswith("ok: no violation")
     day = today(shop)
     assert (await stats(shop, day, day))["stats"]["pointsOutstanding"] == 205
+
+
+async def test_setting_a_point_value_is_audited(shop: RewardShop) -> None:
+    for amount in (80, 90, None):
+        await shop.gql.data(POINT_VALUE_SET, {"input": {"currency": "EUR", "points": 100,
+                                                        "amount": amount}},
+                            token=shop.admin_token)
+    records = await audit_log(shop.gql, shop.admin_token, operation="programmePointValueSet")
+    assert [changed(r) for r in records] == [
+        {"point_values.EUR.points": (100, None), "point_values.EUR.amount": (90, None)},
+        {"point_values.EUR.amount": (80, 90)},
+        {"point_values.EUR.points": (None, 100), "point_values.EUR.amount": (None, 80)},
+    ]
+    assert {r["actor"]["role"] for r in records} == {"ADMIN"}
+    assert (await shop.gql.data("{ pointValues { currency } }", token=shop.admin_token)) == {
+        "pointValues": []}

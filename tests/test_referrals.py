@@ -194,7 +194,7 @@ async def test_referral_vouchers_are_issued_once_however_the_deliveries_race(
     assert bob_account is not None
     recorded = await record_order(
         store, member_id=bob_account.id, actor=Actor("ADMIN", "test"), store_id=None,
-        clock=clock, purchase=validate_purchase(
+        clock=clock, audit=None, purchase=validate_purchase(
             order_id="B-1", channel=Channel.ONLINE, total=1_000, currency="EUR",
             occurred_at=clock(), lines=[OrderLine("SKU", None, 1, 1_000)]),
     )

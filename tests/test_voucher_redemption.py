@@ -10,6 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from scanner.audit import ScanAction
 from tests.scanner_support import (
     VOUCHER_VOID,
     ScannerShop,
@@ -63,7 +64,8 @@ async def voucher_documents(shop: ScannerShop) -> list[dict[str, Any]]:
 async def audit_records(shop: ScannerShop) -> list[dict[str, Any]]:
     services = shop.gql.state.services
     await services.scanning.audit.flush()
-    cursor = services.store.collection("scan_audit").find({}).sort("at", 1)
+    cursor = services.store.collection("audit_log").find(
+        {"operation": {"$in": [action.value for action in ScanAction]}}).sort("at", 1)
     records: list[dict[str, Any]] = await cursor.to_list()
     return records
 
@@ -167,11 +169,13 @@ async def test_check_changes_nothing_but_leaves_an_audit_record(
     records = await audit_records(shop)
     assert len(records) == 1
     record = records[0]
-    assert (record["action"], record["outcome"]) == ("CHECK", "OK")
-    assert record["voucher_id"] == raw_id(issued["id"])
-    assert record["store_id"] == raw_id(shop.store_ids["PARIS-01"])
-    assert record["device_id"] == "till-1"
+    assert (record["operation"], record["outcome"]) == ("voucherCheck", "OK")
+    assert record["target"] == {"type": "Voucher", "id": raw_id(issued["id"])}
+    assert record["actor"]["store_id"] == raw_id(shop.store_ids["PARIS-01"])
+    assert record["actor"]["device_id"] == "till-1"
+    assert record["actor"]["role"] == "STAFF"
     assert record["member_id"] == before[0]["member_id"]
+    assert record["changes"] == []
 
 
 async def test_check_from_another_store_of_a_voucher_redeemed_in_paris_names_paris(
@@ -717,9 +721,13 @@ async def test_audit_trail_records_check_redeem_refusal_and_void(
 
     records = await audit_records(shop)
 
-    assert [(r["action"], r["outcome"]) for r in records] == [
-        ("CHECK", "OK"), ("REDEEM", "OK"), ("REDEEM", "ALREADY_REDEEMED"), ("VOID", "OK")]
-    assert {r["voucher_id"] for r in records} == {raw_id(issued["id"])}
+    assert [(r["operation"], r["outcome"]) for r in records] == [
+        ("voucherCheck", "OK"), ("voucherRedeem", "OK"), ("voucherRedeem", "ALREADY_REDEEMED"),
+        ("voucherRedemptionVoid", "OK")]
+    assert {r["target"]["id"] for r in records} == {raw_id(issued["id"])}
+    assert [c["field"] for c in records[1]["changes"]] == ["status"]
+    assert (records[1]["changes"][0]["before"], records[1]["changes"][0]["after"]) == (
+        "ACTIVE", "REDEEMED")
     assert records[-1]["at"] - records[0]["at"] == timedelta(seconds=3)
 
 

@@ -69,8 +69,9 @@ from bench.tills import (
     tickets,
     wait_until_quiet,
 )
+from events.audit import AUDIT_LOG as SCAN_AUDIT
 from scanner import codes
-from scanner.collections import SCAN_AUDIT, VOUCHERS
+from scanner.collections import VOUCHERS
 from scanner.qr import QrRenderer, qr_version, render_png, render_svg
 from store import Store
 

@@ -5,12 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from events.audit import Audit, Target
 from loyalty.earning.orders import MAX_BACKDATING, MAX_CLOCK_SKEW
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
 from loyalty.earning.rules.model import Action, MemberFacts, segments_named
 from loyalty.earning.rules.store import active_rules
 from loyalty.earning.rules.usage import load_usage, record_usage
 from loyalty.idempotency import check_external_id, fingerprint
+from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
@@ -56,6 +58,7 @@ async def record_action(
     occurred_at: datetime | None,
     actor: Actor,
     clock: Clock,
+    audit: Audit | None,
 ) -> ActionRecorded:
     """Earn what the rules give for this action, once per (type, reference)."""
     now = clock()
@@ -104,6 +107,9 @@ async def record_action(
                                      previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
+        record_entry(audit, store, session, operation="actionRecord",
+                     target=Target("Member", member_id), member=member, entry=entry,
+                     details={"action": {"type": kind, "reference": ref}})
         return entry
 
     try:

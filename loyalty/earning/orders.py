@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import events
+from events.audit import Audit, Target
 from loyalty.collections import ORDERS
 from loyalty.earning import order_events
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
@@ -15,6 +16,7 @@ from loyalty.earning.rules.usage import load_usage, record_usage
 from loyalty.engagement.referrals import reward_first_order
 from loyalty.errors import InvalidOrder
 from loyalty.idempotency import check_external_id, ensure_same_payload, fingerprint
+from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_by_key
 from loyalty.ledger.expiry_policy import expires_at
 from loyalty.ledger.member_state import read_member
@@ -118,6 +120,7 @@ async def record_order(
     actor: Actor,
     store_id: str | None,
     clock: Clock,
+    audit: Audit | None,
 ) -> OrderRecorded:
     """Earn the points `purchase` is worth, once.
 
@@ -184,6 +187,11 @@ async def record_order(
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))
+        record_entry(audit, store, session, operation="orderRecord",
+                     target=Target("Order", purchase.order_id), member=member, entry=entry,
+                     details={"order": {"total": purchase.total, "currency": purchase.currency,
+                                        "channel": purchase.channel.value,
+                                        "store_id": store_id}})
         gifts: tuple[str, ...] = ()
         if member.orders_count == 0:
             # In this transaction: concurrent first orders conflict on the member document,

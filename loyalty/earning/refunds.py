@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import events
+from events.audit import Audit, Target
 from loyalty.collections import LEDGER, LOTS, ORDERS
 from loyalty.earning import order_events
 from loyalty.errors import InvalidOrder, RefundExceedsOrder, RefundNotAllowed, UnknownOrder
 from loyalty.idempotency import check_external_id, ensure_same_payload, fingerprint
+from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, debit
@@ -128,6 +130,7 @@ async def refund_order(
     actor: Actor,
     store_id: str | None = None,
     clock: Clock,
+    audit: Audit | None,
 ) -> OrderRefunded:
     """Reverse the points for a refund of `amount` (minor units) or of returned `lines`, by
     `actor` (working at `store_id`, for staff).
@@ -211,6 +214,9 @@ async def refund_order(
         )
         events.record(store, session, order_events.refunded(
             order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
+        record_entry(audit, store, session, operation="orderRefund",
+                     target=Target("Order", order_id), member=member, entry=entry,
+                     details={"refund": {"id": refund_id, "amount": value}})
         return entry, value, False
 
     try:

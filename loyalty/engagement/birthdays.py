@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from events.audit import Audit
 from loyalty.engagement.gifts import (
     Gift,
     Occasion,
@@ -101,9 +102,9 @@ async def load_birthday_gift(store: Store) -> BirthdayGift | None:
                         since=doc.get("updated_at"))
 
 
-async def save_birthday_gift(store: Store, setting: BirthdayGift | None, *, clock: Clock) -> (
-    BirthdayGift | None
-):
+async def save_birthday_gift(
+    store: Store, setting: BirthdayGift | None, *, clock: Clock, audit: Audit | None
+) -> BirthdayGift | None:
     """Store the (already checked) setting; None switches birthday gifts off."""
     if setting is not None and not 0 <= setting.days_before <= MAX_DAYS_BEFORE:
         raise InvalidInput(f"Give the gift 0 to {MAX_DAYS_BEFORE} days before the birthday.",
@@ -111,7 +112,7 @@ async def save_birthday_gift(store: Store, setting: BirthdayGift | None, *, cloc
     now = clock()
     await save_settings(store, _SETTINGS, None if setting is None else {
         **gift_document(setting.gift), "days_before": setting.days_before,
-    }, now=now)
+    }, now=now, audit=audit, operation="birthdayGiftSet")
     return None if setting is None else BirthdayGift(setting.gift, setting.days_before, now)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from events.audit import Audit, Target
 from loyalty.collections import GIFT_SETTINGS, GIFTS, MEMBERS
 from loyalty.ledger.entries import SYSTEM, Entry, EntryKind, Source
 from loyalty.ledger.member_state import read_member
@@ -115,14 +116,24 @@ async def load_settings(store: Store, name: str, *, session: Session | None = No
 
 
 async def save_settings(store: Store, name: str, fields: Mapping[str, Any] | None, *,
-                        now: datetime) -> None:
-    """Replace the settings `name` (None switches them off)."""
-    if fields is None:
-        await store.collection(GIFT_SETTINGS).delete_one({"_id": name})
-        return
-    await store.collection(GIFT_SETTINGS).replace_one(
-        {"_id": name}, {**fields, "updated_at": now}, upsert=True
-    )
+                        now: datetime, audit: Audit | None, operation: str) -> None:
+    """Replace the settings `name` (None switches them off), recording `operation` as
+    `audit` in the same transaction."""
+    settings = store.collection(GIFT_SETTINGS)
+    after = None if fields is None else {**fields, "updated_at": now}
+
+    async def work(session: Session) -> None:
+        if after is None:
+            before = await settings.find_one_and_delete({"_id": name}, session=session)
+        else:
+            before = await settings.find_one_and_replace({"_id": name}, after, upsert=True,
+                                                         session=session)
+        if audit is not None:
+            audit.record(store, session, operation=operation,
+                         target=Target("GiftSettings", name), at=now, before=before,
+                         after=after)
+
+    await store.transaction(work)
 
 
 async def record_gift(

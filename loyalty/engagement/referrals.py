@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from events.audit import Audit
 from loyalty.collections import MEMBERS
 from loyalty.engagement.gifts import (
     Gift,
@@ -141,7 +142,7 @@ async def load_referral_reward(store: Store, *, session: Session | None = None) 
 
 
 async def save_referral_reward(store: Store, reward: ReferralReward | None, *,
-                               clock: Clock) -> ReferralReward | None:
+                               clock: Clock, audit: Audit | None) -> ReferralReward | None:
     """Store the (already checked) reward; None, or nothing for either side, switches
     referral rewards off. Applies to first orders recorded from now on."""
     if reward is not None and reward.referrer is None and reward.referee is None:
@@ -150,7 +151,8 @@ async def save_referral_reward(store: Store, reward: ReferralReward | None, *,
     if reward is not None:
         fields = {side: gift_document(gift) if gift else None
                   for side, gift in (("referrer", reward.referrer), ("referee", reward.referee))}
-    await save_settings(store, _SETTINGS, fields, now=clock())
+    await save_settings(store, _SETTINGS, fields, now=clock(), audit=audit,
+                        operation="referralRewardSet")
     return reward
 
 

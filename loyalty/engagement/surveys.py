@@ -12,6 +12,8 @@ from typing import Any
 
 import events
 from events import Event, EventType, Subject, SubjectKind
+from events import audit as audit_log
+from events.audit import Audit, Target
 from loyalty.collections import SURVEY_RESPONSES, SURVEYS
 from loyalty.engagement.survey_policy import (
     NpsResults,
@@ -54,16 +56,20 @@ class SurveySubmitted:
     """The ledger entry of the points earned; None for a zero-point survey."""
 
 
-async def create_survey(store: Store, *, draft: SurveyDraft, clock: Clock) -> Survey:
+async def create_survey(
+    store: Store, *, draft: SurveyDraft, clock: Clock, audit: Audit | None
+) -> Survey:
     """Store a new survey; raises InvalidInput or InputErrors, writing nothing."""
     now = clock()
     survey = Survey(id=new_id(), draft=validate_draft(draft), created_at=now, updated_at=now)
-    await store.collection(SURVEYS).insert_one(_survey_document(survey))
+    await audit_log.insert(store, audit, operation="surveyCreate",
+                           target=Target("Survey", survey.id), collection=SURVEYS,
+                           document=_survey_document(survey), at=now)
     return survey
 
 
 async def update_survey(
-    store: Store, *, survey_id: str, changes: SurveyChanges, clock: Clock
+    store: Store, *, survey_id: str, changes: SurveyChanges, clock: Clock, audit: Audit | None
 ) -> Survey:
     """Apply `changes` and validate the result as a whole (a new start must still come
     before the stored end); raises UnknownSurvey or the validation errors, writing nothing.
@@ -79,9 +85,12 @@ async def update_survey(
                          updated_at=clock())
         # In a transaction: two administrators changing the window at once cannot combine
         # into a window that ends before it starts.
-        await store.collection(SURVEYS).replace_one(
-            {"_id": survey_id}, _survey_document(updated), session=session
-        )
+        after = _survey_document(updated)
+        await store.collection(SURVEYS).replace_one({"_id": survey_id}, after, session=session)
+        if audit is not None:
+            audit.record(store, session, operation="surveyUpdate",
+                         target=Target("Survey", survey_id), at=updated.updated_at,
+                         before=doc, after=after)
         return updated
 
     return await store.transaction(work)

@@ -1,14 +1,17 @@
 """What points are worth in money, per currency: the programme's liability in money is
 its outstanding points at this value (docs/analytics.md). Stored on the programme's
-document as `point_values` {<currency>: {points, amount, updated_at}}: `points` points are
-worth `amount` minor units."""
+document as `point_values` {<currency>: {points, amount} or null once removed}: `points`
+points are worth `amount` minor units."""
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from events import audit as audit_log
+from events.audit import Audit
 from loyalty.collections import PROGRAMME
 from loyalty.errors import PointValueNotSet
 from loyalty.money import Money, check_currency
+from loyalty.programme.ladder import PROGRAMME_TARGET
 from store import InputErrors, InvalidInput, KizunaError, Store
 from store.clock import Clock
 
@@ -36,7 +39,7 @@ async def point_values(store: Store) -> list[PointValue]:
     doc = await store.collection(PROGRAMME).find_one({"_id": _ID}, {"point_values": 1})
     values = (doc or {}).get("point_values") or {}
     return [PointValue(currency, value["points"], value["amount"])
-            for currency, value in sorted(values.items())]
+            for currency, value in sorted(values.items()) if value is not None]
 
 
 async def point_value(store: Store, currency: str, *, field: tuple[str, ...]) -> PointValue:
@@ -51,10 +54,11 @@ async def point_value(store: Store, currency: str, *, field: tuple[str, ...]) ->
 
 
 async def set_point_value(
-    store: Store, *, currency: str, points: int, amount: int | None, clock: Clock
+    store: Store, *, currency: str, points: int, amount: int | None, clock: Clock,
+    audit: Audit | None,
 ) -> PointValue | None:
-    """Set (or, with `amount` None, remove) what `points` points are worth in `currency`.
-    Raises UnknownCurrency or InvalidInput."""
+    """Set (or, with `amount` None, remove) what `points` points are worth in `currency`,
+    audited as `audit`. Raises UnknownCurrency or InvalidInput."""
     code = check_currency(currency, field=("input", "currency"))
     errors: list[KizunaError] = []
     if not 1 <= points <= MAX_POINTS:
@@ -65,11 +69,10 @@ async def set_point_value(
                                    field=("input", "amount")))
     if errors:
         raise InputErrors(errors)
-    key = f"point_values.{code}"
-    if amount is None:
-        update: dict[str, object] = {"$unset": {key: ""}, "$set": {"updated_at": clock()}}
-    else:
-        update = {"$set": {key: {"points": points, "amount": amount, "updated_at": clock()},
-                           "updated_at": clock()}}
-    await store.collection(PROGRAMME).update_one({"_id": _ID}, update, upsert=True)
+    now = clock()
+    value = None if amount is None else {"points": points, "amount": amount}
+    await audit_log.update(store, audit, operation="programmePointValueSet",
+                           target=PROGRAMME_TARGET, collection=PROGRAMME,
+                           fields={f"point_values.{code}": value, "updated_at": now}, at=now,
+                           upsert=True)
     return None if amount is None else PointValue(code, points, amount)

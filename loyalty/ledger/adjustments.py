@@ -1,6 +1,8 @@
 """Manual adjustments by an administrator: always with a reason, always audited."""
 
+from events.audit import Audit, Target
 from loyalty.idempotency import check_external_id, fingerprint
+from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit, debit
@@ -19,6 +21,7 @@ async def adjust_points(
     reason: str,
     actor: Actor,
     clock: Clock,
+    audit: Audit | None,
     idempotency_key: str | None = None,
 ) -> Entry:
     """Add (points > 0) or remove (points < 0) points with a reason.
@@ -51,10 +54,14 @@ async def adjust_points(
             recorded_at=now, payload_hash=payload_hash,
         )
         if points > 0:
-            return await credit(store, session, movement, member=member, points=points,
-                                programme=programme)
-        return await debit(store, session, movement, member=member, points=-points,
-                           include_pending=True)
+            entry = await credit(store, session, movement, member=member, points=points,
+                                 programme=programme)
+        else:
+            entry = await debit(store, session, movement, member=member, points=-points,
+                                include_pending=True)
+        record_entry(audit, store, session, operation="pointsAdjust",
+                     target=Target("Member", member_id), member=member, entry=entry)
+        return entry
 
     try:
         return await store.transaction(work)

@@ -10,14 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from events.audit import Audit, Target
 from loyalty.collections import EARNING_RULES, MEMBERS, PROGRAMME, REWARDS, SEGMENTS
 from loyalty.programme.tier_rules import MAX_WINDOW_MONTHS, Tier, TierMetric, TierPolicy, TierWindow
-from store import InputErrors, InvalidInput, KizunaError, NotFound, Store, new_id
+from store import InputErrors, InvalidInput, KizunaError, NotFound, Session, Store, new_id
+from store.clock import Clock
 
 MAX_NAME_LENGTH = 40
 MAX_PERKS_LENGTH = 1000
 MAX_MULTIPLIER = 10.0
 _PROGRAMME_ID = "programme"
+PROGRAMME_TARGET = Target("Programme", _PROGRAMME_ID)
+"""The programme's settings in the audit trail."""
 # Every change of the tiers or of how members qualify counts here; the background job
 # re-evaluates the members against each change once (loyalty.tiers.moves.reevaluate_ladder).
 LADDER_CHANGES = "ladder_changes"
@@ -96,9 +100,11 @@ class PolicyChanges:
 
 
 async def update_policy(
-    store: Store, changes: PolicyChanges, *, dry_run: bool = False
+    store: Store, changes: PolicyChanges, *, clock: Clock, audit: Audit | None,
+    dry_run: bool = False,
 ) -> TierPolicy:
-    """Change the given policy settings (`dry_run`: only validate them)."""
+    """Change the given policy settings (`dry_run`: only validate them), audited as
+    `audit`."""
     current = await load_policy(store)
     updated = replace(
         current, metric=changes.metric or current.metric,
@@ -118,14 +124,21 @@ async def update_policy(
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
     if dry_run or updated == current:
         return updated
-    await store.collection(PROGRAMME).update_one(
-        {"_id": _PROGRAMME_ID},
-        {"$set": {"tier_policy": {
-            "metric": updated.metric.value, "window": updated.window.value,
-            "window_months": updated.window_months, "grace_days": updated.grace_days,
-        }}, "$inc": {LADDER_CHANGES: 1}},
-        upsert=True,
-    )
+    policy = {"metric": updated.metric.value, "window": updated.window.value,
+              "window_months": updated.window_months, "grace_days": updated.grace_days}
+
+    async def work(session: Session) -> None:
+        before = await store.collection(PROGRAMME).find_one_and_update(
+            {"_id": _PROGRAMME_ID},
+            {"$set": {"tier_policy": policy}, "$inc": {LADDER_CHANGES: 1}},
+            {"tier_policy": 1}, upsert=True, session=session,
+        )
+        if audit is not None:
+            audit.record(store, session, operation="programmeUpdate", target=PROGRAMME_TARGET,
+                         at=clock(), before={"tier_policy": (before or {}).get("tier_policy")},
+                         after={"tier_policy": policy})
+
+    await store.transaction(work)
     store.reads.forget(PROGRAMME)
     return updated
 
@@ -161,29 +174,57 @@ def _document(tier: Tier) -> dict[str, Any]:
             "earn_multiplier": tier.earn_multiplier, "perks": tier.perks}
 
 
-async def _save(store: Store, doc: Mapping[str, Any], tiers: list[Tier]) -> None:
-    """Compare-and-set the tier list; a concurrent change makes this raise."""
+@dataclass(frozen=True, slots=True)
+class _TierChange:
+    """One tier's change, for the audit trail."""
+
+    operation: str
+    before: Tier | None
+    after: Tier | None
+    clock: Clock
+    audit: Audit | None
+
+
+async def _save(
+    store: Store, doc: Mapping[str, Any], tiers: list[Tier], change: _TierChange
+) -> None:
+    """Compare-and-set the tier list and record `change`, in one transaction; a concurrent
+    change makes this raise."""
     version = doc.get("tiers_version", 0)
-    result = await store.collection(PROGRAMME).update_one(
-        {"_id": _PROGRAMME_ID, "tiers_version": version if version else None},
-        {"$set": {"tiers": [_document(t) for t in tiers], "tiers_version": version + 1},
-         "$inc": {LADDER_CHANGES: 1}},
-        upsert=not doc,
-    )
-    if result.matched_count == 0 and result.upserted_id is None:
-        raise InvalidInput("The tiers changed meanwhile: try again.", field=("input",))
+
+    async def work(session: Session) -> None:
+        result = await store.collection(PROGRAMME).update_one(
+            {"_id": _PROGRAMME_ID, "tiers_version": version if version else None},
+            {"$set": {"tiers": [_document(t) for t in tiers], "tiers_version": version + 1},
+             "$inc": {LADDER_CHANGES: 1}},
+            upsert=not doc, session=session,
+        )
+        if result.matched_count == 0 and result.upserted_id is None:
+            raise InvalidInput("The tiers changed meanwhile: try again.", field=("input",))
+        if change.audit is not None:
+            tier = change.after or change.before
+            assert tier is not None  # noqa: S101 - a change has a before or an after
+            change.audit.record(
+                store, session, operation=change.operation, target=Target("Tier", tier.id),
+                at=change.clock(), before=_document(change.before) if change.before else None,
+                after=_document(change.after) if change.after else None)
+
+    await store.transaction(work)
     store.reads.forget(PROGRAMME)
 
 
-async def create_tier(store: Store, *, tier: Tier) -> Tier:
+async def create_tier(store: Store, *, tier: Tier, clock: Clock, audit: Audit | None) -> Tier:
     doc = await _programme(store)
     tiers = tiers_from_programme(doc)
     created = _validated(replace(tier, id=new_id()), tiers)
-    await _save(store, doc, [*tiers, created])
+    await _save(store, doc, [*tiers, created],
+                _TierChange("tierCreate", None, created, clock, audit))
     return created
 
 
-async def update_tier(store: Store, *, tier_id: str, changes: TierChanges) -> Tier:
+async def update_tier(
+    store: Store, *, tier_id: str, changes: TierChanges, clock: Clock, audit: Audit | None
+) -> Tier:
     doc = await _programme(store)
     tiers = tiers_from_programme(doc)
     current = next((t for t in tiers if t.id == tier_id), None)
@@ -200,15 +241,17 @@ async def update_tier(store: Store, *, tier_id: str, changes: TierChanges) -> Ti
         ),
         [t for t in tiers if t.id != tier_id],
     )
-    await _save(store, doc, [updated if t.id == tier_id else t for t in tiers])
+    await _save(store, doc, [updated if t.id == tier_id else t for t in tiers],
+                _TierChange("tierUpdate", current, updated, clock, audit))
     return updated
 
 
-async def delete_tier(store: Store, *, tier_id: str) -> None:
+async def delete_tier(store: Store, *, tier_id: str, clock: Clock, audit: Audit | None) -> None:
     """Remove a tier nobody holds and nothing refers to; raises UnknownTier or TierInUse."""
     doc = await _programme(store)
     tiers = tiers_from_programme(doc)
-    if not any(t.id == tier_id for t in tiers):
+    current = next((t for t in tiers if t.id == tier_id), None)
+    if current is None:
         raise UnknownTier("No tier has this id.", field=("input", "id"))
     # Deleting a tier a rule, segment or reward asks for would silently switch it off (a
     # reward for an unknown tier is redeemable by nobody).
@@ -224,4 +267,5 @@ async def delete_tier(store: Store, *, tier_id: str) -> None:
     ):
         if await store.collection(collection).count_documents(query, limit=1):
             raise TierInUse(problem, field=("input", "id"))
-    await _save(store, doc, [t for t in tiers if t.id != tier_id])
+    await _save(store, doc, [t for t in tiers if t.id != tier_id],
+                _TierChange("tierDelete", current, None, clock, audit))

@@ -6,8 +6,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from events import audit as audit_log
+from events.audit import Audit
 from loyalty.collections import PROGRAMME
-from loyalty.programme.ladder import policy_from_programme, tiers_from_programme
+from loyalty.programme.ladder import PROGRAMME_TARGET, policy_from_programme, tiers_from_programme
 from loyalty.programme.tier_rules import Tier, TierPolicy
 from store import InputErrors, InvalidInput, KizunaError, Store
 from store.clock import Clock
@@ -68,8 +70,10 @@ async def update_programme(
     expiry_months: int | None = None,
     pending_days: int | None = None,
     clock: Clock,
+    audit: Audit | None,
 ) -> Programme:
-    """Change the given settings; they apply to points earned from now on."""
+    """Change the given settings, audited as `audit`; they apply to points earned from now
+    on."""
     current = await load_programme(store)
     updated = replace(
         current,
@@ -80,13 +84,17 @@ async def update_programme(
     )
     _validate(updated)
     # Only the fields given: two administrators changing different settings at once both win.
-    changes: dict[str, object] = {"updated_at": clock()}
+    now = clock()
+    changes: dict[str, object] = {"updated_at": now}
     for name, value in (("timezone", timezone), ("expiry_months", expiry_months),
                         ("pending_days", pending_days),
                         ("expiry_kind", expiry_kind.value if expiry_kind else None)):
         if value is not None:
             changes[name] = value
-    await store.collection(PROGRAMME).update_one({"_id": _ID}, {"$set": changes}, upsert=True)
+    # Only the tier policy given (ladder.update_policy records that): nothing to record here.
+    await audit_log.update(store, audit if len(changes) > 1 else None,
+                           operation="programmeUpdate", target=PROGRAMME_TARGET,
+                           collection=PROGRAMME, fields=changes, at=now, upsert=True)
     store.reads.forget(PROGRAMME)
     return updated
 

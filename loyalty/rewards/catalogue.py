@@ -17,6 +17,8 @@ from typing import Any
 
 import events
 from events import Event, EventType, Subject, SubjectKind
+from events import audit as audit_log
+from events.audit import Audit, Target
 from loyalty.collections import PROGRAMME, REWARDS
 from loyalty.programme.ladder import list_tiers, tiers_from_programme
 from loyalty.programme.tier_rules import Tier
@@ -35,6 +37,9 @@ from loyalty.segments.definitions import rule_references
 from store import Document, IndexSpec, InvalidInput, Session, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
+
+REWARD = "Reward"
+"""Rewards' type in the audit trail."""
 
 INDEXES = (
     # The members' catalogue: the active rewards.
@@ -60,21 +65,26 @@ async def _validated(store: Store, draft: RewardDraft) -> RewardDraft:
     return validate_draft(draft, tier_ids=tier_ids, segment_names=names)
 
 
-async def create_reward(store: Store, *, draft: RewardDraft, clock: Clock) -> Reward:
-    """Validate and store a new reward; raises the validation errors, writing nothing."""
+async def create_reward(
+    store: Store, *, draft: RewardDraft, clock: Clock, audit: Audit | None
+) -> Reward:
+    """Validate and store a new reward, audited as `audit`; raises the validation errors,
+    writing nothing."""
     now = clock()
     reward = Reward(id=new_id(), draft=await _validated(store, draft), redeemed=0, issued=0,
                     created_at=now, updated_at=now)
-    await store.collection(REWARDS).insert_one(
-        {"_id": reward.id, **_draft_document(reward.draft), "redeemed": 0, "issued": 0,
-         "created_at": now, "updated_at": now}
-    )
+    await audit_log.insert(
+        store, audit, operation="rewardCreate", target=Target(REWARD, reward.id),
+        collection=REWARDS, at=now,
+        document={"_id": reward.id, **_draft_document(reward.draft), "redeemed": 0,
+                  "issued": 0, "created_at": now, "updated_at": now})
     store.reads.forget(REWARDS)
     return reward
 
 
 async def update_reward(
-    store: Store, *, reward_id: str, changes: Mapping[str, Any], clock: Clock
+    store: Store, *, reward_id: str, changes: Mapping[str, Any], clock: Clock,
+    audit: Audit | None,
 ) -> Reward:
     """Apply `changes` (draft field → value) and validate the result as a whole; the stock
     cannot go below what members hold. Raises UnknownReward or the validation errors."""
@@ -98,6 +108,10 @@ async def update_reward(
             {"_id": reward_id}, {"$set": {**_draft_document(draft), "updated_at": now}},
             session=session,
         )
+        if audit is not None:
+            audit.record(store, session, operation="rewardUpdate",
+                         target=Target(REWARD, reward_id), at=now,
+                         before=_draft_document(current.draft), after=_draft_document(draft))
         return Reward(id=reward_id, draft=draft, redeemed=current.redeemed,
                       issued=current.issued, created_at=current.created_at, updated_at=now)
 
@@ -107,11 +121,15 @@ async def update_reward(
         store.reads.forget(REWARDS)
 
 
-async def delete_reward(store: Store, *, reward_id: str) -> None:
+async def delete_reward(
+    store: Store, *, reward_id: str, clock: Clock, audit: Audit | None
+) -> None:
     """Remove a reward no voucher was ever issued for; raises UnknownReward or RewardInUse
     (switch it off instead: its vouchers refer to it)."""
-    result = await store.collection(REWARDS).delete_one({"_id": reward_id, "issued": 0})
-    if result.deleted_count:
+    deleted = await audit_log.delete(
+        store, audit, operation="rewardDelete", target=Target(REWARD, reward_id),
+        collection=REWARDS, filter={"_id": reward_id, "issued": 0}, at=clock())
+    if deleted is not None:
         store.reads.forget(REWARDS)
         return
     if await store.collection(REWARDS).count_documents({"_id": reward_id}, limit=1):

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from events import audit as audit_log
+from events.audit import Audit, Target
 from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBERS, REWARDS, SEGMENTS
 from loyalty.ledger.member_state import MemberState, read_member, state_from_document
 from loyalty.programme.settings import load_programme
@@ -38,13 +40,15 @@ from store import (
     IndexSpec,
     InputErrors,
     KizunaError,
-    ReturnDocument,
     Store,
     is_duplicate_key,
     new_id,
 )
 from store.clock import Clock
 from store.pagination import Page, fetch_page
+
+SEGMENT = "Segment"
+"""Segments' type in the audit trail."""
 
 INDEXES = (
     IndexSpec(SEGMENTS, (("name", 1),), name="name_unique", unique=True),
@@ -63,7 +67,8 @@ _SEGMENT_ID = ("input", "segment")
 
 
 async def create_segment(
-    store: Store, *, name: str, description: str, conditions: SegmentConditions, clock: Clock
+    store: Store, *, name: str, description: str, conditions: SegmentConditions, clock: Clock,
+    audit: Audit | None,
 ) -> Segment:
     """Store a new segment; raises InvalidSegment, UnknownTier, InputErrors or
     SegmentNameTaken, writing nothing."""
@@ -75,7 +80,9 @@ async def create_segment(
     segment = Segment(id=new_id(), name=name, description=description, conditions=conditions,
                       created_at=now, updated_at=now)
     try:
-        await store.collection(SEGMENTS).insert_one(to_document(segment))
+        await audit_log.insert(store, audit, operation="segmentCreate",
+                               target=Target(SEGMENT, segment.id), collection=SEGMENTS,
+                               document=to_document(segment), at=now)
         store.reads.forget(SEGMENTS)
     except Exception as error:
         if is_duplicate_key(error):
@@ -87,12 +94,13 @@ async def create_segment(
 
 async def update_segment(
     store: Store, *, segment_id: str, description: str | None,
-    conditions: SegmentConditions | None, clock: Clock,
+    conditions: SegmentConditions | None, clock: Clock, audit: Audit | None,
 ) -> Segment:
     """Replace the description and/or all the conditions (None keeps them). The name is the
     key rules refer to and never changes. Raises UnknownSegment or the validation errors,
     writing nothing."""
-    fields: dict[str, Any] = {"updated_at": clock()}
+    now = clock()
+    fields: dict[str, Any] = {"updated_at": now}
     errors: list[KizunaError] = []
     if description is not None:
         fields["description"] = check_description(description, errors)
@@ -106,16 +114,18 @@ async def update_segment(
             errors.append(error)
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
-    doc = await store.collection(SEGMENTS).find_one_and_update(
-        {"_id": segment_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
-    )
+    doc = await audit_log.update(store, audit, operation="segmentUpdate",
+                                 target=Target(SEGMENT, segment_id), collection=SEGMENTS,
+                                 fields=fields, at=now)
     store.reads.forget(SEGMENTS)
     if doc is None:
         raise UnknownSegment("No segment has this id.", field=_SEGMENT_ID)
     return from_document(doc)
 
 
-async def delete_segment(store: Store, *, segment_id: str) -> Segment:
+async def delete_segment(
+    store: Store, *, segment_id: str, clock: Clock, audit: Audit | None
+) -> Segment:
     """Remove a segment no earning rule (archived ones included: they can come back) refers
     to; raises UnknownSegment or SegmentInUse."""
     doc = await store.collection(SEGMENTS).find_one({"_id": segment_id})
@@ -131,7 +141,8 @@ async def delete_segment(store: Store, *, segment_id: str) -> Segment:
         # A reward for an unknown segment would be redeemable by nobody.
         raise SegmentInUse("Rewards are limited to this segment: change them first.",
                            field=_SEGMENT_ID)
-    await store.collection(SEGMENTS).delete_one({"_id": segment_id})
+    await audit_log.delete(store, audit, operation="segmentDelete",
+                           target=Target(SEGMENT, segment_id), collection=SEGMENTS, at=clock())
     store.reads.forget(SEGMENTS)
     return segment
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from events.audit import Audit, Target
 from loyalty.collections import MEMBERS
 from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.ledger.entry_events import write_entry
@@ -115,6 +116,7 @@ async def record_tier_change(
 
 async def set_tier_manually(
     store: Store, *, member_id: str, tier: Tier | None, reason: str, actor: Actor, clock: Clock,
+    audit: Audit | None,
 ) -> Entry:
     """An administrator sets (or, with None, clears) a member's tier; the tier is marked
     manual and no review moves it down."""
@@ -138,6 +140,10 @@ async def set_tier_manually(
             {"_id": member_id}, {"$set": fields}, {"tier": 1}, upsert=True, session=session
         )
         previous = (before or {}).get("tier") or {}
+        if audit is not None:
+            audit.record(store, session, operation="memberTierSet",
+                         target=Target("Member", member_id), at=now, member_id=member_id,
+                         before={"tier": (before or {}).get("tier")}, after=fields)
         return await record_tier_change(store, session, member_id=member_id,
                                         decision=decision, previous_tier_id=previous.get("id"),
                                         now=now, actor=actor)

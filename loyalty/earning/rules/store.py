@@ -19,6 +19,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from events import audit as audit_log
+from events.audit import Audit, Target
 from loyalty.collections import EARNING_RULES
 from loyalty.earning.rules import usage
 from loyalty.earning.rules.model import (
@@ -34,12 +36,15 @@ from loyalty.earning.rules.model import (
 from loyalty.earning.rules.validate import validate_rule
 from loyalty.errors import UnknownRule
 from loyalty.segments.definitions import rule_references
-from store import Document, IndexSpec, ReturnDocument, Store, new_id
+from store import Document, IndexSpec, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
 
 DRAFT_ID = "draft"
 """The id of a rule that is not stored (a draft being validated or simulated)."""
+
+RULE = "EarningRule"
+"""The rules' type in the audit trail (their GraphQL node type)."""
 
 INDEXES = (
     IndexSpec(EARNING_RULES, (("active", 1), ("priority", -1)), name="active_by_priority"),
@@ -47,20 +52,23 @@ INDEXES = (
 )
 
 
-async def create_rule(store: Store, *, draft: EarningRule, clock: Clock) -> EarningRule:
+async def create_rule(
+    store: Store, *, draft: EarningRule, clock: Clock, audit: Audit | None
+) -> EarningRule:
     """Store a new, active rule from `draft` (its id, active flag and creation time are
-    ignored); raises InvalidRule, UnknownCurrency or InputErrors, writing nothing."""
+    ignored), audited as `audit`; raises InvalidRule, UnknownCurrency or InputErrors,
+    writing nothing."""
     now = clock()
     rule = replace(await _validated(store, draft), id=new_id(), active=True, created_at=now)
-    await store.collection(EARNING_RULES).insert_one(
-        {**to_document(rule), "updated_at": now}
-    )
+    await audit_log.insert(
+        store, audit, operation="earningRuleCreate", target=Target(RULE, rule.id),
+        collection=EARNING_RULES, document={**to_document(rule), "updated_at": now}, at=now)
     store.reads.forget(EARNING_RULES)
     return rule
 
 
 async def update_rule(
-    store: Store, *, rule_id: str, draft: EarningRule, clock: Clock
+    store: Store, *, rule_id: str, draft: EarningRule, clock: Clock, audit: Audit | None
 ) -> EarningRule:
     """Replace every field of the rule with those of `draft`, keeping its id, active flag
     and creation time; raises UnknownRule or the validation errors, writing nothing."""
@@ -72,8 +80,8 @@ async def update_rule(
     # A new budget may leave room again (or none): the flag follows what was spent.
     spent = (await usage.budgets_spent(store, [rule_id])).get(rule_id, 0)
     used_up = rule.limits.budget is not None and spent >= rule.limits.budget
-    return await _change(store, rule_id, {**fields, "budget_used_up": used_up,
-                                          "updated_at": clock()})
+    return await _change(store, rule_id, {**fields, "budget_used_up": used_up},
+                         clock=clock, audit=audit, operation="earningRuleUpdate")
 
 
 async def _validated(store: Store, draft: EarningRule) -> EarningRule:
@@ -84,22 +92,30 @@ async def _validated(store: Store, draft: EarningRule) -> EarningRule:
     return validate_rule(draft, tiers=tiers, segments=segments)
 
 
-async def archive_rule(store: Store, *, rule_id: str, clock: Clock) -> EarningRule:
+async def archive_rule(
+    store: Store, *, rule_id: str, clock: Clock, audit: Audit | None
+) -> EarningRule:
     """Stop the rule from earning (it stays listed for the record); raises UnknownRule."""
-    now = clock()
-    return await _change(store, rule_id, {"active": False, "archived_at": now, "updated_at": now})
+    return await _change(store, rule_id, {"active": False, "archived_at": clock()},
+                         clock=clock, audit=audit, operation="earningRuleArchive")
 
 
-async def activate_rule(store: Store, *, rule_id: str, clock: Clock) -> EarningRule:
+async def activate_rule(
+    store: Store, *, rule_id: str, clock: Clock, audit: Audit | None
+) -> EarningRule:
     """Let an archived rule earn again; raises UnknownRule."""
-    return await _change(store, rule_id, {"active": True, "archived_at": None,
-                                          "updated_at": clock()})
+    return await _change(store, rule_id, {"active": True, "archived_at": None},
+                         clock=clock, audit=audit, operation="earningRuleActivate")
 
 
-async def _change(store: Store, rule_id: str, fields: Mapping[str, Any]) -> EarningRule:
-    doc = await store.collection(EARNING_RULES).find_one_and_update(
-        {"_id": rule_id}, {"$set": dict(fields)}, return_document=ReturnDocument.AFTER
-    )
+async def _change(
+    store: Store, rule_id: str, fields: Mapping[str, Any], *, clock: Clock,
+    audit: Audit | None, operation: str,
+) -> EarningRule:
+    now = clock()
+    doc = await audit_log.update(
+        store, audit, operation=operation, target=Target(RULE, rule_id),
+        collection=EARNING_RULES, fields={**fields, "updated_at": now}, at=now)
     store.reads.forget(EARNING_RULES)
     if doc is None:
         raise UnknownRule("No earning rule has this id.", field=("input", "rule"))
