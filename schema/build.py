@@ -17,6 +17,7 @@ from schema.document_limits import DocumentLimits
 from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.ledger import LedgerMutations
+from schema.members import MemberQueries
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
 from schema.rules import RuleMutations, RuleQueries
@@ -37,7 +38,7 @@ class SchemaLimits:
 
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
-            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries):
+            SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, MemberQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,

@@ -44,7 +44,7 @@ _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _CODE_ATTEMPTS = 5
 _SETTINGS = "referral"
 
-type Enrolment = Callable[[Session, str], Awaitable[None]]
+type Enrolment = Callable[[Session, str, datetime], Awaitable[None]]
 
 
 class UnknownReferralCode(NotFound):
@@ -103,7 +103,7 @@ async def find_referrer(store: Store, code: str, *, session: Session | None = No
     return str(doc["_id"]) if doc else None
 
 
-async def enrolment(store: Store, *, referral_code: str, clock: Clock) -> Enrolment:
+async def enrolment(store: Store, *, referral_code: str) -> Enrolment:
     """What registering with `referral_code` adds to the new account's transaction: the
     link to the referrer. Raises UnknownReferralCode before anything is created."""
     field = ("input", "referralCode")
@@ -112,12 +112,12 @@ async def enrolment(store: Store, *, referral_code: str, clock: Clock) -> Enrolm
     if code is None or referrer is None:
         raise UnknownReferralCode("No member has this referral code.", field=field)
 
-    async def link(session: Session, member_id: str) -> None:
+    async def link(session: Session, member_id: str, joined_at: datetime) -> None:
         if member_id == referrer:  # impossible for a new account; kept as the rule itself
             raise UnknownReferralCode("You cannot refer yourself.", field=field)
         await store.collection(MEMBERS).update_one(
             {"_id": member_id, "referred_by": {"$exists": False}},
-            {"$set": {"referred_by": {"member_id": referrer, "code": code, "at": clock()}}},
+            {"$set": {"referred_by": {"member_id": referrer, "code": code, "at": joined_at}}},
             upsert=True, session=session,
         )
 
