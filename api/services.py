@@ -25,6 +25,7 @@ from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
 from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
 from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
 from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
@@ -42,7 +43,7 @@ from store.embedded import EmbeddedServer
 ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
-               *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES)
+               *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES, *ADMIN_VIEW_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

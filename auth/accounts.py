@@ -48,6 +48,8 @@ class Account:
     manager: bool = False
     birthday_set_at: datetime | None = None
     """When the birthday was last set or changed (birthday gifts need notice)."""
+    marketing_consent_at: datetime | None = None
+    """When the member gave marketing consent (None without consent)."""
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -68,6 +70,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         store_id=doc.get("store_id"),
         manager=bool(doc.get("manager", False)),
         birthday_set_at=doc.get("birthday_set_at"),
+        marketing_consent_at=doc.get("marketing_consent_at"),
     )
 
 

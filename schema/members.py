@@ -9,12 +9,9 @@ page's accounts.
 """
 
 import asyncio
-import base64
-import binascii
-import json
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry import Info, relay
@@ -27,7 +24,6 @@ from loyalty.members.directory import (
     MemberFilter,
     MemberOrder,
     Position,
-    SortValue,
     list_members,
     members_by_reference,
 )
@@ -36,7 +32,7 @@ from loyalty.segments.policy import Segment, UnknownSegment
 from scanner.cards import card_member
 from schema.context import Context
 from schema.nodes import Member
-from schema.pagination import After
+from schema.pagination import After, decode_key_cursor, encode_key_cursor
 from schema.permissions import CanReadMembers
 from schema.shared import tier_id
 from store import InvalidInput, KizunaError
@@ -45,7 +41,6 @@ from store.pagination import MAX_PAGE_SIZE
 SEARCH_LIMIT = 200
 """Members a search considers at most (they are then filtered, sorted and paged)."""
 MAX_QUERY_LENGTH = 200
-_CURSOR = "members:"
 
 
 @strawberry.enum(description="What the member list is sorted by (then by id).")
@@ -75,8 +70,8 @@ class MemberSort:
     )
 
 
-@strawberry.type(description="A page of members.")
-class MemberConnection(relay.Connection[Member]):
+@strawberry.type(description="A page of the member list.")
+class MemberListConnection(relay.Connection[Member]):
     search_truncated: bool = strawberry.field(
         default=False, description=f"True when more than {SEARCH_LIMIT} members match "
         "`query`: only the first of them (exact matches, then by email, then by name) are "
@@ -90,40 +85,21 @@ def _query_error(error: KizunaError) -> StrawberryGraphQLError:
         "code": error.code, "field": list(error.field) if error.field else []})
 
 
+def _order_name(order: MemberOrder, descending: bool) -> str:
+    return f"members:{order.value}:{'desc' if descending else 'asc'}"
+
+
 def encode_position(order: MemberOrder, descending: bool, position: Position) -> str:
-    value: Any = position.value
-    if isinstance(value, datetime):
-        value = {"at": value.isoformat()}
-    text = json.dumps({"o": order.value, "d": descending, "v": value, "i": position.member_id})
-    return base64.urlsafe_b64encode((_CURSOR + text).encode()).decode()
+    return encode_key_cursor(_order_name(order, descending), position.value,
+                             position.member_id)
 
 
 def decode_position(cursor: str | None, order: MemberOrder, descending: bool) -> (
     Position | None
 ):
-    """The position in a cursor of this order; InvalidInput for any other text."""
-    if cursor is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        data = json.loads(text.removeprefix(_CURSOR)) if text.startswith(_CURSOR) else None
-        if isinstance(data, dict) and data.get("o") == order.value and (
-            data.get("d") is descending and isinstance(data.get("i"), str)
-        ):
-            return Position(_value(data.get("v")), data["i"])
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        pass
-    raise InvalidInput("This cursor is not valid for this sort.", field=("after",))
-
-
-def _value(raw: object) -> SortValue:
-    if raw is None or (type(raw) in (int, float)):
-        return raw  # type: ignore[return-value]
-    if isinstance(raw, dict) and isinstance(raw.get("at"), str):
-        moment = datetime.fromisoformat(raw["at"])
-        if moment.tzinfo is not None:
-            return moment
-    raise ValueError("not a sort value")
+    """The position in a cursor of this order; a top-level INVALID_INPUT for other text."""
+    found = decode_key_cursor(cursor, _order_name(order, descending))
+    return None if found is None else Position(found[0], found[1])
 
 
 async def _search(info: Info[Context, None], typed: str) -> tuple[list[str], bool]:
@@ -181,7 +157,7 @@ class MemberQueries:
         first: Annotated[int, strawberry.argument(
             description=f"How many members (at most {MAX_PAGE_SIZE}; more is capped).")] = 20,
         after: After = None,
-    ) -> MemberConnection:
+    ) -> MemberListConnection:
         try:
             return await _members(info, query=query, tier=tier, segment=segment,
                                   joined=(joined_from, joined_to), sort=sort or MemberSort(),
@@ -194,7 +170,7 @@ async def _members(
     info: Info[Context, None], *, query: str | None, tier: relay.GlobalID | None,
     segment: relay.GlobalID | None, joined: tuple[datetime | None, datetime | None],
     sort: MemberSort, first: int, after: str | None,
-) -> MemberConnection:
+) -> MemberListConnection:
     store, now = info.context.store, info.context.services.clock()
     order, descending = MemberOrder[sort.field.name], sort.direction is SortDirection.DESC
     if first < 0:
@@ -233,14 +209,14 @@ async def _filter(
 async def _connection(
     info: Info[Context, None], page: DirectoryPage, order: MemberOrder, descending: bool, *,
     truncated: bool,
-) -> MemberConnection:
+) -> MemberListConnection:
     accounts = await info.context.loaders.accounts.load_many(
         [p.member_id for p in page.positions])
     edges = [
         relay.Edge(cursor=encode_position(order, descending, p), node=Member.from_account(a))
         for p, a in zip(page.positions, accounts, strict=True) if a is not None
     ]
-    return MemberConnection(
+    return MemberListConnection(
         edges=edges, search_truncated=truncated,
         page_info=relay.PageInfo(
             has_next_page=page.has_next, has_previous_page=False,

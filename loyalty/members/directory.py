@@ -42,6 +42,7 @@ from loyalty.segments.definitions import (
 )
 from loyalty.segments.policy import Segment
 from store import IndexSpec, Session, Store, UpdateOne
+from store.pagination import after_key
 
 type Enrolment = Callable[[Session, str, datetime], Awaitable[None]]
 
@@ -236,6 +237,4 @@ def _region(key: str, missing: bool, after: Position | None, descending: bool) -
         return region
     if after is None:
         return {key: {"$gte": _LOWEST[key]}}
-    beyond, inclusive = ("$lt", "$lte") if descending else ("$gt", "$gte")
-    return {key: {inclusive: after.value},
-            "$or": [{key: {beyond: after.value}}, {"_id": {beyond: after.member_id}}]}
+    return after_key(key, after.value, after.member_id, descending=descending)
