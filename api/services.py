@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from api.migrations import migrate
 from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.collections import INDEXES as AUTH_INDEXES
 from auth.keys import Keyring, load_key_dir
+from auth.member_search import INDEXES as MEMBER_SEARCH_INDEXES
 from auth.passwords import HashingCapacity, PasswordCost, Passwords
 from auth.refresh_tokens import RefreshTokens
 from auth.revocations import SessionRevocations
@@ -24,6 +26,8 @@ from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
 from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
 from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
+from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
+from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog, adopt_legacy_records
@@ -40,7 +44,8 @@ from store.embedded import EmbeddedServer
 ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
-               *AUDIT_INDEXES)
+               *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
+               *ADMIN_VIEW_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         await store.require_transactions()
         await ensure_indexes(store, ALL_INDEXES)
         await adopt_legacy_records(store)  # the scan audit's former collection, once
+        await migrate(store)
         yield Database(store=store, uri=uri, embedded=embedded)
     finally:
         await store.close()

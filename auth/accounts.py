@@ -8,6 +8,7 @@ from typing import Any
 import events
 from auth.collections import ACCOUNTS, STORES
 from auth.errors import EmailTaken
+from auth.member_search import index_name
 from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
@@ -28,8 +29,8 @@ from store.clock import Clock
 from store.errors import InputErrors
 
 type Enrolment = Callable[[Session, str, datetime], Awaitable[None]]
-"""Writes that must commit with a new account (given its id and creation time), or not at
-all."""
+"""Writes that must commit with a new member's account (given its id and creation time),
+or not at all."""
 
 # The birthday job finds the members born on a day by the stored "MM-DD".
 BIRTHDAY_INDEX = IndexSpec(ACCOUNTS, (("birthday_md", 1), ("_id", 1)), name="birthday_day")
@@ -49,6 +50,8 @@ class Account:
     manager: bool = False
     birthday_set_at: datetime | None = None
     """When the birthday was last set or changed (birthday gifts need notice)."""
+    marketing_consent_at: datetime | None = None
+    """When the member gave marketing consent (None without consent)."""
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -69,6 +72,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         store_id=doc.get("store_id"),
         manager=bool(doc.get("manager", False)),
         birthday_set_at=doc.get("birthday_set_at"),
+        marketing_consent_at=doc.get("marketing_consent_at"),
     )
 
 
@@ -138,21 +142,20 @@ async def _insert_account(
         "manager": manager,
         "created_at": now,
     }
-    registered = registered_event(doc) if role is Role.MEMBER else None
     try:
-        if enrolment is not None:
+        if role is Role.MEMBER:
+            # The account, its event, its name's words and the programme's side of the new
+            # member (`enrolment`) commit together.
+            registered = registered_event(doc)
+
             async def work(session: Session) -> None:
                 await store.collection(ACCOUNTS).insert_one(doc, session=session)
-                if registered is not None:
-                    events.record(store, session, registered)
-                await enrolment(session, doc["_id"], doc["created_at"])
+                events.record(store, session, registered)
+                await index_name(store, session, member_id=doc["_id"], name=doc["name"])
+                if enrolment is not None:
+                    await enrolment(session, doc["_id"], now)
 
             await store.transaction(work)
-        elif registered is not None:
-            # One insert carries the account and its event; publishing moves the event.
-            written = events.staged_document(doc, registered)
-            await store.collection(ACCOUNTS).insert_one(written)
-            await events.publish(store, ACCOUNTS, written)
         else:
             await audit_log.insert(store, audit, operation="staffCreate",
                                    target=Target("Staff", doc["_id"]), collection=ACCOUNTS,

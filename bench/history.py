@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from auth.accounts import registered_event
+from auth.member_search import word_documents
 from bench.ledger_mirror import MemberBook, spendable_at
 from bench.options import HistoryShape
 from bench.usage_book import UsageBook
@@ -84,6 +85,8 @@ class MemberDocs:
     scans: list[ScanRecord] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     """The outbox's events but those of the ledger entries (the book's)."""
+    words: list[dict[str, Any]] = field(default_factory=list)
+    """The member's name words (auth.member_search)."""
 
 
 def email_of(run: str, index: int) -> str:
@@ -96,6 +99,10 @@ def member_documents(ctx: SeedContext, index: int, member_id: str) -> MemberDocs
     rng = random.Random(index)
     start = ctx.now - HISTORY + timedelta(days=index % 30, minutes=rng.randrange(1440))
     docs = MemberDocs(account=_account(ctx, index, member_id, start), book=MemberBook(member_id))
+    # What registration writes besides the account (auth.accounts, loyalty.members.directory):
+    # the member list's join date and the name's words.
+    docs.book.totals.update({"joined_at": start, "points": 0})
+    docs.words = word_documents(member_id, docs.account["name"])
     docs.events.append(registered_event(docs.account).document())
     _adjust(ctx, docs, WELCOME_BONUS, "Welcome bonus", start)
     steps = _steps(ctx.shape, rng)

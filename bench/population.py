@@ -22,6 +22,7 @@ import httpx
 from strawberry import relay
 
 from auth.collections import ACCOUNTS
+from auth.member_search import MEMBER_WORDS
 from bench.history import MemberDocs, SeedContext, email_of, member_documents
 from bench.members import SIGN_UP_CONCURRENCY, SignedInMember, sign_in
 from bench.progress import say
@@ -38,7 +39,8 @@ from store import Session, Store, new_id
 CHUNK_MEMBERS = 2_000
 BATCH = 2_000  # documents per insert transaction
 # In the order the product writes them: an account before its points, lots before entries.
-COLLECTIONS = (ACCOUNTS, MEMBERS, LOTS, LEDGER, ORDERS, RULE_USAGE, VOUCHERS, OUTBOX)
+COLLECTIONS = (ACCOUNTS, MEMBER_WORDS, MEMBERS, LOTS, LEDGER, ORDERS, RULE_USAGE, VOUCHERS,
+               OUTBOX)
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class Chunk:
         self.docs.append(member)
         found = self.documents
         found[ACCOUNTS].append(member.account)
+        found[MEMBER_WORDS] += member.words
         found[MEMBERS].append(member.book.totals)
         found[LOTS] += member.book.lots
         found[LEDGER] += member.book.entries

@@ -98,3 +98,23 @@ async def card_holder(store: Store, *, token: str, clock: Clock) -> str:
         "in the app again.",
         field=("input", "token"),
     )
+
+
+async def card_member(store: Store, typed: str) -> str | None:
+    """The member whose card is `typed`: a card id, or a whole scanned token (its code is
+    not checked: this finds a card, it admits no one). None when it is neither or unknown;
+    one query, none for text that cannot be a card."""
+    cleaned = "".join(typed.split()).upper()
+    if cleaned.startswith(PREFIX) and len(cleaned) == TOKEN_LENGTH:
+        cleaned = cleaned[len(PREFIX) : len(PREFIX) + CARD_ID_LENGTH]
+    if len(cleaned) != CARD_ID_LENGTH or any(c not in ALPHABET for c in cleaned):
+        return None
+    card = await store.collection(MEMBER_CARDS).find_one({"_id": cleaned}, {"member_id": 1})
+    return str(card["member_id"]) if card else None
+
+
+async def card_ids(store: Store, member_ids: list[str]) -> dict[str, str]:
+    """The card id of each of these members that has a card; one query."""
+    cursor = store.collection(MEMBER_CARDS).find(
+        {"member_id": {"$in": member_ids}}, {"member_id": 1})
+    return {doc["member_id"]: doc["_id"] async for doc in cursor}

@@ -11,7 +11,7 @@ from auth.accounts import find_member, set_birthday
 from auth.registration import register
 from auth.roles import Role
 from loyalty.engagement import referrals
-from loyalty.members.joining import joining
+from loyalty.members import directory
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member, Staff
@@ -161,14 +161,14 @@ class AccountMutations:
         self, info: Info[Context, None], input: Annotated[AccountRegisterInput, INPUT]
     ) -> AccountRegisterPayload:
         code = (input.referral_code or "").strip()
+        store = info.context.store
+        referral = [await referrals.enrolment(store, referral_code=code)] if code else []
         account = await register(
             info.context.services.authenticator, client_address=info.context.client_address,
             email=input.email, password=input.password, name=input.name,
             birthday=input.birthday, marketing_consent=input.marketing_consent,
             clock=info.context.services.clock,
-            enrolment=joining(info.context.store, referral=await referrals.enrolment(
-                info.context.store, referral_code=code, clock=info.context.services.clock
-            ) if code else None),
+            enrolment=directory.enrolment(store, *referral),
         )
         return AccountRegisterPayload(member=Member.from_account(account))
 

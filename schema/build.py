@@ -19,6 +19,7 @@ from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
 from schema.ledger import LedgerMutations
+from schema.members import MemberQueries
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
 from schema.rules import RuleMutations, RuleQueries
@@ -40,7 +41,7 @@ class SchemaLimits:
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
-            AuditQueries):
+            AuditQueries, MemberQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,

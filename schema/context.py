@@ -9,12 +9,15 @@ from datetime import date
 from strawberry.dataloader import DataLoader
 
 from auth.accounts import Account, get_accounts
+from auth.api_keys import ApiKey, get_api_keys
 from auth.roles import Principal, Role
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
 from events.audit import Audit
 from events.feed import EventFeed
 from loyalty.ledger.snapshot import MemberSnapshot, read_snapshots
+from loyalty.members.admin_view import MemberFacts, member_facts
+from scanner.cards import card_ids
 from scanner.desk import ScanDesk
 from scanner.qr import QrRenderer
 from store import Store
@@ -51,6 +54,15 @@ class Loaders:
         )
         self.members = DataLoader[str, MemberSnapshot](lambda ids: _snapshots(store, ids))
         """A member's totals and open lots, read once per request for every screen field."""
+        self.member_facts = DataLoader[str, MemberFacts | None](
+            lambda ids: _ordered(member_facts(store, list(ids)), ids)
+        )
+        self.card_ids = DataLoader[str, str | None](
+            lambda ids: _ordered(card_ids(store, list(ids)), ids)
+        )
+        self.api_keys = DataLoader[str, ApiKey | None](
+            lambda ids: _ordered(get_api_keys(store, list(ids)), ids)
+        )
 
 
 async def _ordered[V](found: Awaitable[dict[str, V]], ids: Sequence[str]) -> list[V | None]:

@@ -1,6 +1,7 @@
 """The major objects, as Relay nodes with opaque global ids; each authorises its own lookup."""
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Self
@@ -22,6 +23,7 @@ from schema.context import Context
 from schema.offers import OfferType
 from schema.pagination import After, First, check_first, connection, decode_cursor
 from schema.permissions import (
+    IsAdmin,
     IsTheMemberOrAdmin,
     is_admin,
     may_read_members,
@@ -81,8 +83,12 @@ class Member(relay.Node):
 
     @strawberry.field(description="Balance, pending points and what expires soon.")
     async def points(self, info: Info[Context, None]) -> MemberPoints:
+        return await self.points_of(info, self.id)
+
+    @staticmethod
+    async def points_of(info: Info[Context, None], member_id: str) -> MemberPoints:
         now = info.context.services.clock()
-        snapshot = await info.context.loaders.members.load(self.id)
+        snapshot = await info.context.loaders.members.load(member_id)
         return MemberPoints.from_summary(points_summary(snapshot, now), now)
 
     @strawberry.field(description="Every points movement with its reason, newest first. "
@@ -119,10 +125,25 @@ class Member(relay.Node):
     async def tier(
         self, info: Info[Context, None]
     ) -> MemberTier:
-        snapshot = await info.context.loaders.members.load(self.id)
+        return await self.tier_of(info, self.id)
+
+    @staticmethod
+    async def tier_of(info: Info[Context, None], member_id: str) -> MemberTier:
+        snapshot = await info.context.loaders.members.load(member_id)
         return MemberTier.of(await screens.tier(
             info.context.store, snapshot, now=info.context.services.clock()
         ))
+
+    @strawberry.field(description="What administrators see of the member beyond the profile: "
+                      "consent, points, tier history, ledger with actors, vouchers, orders "
+                      "and refunds, referrals, survey answers, last activity, card. "
+                      "Administrators only.", permission_classes=[IsAdmin])
+    def admin(self) -> Annotated[
+        "MemberAdminView", strawberry.lazy("schema.member_admin")  # type: ignore[name-defined]  # noqa: F821
+    ]:
+        # schema.member_admin builds on this module, which therefore names its type lazily,
+        # without an import; its resolvers read only the `member_id` this subject carries.
+        return AdminSubject(member_id=self.id)
 
     @strawberry.field(description="The code friends enter when they join (accountRegister's "
                       "referralCode): when a friend's first order is recorded, both of you "
@@ -172,6 +193,13 @@ class Member(relay.Node):
         accounts = await _visible_accounts(info, node_ids, Role.MEMBER,
                                            readers=may_read_members)
         return [cls.from_account(a) if a else None for a in accounts]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSubject:
+    """The member whose admin view (schema/member_admin.py) is resolved."""
+
+    member_id: str
 
 
 @strawberry.type(description="A store employee who scans vouchers and member cards.")

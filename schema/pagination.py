@@ -2,8 +2,10 @@
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -63,3 +65,39 @@ def connection[D, N: relay.Node](
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
+
+
+_KEYED = "keyed:"
+
+
+def encode_key_cursor(order: str, value: object, document_id: str) -> str:
+    """A cursor of a list sorted by a key then id: its order's name, the key's value
+    (a number, a time or null) and the id."""
+    raw = {"at": value.isoformat()} if isinstance(value, datetime) else value
+    text = json.dumps({"o": order, "v": raw, "i": document_id})
+    return base64.urlsafe_b64encode((_KEYED + text).encode()).decode()
+
+
+def decode_key_cursor(cursor: str | None, order: str) -> tuple[Any, str] | None:
+    """The (value, id) inside a cursor of `order`; a top-level INVALID_INPUT error for any
+    other text (a cursor of another list or order included)."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        data = json.loads(text.removeprefix(_KEYED)) if text.startswith(_KEYED) else None
+        if isinstance(data, dict) and data.get("o") == order and isinstance(data.get("i"), str):
+            return _key_value(data.get("v")), data["i"]
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        pass
+    raise _invalid("This cursor is not valid for this list and order.", "after")
+
+
+def _key_value(raw: object) -> Any:
+    if raw is None or type(raw) in (int, float):
+        return raw
+    if isinstance(raw, dict) and isinstance(raw.get("at"), str):
+        moment = datetime.fromisoformat(raw["at"])
+        if moment.tzinfo is not None:
+            return moment
+    raise ValueError("not a key value")

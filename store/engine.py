@@ -59,6 +59,7 @@ from mongoeco.engines.sqlite_query import (
     index_expressions_sql,
     json_path_for_field,
     translate_query_plan,
+    translate_sort_spec,
     type_expression_sql,
 )
 from mongoeco.engines.virtual_indexes import document_in_virtual_index
@@ -76,6 +77,15 @@ from store.engine_shared_indexes import (
     MULTIKEY_INDEX,
     SCALAR_INDEX,
     adopt_shared_indexes,
+)
+from store.engine_sorted_pages import (
+    UNORDERED_FEATURE,
+    index_order,
+    null_condition,
+    range_bound,
+    range_condition,
+    range_operator,
+    unordered_values_sql,
 )
 
 READS_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", default=False)
@@ -101,6 +111,7 @@ _EXISTENCE_FEATURES = {
         "_field_has_scalar_or_array_element_type_mismatch_in_collection", True,
     ),
     "tagged_type": ("_field_contains_tagged_value_type_in_collection", True),
+    UNORDERED_FEATURE: ("_field_is_unordered_in_collection", False),  # override 17
 }
 # "Every document's value has one scalar type": a claim about all documents.
 _UNIFORM_FEATURE = "uniform_scalar_sort_type"
@@ -320,6 +331,27 @@ class _SessionRuntime(SQLiteSessionRuntime):
             super()._clear_rollback_sensitive_caches()
         finally:
             self._engine._rolling_back.active = False
+
+
+@dataclasses.dataclass(slots=True)
+class _Implied:
+    """Conditions a filter implies (SQL with its parameters), and the fields it fixes: by
+    equality (`equal`), or only their stored type (`typed`, a range)."""
+
+    conditions: list[str] = dataclasses.field(default_factory=list)
+    parameters: list[object] = dataclasses.field(default_factory=list)
+    equal: set[str] = dataclasses.field(default_factory=set)
+    typed: set[str] = dataclasses.field(default_factory=set)
+
+    def add(self, condition: str, *parameters: object, equal: str | None = None,
+            typed: str | None = None) -> None:
+        self.conditions.append(condition)
+        self.parameters.extend(parameters)
+        if equal is not None:
+            self.equal.add(equal)
+            self.typed.add(equal)
+        if typed is not None:
+            self.typed.add(typed)
 
 
 class KizunaEngine(SQLiteEngine):
@@ -629,17 +661,26 @@ class KizunaEngine(SQLiteEngine):
             db_name, coll_name, semantics, select_clause=select_clause, hint=hint)
         if not plan.use_sql or not plan.sql:
             return plan
-        sql, params = self._narrowed(db_name, coll_name, semantics.query_plan, plan.sql,
-                                     plan.params)
+        implied = self._implied(db_name, coll_name, semantics.query_plan)
+        sql, params = self._narrowed(db_name, coll_name, plan.sql, plan.params, implied)
+        sql = self._ordered_by_index(db_name, coll_name, sql, semantics, implied)
         return plan if sql is plan.sql else dataclasses.replace(plan, sql=sql, params=params)
 
     def _sort_requires_python(
         self, db_name: str, coll_name: str, plan: QueryNode, sort: Any
     ) -> bool:
+        if sort and all(self._orderable(db_name, coll_name, field) for field, _ in sort) and (
+            not self._plan_has_array_traversing_paths(db_name, coll_name, plan)
+        ):
+            # Override 17: no document holds an array or a tagged number at a sort field,
+            # which is all mongoeco's question of every matching document looks for.
+            return False
+
         # The same question mongoeco asks ("does a matching document hold an array or a
         # tagged number at the sort field?"), with the filter narrowed the same way.
         def fetchone(sql: str, params: tuple[object, ...]) -> Any:
-            sql, params = self._narrowed(db_name, coll_name, plan, sql, params)
+            sql, params = self._narrowed(db_name, coll_name, sql, params,
+                                         self._implied(db_name, coll_name, plan))
             return self._require_connection().execute(sql, params).fetchone()
 
         return bool(sort_requires_python(
@@ -656,51 +697,58 @@ class KizunaEngine(SQLiteEngine):
         ))
 
     def _narrowed(
-        self, db_name: str, coll_name: str, query: QueryNode, sql: str,
-        params: tuple[object, ...],
+        self, db_name: str, coll_name: str, sql: str, params: tuple[object, ...],
+        implied: "_Implied",
     ) -> tuple[str, tuple[object, ...]]:
-        """`sql` (a query of one collection's documents for `query`) with the implied
-        conditions added after its `WHERE db_name = ? AND coll_name = ?`; `sql` itself when
-        there are none or its shape is not that."""
+        """`sql` (a query of one collection's documents) with the `implied` conditions added
+        after its `WHERE db_name = ? AND coll_name = ?`; `sql` itself when there are none or
+        its shape is not that."""
         where = self._WHERE.search(sql)
         if where is None or sql.count("?", 0, where.start()) or (
             tuple(params[:2]) != (db_name, coll_name)
         ):
             return sql, params
-        conditions, parameters = self._implied_conditions(db_name, coll_name, query)
-        if not conditions:
+        if not implied.conditions:
             return sql, params
-        added = "".join(f" AND {condition}" for condition in conditions)
+        added = "".join(f" AND {condition}" for condition in implied.conditions)
         return (sql[:where.end()] + added + sql[where.end():],
-                (*params[:2], *parameters, *params[2:]))
+                (*params[:2], *implied.parameters, *params[2:]))
 
     def _implied_conditions(
         self, db_name: str, coll_name: str, query: QueryNode
     ) -> tuple[list[str], list[object]]:
         """Index-friendly conditions every document matching `query` meets."""
-        conditions: list[str] = []
-        parameters: list[object] = []
-        indexed = {index["fields"][0] for index in self._load_indexes(db_name, coll_name)
-                   if index.get("fields")}
+        implied = self._implied(db_name, coll_name, query)
+        return implied.conditions, implied.parameters
+
+    def _implied(self, db_name: str, coll_name: str, query: QueryNode) -> "_Implied":
+        implied = _Implied()
+        indexes = self._load_indexes(db_name, coll_name)
+        indexed = {index["fields"][0] for index in indexes if index.get("fields")}
+        in_an_index = {field for index in indexes for field in index.get("fields") or ()}
         for clause in _conjuncts(query):
             if isinstance(clause, EqualsCondition) and type(clause.value) is str:
                 if clause.field == "_id":
-                    conditions.append("storage_key = ?")
-                    parameters.append(self._storage_key(clause.value))
-                elif clause.field in indexed and self._plain_scalar_field(
+                    implied.add("storage_key = ?", self._storage_key(clause.value))
+                elif clause.field in indexed and self._plain_string_field(
                     db_name, coll_name, clause.field
                 ):
                     type_sql, value_sql = index_expressions_sql(clause.field)
-                    conditions.append(f"{type_sql} = '' AND {value_sql} = ?")
-                    parameters.append(clause.value)
+                    implied.add(f"{type_sql} = '' AND {value_sql} = ?", clause.value,
+                                equal=clause.field)
+            elif isinstance(clause, EqualsCondition) and clause.value is None and (
+                clause.field in in_an_index and self._orderable(db_name, coll_name, clause.field)
+            ):
+                # Override 17: {f: null} is missing or null, nothing else, on such a field.
+                implied.add(null_condition(clause.field), equal=clause.field)
             elif isinstance(clause, InCondition) and (
                 0 < len(clause.values) <= self._MAX_IN_IDS
                 and all(type(value) is str for value in clause.values)
             ):
                 marks = ", ".join("?" for _ in clause.values)
                 if clause.field == "_id":
-                    conditions.append(f"storage_key IN ({marks})")
-                    parameters.extend(self._storage_key(value) for value in clause.values)
+                    implied.add(f"storage_key IN ({marks})",
+                                *(self._storage_key(value) for value in clause.values))
                 elif clause.field in indexed and self._plain_scalar_field(
                     db_name, coll_name, clause.field
                 ):
@@ -708,18 +756,69 @@ class KizunaEngine(SQLiteEngine):
                     # string in the list matches only a document whose value is that
                     # very string (the snapshot's {member_id: {$in: [...]}} of lots).
                     type_sql, value_sql = index_expressions_sql(clause.field)
-                    conditions.append(f"{type_sql} = '' AND {value_sql} IN ({marks})")
-                    parameters.extend(clause.values)
+                    implied.add(f"{type_sql} = '' AND {value_sql} IN ({marks})",
+                                *clause.values)
+            elif (operator := range_operator(clause)) is not None and (
+                (bound := range_bound(getattr(clause, "value", None))) is not None
+                and clause.field in in_an_index  # type: ignore[attr-defined]
+                and self._orderable(db_name, coll_name, clause.field)  # type: ignore[attr-defined]
+            ):
+                # Override 17: BSON compares a number only with numbers, a date with dates.
+                field: str = clause.field  # type: ignore[attr-defined]
+                implied.add(range_condition(field, bound[0], operator), bound[1], typed=field)
         for field, (lower, upper) in _string_ranges(query).items():
             if field in indexed and self._plain_scalar_field(db_name, coll_name, field):
                 # Between two strings in BSON order there are only strings (stored plainly,
                 # compared by code point as SQLite compares UTF-8 text): a batch of
                 # `kizuna verify`, {member_id: {$gt: a, $lte: b}}.
                 type_sql, value_sql = index_expressions_sql(field)
-                conditions.append(f"{type_sql} = '' AND {value_sql} {lower[0]} ? "
-                                  f"AND {value_sql} {upper[0]} ?")
-                parameters.extend((lower[1], upper[1]))
-        return conditions, parameters
+                implied.add(f"{type_sql} = '' AND {value_sql} {lower[0]} ? "
+                            f"AND {value_sql} {upper[0]} ?", lower[1], upper[1], typed=field)
+        return implied
+
+    def _plain_string_field(self, db_name: str, coll_name: str, field: str) -> bool:
+        """Whether an equality with a string at `field` can only match that very string:
+        override 3's rule for a top-level field, override 17's (an orderable field, with no
+        array on the way) for a dotted one such as `tier.id`."""
+        if "." not in field:
+            return self._plain_scalar_field(db_name, coll_name, field)
+        return self._orderable(db_name, coll_name, field)
+
+    # --- Override 17: sorted pages in index order (store/engine_sorted_pages.py) ----------
+
+    def _ordered_by_index(
+        self, db_name: str, coll_name: str, sql: str, semantics: Any, implied: "_Implied"
+    ) -> str:
+        """`sql` with mongoeco's ORDER BY replaced by one on an index's expressions, when
+        an index serves the sort and every sort field is orderable; else `sql`."""
+        sort = getattr(semantics, "sort", None)
+        if not sort or getattr(semantics, "collation", None) is not None:
+            return sql
+        expected = translate_sort_spec(sort)
+        if sql.count(expected) != 1 or not all(
+            self._orderable(db_name, coll_name, field) for field, _ in sort
+        ):
+            return sql
+        order = index_order(self._load_indexes(db_name, coll_name), sort,
+                            equal=frozenset(implied.equal), typed=frozenset(implied.typed))
+        return sql if order is None else sql.replace(expected, order)
+
+    def _orderable(self, db_name: str, coll_name: str, field: str) -> bool:
+        """Whether every document's value at `field` sorts in index order as in BSON, and
+        no path to it goes through an array."""
+        return not self._field_traverses_array_in_collection(db_name, coll_name, field) and (
+            not self._field_is_unordered_in_collection(db_name, coll_name, field))
+
+    def _field_is_unordered_in_collection(
+        self, db_name: str, coll_name: str, field: str
+    ) -> bool:
+        feature_key = (db_name, coll_name, f"{UNORDERED_FEATURE}:{field}")
+        if feature_key in self._collection_features_cache:
+            return bool(self._collection_features_cache[feature_key])
+        row = self._require_connection().execute(
+            unordered_values_sql(field), (db_name, coll_name)).fetchone()
+        self._collection_features_cache[feature_key] = row is not None
+        return row is not None
 
     def _plain_scalar_field(self, db_name: str, coll_name: str, field: str) -> bool:
         """Whether an equality with a string at `field` can only match a document whose

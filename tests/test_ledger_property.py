@@ -29,7 +29,7 @@ from loyalty.insights.figures import MAX_DAYS, figures
 from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.entries import Actor
 from loyalty.ledger.expiry import expire_due_lots
-from loyalty.members.joining import joining
+from loyalty.members import directory
 from loyalty.programme.settings import ExpiryKind, update_programme
 from loyalty.purchases import Channel, OrderLine
 from loyalty.rewards.catalogue import create_reward
@@ -161,7 +161,7 @@ async def run(uri: str, steps: list[Step]) -> list[str]:
 
 async def join(store: Store, member_id: str, at: datetime) -> None:
     """A member's account, written as registration writes it (with its enrolment)."""
-    enrol = joining(store)
+    enrol = directory.enrolment(store)
 
     async def work(session: Session) -> None:
         await store.collection(ACCOUNTS).insert_one(

@@ -104,7 +104,7 @@ async def find_referrer(store: Store, code: str, *, session: Session | None = No
     return str(doc["_id"]) if doc else None
 
 
-async def enrolment(store: Store, *, referral_code: str, clock: Clock) -> Enrolment:
+async def enrolment(store: Store, *, referral_code: str) -> Enrolment:
     """What registering with `referral_code` adds to the new account's transaction: the
     link to the referrer. Raises UnknownReferralCode before anything is created."""
     field = ("input", "referralCode")
@@ -118,7 +118,7 @@ async def enrolment(store: Store, *, referral_code: str, clock: Clock) -> Enrolm
             raise UnknownReferralCode("You cannot refer yourself.", field=field)
         await store.collection(MEMBERS).update_one(
             {"_id": member_id, "referred_by": {"$exists": False}},
-            {"$set": {"referred_by": {"member_id": referrer, "code": code, "at": clock()}}},
+            {"$set": {"referred_by": {"member_id": referrer, "code": code, "at": joined_at}}},
             upsert=True, session=session,
         )
 

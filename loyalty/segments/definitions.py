@@ -303,7 +303,7 @@ async def preview_segment(
         query = {"role": _MEMBER_ROLE, "birthday": {"$regex": f"^[0-9]{{4}}-{month:02d}-"}}
         return await _counted(store, ACCOUNTS, query)
     query = member_filter(checked, now, timezone)
-    if checked.favourite_category is None and not checked.needs_birthday:
+    if not checked_in_app(checked):
         return await _counted(store, MEMBERS, query)
     return await _scanned(store, checked, query, now, timezone)
 
@@ -351,24 +351,48 @@ async def _scanned(
     store: Store, conditions: SegmentConditions, query: dict[str, Any], now: datetime,
     timezone: ZoneInfo,
 ) -> SegmentPreview:
-    projection = {"last_order_at": 1, "qualifying": 1, "tier": 1, "category_spend": 1}
-    cursor = store.collection(MEMBERS).find(query, projection).sort("_id", 1).batch_size(BATCH)
+    cursor = store.collection(MEMBERS).find(query, CHECKED_FIELDS).sort("_id", 1).batch_size(
+        BATCH)
     count, sample = 0, list[str]()
     while batch := await cursor.to_list(BATCH):
-        birthdays: dict[str, date | None] = {}
-        if conditions.needs_birthday:
-            accounts = store.collection(ACCOUNTS).find(
-                {"_id": {"$in": [doc["_id"] for doc in batch]}}, {"birthday": 1}
-            )
-            birthdays = {doc["_id"]: _date(doc) async for doc in accounts}
-        for doc in batch:
-            member = state_from_document(doc["_id"], doc)
-            if matches(conditions, member, birthdays.get(doc["_id"]), member.tier.tier_id,
-                       now, timezone):
-                count += 1
-                if len(sample) < PREVIEW_SAMPLE:
-                    sample.append(doc["_id"])
+        for member_id in await members_matching(store, conditions, batch, now=now,
+                                                timezone=timezone):
+            count += 1
+            if len(sample) < PREVIEW_SAMPLE:
+                sample.append(member_id)
     return SegmentPreview(count=count, sample=tuple(sample))
+
+
+CHECKED_FIELDS = {"last_order_at": 1, "qualifying": 1, "tier": 1, "category_spend": 1}
+"""What `members_matching` reads of a member document."""
+
+
+def checked_in_app(conditions: SegmentConditions) -> bool:
+    """Whether `member_filter` leaves conditions that only `members_matching` decides (a
+    favourite category or a birthday)."""
+    return conditions.favourite_category is not None or conditions.needs_birthday
+
+
+async def members_matching(
+    store: Store, conditions: SegmentConditions, documents: Sequence[Mapping[str, Any]], *,
+    now: datetime, timezone: ZoneInfo,
+) -> list[str]:
+    """The ids, in the order given, of the member `documents` (with at least CHECKED_FIELDS)
+    that `conditions` select at `now`; one query of their birthdays when a condition needs
+    them (at most BATCH documents)."""
+    birthdays: dict[str, date | None] = {}
+    if conditions.needs_birthday and documents:
+        accounts = store.collection(ACCOUNTS).find(
+            {"_id": {"$in": [doc["_id"] for doc in documents]}}, {"birthday": 1}
+        )
+        birthdays = {doc["_id"]: _date(doc) async for doc in accounts}
+    matching = []
+    for doc in documents:
+        member = state_from_document(doc["_id"], doc)
+        if matches(conditions, member, birthdays.get(doc["_id"]), member.tier.tier_id, now,
+                   timezone):
+            matching.append(doc["_id"])
+    return matching
 
 
 # --- documents -----------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Finding member accounts by what an administrator types: the beginning of an email (any
+case) or the beginning of a word of the name (any case, accents kept).
+
+Name words live in their own collection, `member_words`: one document per word of a
+member's name, {_id: "<word> <member id>", word, member_id}, written in the transaction that
+creates the account (a name never changes after registration) and by `backfill_words` for
+accounts older than this collection. A word per document, not an array on the account,
+because the embedded engine serves no index on an array (a query on one reads every
+account); each search is then a two-sided string range on an indexed string field, which
+both engines read through the index. Strings are compared, never matched as patterns: what
+is typed is literal, regex metacharacters included.
+"""
+
+import asyncio
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from auth.collections import ACCOUNTS
+from auth.roles import Role
+from store import IndexSpec, Session, Store, only_duplicate_keys
+
+MEMBER_WORDS = "member_words"
+
+INDEXES = (
+    IndexSpec(MEMBER_WORDS, (("word", 1), ("member_id", 1)), name="word_member"),
+)
+
+MAX_WORDS = 3
+"""Words of a query looked up (the longest ones); more narrow nothing in practice."""
+_LAST = "\U0010ffff"  # the greatest code point: `p + _LAST` bounds the strings starting with p
+_WORD = re.compile(r"\w+")
+
+
+def name_words(name: str) -> list[str]:
+    """The distinct words of a name, case-folded (NFKC), in order: what a search matches.
+    A word is what spaces separate, and also each run of letters and digits in it, so
+    "Smith-Jones" is found by "smith-j", "smith" and "jones"."""
+    words = unicodedata.normalize("NFKC", name).casefold().split()
+    return list(dict.fromkeys(
+        part for word in words for part in (word, *_WORD.findall(word))))
+
+
+def query_words(typed: str) -> list[str]:
+    """The words of a search, as typed (only case-folded): each must begin a name word."""
+    return list(dict.fromkeys(unicodedata.normalize("NFKC", typed).casefold().split()))
+
+
+def word_documents(member_id: str, name: str) -> list[dict[str, Any]]:
+    return [{"_id": f"{word} {member_id}", "word": word, "member_id": member_id}
+            for word in name_words(name)]
+
+
+async def index_name(store: Store, session: Session, *, member_id: str, name: str) -> None:
+    """Record the words of a new member's name, in the transaction creating the account."""
+    documents = word_documents(member_id, name)
+    if documents:
+        await store.collection(MEMBER_WORDS).insert_many(documents, session=session)
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    member_ids: list[str]
+    """Matching members, at most the limit asked."""
+    more: bool
+    """Whether more members match than the limit."""
+
+
+async def by_email_prefix(store: Store, typed: str, *, limit: int) -> Matches:
+    """Members whose email starts with `typed` (any case), in email order; one query."""
+    prefix = typed.strip().lower()
+    if not prefix:
+        return Matches([], False)
+    cursor = store.collection(ACCOUNTS).find(
+        {"email": {"$gte": prefix, "$lt": prefix + _LAST}, "role": Role.MEMBER.value},
+        {"_id": 1},
+    ).sort([("email", 1), ("_id", 1)]).limit(limit + 1)
+    found = [doc["_id"] async for doc in cursor]
+    return Matches(found[:limit], len(found) > limit)
+
+
+async def by_name_words(store: Store, typed: str, *, limit: int) -> Matches:
+    """Members with a name word starting with each of the words typed (up to MAX_WORDS, the
+    longest), in id order; one query per word, concurrently."""
+    words = sorted(query_words(typed), key=len, reverse=True)[:MAX_WORDS]
+    if not words:
+        return Matches([], False)
+    found = await asyncio.gather(*(_with_word(store, word, limit=limit) for word in words))
+    common = set(found[0].member_ids).intersection(*(set(m.member_ids) for m in found[1:]))
+    return Matches(sorted(common), any(m.more for m in found))
+
+
+async def _with_word(store: Store, word: str, *, limit: int) -> Matches:
+    cursor = store.collection(MEMBER_WORDS).find(
+        {"word": {"$gte": word, "$lt": word + _LAST}}, {"member_id": 1}
+    ).sort([("word", 1), ("member_id", 1)]).limit(limit + 1)
+    found = list(dict.fromkeys([doc["member_id"] async for doc in cursor]))
+    return Matches(found[:limit], len(found) > limit)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAccount:
+    """What the directory needs of a member's account."""
+
+    id: str
+    name: str
+    created_at: datetime
+
+
+async def member_accounts(store: Store, *, after_id: str | None, limit: int) -> (
+    list[MemberAccount]
+):
+    """Member accounts in id order after `after_id` (a batch of a backfill)."""
+    query: dict[str, Any] = {"role": Role.MEMBER.value}
+    if after_id is not None:
+        query["_id"] = {"$gt": after_id}
+    cursor = store.collection(ACCOUNTS).find(
+        query, {"name": 1, "created_at": 1}
+    ).sort("_id", 1).limit(limit)
+    return [MemberAccount(doc["_id"], doc["name"], doc["created_at"]) async for doc in cursor]
+
+
+async def backfill_words(store: Store, accounts: Sequence[MemberAccount]) -> None:
+    """Record the name words of `accounts` (those already recorded stay as they are)."""
+    documents = [doc for account in accounts for doc in word_documents(account.id, account.name)]
+    if not documents:
+        return
+    try:
+        await store.collection(MEMBER_WORDS).insert_many(documents, ordered=False)
+    except Exception as error:
+        if not only_duplicate_keys(error):
+            raise
