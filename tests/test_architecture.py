@@ -31,6 +31,7 @@ ALLOWED = {
 # no sub-package.
 LOYALTY_ORDER = (
     "programme", "ledger", "tiers", "segments", "rewards", "engagement", "earning", "members",
+    "insights",
 )
 # Web and GraphQL frameworks stay out of the domain packages.
 WEB_FRAMEWORKS = {"strawberry", "starlette", "graphql"}
@@ -389,12 +390,12 @@ def test_checker_catches_a_backward_loyalty_import(
 
 def test_checker_places_a_folder_without_init_in_the_order_too(tmp_path: Path) -> None:
     root = _package_tree(tmp_path, {
-        "loyalty/ledger/entries.py": "from loyalty.insights import totals\n",
-        "loyalty/insights/totals.py": "from loyalty.members import screens\n",
+        "loyalty/ledger/entries.py": "from loyalty.reports import totals\n",
+        "loyalty/reports/totals.py": "from loyalty.members import screens\n",
         "loyalty/members/screens.py": "",
-    }, namespace="loyalty/insights")
-    assert not (root / "loyalty" / "insights" / "__init__.py").exists()
-    assert "loyalty/insights is not in LOYALTY_ORDER" in loyalty_violations(root)
+    }, namespace="loyalty/reports")
+    assert not (root / "loyalty" / "reports" / "__init__.py").exists()
+    assert "loyalty/reports is not in LOYALTY_ORDER" in loyalty_violations(root)
 
 
 def test_checker_accepts_loyalty_imports_that_go_down(tmp_path: Path) -> None:
