@@ -1,8 +1,9 @@
-"""The `kizuna` command: serve, create-admin, export-schema, key management, verify and
-the programme's roll-ups."""
+"""The `kizuna` command: serve, create-admin, export-schema, key management, verify, the
+programme's roll-ups and exports."""
 
 import argparse
 import asyncio
+import datetime
 import getpass
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from api.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from loyalty.insights.exports import Period
     from store.embedded import EmbeddedServer
 
 
@@ -34,11 +36,13 @@ def main(argv: list[str] | None = None) -> None:
         help="Read the password from standard input instead of prompting.",
     )
 
-    export = commands.add_parser("export-schema", help="Write the GraphQL SDL.")
-    export.add_argument(
+    export_schema = commands.add_parser("export-schema", help="Write the GraphQL SDL.")
+    export_schema.add_argument(
         "--output", type=Path, default=Path("schema.graphql"),
         help="File to write (default schema.graphql; '-' for standard output).",
     )
+
+    _add_export(commands)
 
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_expire_points(settings))
     elif args.command == "stats":
         sys.exit(asyncio.run(_rebuild_stats(settings)))
+    elif args.command == "export":
+        sys.exit(_export(settings, args))
 
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -204,6 +210,90 @@ async def _rebuild_stats(settings: Settings) -> int:
             return 1
         periods = await rebuild(opened.store)
     print(f"rebuilt the roll-ups: {periods} period(s)")
+    return 0
+
+
+def _day(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-12-05") from None
+
+
+def _add_export(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    export = commands.add_parser(
+        "export", help="Write members, ledger entries or daily figures as CSV or JSON lines "
+        "(docs/analytics.md, \"Exports\").")
+    export.add_argument("kind", choices=("members", "ledger", "stats"),
+                        help="members (one row each), ledger (one row per entry recorded "
+                        "in the period) or stats (one row per day of the period).")
+    export.add_argument("--from", dest="start", type=_day, metavar="DATE",
+                        help="First day (UTC, included): of joining for members, of "
+                        "recording for ledger entries. Required for stats.")
+    export.add_argument("--to", dest="end", type=_day, metavar="DATE",
+                        help="Last day (UTC, included). Required for stats.")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                        help="csv (RFC 4180, with a header row; the default) or jsonl.")
+    export.add_argument("--output", type=Path, default=Path("-"), metavar="FILE",
+                        help="File to write ('-' or none: standard output); it appears "
+                        "only once complete.")
+    export.add_argument("--full-scan", action="store_true",
+                        help="ledger: select entries by their recording time alone, reading "
+                        "the whole ledger (for entries imported with past times).")
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from loyalty.insights.exports import Period  # noqa: PLC0415
+    from store import KizunaError  # noqa: PLC0415
+
+    if (args.start is None) != (args.end is None):
+        sys.exit("kizuna: give both --from and --to, or neither")
+    try:
+        period = None if args.start is None else Period(args.start, args.end)
+    except KizunaError as error:
+        sys.exit(f"kizuna: {error.message} ({error.code})")
+    if args.kind == "stats" and period is None:
+        sys.exit("kizuna: stats need a period: give --from and --to")
+    if args.output != Path("-") and not args.output.parent.is_dir():
+        sys.exit(f"kizuna: no directory {args.output.parent} to write {args.output.name} in")
+    try:
+        return asyncio.run(_run_export(settings, args, period))
+    except KeyboardInterrupt:
+        print(f"kizuna: export interrupted{_nothing_written(args.output)}", file=sys.stderr)
+        return 130
+
+
+def _nothing_written(output: Path) -> str:
+    return "" if output == Path("-") else f"; {output} not written"
+
+
+async def _run_export(settings: Settings, args: argparse.Namespace,
+                      period: "Period | None") -> int:
+    import signal  # noqa: PLC0415
+
+    from api.exports import Progress, write_export  # noqa: PLC0415
+    from api.services import database  # noqa: PLC0415
+    from loyalty.insights.exports import open_export  # noqa: PLC0415
+    from store import KizunaError  # noqa: PLC0415
+
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM stops the export the way Ctrl-C does: cleaned up
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    progress = Progress(sys.stderr, enabled=sys.stderr.isatty(), label=f"export {args.kind}")
+    try:
+        async with database(settings) as opened:
+            _say_if_attached(opened.embedded)
+            export = open_export(opened.store, args.kind, period, full_scan=args.full_scan)
+            result = await write_export(export, args.format, args.output, progress=progress)
+    except KizunaError as error:
+        print(f"kizuna: {error.message} ({error.code}){_nothing_written(args.output)}",
+              file=sys.stderr)
+        return 1
+    except asyncio.CancelledError:
+        print(f"kizuna: export stopped{_nothing_written(args.output)}", file=sys.stderr)
+        return 143
+    print(result.summary(args.kind), file=sys.stderr)
     return 0
 
 

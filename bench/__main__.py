@@ -95,9 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sizes",
-        default=",".join(str(size) for size in DEFAULT_SIZES),
-        help="scale: members' worth of data to grow through, ascending "
-        f"(default {','.join(str(size) for size in DEFAULT_SIZES)})",
+        help="scale, console: members' worth of data to grow through, ascending "
+        f"(default {','.join(str(size) for size in DEFAULT_SIZES)}; console: 10000,100000)",
     )
     parser.add_argument(
         "--entries",
@@ -182,7 +181,7 @@ def _shape_problems(args: argparse.Namespace) -> list[str]:
         problems.append(f"--entries must be from 1 to {MAX_PER_MEMBER}")
     if not 1 <= args.sample <= 1000:
         problems.append("--sample must be from 1 to 1000")
-    if _sizes(args.sizes) is None:
+    if args.sizes is not None and _sizes(args.sizes) is None:
         problems.append(f"--sizes must be ascending sizes from 1 to {MAX_SIZE}, e.g. 1000,10000")
     if _sizes(args.subscribers, MAX_SUBSCRIBERS) is None:
         problems.append(
@@ -243,7 +242,8 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         members=members,
         history=args.history,
         open_lots=args.open_lots,
-        sizes=_sizes(args.sizes) or DEFAULT_SIZES,
+        sizes=(_sizes(args.sizes) if args.sizes else None) or scenario.default_sizes
+        or DEFAULT_SIZES,
         shape=HistoryShape(entries=args.entries, orders=args.orders, vouchers=args.vouchers),
         sample=args.sample,
         subscribers=subscribers,

@@ -321,7 +321,7 @@ def test_checker_accepts_the_allowed_directions(tmp_path: Path) -> None:
 
 def _package_tree(root: Path, files: dict[str, str], *, namespace: str | None = None) -> Path:
     """Every package (empty), plus `files` ({"loyalty/ledger/entries.py": source}); their
-    folders get an empty `__init__.py`, except `namespace` ("loyalty/insights")."""
+    folders get an empty `__init__.py`, except `namespace` ("loyalty/unplaced")."""
     for name in PACKAGES:
         (root / name).mkdir()
         (root / name / "__init__.py").write_text("")

@@ -12,6 +12,7 @@ from bench.options import BenchOptions
 from bench.report import Report
 from bench.scenarios import (
     checkout,
+    console,
     graphql_static,
     home,
     live,
@@ -36,6 +37,8 @@ class Scenario:
     """Closed-loop workers, unless --concurrency says."""
     uses_rate: bool = True
     """False for scenarios whose open loop (if any) picks its own rate."""
+    default_sizes: tuple[int, ...] | None = None
+    """For scenarios that grow a programme: its sizes, unless --sizes says."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -93,6 +96,16 @@ SCENARIOS: dict[str, Scenario] = {
         run=scale.run,
         default_rate=scale.DEFAULT_RATE,
         uses_rate=False,
+    ),
+    "console": Scenario(
+        summary="what a programme manager reads at growing sizes (--sizes, default "
+        "10k,100k) of a bulk-seeded programme: member search and list pages, the year's "
+        "programmeStats, and the exports' rows/s",
+        run=console.run,
+        default_rate=console.DEFAULT_RATE,
+        default_concurrency=console.DEFAULT_CONCURRENCY,
+        uses_rate=False,
+        default_sizes=console.DEFAULT_SIZES,
     ),
     "soak": Scenario(
         summary="ten minutes of a shop's mixed traffic (home, me, orders, refunds, checkouts, "

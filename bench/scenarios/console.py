@@ -11,14 +11,19 @@ whole database (the roll-ups included) at the end.
 """
 
 import asyncio
+import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 
+from api.exports import measure_export
 from bench.database import open_store
 from bench.graphql import GraphQLRequest
+from bench.history import SeedContext, email_of
 from bench.load import Workload, closed_loop, round_robin
 from bench.measure import PhaseReport, load_client, run_phase
 from bench.options import BenchOptions
@@ -31,6 +36,7 @@ from bench.server_log import fault_lines, faults_on_failure
 from bench.servers import Target, kizuna_server
 from bench.tills import SERVER_ENV, wait_until_quiet
 from bench.verification import verify_lines
+from loyalty.insights.exports import Period
 from store import Store
 
 DEFAULT_RATE = 1.0
@@ -50,6 +56,16 @@ STATS = """query($from: Date!, $to: Date!) {
       rewards { title redemptions stockLeft } campaigns { name spent left }
       nps { score responses } }
     errors { code } } }"""
+
+MEMBERS = """query($query: String, $sort: MemberSort, $joinedFrom: DateTime,
+  $joinedTo: DateTime, $after: String) {
+  members(query: $query, sort: $sort, joinedFrom: $joinedFrom, joinedTo: $joinedTo,
+          first: 20, after: $after) {
+    edges { node { id email name memberSince points { balance } } }
+    pageInfo { hasNextPage endCursor } searchTruncated } }"""
+SEARCHES = 50
+"""Different members looked up per search shape (round robin)."""
+DEEP_PAGES = 5
 
 POINT_VALUE = """mutation { programmePointValueSet(input: {currency: "EUR", points: 100,
   amount: 100}) { errors { code } } }"""
@@ -94,7 +110,7 @@ async def run(options: BenchOptions) -> Report:
             growth = await population.grow(size)
             say(f"size {size}: seeded {growth.total} documents in {growth.seconds:.1f} s")
             await wait_until_quiet(ours)
-            reads = _reads(admin, ctx.run, population, random.Random(SEED + size), store)
+            reads = await _reads(client, admin, ctx, population, random.Random(SEED + size))
             for read in reads:
                 report.phases.append(await _measure(ours, client, options, read, size))
             exports += [(size, export) for export in await _exports(store)]
@@ -106,14 +122,51 @@ async def run(options: BenchOptions) -> Report:
     return report
 
 
-def _reads(admin: str, run: str, population: Population, rng: random.Random,
-           store: Store) -> list[Read]:
-    """The reads measured at one size (searches for members drawn from the population)."""
-    del run, population, rng, store  # used by the member searches
+async def _reads(client: httpx.AsyncClient, admin: str, ctx: SeedContext,
+                 population: Population, rng: random.Random) -> list[Read]:
+    """The reads measured at one size: searches for members drawn from the whole
+    population, pages of the list, and the year's figures."""
+    picked = rng.sample(range(population.size), min(SEARCHES, population.size))
+
+    def searches(typed: Callable[[int], str]) -> Workload:
+        return round_robin([GraphQLRequest.of(MEMBERS, {"query": typed(i)}, token=admin)
+                            for i in picked])
+
+    def page(**variables: Any) -> GraphQLRequest:
+        return GraphQLRequest.of(MEMBERS, variables, token=admin)
+
     today = _today()
+    balance = {"field": "BALANCE", "direction": "DESC"}
+    deep = await _cursor(client, page(sort=balance), DEEP_PAGES)
+    month = {"joinedFrom": f"{today - timedelta(days=200)}T00:00:00Z",
+             "joinedTo": f"{today - timedelta(days=170)}T00:00:00Z"}
     stats = GraphQLRequest.of(STATS, {"from": (today - timedelta(days=364)).isoformat(),
                                       "to": today.isoformat()}, token=admin)
-    return [Read("programme-stats 12 months", round_robin([stats]))]
+    return [
+        Read("search email prefix", searches(lambda i: email_of(ctx.run, i).split("@")[0])),
+        Read("search name word", searches(str)),
+        Read("search member id", searches(lambda i: population.member_ids[i])),
+        Read("list by balance", round_robin([page(sort=balance)])),
+        Read(f"list by balance, page {DEEP_PAGES + 1}",
+             round_robin([page(sort=balance, after=deep)])),
+        Read("list by last activity", round_robin([page(
+            sort={"field": "LAST_ACTIVITY", "direction": "DESC"})])),
+        Read("list joined in a month", round_robin([page(**month)])),
+        Read("programme-stats 12 months", round_robin([stats])),
+    ]
+
+
+async def _cursor(client: httpx.AsyncClient, first: GraphQLRequest, pages: int) -> str:
+    """The cursor after `pages` pages of the list `first` asks for."""
+    body = json.loads(first.body)
+    cursor = None
+    for _ in range(pages):
+        body["variables"]["after"] = cursor
+        response = await client.post("/graphql", json=body, headers=first.headers)
+        response.raise_for_status()
+        cursor = response.json()["data"]["members"]["pageInfo"]["endCursor"]
+    assert cursor is not None  # noqa: S101 - the population has more than a few pages
+    return str(cursor)
 
 
 def _today() -> date:
@@ -134,7 +187,16 @@ async def _measure(ours: Target, client: httpx.AsyncClient, options: BenchOption
 
 
 async def _exports(store: Store) -> list[Export]:
-    return []
+    """Each export to a CSV file, as `kizuna export` writes it: the whole member list and
+    ledger, and the last year's daily figures."""
+    today = _today()
+    found = []
+    for kind, period in (("members", None), ("ledger", None),
+                         ("stats", Period(today - timedelta(days=364), today))):
+        say(f"export {kind}")
+        rows, seconds = await measure_export(store, kind, "csv", period=period)
+        found.append(Export(kind, rows, seconds))
+    return found
 
 
 async def _post(client: httpx.AsyncClient, request: GraphQLRequest) -> None:
