@@ -32,7 +32,7 @@ from schema.pagination import (
     encode_cursor,
     encode_key_cursor,
 )
-from schema.permissions import is_admin
+from schema.permissions import admin_nodes
 from schema.points import LedgerEntry, MemberPoints
 from schema.shared import ChannelType, StoreNode
 from schema.surveys import SurveyResponseNode, _Batch
@@ -112,11 +112,7 @@ class AdminLedgerEntry(LedgerEntry):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = list(node_ids)
-        if not is_admin(info.context.principal):
-            return [None for _ in ids]
-        found = await entries_by_ids(info.context.store, ids)
-        return [cls.from_admin_entry(found[i]) if i in found else None for i in ids]
+        return await admin_nodes(info, node_ids, entries_by_ids, cls.from_admin_entry)
 
 
 @strawberry.type(description="A voucher in a member's admin view, with who redeemed it.")
@@ -180,11 +176,7 @@ class MemberOrder(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = list(node_ids)
-        if not is_admin(info.context.principal):
-            return [None for _ in ids]
-        found = await admin_view.orders_by_ids(info.context.store, ids)
-        return [cls.of(found[i]) if i in found else None for i in ids]
+        return await admin_nodes(info, node_ids, admin_view.orders_by_ids, cls.of)
 
 
 @strawberry.type(description="Marketing consent and when it was given.")

@@ -25,7 +25,7 @@ from schema.pagination import After, First, check_first, connection, decode_curs
 from schema.permissions import (
     IsAdmin,
     IsTheMemberOrAdmin,
-    is_admin,
+    admin_nodes,
     may_read_members,
     may_see_account,
 )
@@ -254,11 +254,7 @@ class ApiKey(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = list(node_ids)
-        if not is_admin(info.context.principal):
-            return [None for _ in ids]
-        found = await get_api_keys(info.context.store, ids)
-        return [cls.from_record(found[i]) if i in found else None for i in ids]
+        return await admin_nodes(info, node_ids, get_api_keys, cls.from_record)
 
 
 async def _visible_accounts(

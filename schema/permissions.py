@@ -4,6 +4,7 @@ A denial is a top-level GraphQL error with `extensions.code` UNAUTHENTICATED (no
 in) or FORBIDDEN (signed in with the wrong role).
 """
 
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from strawberry import Info
@@ -12,6 +13,7 @@ from strawberry.permission import BasePermission
 
 from auth.roles import ApiKeyScope, Principal, Role
 from schema.context import Context
+from store import Store
 
 
 class _RolePermission(BasePermission):
@@ -66,6 +68,19 @@ def may_see_store(principal: Principal | None, store_id: str) -> bool:
 
 def is_admin(principal: Principal | None) -> bool:
     return principal is not None and principal.role is Role.ADMIN
+
+
+async def admin_nodes[T, N](
+    info: Info[Context, None], node_ids: Iterable[str],
+    load: Callable[[Store, list[str]], Awaitable[Mapping[str, T]]], build: Callable[[T], N],
+) -> list[N | None]:
+    """`resolve_nodes` of a type only administrators see: the records `load` finds, built
+    as nodes, in the order asked; for anyone else every id resolves to null."""
+    ids = list(node_ids)
+    if not is_admin(info.context.principal):
+        return [None for _ in ids]
+    found = await load(info.context.store, ids)
+    return [build(found[i]) if i in found else None for i in ids]
 
 
 def may_read_members(principal: Principal | None) -> bool:

@@ -14,7 +14,7 @@ from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member
 from schema.pagination import After, First, check_first, connection, decode_cursor
-from schema.permissions import IsAdmin, is_admin
+from schema.permissions import IsAdmin, admin_nodes
 from schema.shared import INPUT, tier_global_ids, tier_ids
 
 
@@ -96,11 +96,7 @@ class SegmentNode(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = list(node_ids)
-        if not is_admin(info.context.principal):
-            return [None for _ in ids]
-        found = await definitions.get_segments(info.context.store, ids)
-        return [cls.of(found[i]) if i in found else None for i in ids]
+        return await admin_nodes(info, node_ids, definitions.get_segments, cls.of)
 
 
 @strawberry.input(description="At least `minimum` in the last `months` calendar months.")

@@ -13,7 +13,7 @@ from events.webhooks import Delivery, DeliveryStatus, Endpoint
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.pagination import After, First, check_first, connection, decode_cursor
-from schema.permissions import IsAdmin, is_admin
+from schema.permissions import IsAdmin, admin_nodes
 from schema.shared import INPUT, node_id
 from schema.subscriptions import EventTypeType
 
@@ -51,11 +51,7 @@ class WebhookEndpoint(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = list(node_ids)
-        if not is_admin(info.context.principal):
-            return [None for _ in ids]
-        found = await webhooks.get_endpoints(info.context.store, ids)
-        return [cls.from_record(found[i]) if i in found else None for i in ids]
+        return await admin_nodes(info, node_ids, webhooks.get_endpoints, cls.from_record)
 
 
 @strawberry.enum(name="WebhookDeliveryStatus", description="Where a delivery stands.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from events.audit import with_fields
 from loyalty.collections import ACCOUNTS, LEDGER, LOTS, MEMBERS, STATS, SURVEY_RESPONSES
 from loyalty.ledger.entries import NO_TIER, EntryKind
 from loyalty.ledger.rollups import (
@@ -123,7 +124,8 @@ async def rebuild(store: Store) -> int:
         {"role": MEMBER_ROLE}, dict.fromkeys(ACCOUNT_FIELDS, 1))])
     books.answers([doc async for doc in store.collection(SURVEY_RESPONSES).find(
         {}, dict.fromkeys(ANSWER_FIELDS, 1))])
-    documents = [_document(period, counters) for period, counters in books.expected().periods()]
+    documents = [with_fields({"_id": f"{period}#0", "period": period}, counters)
+                 for period, counters in books.expected().periods()]
     await store.collection(STATS).delete_many({})
     if documents:
         await store.collection(STATS).insert_many(documents)
@@ -135,14 +137,3 @@ async def rebuild(store: Store) -> int:
             UpdateOne({"_id": member}, {"$set": {"last_activity_at": at}})
             for member, at in members[start:start + _WRITES]], ordered=False)
     return len(documents)
-
-
-def _document(period: str, counters: Mapping[str, int]) -> Document:
-    doc: Document = {"_id": f"{period}#0", "period": period}
-    for name, value in counters.items():
-        *path, leaf = name.split(".")
-        target = doc
-        for part in path:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return doc
