@@ -29,6 +29,11 @@ INDEXES = (
     IndexSpec(MEMBER_WORDS, (("word", 1), ("member_id", 1)), name="word_member"),
 )
 
+PAGE = 250
+"""Name words read at once when a search walks a word's matches (an `$in` of their members
+must stay within what the embedded engine serves)."""
+MAX_SCANNED = 2_000
+"""The most matches of one word a search walks before it says it was cut short."""
 MAX_WORDS = 3
 """Words of a query looked up (the longest ones); more narrow nothing in practice."""
 _LAST = "\U0010ffff"  # the greatest code point: `p + _LAST` bounds the strings starting with p
@@ -84,13 +89,56 @@ async def by_email_prefix(store: Store, typed: str, *, limit: int) -> Matches:
 
 async def by_name_words(store: Store, typed: str, *, limit: int) -> Matches:
     """Members with a name word starting with each of the words typed (up to MAX_WORDS, the
-    longest), in id order; one query per word, concurrently."""
+    longest), in id order. Each word is looked up once (concurrently, `limit` + 1 at most);
+    the one with the fewest matches gives the candidates, checked against the other words
+    by member id. When every word matches more than `limit`, the most selective word's
+    matches are walked a page at a time (at most MAX_SCANNED): "john smith" finds the John
+    Smiths among all the Smiths, not only among the first Johns."""
     words = sorted(query_words(typed), key=len, reverse=True)[:MAX_WORDS]
     if not words:
         return Matches([], False)
     found = await asyncio.gather(*(_with_word(store, word, limit=limit) for word in words))
-    common = set(found[0].member_ids).intersection(*(set(m.member_ids) for m in found[1:]))
-    return Matches(sorted(common), any(m.more for m in found))
+    base = min(range(len(words)), key=lambda i: (found[i].more, len(found[i].member_ids)))
+    others = [word for index, word in enumerate(words) if index != base]
+    if found[base].more and others:
+        return await _walked(store, words[base], others, limit=limit)
+    candidates = found[base].member_ids
+    for word in others:
+        candidates = await _having_word(store, word, candidates)
+    return Matches(sorted(candidates), found[base].more)
+
+
+async def _walked(store: Store, word: str, others: list[str], *, limit: int) -> Matches:
+    """Members with a name word starting with `word` and with each of `others`, reading
+    `word`'s matches PAGE at a time by `_id` ("<word> <member id>": a string range the
+    index serves), at most MAX_SCANNED of them."""
+    found: list[str] = []
+    low: dict[str, str] = {"$gte": word}
+    for _ in range(MAX_SCANNED // PAGE):
+        page = await store.collection(MEMBER_WORDS).find(
+            {"_id": {**low, "$lt": word + _LAST}}, {"member_id": 1}
+        ).sort("_id", 1).limit(PAGE).to_list(PAGE)
+        candidates = list(dict.fromkeys(doc["member_id"] for doc in page))
+        for other in others:
+            candidates = await _having_word(store, other, candidates)
+        found += [member for member in candidates if member not in found]
+        if len(found) > limit:
+            return Matches(sorted(found[:limit]), True)
+        if len(page) < PAGE:
+            return Matches(sorted(found), False)
+        low = {"$gt": page[-1]["_id"]}
+    return Matches(sorted(found), True)
+
+
+async def _having_word(store: Store, word: str, member_ids: list[str]) -> list[str]:
+    """Those of `member_ids` (at most PAGE) with a name word starting with `word`."""
+    if not member_ids:
+        return []
+    cursor = store.collection(MEMBER_WORDS).find(
+        {"member_id": {"$in": member_ids}, "word": {"$gte": word, "$lt": word + _LAST}},
+        {"member_id": 1})
+    having = {doc["member_id"] async for doc in cursor}
+    return [member for member in member_ids if member in having]
 
 
 async def _with_word(store: Store, word: str, *, limit: int) -> Matches:

@@ -134,6 +134,9 @@ def audit_query(
     from_: datetime | None, to: datetime | None,
 ) -> AuditQuery:
     """The filters of `auditLog`, checked; INVALID_INPUT names the argument at fault."""
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise _invalid("Give a time with its offset, e.g. 2026-12-05T09:30:00Z.", name)
     if from_ is not None and to is not None and from_ > to:
         raise _invalid("`from` must not be after `to`.", "from")
     for name, value in (("from", from_), ("to", to)):

@@ -107,7 +107,8 @@ class MemberStats:
         name="active90Days", description="Members who earned or redeemed points in the last "
         "90 days (as of now).")
     by_tier: list[TierCount] = strawberry.field(description="Members per tier, now.")
-    without_tier: int = strawberry.field(description="Members without a tier, now.")
+    without_tier: int = strawberry.field(description="Members without a tier, now (members "
+                                         "now less those holding a tier).")
 
 
 @strawberry.type(description="A reward's redemptions and stock.")
@@ -263,7 +264,7 @@ def _programme_stats(found: Figures, value: PointValue | None, tiers: Mapping[st
             active_30_days=found.members_active[30], active_90_days=found.members_active[90],
             by_tier=[TierCount(tier_id=relay.GlobalID("Tier", tier), name=tiers.get(tier, tier),
                                members=count) for tier, count in by_tier.items()],
-            without_tier=found.members_total - sum(by_tier.values()),
+            without_tier=found.members_now - sum(by_tier.values()),
         ),
         rewards=[RewardStats.of(reward) for reward in found.rewards],
         campaigns=[CampaignBudgetStats.of(campaign) for campaign in found.campaigns],

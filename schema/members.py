@@ -20,6 +20,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from auth.member_search import by_email_prefix, by_name_words
 from loyalty.members import reference
 from loyalty.members.directory import (
+    ALWAYS_SET,
     DirectoryPage,
     MemberFilter,
     MemberOrder,
@@ -33,7 +34,7 @@ from scanner.cards import card_member
 from schema.context import Context
 from schema.nodes import Member
 from schema.pagination import After, decode_key_cursor, encode_key_cursor
-from schema.permissions import CanReadMembers
+from schema.permissions import CanReadMembers, is_admin
 from schema.shared import tier_id
 from store import InvalidInput, KizunaError
 from store.pagination import MAX_PAGE_SIZE
@@ -99,7 +100,12 @@ def decode_position(cursor: str | None, order: MemberOrder, descending: bool) ->
 ):
     """The position in a cursor of this order; a top-level INVALID_INPUT for other text."""
     found = decode_key_cursor(cursor, _order_name(order, descending))
-    return None if found is None else Position(found[0], found[1])
+    if found is None:
+        return None
+    if found[0] is None and order in ALWAYS_SET:  # every member has a join date and points
+        raise InvalidInput("This cursor is not valid for this list and order.",
+                           field=("after",))
+    return Position(found[0], found[1])
 
 
 async def _search(info: Info[Context, None], typed: str) -> tuple[list[str], bool]:
@@ -112,8 +118,12 @@ async def _search(info: Info[Context, None], typed: str) -> tuple[list[str], boo
         exact_id = global_id.node_id if global_id.type_name == "Member" else typed
     except (ValueError, TypeError, UnicodeDecodeError):  # not a global id: the id itself
         pass
+    # A referral code and a member card are the member's own (the fields are theirs and
+    # administrators'); a shop system looks members up by id, email or name only.
+    admin = is_admin(info.context.principal)
     by_reference, by_card, emails, names = await asyncio.gather(
-        members_by_reference(store, exact_id), card_member(store, typed),
+        members_by_reference(store, exact_id, codes=admin),
+        card_member(store, typed) if admin else _nobody(),
         by_email_prefix(store, typed, limit=SEARCH_LIMIT),
         by_name_words(store, typed, limit=SEARCH_LIMIT),
     )
@@ -121,6 +131,10 @@ async def _search(info: Info[Context, None], typed: str) -> tuple[list[str], boo
         [*by_reference, *([by_card] if by_card else []), *emails.member_ids, *names.member_ids]
     ))
     return found[:SEARCH_LIMIT], emails.more or names.more or len(found) > SEARCH_LIMIT
+
+
+async def _nobody() -> None:
+    return None
 
 
 def _segment(segments: tuple[Segment, ...], global_id: relay.GlobalID) -> Segment:
@@ -142,8 +156,8 @@ class MemberQueries:
         self, info: Info[Context, None],
         query: Annotated[str | None, strawberry.argument(
             description="An email's beginning (any case), words of the name (each the "
-            "beginning of a word), a member id, a referral code, a member card id or a "
-            "scanned card token. Taken literally.")] = None,
+            "beginning of a word) or a member id; for administrators also a referral code, "
+            "a member card id or a scanned card token. Taken literally.")] = None,
         tier: Annotated[relay.GlobalID | None, strawberry.argument(
             description="Only members holding this tier.")] = None,
         segment: Annotated[relay.GlobalID | None, strawberry.argument(
@@ -191,6 +205,10 @@ async def _filter(
 ) -> tuple[MemberFilter, bool]:
     store = info.context.store
     joined_from, joined_to = joined
+    for name, value in (("joinedFrom", joined_from), ("joinedTo", joined_to)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput("Give a time with its offset, e.g. 2026-12-05T09:30:00Z.",
+                               field=(name,))
     if joined_from is not None and joined_to is not None and joined_from > joined_to:
         raise InvalidInput("`joinedFrom` must not be after `joinedTo`.", field=("joinedFrom",))
     tier_wanted = tier_id(tier, ("tier",)) if tier is not None else None

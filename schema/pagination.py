@@ -93,8 +93,13 @@ def decode_key_cursor(cursor: str | None, order: str) -> tuple[Any, str] | None:
     raise _invalid("This cursor is not valid for this list and order.", "after")
 
 
+_INT64 = 2**63
+
+
 def _key_value(raw: object) -> Any:
-    if raw is None or type(raw) in (int, float):
+    if raw is None or type(raw) is float:
+        return raw
+    if type(raw) is int and -_INT64 <= raw < _INT64:  # what BSON can hold
         return raw
     if isinstance(raw, dict) and isinstance(raw.get("at"), str):
         moment = datetime.fromisoformat(raw["at"])

@@ -143,7 +143,7 @@ async def test_points_writes_record_the_balance_before_and_after(shop: Shop) -> 
     assert changed(adjust)["points"] == (0, 50)
     assert changed(adjust)["entry.kind"] == (None, "ADJUST")
     order = await latest(gql, admin, "orderRecord")
-    assert order["target"] == {"type": "Order", "id": to_base64("Order", "W-1")}
+    assert order["target"] == {"type": "MemberOrder", "id": to_base64("MemberOrder", "W-1")}
     assert changed(order)["points"] == (50, 70)
     assert changed(order)["order.total"] == (None, 2000)
     # A shop system's write names its API key.
@@ -281,7 +281,9 @@ async def test_filters_by_operation_target_actor_and_time_with_pages(
     ({"actor": "!!not-an-id"}, "actor"),
     ({"target": "bm9wZQ=="}, "target"),
     ({"first": -1}, "first"),
-], ids=["from-after-to", "foreign-cursor", "cursor-bad-id", "actor", "target", "first"])
+    ({"from": "2026-01-01T00:00:00", "to": "2026-01-02T00:00:00Z"}, "from"),
+], ids=["from-after-to", "foreign-cursor", "cursor-bad-id", "actor", "target", "first",
+        "naive-time"])
 async def test_bad_arguments_are_clear_errors(
     shop: Shop, variables: dict[str, Any], field: str
 ) -> None:

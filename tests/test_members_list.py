@@ -1,6 +1,7 @@
 """The administrators' member list (`members`): search by every key, filters, sorts paged
 across pages, bad input as typed errors, who may read it, constant round trips per page."""
 
+import base64
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -8,6 +9,8 @@ from typing import Any
 from strawberry import relay
 
 from api.migrations import member_directory
+from auth.accounts import get_accounts
+from auth.member_search import by_name_words
 from tests.ledger_support import PER_EURO, Shop, open_shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, SignedIn
 
@@ -202,6 +205,11 @@ async def test_bad_arguments_are_typed_errors(gql: GraphQLClient) -> None:
     assert await directory.codes(after=cursor, sort={"field": "BALANCE"}) == ["INVALID_INPUT"]
     assert await directory.codes(first=-1) == ["INVALID_INPUT"]
     assert await directory.codes(query="x" * 201) == ["INVALID_INPUT"]
+    assert await directory.codes(**{"from": "2026-12-05T09:30:00"}) == ["INVALID_INPUT"]
+    forged = base64.urlsafe_b64decode(cursor.encode()).decode().replace(
+        '"v":', '"v": null, "w":', 1)
+    assert await directory.codes(after=base64.urlsafe_b64encode(forged.encode()).decode()) == [
+        "INVALID_INPUT"]
     assert await directory.codes(after=cursor) == []
 
 
@@ -271,6 +279,13 @@ async def test_only_admins_and_keys_with_members_read_may_list_members(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
     crm = reader["apiKeyCreate"]["secret"]
     assert len((await directory.page(token=crm))["edges"]) == 6
+    # A referral code and a card are the member's own: a shop system finds no one by them.
+    me = await gql.data("{ me { referralCode card { token } } }", token=member["accessToken"])
+    for typed in (me["me"]["referralCode"], me["me"]["card"]["token"]):
+        assert (await directory.page(token=crm, query=typed))["edges"] == []
+        assert len((await directory.page(query=typed))["edges"]) == 1
+    assert (await directory.page(token=crm, query="ann@"))["edges"][0]["node"]["email"] == (
+        "ann@example.com")
 
 
 async def _round_trips(gql: GraphQLClient, token: str, variables: dict[str, Any]) -> int:
@@ -300,3 +315,20 @@ async def test_a_page_costs_the_same_round_trips_whatever_its_size(gql: GraphQLC
     small = await _round_trips(gql, admin.access_token, {**activity, "first": 1})
     large = await _round_trips(gql, admin.access_token, {**activity, "first": 6})
     assert small <= 2 and large == small + 1
+
+
+async def test_several_name_words_find_every_match_past_the_first_of_each_word(
+    gql: GraphQLClient,
+) -> None:
+    """With room for two matches per word, "john smith" still finds the John Smiths that
+    come after the first two Johns and the first two Smiths."""
+    directory = await _directory(gql)
+    for name, email in (("John Adams", "j1@example.com"), ("John Brown", "j2@example.com"),
+                        ("Kim Smith", "s1@example.com"), ("Lee Smith", "s2@example.com"),
+                        ("John Smith", "js@example.com")):
+        assert (await gql.register(email=email, name=name))["errors"] == []
+    store = gql.state.services.store
+    found = await by_name_words(store, "john smith", limit=2)
+    accounts = await get_accounts(store, found.member_ids)
+    assert [accounts[i].email for i in found.member_ids] == ["js@example.com"]
+    assert await directory.emails(query="john smith") == ["js@example.com"]

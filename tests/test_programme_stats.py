@@ -133,6 +133,8 @@ async def test_the_daily_series_runs_the_balance_on_and_earlier_periods_see_noth
                         "points": {"earned": 250, "redeemed": 100}, "nps": {"responses": 1}}
     before = (await stats(shop, day - timedelta(days=30), day - timedelta(days=1)))["stats"]
     assert (before["pointsOutstanding"], before["members"]["total"]) == (0, 0)
+    # Members by tier are now figures: without a tier now, both members.
+    assert before["members"]["without_tier"] == 2
     # Active members and the forecast are as of now, whatever the period.
     assert before["members"]["active30Days"] == 2
 

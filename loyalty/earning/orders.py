@@ -188,7 +188,7 @@ async def record_order(
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))
         record_entry(audit, store, session, operation="orderRecord",
-                     target=Target("Order", purchase.order_id), member=member, entry=entry,
+                     target=Target("MemberOrder", purchase.order_id), member=member, entry=entry,
                      details={"order": {"total": purchase.total, "currency": purchase.currency,
                                         "channel": purchase.channel.value,
                                         "store_id": store_id}})

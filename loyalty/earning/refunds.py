@@ -215,7 +215,7 @@ async def refund_order(
         events.record(store, session, order_events.refunded(
             order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
         record_entry(audit, store, session, operation="orderRefund",
-                     target=Target("Order", order_id), member=member, entry=entry,
+                     target=Target("MemberOrder", order_id), member=member, entry=entry,
                      details={"refund": {"id": refund_id, "amount": value}})
         return entry, value, False
 

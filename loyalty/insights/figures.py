@@ -119,6 +119,9 @@ class Figures:
     expiring: Mapping[int, int]
     """Points due to expire within the next N days (from today), by N."""
     members_total: int
+    """Members at the end of the period."""
+    members_now: int
+    """Members now (what members by tier are counted against)."""
     members_new: int
     members_active: Mapping[int, int]
     """Members who earned or redeemed in the last N days, by N."""
@@ -128,18 +131,6 @@ class Figures:
     campaigns: tuple[CampaignBudget, ...]
     nps: Mapping[str, int]
     days: tuple[Day, ...]
-
-    @property
-    def nps_responses(self) -> int:
-        return sum(self.nps.values())
-
-    @property
-    def nps_score(self) -> float | None:
-        """% promoters − % detractors (−100 to 100); None without answers."""
-        total = self.nps_responses
-        if not total:
-            return None
-        return 100 * (self.nps.get("promoters", 0) - self.nps.get("detractors", 0)) / total
 
 
 def check_period(start: date, end: date, *, field: tuple[str, ...] = ("input",)) -> None:
@@ -169,7 +160,8 @@ async def figures(store: Store, *, start: date, end: date, now: datetime) -> Fig
         debt=through_end["debt"],
         expiring={n: _window(around, "expiring", today, today + timedelta(days=n - 1))
                   for n in FORECAST_DAYS},
-        members_total=through_end["joined"], members_new=in_period["joined"],
+        members_total=through_end["joined"],
+        members_now=_sum(months.values())["joined"], members_new=in_period["joined"],
         members_active={n: _window(around, "active", today - timedelta(days=n - 1), today)
                         for n in ACTIVE_DAYS},
         members_by_tier=_prefixed(_sum(months.values()), "tiers."),

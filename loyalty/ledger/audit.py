@@ -19,7 +19,7 @@ def record_entry(
     `details` (what the operation was given). Nothing when `audit` is None."""
     if audit is None:
         return
-    points = member.points + entry.points - entry.debt_settled + entry.debt_incurred
+    points = member.points + entry.points  # the balance is Σ entries, debt apart
     debt = member.debt + entry.debt_incurred - entry.debt_settled
     after = {
         "points": points, "debt": debt,

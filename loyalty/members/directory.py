@@ -136,10 +136,11 @@ def _enrolled(joined_at: datetime) -> dict[str, Any]:
     return {"$min": {"joined_at": joined_at}, "$inc": {"points": 0}}
 
 
-async def members_by_reference(store: Store, typed: str) -> list[str]:
-    """Members whose id or referral code is `typed` (at most two); one query for each that
-    `typed` can be, concurrently (an `$or` would read every member on the embedded engine)."""
-    code = normalize_referral_code(typed)
+async def members_by_reference(store: Store, typed: str, *, codes: bool = True) -> list[str]:
+    """Members whose id or (with `codes`) referral code is `typed` (at most two); one query
+    for each that `typed` can be, concurrently (an `$or` would read every member on the
+    embedded engine)."""
+    code = normalize_referral_code(typed) if codes else None
     lookups = [_ids(store, {"_id": typed.strip()})]
     if code is not None:
         lookups.append(_ids(store, {"referral_code": code}))
