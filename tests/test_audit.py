@@ -426,3 +426,20 @@ async def test_every_other_admin_write_is_recorded_and_no_secret_is(shop: Shop) 
     assert {"password_hash", "secret_hash", "secrets"} <= fields  # listed, values withheld
     assert all(c["before"] is None and c["after"] is None
                for r in stored for c in r["changes"] if c["redacted"])
+
+
+async def test_a_refund_into_debt_records_the_balance_and_the_debt_it_left(
+    shop: Shop,
+) -> None:
+    """Ann spends the 20 points an order earned, then the order is refunded in full: the
+    refund takes 20 points she no longer has, so her balance goes to −20 (Σ entries) and
+    her debt to 20."""
+    await shop.rule(PER_EURO)
+    await shop.member("ann@example.com")
+    assert (await shop.record(shop.order("ann@example.com", 2000, order_id="W-9")))[
+        "errors"] == []
+    assert (await shop.adjust("ann@example.com", -20))["errors"] == []
+    assert (await shop.refund("W-9", "R-9", amount=2000))["errors"] == []
+    refund = await latest(shop.gql, shop.admin.access_token, "orderRefund")
+    assert changed(refund)["points"] == (0, -20)
+    assert changed(refund)["debt"] == (0, 20)
