@@ -60,7 +60,7 @@ SEGMENT_BATCH = 200
 _LOWEST: dict[str, Any] = {
     "joined_at": datetime(1, 1, 1, tzinfo=UTC),
     "last_activity_at": datetime(1, 1, 1, tzinfo=UTC),
-    "points": -(2**53),
+    "points": float("-inf"),  # a double: an int64 bound would keep the engine off the index
 }
 
 
