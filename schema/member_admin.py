@@ -156,10 +156,7 @@ class MemberOrder(relay.Node):
 
     @strawberry.field(description="The store, for an order placed in one.")
     async def store(self, info: Info[Context, None]) -> StoreNode | None:
-        if self.store_id is None:
-            return None
-        record = await info.context.loaders.stores.load(self.store_id)
-        return StoreNode.from_record(record) if record else None
+        return await StoreNode.load(info, self.store_id)
 
     @classmethod
     def of(cls, order: admin_view.OrderView) -> Self:

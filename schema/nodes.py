@@ -214,8 +214,7 @@ class Staff(relay.Node):
 
     @strawberry.field(description="The store this person works for.")
     async def store(self, info: Info[Context, None]) -> StoreNode | None:
-        record = await info.context.loaders.stores.load(self.store_id)
-        return StoreNode.from_record(record) if record else None
+        return await StoreNode.load(info, self.store_id)
 
     @classmethod
     def from_account(cls, account: Account) -> Self:

@@ -129,6 +129,15 @@ class StoreNode(relay.Node):
         )
 
     @classmethod
+    async def load(cls, info: Info[Context, None], store_id: str | None) -> Self | None:
+        """The store `store_id` names (None for none or an unknown one), batched per
+        request: what an order's, a redemption's or a staff member's `store` field shows."""
+        if store_id is None:
+            return None
+        record = await info.context.loaders.stores.load(store_id)
+        return cls.from_record(record) if record else None
+
+    @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:

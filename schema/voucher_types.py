@@ -127,10 +127,7 @@ class VoucherRedemption:
 
     @strawberry.field(description="The store, when redeemed in one.")
     async def store(self, info: Info[Context, None]) -> StoreNode | None:
-        if self.store_id is None:
-            return None
-        record = await info.context.loaders.stores.load(self.store_id)
-        return StoreNode.from_record(record) if record else None
+        return await StoreNode.load(info, self.store_id)
 
     @classmethod
     def of(cls, voucher: Voucher) -> "VoucherRedemption | None":

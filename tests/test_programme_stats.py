@@ -181,6 +181,9 @@ async def test_bad_periods_and_currencies_are_typed_errors(shop: RewardShop) -> 
                               token=shop.admin_token)
     assert [e["field"] for e in bad["programmePointValueSet"]["errors"]] == [
         ["input", "points"], ["input", "amount"]]
+    assert bad["programmePointValueSet"]["pointValues"] == []  # nothing was written
+    assert (await shop.gql.data("{ pointValues { currency } }", token=shop.admin_token)) == {
+        "pointValues": []}
 
 
 async def test_only_administrators_read_the_figures_or_set_point_values(
