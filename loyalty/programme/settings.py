@@ -1,7 +1,7 @@
 """The programme's settings: points expiry, pending period, time zone and transfers."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,8 +103,11 @@ async def update_programme(
                         ("expiry_kind", expiry_kind.value if expiry_kind else None)):
         if value is not None:
             changes[name] = value
-    for name, value in (transfers or {}).items():
-        changes[f"transfers.{name}"] = value
+    if transfers:
+        # Every transfer setting as it now stands, defaults included: a cap removed where
+        # the default applied is then a change the audit trail shows (5000 → null).
+        changes |= {f"transfers.{name}": value
+                    for name, value in asdict(updated.transfers).items()}
     # Only the tier policy given (ladder.update_policy records that): nothing to record here.
     await audit_log.update(store, audit if len(changes) > 1 else None,
                            operation="programmeUpdate", target=PROGRAMME_TARGET,
