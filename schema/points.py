@@ -9,6 +9,7 @@ import strawberry
 from strawberry import Info, relay
 
 from auth.accounts import Account
+from events import Event, EventType
 from loyalty.ledger.entries import Entry, entries_by_ids
 from loyalty.ledger.entries import EntryKind as LedgerKind
 from loyalty.ledger.points import EXPIRY_HORIZONS_DAYS, PointsSummary
@@ -99,10 +100,25 @@ def short_name(account: Account | None) -> str:
     """How one member is named to another: the first word of the name and the initial of
     the last ("Ann S."), never the email; "a former member" once the account is gone or
     erased."""
-    words = (getattr(account, "name", None) or "").split()
-    if account is None or not words:
+    return short_name_of(getattr(account, "name", None) if account is not None else None)
+
+
+def short_name_of(name: str | None) -> str:
+    words = (name or "").split()
+    if not words:
         return FORMER_MEMBER
     return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
+
+
+def gift_reason(event: Event) -> str | None:
+    """A gift's reason as its member reads it ("Gift from Ann A."), from its event; None
+    for any other event."""
+    transfer = event.data.get("transfer")
+    if not transfer:
+        return None
+    if event.type is EventType.POINTS_TRANSFER_SENT:
+        return f"Gift to {short_name_of(transfer['recipient'].get('name'))}"
+    return f"Gift from {short_name_of(transfer['sender'].get('name'))}"
 
 
 @strawberry.type(description="A points gift between two members, as one side sees it.")

@@ -11,7 +11,7 @@ import pytest
 
 from events.outbox import OUTBOX
 from loyalty.collections import LEDGER, LOTS
-from tests.ledger_support import Shop
+from tests.ledger_support import PER_EURO, Shop
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, SignedIn
 from tests.transfer_support import POINTS_TRANSFER, GiftShop, open_gift_shop
 
@@ -132,23 +132,19 @@ async def test_gifts_take_the_soonest_expiring_points_and_keep_their_expiry(
 
 async def test_a_gift_settles_the_recipients_debt_first(gifts: GiftShop) -> None:
     ann = await gifts.member("ann@example.com", "Ann", points=500)
-    await gifts.member("bob@example.com", "Bob")
-    store = gifts.gql.state.services.store
-    bob_id = (await store.collection("accounts").find_one({"email": "bob@example.com"}))[
-        "_id"]
-    await store.collection("members").update_one({"_id": bob_id}, {"$set": {"debt": 50}})
-    await store.collection("members").update_one({"_id": bob_id}, {"$inc": {"points": -50}})
-    await store.collection(LEDGER).insert_one({  # the ledger side of that debt
-        "_id": "debt-entry", "key": "debt-entry", "member_id": bob_id, "kind": "REVERSAL",
-        "points": -50, "reason": "Refund", "source": {"type": "REFUND", "id": "r"},
-        "actor": {"type": "SYSTEM", "id": "kizuna"}, "occurred_at": gifts.shop.now(),
-        "recorded_at": gifts.shop.now(), "lots": [], "debt_incurred": 50})
+    bob = await gifts.member("bob@example.com", "Bob")
+    await gifts.shop.rule(PER_EURO)
+    await gifts.shop.record(gifts.shop.order("bob@example.com", 10_000, order_id="O-1"))
+    assert (await gifts.gift(bob, 100, email="ann@example.com"))["errors"] == []
+    await gifts.shop.refund("O-1", "R-1", amount=10_000)  # the points were given away: debt
+    assert (await gifts.shop.points(bob))["debt"] == 100
 
-    assert (await gifts.gift(ann, 200, email="bob@example.com"))["errors"] == []
+    assert (await gifts.gift(ann, 300, email="bob@example.com"))["errors"] == []
 
-    bob = await store.collection("members").find_one({"_id": bob_id})
-    assert bob is not None and (bob["points"], bob["debt"]) == (150, 0)
-    assert [lot[0] for lot in await _lots(gifts, "bob@example.com")] == [150]
+    points = await gifts.shop.points(bob)
+    assert (points["balance"], points["debt"]) == (200, 0)
+    assert [lot[0] for lot in await _lots(gifts, "bob@example.com")] == [200]
+    assert await gifts.violations() == []
 
 
 async def _refused(
@@ -420,3 +416,22 @@ async def test_transfer_settings_are_off_by_default_and_changed_by_admins_with_a
     assert (await shop.settings(dailySendCap=700))["errors"] == []
     record = await latest(gql, admin.access_token, "programmeUpdate")
     assert changed(record) == {"transfers.daily_send_cap": (None, 700)}
+
+
+async def test_the_live_member_events_of_a_gift_name_the_other_member(gifts: GiftShop) -> None:
+    from events import event_from_document
+    from schema.subscriptions import member_event
+
+    ann = await gifts.member("ann@example.com", "Ann Archer", points=500)
+    await gifts.member("bob@example.com", "Bob Baker")
+    await gifts.gift(ann, 100, email="bob@example.com")
+
+    store = gifts.gql.state.services.store
+    found = await store.collection(OUTBOX).find(
+        {"type": {"$regex": "^points.transfer"}}).sort("type", 1).to_list(None)
+    views = [member_event(event_from_document(doc)) for doc in found]
+
+    assert [(v.type.name, v.points.points if v.points else None,
+             v.points.reason if v.points else None) for v in views] == [
+        ("POINTS_TRANSFER_RECEIVED", 100, "Gift from Ann A."),
+        ("POINTS_TRANSFER_SENT", -100, "Gift to Bob B.")]
