@@ -143,20 +143,12 @@ async def transfer_points(
 async def _transfer(
     store: Store, session: Session, request: _Request, programme: Programme, now: datetime
 ) -> Transfer:
-    parties = [request.sender_id, request.recipient_id]
-    accounts = {doc["_id"]: doc async for doc in store.collection(ACCOUNTS).find(
-        {"_id": {"$in": parties}}, _ACCOUNT_FIELDS, session=session)}
-    recipient_account = accounts.get(request.recipient_id)
-    if (recipient_account is None or recipient_account.get("role") != MEMBER_ROLE
-            or recipient_account.get("erased_at") is not None):
-        raise UnknownMember("No member has this email address or referral code.",
-                            field=("input", "to"))
-    sender_account = accounts.get(request.sender_id) or {}
+    sender_account, recipient_account = await _accounts(store, session, request)
     policy = programme.transfers
     check_sender(policy, points=request.points, joined_at=sender_account.get("created_at"),
                  now=now)
     members = {doc["_id"]: doc async for doc in store.collection(MEMBERS).find(
-        {"_id": {"$in": parties}}, session=session)}
+        {"_id": {"$in": [request.sender_id, request.recipient_id]}}, session=session)}
     sender_doc = members.get(request.sender_id) or {}
     recipient_doc = members.get(request.recipient_id) or {}
     sender = state_from_document(request.sender_id, sender_doc)
@@ -175,34 +167,62 @@ async def _transfer(
                monthly=policy.monthly_receive_cap,
                so_far=totals(recipient_doc.get(RECEIVED), window),
                side="This member can receive")
-    transfer_id = new_id()
-    details = {"transfer": {"id": transfer_id, "sender": request.sender_id,
-                            "recipient": request.recipient_id, "message": request.message}}
-    event = {"transfer": {
-        "id": transfer_id, "points": request.points, "message": request.message,
-        "sender": {"id": request.sender_id, "name": sender_account.get("name")},
-        "recipient": {"id": request.recipient_id, "name": recipient_account.get("name")}}}
-    source, actor = Source("TRANSFER", transfer_id), Actor("MEMBER", request.sender_id)
-    sent = await debit(
-        store, session,
-        Movement(key=request.key, kind=EntryKind.TRANSFER_OUT, reason=SENT_REASON,
-                 source=source, actor=actor, occurred_at=now, recorded_at=now,
-                 payload_hash=request.payload_hash,
-                 details={**details, "balance_after": balance - request.points},
-                 event_data=event),
-        member=sender, points=request.points, lots=lots,
-        member_changes=_counted(SENT, sender_doc, window, request.points))
+    sent_movement, received_movement = _movements(
+        request, now, balance_after=balance - request.points,
+        names=(sender_account.get("name"), recipient_account.get("name")))
+    sent = await debit(store, session, sent_movement, member=sender, points=request.points,
+                       lots=lots,
+                       member_changes=_counted(SENT, sender_doc, window, request.points))
     expiries = {lot.id: lot.expires_at for lot in lots}
     received = await credit_with_expiries(
-        store, session,
-        Movement(key=f"{request.key}:in", kind=EntryKind.TRANSFER_IN, reason=RECEIVED_REASON,
-                 source=source, actor=actor, occurred_at=now, recorded_at=now,
-                 payload_hash=request.payload_hash, details=details, event_data=event),
+        store, session, received_movement,
         member=state_from_document(request.recipient_id, recipient_doc),
         taken=[(a.points, expiries[a.lot_id]) for a in sent.lots],
         member_changes=_counted(RECEIVED, recipient_doc, window, request.points))
     return Transfer(sent=sent, received=received, balance=balance - request.points,
                     replayed=False)
+
+
+async def _accounts(
+    store: Store, session: Session, request: _Request
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The sender's and the recipient's accounts; UnknownMember unless the recipient is a
+    member who was not erased (read in the transaction: an erasure since the lookup
+    counts)."""
+    accounts = {doc["_id"]: doc async for doc in store.collection(ACCOUNTS).find(
+        {"_id": {"$in": [request.sender_id, request.recipient_id]}}, _ACCOUNT_FIELDS,
+        session=session)}
+    recipient = accounts.get(request.recipient_id)
+    if (recipient is None or recipient.get("role") != MEMBER_ROLE
+            or recipient.get("erased_at") is not None):
+        raise UnknownMember("No member has this email address or referral code.",
+                            field=("input", "to"))
+    return accounts.get(request.sender_id) or {}, recipient
+
+
+def _movements(
+    request: _Request, now: datetime, *, balance_after: int,
+    names: tuple[str | None, str | None],
+) -> tuple[Movement, Movement]:
+    """The sender's and the recipient's movements of one gift: both name the gift and the
+    sender as the actor; the events also carry both members' names."""
+    transfer_id = new_id()
+    details = {"transfer": {"id": transfer_id, "sender": request.sender_id,
+                            "recipient": request.recipient_id, "message": request.message}}
+    event = {"transfer": {
+        "id": transfer_id, "points": request.points, "message": request.message,
+        "sender": {"id": request.sender_id, "name": names[0]},
+        "recipient": {"id": request.recipient_id, "name": names[1]}}}
+    source, actor = Source("TRANSFER", transfer_id), Actor("MEMBER", request.sender_id)
+    sent = Movement(key=request.key, kind=EntryKind.TRANSFER_OUT, reason=SENT_REASON,
+                    source=source, actor=actor, occurred_at=now, recorded_at=now,
+                    payload_hash=request.payload_hash,
+                    details={**details, "balance_after": balance_after}, event_data=event)
+    received = Movement(key=f"{request.key}:in", kind=EntryKind.TRANSFER_IN,
+                        reason=RECEIVED_REASON, source=source, actor=actor, occurred_at=now,
+                        recorded_at=now, payload_hash=request.payload_hash, details=details,
+                        event_data=event)
+    return sent, received
 
 
 def _counted(
