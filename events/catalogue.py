@@ -40,6 +40,8 @@ class EventType(StrEnum):
     ORDER_RECORDED = "order.recorded"
     ORDER_REFUNDED = "order.refunded"
     SURVEY_ANSWERED = "survey.answered"
+    POINTS_TRANSFER_SENT = "points.transfer_sent"
+    POINTS_TRANSFER_RECEIVED = "points.transfer_received"
 
 
 class SubjectKind(StrEnum):

@@ -50,7 +50,9 @@ GIFTS = "gifts"
 "referral:<referee>:referrer|referee") {member_id, occasion, gift, status (GRANTED | PENDING),
 entry_id, voucher_id, created_at, granted_at, details} (see loyalty/engagement/gifts.py).
 Members also keep `referral_code` (unique) and `referred_by` {member_id, code, at, order_id,
-rewarded_at} (see loyalty/engagement/referrals.py)."""
+rewarded_at} (see loyalty/engagement/referrals.py), and the counters of the gifting caps
+`transfers_sent` / `transfers_received` {day, day_points, month, month_points} (see
+loyalty/members/transfers.py)."""
 GIFT_SETTINGS = "gift_settings"
 """{_id: "birthday" | "referral", …, updated_at} (see loyalty/engagement/gifts.py)."""
 SEGMENTS = "segments"
@@ -58,4 +60,4 @@ STATS = "stats"
 """The programme's daily and monthly roll-ups (see loyalty/ledger/rollups.py)."""
 ACCOUNTS = "accounts"
 """Owned by `auth`, which loyalty may not import: segments read only a member's `birthday`
-(an ISO date) and `role` there."""
+(an ISO date) and `role` there; gifts read `role`, `name`, `created_at` and `erased_at`."""

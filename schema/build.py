@@ -27,6 +27,7 @@ from schema.segments import SegmentMutations, SegmentQueries
 from schema.subscriptions import Subscription
 from schema.surveys import SurveyMutations, SurveyQueries
 from schema.tiers import TierMutations, TierQueries
+from schema.transfers import TransferMutations
 from schema.validation import GuardedValidation, cached_validator
 from schema.vouchers import VoucherMutations
 from schema.webhooks import WebhookMutations, WebhookQueries
@@ -59,6 +60,7 @@ class Mutation(
     GiftMutations,
     VoucherMutations, TierMutations, SurveyMutations, SegmentMutations, RewardMutations,
     WebhookMutations, InsightMutations,
+    TransferMutations,
 ):
     pass
 

@@ -186,6 +186,20 @@ class ErrorCode(Enum):
         "POINT_VALUE_NOT_SET",
         description="Points have no value in this currency yet (programmePointValueSet).",
     )
+    TRANSFERS_DISABLED = strawberry.enum_value(
+        "TRANSFERS_DISABLED", description="The programme does not allow gifting points."
+    )
+    SENDER_TOO_NEW = strawberry.enum_value(
+        "SENDER_TOO_NEW",
+        description="Members may gift points only after the programme's minimum membership.",
+    )
+    TRANSFER_LIMIT_EXCEEDED = strawberry.enum_value(
+        "TRANSFER_LIMIT_EXCEEDED",
+        description="The gift would pass a daily or monthly cap on points sent or received.",
+    )
+    TRANSFER_TO_SELF = strawberry.enum_value(
+        "TRANSFER_TO_SELF", description="You cannot gift points to yourself."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

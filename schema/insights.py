@@ -63,6 +63,8 @@ class PointFlowStats:
     expired: int = strawberry.field(description="Expired unused (breakage).")
     adjusted_in: int = strawberry.field(description="Credited by administrators.")
     adjusted_out: int = strawberry.field(description="Debited by administrators.")
+    transferred: int = strawberry.field(
+        description="Gifted from one member to another: moved, neither issued nor redeemed.")
     issued: int = strawberry.field(description="earned + adjustedIn.")
     net_redeemed: int = strawberry.field(description="redeemed − redemptionsCancelled.")
     redemption_rate: float | None = strawberry.field(
@@ -76,7 +78,8 @@ class PointFlowStats:
             earned=flows.earned, redeemed=flows.redeemed,
             redemptions_cancelled=flows.redemptions_cancelled, reversed=flows.reversed,
             expired=flows.expired, adjusted_in=flows.adjusted_in,
-            adjusted_out=flows.adjusted_out, issued=flows.issued,
+            adjusted_out=flows.adjusted_out, transferred=flows.transferred,
+            issued=flows.issued,
             net_redeemed=flows.net_redeemed, redemption_rate=flows.redemption_rate,
             breakage_rate=flows.breakage_rate,
         )

@@ -99,10 +99,19 @@ class AdminLedgerEntry(LedgerEntry):
             ActorKind.SYSTEM)
         return EntryActor(kind=kind, id=strawberry.ID(self.actor_id), actor_id=self.actor_id)
 
+    @strawberry.field(description="For a gift between members: the other member (null "
+                      "once erased).")
+    async def gift_member(self, info: Info[Context, None]) -> Member | None:
+        if self.gift is None:
+            return None
+        account = await info.context.loaders.accounts.load(self.gift.other_member_id)
+        return Member.from_account(account) if account and account.role is Role.MEMBER else None
+
     @classmethod
     def from_admin_entry(cls, entry: Entry) -> Self:
         base = LedgerEntry.from_entry(entry)
-        return cls(id=base.id, kind=base.kind, points=base.points, reason=base.reason,
+        return cls(id=base.id, kind=base.kind, points=base.points,
+                   stored_reason=base.stored_reason, gift=base.gift,
                    occurred_at=base.occurred_at, breakdown=base.breakdown,
                    member_id=base.member_id, source_type=entry.source.type,
                    source_id=entry.source.id, actor_kind=entry.actor.type,

@@ -8,6 +8,8 @@ from typing import Self
 import strawberry
 from strawberry import Info, relay
 
+from auth.accounts import Account
+from events import Event, EventType
 from loyalty.ledger.entries import Entry, entries_by_ids
 from loyalty.ledger.entries import EntryKind as LedgerKind
 from loyalty.ledger.points import EXPIRY_HORIZONS_DAYS, PointsSummary
@@ -28,6 +30,13 @@ class EntryKindType(Enum):
     )
     TIER = strawberry.enum_value(
         LedgerKind.TIER.value, description="The member's tier changed (no points move)."
+    )
+    TRANSFER_OUT = strawberry.enum_value(
+        LedgerKind.TRANSFER_OUT.value, description="Given to another member as a gift."
+    )
+    TRANSFER_IN = strawberry.enum_value(
+        LedgerKind.TRANSFER_IN.value,
+        description="A gift from another member (the points keep their expiry).",
     )
 
 
@@ -84,26 +93,87 @@ class RuleBreakdown:
     capped: bool = strawberry.field(description="Whether a limit or budget cut it down.")
 
 
+FORMER_MEMBER = "a former member"
+
+
+def short_name(account: Account | None) -> str:
+    """How one member is named to another: the first word of the name and the initial of
+    the last ("Ann S."), never the email; "a former member" once the account is gone or
+    erased."""
+    return short_name_of(getattr(account, "name", None) if account is not None else None)
+
+
+def short_name_of(name: str | None) -> str:
+    words = (name or "").split()
+    if not words:
+        return FORMER_MEMBER
+    return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
+
+
+def gift_reason(event: Event) -> str | None:
+    """A gift's reason as its member reads it ("Gift from Ann A."), from its event; None
+    for any other event."""
+    transfer = event.data.get("transfer")
+    if not transfer:
+        return None
+    if event.type is EventType.POINTS_TRANSFER_SENT:
+        return f"Gift to {short_name_of(transfer['recipient'].get('name'))}"
+    return f"Gift from {short_name_of(transfer['sender'].get('name'))}"
+
+
+@strawberry.type(description="A points gift between two members, as one side sees it.")
+class PointsGift:
+    message: str | None = strawberry.field(description="What the sender wrote, if anything.")
+    other_member_id: strawberry.Private[str]
+
+    @strawberry.field(description="The other member as you see them: first name and the "
+                      "initial of the last (never their email).")
+    async def member_name(self, info: Info[Context, None]) -> str:
+        return short_name(await info.context.loaders.accounts.load(self.other_member_id))
+
+
+def gift_of(entry: Entry) -> PointsGift | None:
+    """The gift a TRANSFER entry records, from the side of the entry's member."""
+    transfer = entry.details.get("transfer")
+    if entry.kind not in _GIFTS or not transfer:
+        return None
+    other = transfer["recipient" if entry.kind is LedgerKind.TRANSFER_OUT else "sender"]
+    return PointsGift(message=transfer.get("message"), other_member_id=other)
+
+
+_GIFTS = {LedgerKind.TRANSFER_OUT: "Gift to", LedgerKind.TRANSFER_IN: "Gift from"}
+
+
 @strawberry.type(description="One movement of points, with its reason. Never changes.")
 class LedgerEntry(relay.Node):
     id: relay.NodeID[str]
     kind: EntryKindType = strawberry.field(description="What moved the points.")
     points: int = strawberry.field(description="Signed: positive adds, negative removes.")
-    reason: str = strawberry.field(description="Why, in words.")
     occurred_at: datetime = strawberry.field(description="When it happened.")
     breakdown: list[RuleBreakdown] = strawberry.field(
         description="For earns: the rules that gave the points."
     )
+    gift: PointsGift | None = strawberry.field(
+        description="For a gift between members: the other member and the message."
+    )
     member_id: strawberry.Private[str]
+    stored_reason: strawberry.Private[str]
+
+    @strawberry.field(description="Why, in words (a gift names the other member).")
+    async def reason(self, info: Info[Context, None]) -> str:
+        if self.gift is None:
+            return self.stored_reason
+        name = await self.gift.member_name(info)
+        return f"{_GIFTS[LedgerKind(self.kind.name)]} {name}"
 
     @classmethod
     def from_entry(cls, entry: Entry) -> Self:
         return cls(
             id=entry.id, kind=EntryKindType[entry.kind.value], points=entry.points,
-            reason=entry.reason, occurred_at=entry.occurred_at,
+            stored_reason=entry.reason, occurred_at=entry.occurred_at,
             breakdown=[RuleBreakdown(rule_name=a.rule_name, points=a.points, capped=a.capped)
                        for a in entry.breakdown],
-            member_id=entry.member_id,
+            gift=gift_of(entry), member_id=entry.member_id,
         )
 
     @classmethod

@@ -1,6 +1,6 @@
 """The programme's settings, for administrators."""
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from enum import Enum
 from typing import Annotated
 
@@ -10,6 +10,7 @@ from strawberry import Info
 from loyalty.programme import ladder
 from loyalty.programme.settings import ExpiryKind, Programme, load_programme, update_programme
 from loyalty.programme.tier_rules import TierMetric, TierWindow
+from loyalty.programme.transfer_policy import CAPS, NAMES
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.permissions import IsAdmin
@@ -49,6 +50,59 @@ class TierWindowType(Enum):
     )
 
 
+@strawberry.type(description="Whether and how members may gift points to each other "
+                 "(days and months in the programme's time zone).")
+class PointsTransferSettings:
+    enabled: bool = strawberry.field(description="Whether members may gift points.")
+    min_member_days: int = strawberry.field(
+        description="Days a member must have been a member before gifting."
+    )
+    min_points: int = strawberry.field(description="The smallest gift.")
+    daily_send_cap: int | None = strawberry.field(
+        description="Most points one member may gift per day (null: no cap)."
+    )
+    monthly_send_cap: int | None = strawberry.field(
+        description="Most points one member may gift per month (null: no cap)."
+    )
+    daily_receive_cap: int | None = strawberry.field(
+        description="Most points one member may receive as gifts per day (null: no cap)."
+    )
+    monthly_receive_cap: int | None = strawberry.field(
+        description="Most points one member may receive as gifts per month (null: no cap)."
+    )
+
+
+@strawberry.input(description="Transfer settings to change; omitted ones stay as they are, "
+                  "a cap given as null is removed.")
+class PointsTransferSettingsInput:
+    enabled: bool | None = strawberry.field(default=strawberry.UNSET, description="On or off.")
+    min_member_days: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0–3650 days."
+    )
+    min_points: int | None = strawberry.field(
+        default=strawberry.UNSET, description="1–10,000,000 points."
+    )
+    daily_send_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="At least minPoints; null: no cap."
+    )
+    monthly_send_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="At least the daily cap; null: no cap."
+    )
+    daily_receive_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="At least minPoints; null: no cap."
+    )
+    monthly_receive_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="At least the daily cap; null: no cap."
+    )
+
+    def changes(self) -> dict[str, object]:
+        """The settings given, by TransferPolicy field name (null leaves a setting that is
+        not a cap as it is)."""
+        given = {name: getattr(self, name) for name in NAMES}
+        return {name: value for name, value in given.items()
+                if value is not strawberry.UNSET and (value is not None or name in CAPS)}
+
+
 @strawberry.type(name="Programme", description="The loyalty programme's settings.")
 class ProgrammeType:
     timezone: str = strawberry.field(description="IANA time zone for calendar rules.")
@@ -63,6 +117,9 @@ class ProgrammeType:
     tier_grace_days: int = strawberry.field(
         description="Days after the review date before a member moves down."
     )
+    transfers: PointsTransferSettings = strawberry.field(
+        description="Gifts of points between members."
+    )
 
     @classmethod
     def from_programme(cls, programme: Programme) -> "ProgrammeType":
@@ -74,6 +131,7 @@ class ProgrammeType:
             tier_metric=TierMetricType[policy.metric.value],
             tier_window=TierWindowType[policy.window.value],
             tier_window_months=policy.window_months, tier_grace_days=policy.grace_days,
+            transfers=PointsTransferSettings(**asdict(programme.transfers)),
         )
 
 
@@ -96,6 +154,9 @@ class ProgrammeUpdateInput:
     )
     tier_grace_days: int | None = strawberry.field(
         default=None, description="0–365 days after the review date before moving down."
+    )
+    transfers: PointsTransferSettingsInput | None = strawberry.field(
+        default=None, description="Gifts of points between members."
     )
 
 
@@ -133,6 +194,7 @@ class ProgrammeMutations:
             info.context.store, timezone=input.timezone,
             expiry_kind=ExpiryKind(input.points_expiry.name) if input.points_expiry else None,
             expiry_months=input.expiry_months, pending_days=input.pending_days,
+            transfers=input.transfers.changes() if input.transfers else None,
             clock=clock, audit=audit,
         )
         policy = await ladder.update_policy(info.context.store, policy_changes, clock=clock,

@@ -17,6 +17,7 @@ from events import Event, EventType
 from events.feed import missed_events, resumable
 from schema.context import Context
 from schema.permissions import IsMember, IsStaff
+from schema.points import gift_reason
 from schema.voucher_types import VoucherStatusType
 
 
@@ -52,6 +53,11 @@ class EventTypeType(Enum):
                                            description="A shop refunded an order.")
     SURVEY_ANSWERED = strawberry.enum_value(EventType.SURVEY_ANSWERED.value,
                                             description="The member answered a survey.")
+    POINTS_TRANSFER_SENT = strawberry.enum_value(
+        EventType.POINTS_TRANSFER_SENT.value, description="The member gave points away.")
+    POINTS_TRANSFER_RECEIVED = strawberry.enum_value(
+        EventType.POINTS_TRANSFER_RECEIVED.value,
+        description="Another member gave the member points.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")
@@ -112,7 +118,7 @@ def member_event(event: Event) -> MemberEvent:
     points = None
     if entry is not None and balance is not None:
         points = PointsChange(points=entry["points"], balance=balance["points"],
-                              debt=balance["debt"], reason=entry["reason"])
+                              debt=balance["debt"], reason=gift_reason(event) or entry["reason"])
     tier = None
     if event.type is EventType.TIER_CHANGED:
         found = data.get("tier")

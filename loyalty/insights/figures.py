@@ -38,6 +38,9 @@ class PointFlows:
     expired: int = 0
     adjusted_in: int = 0
     adjusted_out: int = 0
+    transferred: int = 0
+    """Points members gave each other: liability moved from one member to another,
+    neither issued nor redeemed."""
 
     @classmethod
     def of(cls, counters: Mapping[str, int]) -> "PointFlows":
@@ -46,6 +49,7 @@ class PointFlows:
             redemptions_cancelled=counters.get("in.REVERSAL", 0),
             reversed=counters.get("out.REVERSAL", 0), expired=counters.get("out.EXPIRE", 0),
             adjusted_in=counters.get("in.ADJUST", 0), adjusted_out=counters.get("out.ADJUST", 0),
+            transferred=counters.get("out.TRANSFER_OUT", 0),
         )
 
     @property

@@ -33,6 +33,10 @@ class EntryKind(StrEnum):
     REVERSAL = "REVERSAL"
     TIER = "TIER"
     """A tier change, with its reason: zero points, kept in the history for the member."""
+    TRANSFER_OUT = "TRANSFER_OUT"
+    """Points the member gave another member (loyalty/members/transfers.py)."""
+    TRANSFER_IN = "TRANSFER_IN"
+    """Points another member gave the member, keeping the expiry they had."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ _TYPES = {
     EntryKind.ADJUST: EventType.POINTS_ADJUSTED,
     EntryKind.EXPIRE: EventType.POINTS_EXPIRED,
     EntryKind.TIER: EventType.TIER_CHANGED,
+    EntryKind.TRANSFER_OUT: EventType.POINTS_TRANSFER_SENT,
+    EntryKind.TRANSFER_IN: EventType.POINTS_TRANSFER_RECEIVED,
 }
 
 
@@ -27,9 +29,13 @@ def event_type(kind: EntryKind) -> EventType:
     return _TYPES[kind]
 
 
-def entry_event(entry: Entry, *, balance: Mapping[str, Any] | None) -> Event:
+def entry_event(
+    entry: Entry, *, balance: Mapping[str, Any] | None,
+    more: Mapping[str, Any] | None = None,
+) -> Event:
     """The event of `entry`; `balance` is the member's document as a points entry left it
-    (a tier change's event says the tier instead)."""
+    (a tier change's event says the tier instead); `more`: further fields of its data
+    (a transfer's sides)."""
     data: dict[str, Any] = {
         "entry": {"id": entry.id, "kind": entry.kind.value, "points": entry.points,
                   "reason": entry.reason,
@@ -41,16 +47,17 @@ def entry_event(entry: Entry, *, balance: Mapping[str, Any] | None) -> Event:
     else:
         balance = balance or {}
         data["balance"] = {"points": balance.get("points", 0), "debt": balance.get("debt", 0)}
+    data.update(more or {})
     return Event(_TYPES[entry.kind], Subject(SubjectKind.LEDGER_ENTRY, entry.id),
                  occurred_at=entry.recorded_at, member_id=entry.member_id, data=data)
 
 
 async def write_entry(
     store: Store, session: Session, entry: Entry, *, balance: Mapping[str, Any] | None,
-    tally: Tally,
+    tally: Tally, event_data: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert `entry`, its event and what it adds to the roll-ups (`tally`, see
-    `rollups.entry_tally`) in the caller's transaction."""
+    """Insert `entry`, its event (with `event_data` added to its data) and what it adds to
+    the roll-ups (`tally`, see `rollups.entry_tally`) in the caller's transaction."""
     await store.collection(LEDGER).insert_one(entry.document(), session=session)
-    events.record(store, session, entry_event(entry, balance=balance))
+    events.record(store, session, entry_event(entry, balance=balance, more=event_data))
     await rollups.add(store, session, tally, member_id=entry.member_id)

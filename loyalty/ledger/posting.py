@@ -2,7 +2,7 @@
 settling any debt), debits consume lots soonest-expiry-first. Every movement is one ledger
 entry plus the matching changes to lots and to the member's totals."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,8 @@ class Movement:
     payload_hash: str | None = None
     breakdown: tuple[RuleAward, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    event_data: Mapping[str, Any] = field(default_factory=dict)
+    """More for the entry's event only, not kept on the entry (a transfer's names)."""
 
 
 async def credit(
@@ -94,13 +96,16 @@ async def debit(
     allow_debt: bool = False,
     prefer_order: str | None = None,
     member_changes: Mapping[str, Any] | None = None,
+    lots: list[OpenLot] | None = None,
 ) -> Entry:
-    """Remove `points` (≥ 0) from the member's lots, soonest expiry first.
+    """Remove `points` (≥ 0) from the member's lots, soonest expiry first. `lots`: the
+    member's open lots as the caller's transaction already read them (else read here).
 
     Raises InsufficientPoints when the lots cannot cover it, unless `allow_debt`, in which
     case the shortfall is recorded as debt (refunds of points already spent).
     """
-    lots = await open_lots(store, member.member_id, session=session)
+    if lots is None:
+        lots = await open_lots(store, member.member_id, session=session)
     allocations, shortfall = allocate(
         lots, points, now=movement.recorded_at, include_pending=include_pending,
         prefer_order=prefer_order,
@@ -126,7 +131,53 @@ async def debit(
     entry = _entry(new_id(), movement, member.member_id, -points, tuple(allocations),
                    debt_incurred=shortfall)
     await _post(store, session, entry, {"points": -points, "debt": shortfall}, member_changes,
-                {lot.id: lot.expires_at for lot in lots})
+                {lot.id: lot.expires_at for lot in lots}, event_data=movement.event_data)
+    return entry
+
+
+async def credit_with_expiries(
+    store: Store,
+    session: Session,
+    movement: Movement,
+    *,
+    member: MemberState,
+    taken: Sequence[tuple[int, datetime | None]],
+    member_changes: Mapping[str, Any] | None = None,
+) -> Entry:
+    """Add points that keep the expiry they had elsewhere: `taken` is (points, expiry) of
+    each part (None: never expires). Debt is settled first, from the soonest-expiring
+    points, as with any credit; the rest goes into one new lot per expiry, spendable at
+    once."""
+    by_expiry: dict[datetime | None, int] = {}
+    for points, expiry in taken:
+        by_expiry[expiry] = by_expiry.get(expiry, 0) + points
+    total = sum(by_expiry.values())
+    settled = min(member.debt, total)
+    to_settle = settled
+    entry_id = new_id()
+    now = movement.occurred_at
+    documents: list[dict[str, Any]] = []
+    expiries: dict[str, datetime | None] = {}
+    for expiry in sorted(by_expiry, key=lambda e: (e is None, e or now)):
+        points = by_expiry[expiry]
+        paid = min(points, to_settle)
+        to_settle -= paid
+        if points - paid == 0:
+            continue
+        lot_id = new_id()
+        expiries[lot_id] = expiry
+        documents.append({
+            "_id": lot_id, "member_id": member.member_id, "entry_id": entry_id,
+            "earned": points - paid, "remaining": points - paid, "earned_at": now,
+            "available_at": now, "expires_at": expiry, "order_id": None, "expired_at": None,
+        })
+    if documents:
+        await store.collection(LOTS).insert_many(documents, session=session)
+    allocations = tuple(Allocation(doc["_id"], doc["earned"]) for doc in documents)
+    entry = _entry(entry_id, movement, member.member_id, total, allocations,
+                   debt_settled=settled)
+    await _post(store, session, entry, {"points": total, "debt": -settled}, member_changes,
+                expiries, event_data=movement.event_data)
     return entry
 
 
@@ -265,6 +316,7 @@ _BEFORE: Mapping[str, int] = {"points": 1, "debt": 1, "last_activity_at": 1}
 async def _post(
     store: Store, session: Session, entry: Entry, increments: Mapping[str, int],
     changes: Mapping[str, Any] | None, lot_expiries: Mapping[str, datetime | None],
+    *, event_data: Mapping[str, Any] | None = None,
 ) -> None:
     """Apply `entry` to its member's document, then write it with its event and roll-ups."""
     active = entry.kind in ACTIVITY and entry.points != 0
@@ -278,7 +330,8 @@ async def _post(
                for field in ("points", "debt")}
     tally = entry_tally(entry, lot_expiries=lot_expiries,
                         previous_activity=before.get("last_activity_at") if active else None)
-    await write_entry(store, session, entry, balance=balance, tally=tally)
+    await write_entry(store, session, entry, balance=balance, tally=tally,
+                      event_data=event_data)
 
 
 async def _update_member(

@@ -33,9 +33,9 @@ from loyalty.collections import STATS
 from loyalty.ledger.entries import NO_TIER, Entry, EntryKind
 from store import Session, Store, UpdateOne
 
-ACTIVITY = frozenset({EntryKind.EARN, EntryKind.REDEEM})
-"""What makes a member active: earning or redeeming points (not an expiry, a refund or an
-admin's adjustment, which happen to them)."""
+ACTIVITY = frozenset({EntryKind.EARN, EntryKind.REDEEM, EntryKind.TRANSFER_OUT})
+"""What makes a member active: earning, redeeming or giving away points (not an expiry, a
+refund, an admin's adjustment or a gift received, which happen to them)."""
 
 NPS_BANDS = ("detractors", "passives", "promoters")
 

@@ -1,7 +1,7 @@
-"""The programme's settings: points expiry, pending period and time zone."""
+"""The programme's settings: points expiry, pending period, time zone and transfers."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +11,12 @@ from events.audit import Audit
 from loyalty.collections import PROGRAMME
 from loyalty.programme.ladder import PROGRAMME_TARGET, policy_from_programme, tiers_from_programme
 from loyalty.programme.tier_rules import Tier, TierPolicy
+from loyalty.programme.transfer_policy import (
+    TransferPolicy,
+    check_policy,
+    policy_from_document,
+    with_changes,
+)
 from store import InputErrors, InvalidInput, KizunaError, Store
 from store.clock import Clock
 
@@ -35,6 +41,8 @@ class Programme:
     tiers: tuple[Tier, ...] = ()
     """Lowest threshold first; empty when the programme has no tiers."""
     tier_policy: TierPolicy = field(default_factory=TierPolicy)
+    transfers: TransferPolicy = field(default_factory=TransferPolicy)
+    """Whether and how members may gift points to each other."""
 
     def tier(self, tier_id: str | None) -> Tier | None:
         return next((t for t in self.tiers if t.id == tier_id), None)
@@ -54,6 +62,7 @@ def _from_document(doc: Mapping[str, Any] | None) -> Programme:
         expiry_months=doc.get("expiry_months", defaults.expiry_months),
         pending_days=doc.get("pending_days", defaults.pending_days),
         tiers=tuple(tiers_from_programme(doc)), tier_policy=policy_from_programme(doc),
+        transfers=policy_from_document(doc.get("transfers")),
     )
 
 
@@ -69,11 +78,13 @@ async def update_programme(
     expiry_kind: ExpiryKind | None = None,
     expiry_months: int | None = None,
     pending_days: int | None = None,
+    transfers: Mapping[str, Any] | None = None,
     clock: Clock,
     audit: Audit | None,
 ) -> Programme:
     """Change the given settings, audited as `audit`; they apply to points earned from now
-    on."""
+    on. `transfers`: the transfer settings to change, by TransferPolicy field name (a cap
+    given as None: no cap)."""
     current = await load_programme(store)
     updated = replace(
         current,
@@ -81,6 +92,7 @@ async def update_programme(
         expiry_kind=expiry_kind or current.expiry_kind,
         expiry_months=expiry_months if expiry_months is not None else current.expiry_months,
         pending_days=pending_days if pending_days is not None else current.pending_days,
+        transfers=with_changes(current.transfers, transfers or {}),
     )
     _validate(updated)
     # Only the fields given: two administrators changing different settings at once both win.
@@ -91,6 +103,11 @@ async def update_programme(
                         ("expiry_kind", expiry_kind.value if expiry_kind else None)):
         if value is not None:
             changes[name] = value
+    if transfers:
+        # Every transfer setting as it now stands, defaults included: a cap removed where
+        # the default applied is then a change the audit trail shows (5000 → null).
+        changes |= {f"transfers.{name}": value
+                    for name, value in asdict(updated.transfers).items()}
     # Only the tier policy given (ladder.update_policy records that): nothing to record here.
     await audit_log.update(store, audit if len(changes) > 1 else None,
                            operation="programmeUpdate", target=PROGRAMME_TARGET,
@@ -117,5 +134,6 @@ def _validate(programme: Programme) -> None:
         errors.append(InvalidInput("Points would expire before they could be spent: make the "
                                    "pending period shorter than the expiry.",
                                    field=("input", "pendingDays")))
+    errors += check_policy(programme.transfers)
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
