@@ -40,6 +40,7 @@ class EventType(StrEnum):
     ORDER_RECORDED = "order.recorded"
     ORDER_REFUNDED = "order.refunded"
     SURVEY_ANSWERED = "survey.answered"
+    MEMBER_ERASED = "member.erased"
 
 
 class SubjectKind(StrEnum):

@@ -186,6 +186,9 @@ class ErrorCode(Enum):
         "POINT_VALUE_NOT_SET",
         description="Points have no value in this currency yet (programmePointValueSet).",
     )
+    ALREADY_ERASED = strawberry.enum_value(
+        "ALREADY_ERASED", description="The member's personal data was erased already."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")
