@@ -145,11 +145,22 @@ def public_record(doc: Mapping[str, Any], *, drop: Iterable[str] = ()) -> Docume
     dropped = set(drop) | _INTERNAL_FIELDS
     record: Document = {"id": doc["_id"]} if "_id" in doc else {}
     for key, value in doc.items():
-        lowered = key.lower()
-        if key == "_id" or key in dropped or any(w in lowered for w in _SECRET_WORDS):
-            continue
-        record[key] = value
+        if key != "_id" and key not in dropped and not _is_secret(key):
+            record[key] = _without_secrets(value)
     return record
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_secrets(v) for k, v in value.items() if not _is_secret(str(k))}
+    if isinstance(value, list):
+        return [_without_secrets(item) for item in value]
+    return value
 
 
 def json_value(value: object) -> object:

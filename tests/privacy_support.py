@@ -90,6 +90,20 @@ async def rich_member(gql: GraphQLClient, *, email: str = EMAIL, name: str = NAM
     return subject
 
 
+async def plain_member(gql: GraphQLClient, *, email: str = EMAIL, name: str = NAME,
+                       shop: Shop | None = None) -> Subject:
+    """A member with one order (cheaper than `rich_member`, for tests of refusals)."""
+    if shop is None:
+        shop = await open_shop(gql)
+        await shop.rule(PER_EURO)
+    registered = await register(gql, email, name, birthday=BIRTHDAY)
+    member = await shop.sign_in(email)
+    order = shop.order(email, 5_000, order_id=f"{email[:5]}-first")
+    assert (await shop.record(order))["errors"] == []
+    global_id = registered["member"]["id"]
+    return Subject(shop, member, from_base64(global_id)[1], global_id, email, name)
+
+
 async def _referral_code(shop: Shop, email: str) -> str:
     signed_in = await shop.sign_in(email)
     data = await shop.gql.data("{ me { referralCode } }", token=signed_in.access_token)
