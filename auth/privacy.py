@@ -71,6 +71,34 @@ def sign_ins_data(refresh_tokens: RefreshTokens) -> PersonalData:
         "stay in revoked_sessions, without the member, until its access tokens expire).")
 
 
+CONSENTS = "consents"
+"""The consent history (auth/consents.py): {member_id, purpose, granted, channel, at} and,
+where the sign-in records them, the device and address it came from."""
+ACCOUNT_CODES = "account_codes"
+"""One-time codes (email change, password reset), hashed, short-lived."""
+_DEVICE_FIELDS = ("client_address", "user_agent", "ip")
+
+
+async def _consents(store: Store, person: Person) -> AsyncGenerator[Document]:
+    cursor = store.collection(CONSENTS).find({"member_id": person.member_id}).sort("at", 1)
+    async for doc in cursor:
+        yield public_record(doc, drop=("member_id",))
+
+
+async def _pseudonymise_consents(store: Store, erasure: Erasure) -> None:
+    """The proof of consent given and withdrawn stays (docs/privacy.md), without the device
+    and address it came from."""
+    await store.collection(CONSENTS).update_many(
+        {"member_id": erasure.person.member_id},
+        {"$unset": dict.fromkeys(_DEVICE_FIELDS, "")})
+
+
+async def _remove_codes(store: Store, erasure: Erasure) -> None:
+    member_id = erasure.person.member_id
+    for field in ("account_id", "member_id"):
+        await store.collection(ACCOUNT_CODES).delete_many({field: member_id})
+
+
 PERSONAL_DATA = (
     PersonalData(
         section="account", collection=ACCOUNTS, export=_account,
@@ -82,4 +110,12 @@ PERSONAL_DATA = (
     PersonalData(
         section="sign_in_attempts", collection=ATTEMPTS, erase=_remove_attempt_counters,
         kept="Nothing (the counters otherwise vanish after their window)."),
+    PersonalData(
+        section="consents", collection=CONSENTS, export=_consents,
+        erase=_pseudonymise_consents,
+        kept="Each consent given or withdrawn (purpose, channel, time) under the member id, "
+        "as proof for the processing done before the erasure; device and address removed."),
+    PersonalData(
+        section="one_time_codes", collection=ACCOUNT_CODES, erase=_remove_codes,
+        kept="Nothing."),
 )

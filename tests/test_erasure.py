@@ -104,6 +104,11 @@ async def test_erasure_keeps_the_accounting_and_cancels_open_vouchers(
     adjustment = next(e for e in ledger if e["kind"] == "ADJUST" and e["points"] > 0)
     assert adjustment["reason"] == "Goodwill for [erased] after the late parcel"
     assert await subject.shop.violations() == []
+    # The member id no longer earns: a shop system that still has it is refused.
+    order = {**subject.shop.order(subject.email, 1_000, order_id="Q-late"),
+             "member": {"id": subject.global_id}}
+    late = await subject.shop.record(order)
+    assert [e["code"] for e in late["errors"]] == ["UNKNOWN_MEMBER"]
 
 
 async def test_the_shop_is_told_with_the_member_id_and_the_time_only(gql: GraphQLClient) -> None:

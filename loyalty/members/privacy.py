@@ -54,7 +54,12 @@ def _stream(collection: str, *, drop: tuple[str, ...] = ("member_id",),
 async def _points(store: Store, person: Person) -> AsyncGenerator[Document]:
     doc = await store.collection(MEMBERS).find_one({"_id": person.member_id})
     if doc is not None:
-        yield public_record(doc)
+        record = public_record(doc)
+        if isinstance(record.get("referred_by"), dict):
+            # Who referred them is another member: the code they used, not that member's id.
+            record["referred_by"] = {k: v for k, v in record["referred_by"].items()
+                                     if k != "member_id"}
+        yield record
 
 
 async def _referrals_made(store: Store, person: Person) -> AsyncGenerator[Document]:
