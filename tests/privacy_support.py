@@ -98,7 +98,7 @@ async def plain_member(gql: GraphQLClient, *, email: str = EMAIL, name: str = NA
         await shop.rule(PER_EURO)
     registered = await register(gql, email, name, birthday=BIRTHDAY)
     member = await shop.sign_in(email)
-    order = shop.order(email, 5_000, order_id=f"{email[:5]}-first")
+    order = shop.order(email, 5_000)
     assert (await shop.record(order))["errors"] == []
     global_id = registered["member"]["id"]
     return Subject(shop, member, from_base64(global_id)[1], global_id, email, name)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.settings import Settings
+from api.settings import Settings, SettingsError
 from tests.ledger_support import PER_EURO, open_shop
 from tests.privacy_support import EXPORT, MEMBER_ERASE, plain_member
 from tests.support import GraphQLClient, ManualClock, SignedIn
@@ -105,3 +105,12 @@ async def test_a_link_stops_working_once_the_member_is_erased(gql: GraphQLClient
     response = await gql.http.get(url)
 
     assert response.status_code == 410
+
+
+async def test_the_threshold_and_the_links_lifetime_are_settings() -> None:
+    settings = Settings.from_env({"KIZUNA_DATA_EXPORT_INLINE_RECORDS": "7",
+                                  "KIZUNA_DATA_EXPORT_LINK_SECONDS": "120"})
+    assert (settings.data_export_inline_records, settings.data_export_link_seconds) == (7, 120)
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"KIZUNA_DATA_EXPORT_LINK_SECONDS": "5"})
+    assert "KIZUNA_DATA_EXPORT_LINK_SECONDS" in str(refused.value)

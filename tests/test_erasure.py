@@ -311,3 +311,21 @@ async def test_the_background_job_finishes_an_erasure_a_crash_interrupted(
     assert await personal_data_found(store, needles(subject)) == []
     assert await store.collection("events").count_documents({"type": "member.erased"}) == 1
     assert await finish_pending_erasures(store, declared, clock=services.clock) == 0
+
+
+async def test_an_erasure_costs_the_same_round_trips_whatever_the_history(
+    gql: GraphQLClient,
+) -> None:
+    short = await plain_member(gql)
+    long = await plain_member(gql, email="lotte.longhistory@privacy-test.example",
+                              name="Lotte Longhistory", shop=short.shop)
+    for number in range(8):
+        order = long.shop.order(long.email, 1_000 + number, order_id=f"LH-{number}")
+        assert (await long.shop.record(order))["errors"] == []
+    costs = []
+    for subject in (short, long):
+        before = subject.store.commands.total
+        assert (await _erase(subject))["errors"] == []
+        costs.append(subject.store.commands.total - before)
+
+    assert costs[0] == costs[1]
