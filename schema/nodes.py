@@ -154,6 +154,8 @@ class Member(relay.Node):
                       "get the referral reward. The member and administrators.",
                       permission_classes=[IsTheMemberOrAdmin])
     async def referral_code(self, info: Info[Context, None]) -> str:
+        if self.erased_at is not None:
+            return ""  # an erased member refers nobody: no code is drawn again
         return await referrals.referral_code(info.context.store, member_id=self.id)
 
     @strawberry.field(description="Rewards and campaigns picked for this member from their "

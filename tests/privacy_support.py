@@ -25,7 +25,7 @@ SURVEY_CREATE = """mutation($input: SurveyCreateInput!) { surveyCreate(input: $i
 SURVEY_SUBMIT = """mutation($input: SurveySubmitInput!) { surveySubmit(input: $input) {
   errors { code } } }"""
 MEMBER_ERASE = """mutation($input: MemberEraseInput!) { memberErase(input: $input) {
-  member { id email name erasedAt points { balance } } erasedAt
+  member { id email name erasedAt referralCode points { balance } } erasedAt
   errors { code message field } } }"""
 ACCOUNT_DELETE = """mutation($input: AccountDeleteInput!) { accountDelete(input: $input) {
   deleted erasedAt errors { code message field } } }"""

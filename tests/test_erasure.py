@@ -64,6 +64,7 @@ async def test_an_administrator_erases_a_member_and_no_personal_data_is_left_any
     assert payload["errors"] == [], payload
     member = payload["member"]
     assert member["email"] == f"erased:{subject.member_id}" and member["name"] == ""
+    assert member["referralCode"] == ""  # none drawn again
     assert member["erasedAt"] == payload["erasedAt"]
     assert member["points"]["balance"] == 0
     assert await personal_data_found(subject.store, needles(subject)) == []
