@@ -280,7 +280,7 @@ async def _interrupted(subject: Subject) -> tuple[PersonalData, ...]:
 
 
 async def test_an_interrupted_erasure_is_finished_by_asking_again(gql: GraphQLClient) -> None:
-    subject = await rich_member(gql)
+    subject = await plain_member(gql)
     await _interrupted(subject)
     account = await subject.store.collection("accounts").find_one({"_id": subject.member_id})
     assert account is not None and account["password_hash"] is None
