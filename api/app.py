@@ -12,6 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
 from api.middleware import BodySizeLimit, DatabaseOutage
+from api.privacy import data_export_endpoint
 from api.qr_images import voucher_qr_endpoint
 from api.scanner_page import scanner_routes
 from api.services import background_store, running
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             interval_seconds=settings.expiry_interval_seconds,
             due=started.services.jobs_due,
             audit_retention=timedelta(days=settings.audit_retention_days),
+            personal_data=started.services.data_rights.personal_data,
         ), background_store(settings, started.database.uri) as webhook_store, webhook_delivery(
             webhook_store, clock=clock, poll_seconds=settings.webhook_poll_ms / 1000,
             timeout_seconds=settings.webhook_timeout_seconds,
@@ -104,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             Route("/.well-known/jwks.json", jwks),
             Route("/metrics", metrics),
             Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
+            Route("/data-export/{token}", data_export_endpoint(state)),
             *scanner_routes(),
         ],
         lifespan=lifespan,

@@ -11,7 +11,9 @@ import httpx
 
 import events
 from auth.collections import ACCOUNTS
+from auth.erasure import finish_pending_erasures
 from events.audit import delete_older_than
+from events.personal_data import PersonalData
 from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
@@ -36,11 +38,13 @@ async def expire_audit_records(store: Store, *, clock: Clock, retention: timedel
 async def points_expiry(
     store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None,
     audit_retention: timedelta = timedelta(days=400),
+    personal_data: tuple[PersonalData, ...] = (),
 ) -> AsyncIterator[None]:
     """Expire due lots, review tiers whose review date has passed, move members up after a
     change of the tiers, give today's birthday gifts, issue referral vouchers waiting in
     the outbox, publish events a crash left staged on documents and delete audit records
-    older than `audit_retention`, every
+    older than `audit_retention` and finish erasures a crash interrupted (`personal_data`),
+    every
     `interval_seconds` (0 disables) while the server runs, and at once whenever `due` is
     set."""
     if interval_seconds <= 0:
@@ -90,6 +94,14 @@ async def points_expiry(
             except Exception as error:
                 log_retrying(log, "deleting old audit records failed; retrying at the next "
                              "interval", error)
+            if personal_data:
+                try:
+                    finished = await finish_pending_erasures(store, personal_data, clock=clock)
+                    if finished:
+                        log.info("finished %d interrupted erasures", finished)
+                except Exception as error:
+                    log_retrying(log, "finishing interrupted erasures failed; retrying at the "
+                                 "next interval", error)
             await _wait(due, interval_seconds)
 
     async with _in_background(loop(), name="points-expiry"):

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.migrations import migrate
+from api.privacy import personal_data
 from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.collections import INDEXES as AUTH_INDEXES
+from auth.data_export import DataRights
+from auth.erasure import PENDING_INDEX as ERASURE_INDEX
+from auth.export_links import ExportLinks
 from auth.keys import Keyring, load_key_dir
 from auth.member_search import INDEXES as MEMBER_SEARCH_INDEXES
 from auth.passwords import HashingCapacity, PasswordCost, Passwords
@@ -20,6 +24,7 @@ from auth.tokens import AccessTokens
 from events import INDEXES as EVENT_INDEXES
 from events.audit import INDEXES as AUDIT_INDEXES
 from events.feed import EventFeed
+from events.privacy import INDEXES as PRIVACY_INDEXES
 from events.webhooks import INDEXES as WEBHOOK_INDEXES
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
@@ -28,6 +33,7 @@ from loyalty.engagement.surveys import INDEXES as SURVEY_INDEXES
 from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
 from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
+from loyalty.members.privacy import INDEXES as MEMBER_PRIVACY_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog, adopt_legacy_records
@@ -45,7 +51,8 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
-               *ADMIN_VIEW_INDEXES)
+               *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
+               ERASURE_INDEX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +164,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
                         store=store, authenticator=authenticator, clock=clock,
                         scanning=build_scan_desk(settings, store, keyring, audit, clock),
                         qr=QrRenderer(), feed=feed,
+                        data_rights=build_data_rights(settings, authenticator, keyring, clock),
                         webhook_private_targets=settings.webhook_private_targets,
                     ),
                     keyring=keyring,
@@ -185,6 +193,16 @@ async def background_store(settings: Settings, uri: str) -> AsyncIterator[Store]
         yield store
     finally:
         await store.close()
+
+
+def build_data_rights(settings: Settings, authenticator: Authenticator, keyring: Keyring,
+                      clock: Clock) -> DataRights:
+    return DataRights(
+        personal_data=personal_data(authenticator.refresh_tokens),
+        links=ExportLinks(keyring=keyring, issuer=settings.jwt_issuer, clock=clock,
+                          lifetime=timedelta(seconds=settings.data_export_link_seconds)),
+        inline_limit=settings.data_export_inline_records,
+    )
 
 
 def build_scan_desk(

@@ -85,6 +85,8 @@ class Settings:
     webhook_private_targets: bool = False
     webhook_timeout_seconds: int = 10
     webhook_poll_ms: int = 1000
+    data_export_inline_records: int = 1000
+    data_export_link_seconds: int = 900
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -198,6 +200,10 @@ class Settings:
                 "KIZUNA_WEBHOOK_TIMEOUT_SECONDS", 10, low=1, high=60),
             webhook_poll_ms=reader.integer("KIZUNA_WEBHOOK_POLL_MS", 1000, low=50,
                                            high=60_000),
+            data_export_inline_records=reader.integer(
+                "KIZUNA_DATA_EXPORT_INLINE_RECORDS", 1000, low=0, high=100_000),
+            data_export_link_seconds=reader.integer(
+                "KIZUNA_DATA_EXPORT_LINK_SECONDS", 900, low=60, high=86400),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

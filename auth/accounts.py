@@ -52,6 +52,8 @@ class Account:
     """When the birthday was last set or changed (birthday gifts need notice)."""
     marketing_consent_at: datetime | None = None
     """When the member gave marketing consent (None without consent)."""
+    erased_at: datetime | None = None
+    """When the member's personal data was erased (auth/data_rights.py)."""
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -73,6 +75,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         manager=bool(doc.get("manager", False)),
         birthday_set_at=doc.get("birthday_set_at"),
         marketing_consent_at=doc.get("marketing_consent_at"),
+        erased_at=doc.get("erased_at"),
     )
 
 
@@ -258,7 +261,7 @@ async def find_member(store: Store, *, account_id: str | None, email: str | None
     Account | None
 ):
     """The member account with this id or email (exactly one of them), else None."""
-    query: dict[str, Any] = {"role": Role.MEMBER.value}
+    query: dict[str, Any] = {"role": Role.MEMBER.value, "erased_at": None}
     if account_id is not None:
         query["_id"] = account_id
     else:

@@ -16,6 +16,7 @@ INDEXES = (
     staged_index(ACCOUNTS),
     IndexSpec(STORES, (("code", 1),), name="code_unique", unique=True),
     IndexSpec(REFRESH_TOKENS, (("family_id", 1),), name="family"),
+    IndexSpec(REFRESH_TOKENS, (("account_id", 1),), name="account"),
     IndexSpec(REFRESH_TOKENS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),
     IndexSpec(API_KEYS, (("prefix", 1),), name="prefix_unique", unique=True),
     IndexSpec(ATTEMPTS, (("expires_at", 1),), name="expiry_ttl", expire_after_seconds=0),

@@ -29,3 +29,9 @@ class InvalidToken(KizunaError):
 
 class StoreCodeTaken(KizunaError):
     code = "STORE_CODE_TAKEN"
+
+
+class AlreadyErased(KizunaError):
+    """The member's personal data was erased already."""
+
+    code = "ALREADY_ERASED"

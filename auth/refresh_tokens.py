@@ -95,3 +95,15 @@ class RefreshTokens:
         await self._tokens.update_many(
             {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": self._clock()}}
         )
+
+    async def revoke_all(self, account_id: str, *, except_family: str | None = None) -> int:
+        """End every sign-in of the account (but `except_family`, the caller's own, when
+        given): their refresh tokens and access tokens stop working. Returns how many
+        sign-ins ended."""
+        query: dict[str, object] = {"account_id": account_id, "revoked_at": None}
+        families = {doc["family_id"] async for doc in self._tokens.find(query, {"family_id": 1})}
+        if except_family is not None:
+            families.discard(except_family)
+        for family_id in sorted(families):
+            await self.revoke_family(family_id)
+        return len(families)

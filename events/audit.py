@@ -89,7 +89,7 @@ class Audit:
         written as that transaction commits, and never if it aborts."""
         store.insert_at_commit(session, AUDIT_LOG, self.entry(
             operation=operation, target=target, at=at, changes=changes(before, after),
-            member_id=member_id))
+            member_id=member_id or _member_of(after) or _member_of(before)))
 
     def entry(
         self, *, operation: str, target: Target | None, at: datetime,
@@ -107,6 +107,13 @@ class Audit:
             "target": {"type": target.type, "id": target.id} if target else None,
             "member_id": member_id, "changes": changes or [],
         }
+
+
+def _member_of(document: Mapping[str, Any] | None) -> str | None:
+    """The member a changed document belongs to (a voucher's holder), so that the records
+    about a member are found by `member_id` when their data is exported or erased."""
+    member_id = (document or {}).get("member_id")
+    return member_id if isinstance(member_id, str) else None
 
 
 def is_secret(field: str) -> bool:

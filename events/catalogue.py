@@ -42,6 +42,7 @@ class EventType(StrEnum):
     SURVEY_ANSWERED = "survey.answered"
     POINTS_TRANSFER_SENT = "points.transfer_sent"
     POINTS_TRANSFER_RECEIVED = "points.transfer_received"
+    MEMBER_ERASED = "member.erased"
 
 
 class SubjectKind(StrEnum):

@@ -20,6 +20,7 @@ from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
 from schema.ledger import LedgerMutations
 from schema.members import MemberQueries
+from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
 from schema.rules import RuleMutations, RuleQueries
@@ -42,7 +43,7 @@ class SchemaLimits:
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
-            AuditQueries, MemberQueries):
+            AuditQueries, MemberQueries, PrivacyQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -61,6 +62,7 @@ class Mutation(
     VoucherMutations, TierMutations, SurveyMutations, SegmentMutations, RewardMutations,
     WebhookMutations, InsightMutations,
     TransferMutations,
+    PrivacyMutations,
 ):
     pass
 

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from auth.accounts import Account, get_accounts
 from auth.api_keys import ApiKey, get_api_keys
+from auth.data_export import DataRights
 from auth.roles import Principal, Role
 from auth.sign_in import Authenticator
 from auth.stores import ShopStore, get_stores
@@ -35,6 +36,8 @@ class Services:
     qr: QrRenderer
     feed: EventFeed
     """This process's live feed of the outbox (subscriptions read it)."""
+    data_rights: DataRights
+    """The personal data every package declares (api/privacy.py) and the export's links."""
     webhook_private_targets: bool = False
     """Whether webhook endpoints may be http:// and private addresses (development)."""
     jobs_due: asyncio.Event = field(default_factory=asyncio.Event)

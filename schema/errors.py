@@ -200,6 +200,9 @@ class ErrorCode(Enum):
     TRANSFER_TO_SELF = strawberry.enum_value(
         "TRANSFER_TO_SELF", description="You cannot gift points to yourself."
     )
+    ALREADY_ERASED = strawberry.enum_value(
+        "ALREADY_ERASED", description="The member's personal data was erased already."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

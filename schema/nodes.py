@@ -80,6 +80,10 @@ class Member(relay.Node):
         description="Whether the member agreed to receive marketing messages."
     )
     member_since: datetime = strawberry.field(description="When the member registered.")
+    erased_at: datetime | None = strawberry.field(
+        default=None, description="When the member's personal data was erased (their email "
+        "then reads `erased:<id>` and their name is empty); null while it is kept."
+    )
 
     @strawberry.field(description="Balance, pending points and what expires soon.")
     async def points(self, info: Info[Context, None]) -> MemberPoints:
@@ -150,6 +154,8 @@ class Member(relay.Node):
                       "get the referral reward. The member and administrators.",
                       permission_classes=[IsTheMemberOrAdmin])
     async def referral_code(self, info: Info[Context, None]) -> str:
+        if self.erased_at is not None:
+            return ""  # an erased member refers nobody: no code is drawn again
         return await referrals.referral_code(info.context.store, member_id=self.id)
 
     @strawberry.field(description="Rewards and campaigns picked for this member from their "
@@ -184,6 +190,7 @@ class Member(relay.Node):
         return cls(
             id=account.id, email=account.email, name=account.name, birthday=account.birthday,
             marketing_consent=account.marketing_consent, member_since=account.created_at,
+            erased_at=account.erased_at,
         )
 
     @classmethod

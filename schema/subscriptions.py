@@ -58,6 +58,9 @@ class EventTypeType(Enum):
     POINTS_TRANSFER_RECEIVED = strawberry.enum_value(
         EventType.POINTS_TRANSFER_RECEIVED.value,
         description="Another member gave the member points.")
+    MEMBER_ERASED = strawberry.enum_value(
+        EventType.MEMBER_ERASED.value,
+        description="The member's personal data was erased (docs/privacy.md).")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -19,6 +19,8 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Settings
+from events import EventType
+from schema.subscriptions import EventTypeType
 from store import connect
 from tests.browser_support import live_server
 from tests.ledger_support import PER_EURO, Shop, _new_api_key
@@ -324,3 +326,9 @@ async def test_members_cannot_subscribe_to_store_events(live: Live) -> None:
             answer = json.loads(await ws.recv())
     errors = answer["payload"]["errors"] if answer["type"] == "next" else answer["payload"]
     assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_every_recorded_event_type_has_a_graphql_name() -> None:
+    """The live feeds map each stored event to the GraphQL enum: a type missing there would
+    end a member's subscription with an internal error the first time it happens."""
+    assert {kind.value for kind in EventType} == {value.value for value in EventTypeType}
