@@ -9,6 +9,7 @@ from api.migrations import migrate
 from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
+from auth.codes import CodePolicy
 from auth.collections import INDEXES as AUTH_INDEXES
 from auth.keys import Keyring, load_key_dir
 from auth.member_search import INDEXES as MEMBER_SEARCH_INDEXES
@@ -114,6 +115,18 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
                 timedelta(seconds=settings.registration_window_seconds),
             ),
         ),
+        codes=code_policy(settings),
+    )
+
+
+def code_policy(settings: Settings) -> CodePolicy:
+    """One-time codes (password reset, email change) as the settings say."""
+    window = timedelta(seconds=settings.account_code_window_seconds)
+    return CodePolicy(
+        lifetime=timedelta(seconds=settings.account_code_ttl_seconds),
+        max_attempts=settings.account_code_max_attempts,
+        requests_per_address=AttemptLimit(settings.account_code_requests_per_address, window),
+        requests_per_client=AttemptLimit(settings.account_code_requests_per_client, window),
     )
 
 

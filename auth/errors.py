@@ -29,3 +29,21 @@ class InvalidToken(KizunaError):
 
 class StoreCodeTaken(KizunaError):
     code = "STORE_CODE_TAKEN"
+
+
+class WrongCode(KizunaError):
+    """A one-time code that does not match (or no code was asked for)."""
+
+    code = "WRONG_CODE"
+
+
+class CodeExpired(KizunaError):
+    """A one-time code past its lifetime, or cancelled after too many wrong tries."""
+
+    code = "CODE_EXPIRED"
+
+
+class CodeUsed(KizunaError):
+    """A one-time code that was used already (each works once)."""
+
+    code = "CODE_USED"

@@ -40,6 +40,12 @@ class EventType(StrEnum):
     ORDER_RECORDED = "order.recorded"
     ORDER_REFUNDED = "order.refunded"
     SURVEY_ANSWERED = "survey.answered"
+    MEMBER_UPDATED = "member.updated"
+    MEMBER_EMAIL_CHANGE_REQUESTED = "member.email_change_requested"
+    MEMBER_EMAIL_CHANGED = "member.email_changed"
+    MEMBER_PASSWORD_CHANGED = "member.password_changed"  # noqa: S105 - a name
+    MEMBER_PASSWORD_RESET_REQUESTED = "member.password_reset_requested"  # noqa: S105 - a name
+    MEMBER_CONSENT_CHANGED = "member.consent_changed"
 
 
 class SubjectKind(StrEnum):
