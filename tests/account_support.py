@@ -46,8 +46,11 @@ async def reset_request(gql: GraphQLClient, email: str) -> dict[str, Any]:
     return payload
 
 
+NEW_PASSWORD = "a brand new passphrase 7"  # noqa: S105 - a test's password
+
+
 async def reset_confirm(gql: GraphQLClient, email: str, code: str,
-                        password: str = "a brand new passphrase 7") -> dict[str, Any]:
+                        password: str = NEW_PASSWORD) -> dict[str, Any]:
     payload: dict[str, Any] = (await gql.data(RESET_CONFIRM, {"input": {
         "email": email, "code": code, "newPassword": password}}))["passwordResetConfirm"]
     return payload
