@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from api.settings import Settings
+from auth.codes import redact_expired
 from auth.collections import ACCOUNT_CODES, ACCOUNTS
 from tests.account_support import (
     events_of,
@@ -261,3 +262,19 @@ async def test_a_code_for_an_address_the_member_left_no_longer_works(
 
     assert [e["code"] for e in refused["errors"]] == ["CODE_EXPIRED"]
     assert (await gql.sign_in("ann.new@example.com"))["errors"] == []
+
+
+async def test_the_background_jobs_blank_the_code_of_an_expired_request(
+    gql: GraphQLClient, clock: ManualClock,
+) -> None:
+    await gql.member()
+    await reset_request(gql, "ann@example.com")
+    store = gql.state.services.store
+
+    early = await redact_expired(store, now=clock())
+    clock.advance(minutes=16)
+    late = await redact_expired(store, now=clock())
+    again = await redact_expired(store, now=clock())
+
+    assert (early, late, again) == (0, 1, 0)
+    assert (await events_of(gql, REQUESTED))[0]["data"]["code"] is None
