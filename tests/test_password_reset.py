@@ -12,6 +12,8 @@ import pytest
 from api.settings import Settings
 from auth.codes import redact_expired
 from auth.collections import ACCOUNT_CODES, ACCOUNTS
+from events import event_from_document
+from schema.subscriptions import member_event
 from tests.account_support import (
     events_of,
     last_code,
@@ -278,3 +280,16 @@ async def test_the_background_jobs_blank_the_code_of_an_expired_request(
 
     assert (early, late, again) == (0, 1, 0)
     assert (await events_of(gql, REQUESTED))[0]["data"]["code"] is None
+
+
+async def test_the_members_live_feed_names_a_reset_but_never_shows_its_code(
+    gql: GraphQLClient,
+) -> None:
+    await gql.member()
+    await reset_request(gql, "ann@example.com")
+    [stored] = await events_of(gql, REQUESTED)
+
+    shown = member_event(event_from_document(stored))
+
+    assert shown.type.value == REQUESTED
+    assert stored["data"]["code"] not in repr(shown)
