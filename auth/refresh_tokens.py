@@ -148,7 +148,11 @@ class RefreshTokens:
     async def revoke_all(self, account_id: str, *, except_family: str | None = None) -> int:
         """End every live sign-in of the account but `except_family` (the caller's own):
         their refresh tokens and access tokens stop working. Returns how many ended."""
-        families = [s.id for s in await self.sessions(account_id) if s.id != except_family]
+        live = self._tokens.find({"account_id": account_id, "rotated_at": None,
+                                  "revoked_at": None, "expires_at": {"$gt": self._clock()}},
+                                 {"family_id": 1})
+        families = list(dict.fromkeys(
+            [doc["family_id"] async for doc in live if doc["family_id"] != except_family]))
         for family in families:
             await self._revocations.revoke(family)
         if families:

@@ -36,7 +36,7 @@ class AccountRegisterInput:
     birthday: date | None = strawberry.field(default=None, description="Date of birth.")
     marketing_consent: bool = strawberry.field(
         default=False, description="Agree to receive marketing messages by email (the same "
-        "as MARKETING_EMAIL in `consents`, which wins when both are given)."
+        "as MARKETING_EMAIL in `consents`; ignored when `consents` is given)."
     )
     consents: list[ConsentPurposeType] | None = strawberry.field(
         default=None, description="The purposes the member agrees to; every other purpose "

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.account_support import refresh, still_signed_in
+from tests.account_support import member_id, refresh, still_signed_in
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, ManualClock, SignedIn
 
 SESSIONS = """{ sessions { id current signedInAt lastUsedAt expiresAt deviceName userAgent
@@ -121,3 +121,21 @@ async def test_only_members_list_or_end_sign_ins(gql: GraphQLClient) -> None:
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert as_admin["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert revoke["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_ending_every_other_sign_in_reaches_past_the_hundred_listed(
+    gql: GraphQLClient,
+) -> None:
+    registered = await gql.register()
+    current = await _sign_in(gql, "phone", "app")
+    tokens = gql.state.services.authenticator.refresh_tokens
+    # Sign-ins straight from the token service: 120 password checks would only be slow.
+    for _ in range(120):
+        await tokens.issue(member_id(registered["member"]["id"]))
+
+    listed = await _sessions(gql, current)
+    ended = (await gql.data(REVOKE_OTHERS, token=current.access_token))["sessionRevokeOthers"]
+
+    assert len(listed) == 100
+    assert ended["sessionsEnded"] == 120
+    assert [s["deviceName"] for s in await _sessions(gql, current)] == ["phone"]
