@@ -1,6 +1,7 @@
 """A member changes their profile, email and password: end to end over HTTP, with the
 events the shop's systems get, and refusals that write nothing."""
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -271,3 +272,17 @@ async def test_a_birthday_set_through_the_older_mutation_still_works(
     data = await gql.data("""mutation { accountBirthdaySet(input: {birthday: "1990-05-17"}) {
         member { birthday } errors { code } } }""", token=ann.access_token)
     assert data["accountBirthdaySet"]["member"]["birthday"] == str(date(1990, 5, 17))
+
+
+async def test_concurrent_confirmations_of_an_email_code_change_it_once(
+    gql: GraphQLClient,
+) -> None:
+    ann = await gql.member()
+    await _change_email(gql, ann, "ann.new@example.com")
+    code = await last_code(gql, "member.email_change_requested")
+
+    results = await asyncio.gather(*(_confirm(gql, ann, code) for _ in range(6)))
+
+    assert [r["member"] for r in results].count({"email": "ann.new@example.com"}) == 1
+    assert {e["code"] for r in results for e in r["errors"]} == {"CODE_USED"}
+    assert len(await events_of(gql, "member.email_changed")) == 1

@@ -204,3 +204,12 @@ async def test_offers_are_personal_only_with_the_personalisation_consent(
     assert "your favourite category" in personal[0][1]
     assert ("Tote bag", "You have enough points: it costs 250.") in personal
     assert await offers() == general
+
+
+async def test_when_registration_lists_consents_they_alone_decide(gql: GraphQLClient) -> None:
+    _, ann = await _join(gql, marketingConsent=True, consents=["SMS"])
+
+    me = (await gql.data(CONSENTS_QUERY, token=ann.access_token))["me"]
+
+    assert me["marketingConsent"] is False
+    assert [c["granted"] for c in me["consents"]] == [False, True, False]
