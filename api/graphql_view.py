@@ -116,6 +116,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             client_address=client.host if client else "unknown",
             request_id=request_id(request.headers.get("x-request-id")),
             transport=response if isinstance(response, WebSocket) else None,
+            user_agent=request.headers.get("user-agent", ""),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

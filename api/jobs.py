@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 import events
+from auth.codes import redact_expired
 from auth.collections import ACCOUNTS
 from auth.erasure import finish_pending_erasures
 from events.audit import delete_older_than
@@ -85,6 +86,13 @@ async def points_expiry(
                     log.info("published the staged events of %d documents", stranded)
             except Exception as error:
                 log_retrying(log, "publishing staged events failed; retrying at the next "
+                             "interval", error)
+            try:
+                blanked = await redact_expired(store, now=clock())
+                if blanked:
+                    log.info("blanked the codes of %d expired one-time codes' events", blanked)
+            except Exception as error:
+                log_retrying(log, "blanking expired codes failed; retrying at the next "
                              "interval", error)
             try:
                 deleted = await expire_audit_records(store, clock=clock,

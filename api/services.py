@@ -10,6 +10,7 @@ from api.privacy import personal_data
 from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
+from auth.codes import CodePolicy
 from auth.collections import INDEXES as AUTH_INDEXES
 from auth.data_export import DataRights
 from auth.erasure import PENDING_INDEX as ERASURE_INDEX
@@ -121,6 +122,18 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
                 timedelta(seconds=settings.registration_window_seconds),
             ),
         ),
+        codes=code_policy(settings),
+    )
+
+
+def code_policy(settings: Settings) -> CodePolicy:
+    """One-time codes (password reset, email change) as the settings say."""
+    window = timedelta(seconds=settings.account_code_window_seconds)
+    return CodePolicy(
+        lifetime=timedelta(seconds=settings.account_code_ttl_seconds),
+        max_attempts=settings.account_code_max_attempts,
+        requests_per_address=AttemptLimit(settings.account_code_requests_per_address, window),
+        requests_per_client=AttemptLimit(settings.account_code_requests_per_client, window),
     )
 
 

@@ -87,6 +87,11 @@ class Settings:
     webhook_poll_ms: int = 1000
     data_export_inline_records: int = 1000
     data_export_link_seconds: int = 900
+    account_code_ttl_seconds: int = 900
+    account_code_max_attempts: int = 5
+    account_code_requests_per_address: int = 5
+    account_code_requests_per_client: int = 20
+    account_code_window_seconds: int = 3600
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -204,6 +209,16 @@ class Settings:
                 "KIZUNA_DATA_EXPORT_INLINE_RECORDS", 1000, low=0, high=100_000),
             data_export_link_seconds=reader.integer(
                 "KIZUNA_DATA_EXPORT_LINK_SECONDS", 900, low=60, high=86400),
+            account_code_ttl_seconds=reader.integer(
+                "KIZUNA_ACCOUNT_CODE_TTL_SECONDS", 900, low=60, high=86400),
+            account_code_max_attempts=reader.integer(
+                "KIZUNA_ACCOUNT_CODE_MAX_ATTEMPTS", 5, low=1, high=20),
+            account_code_requests_per_address=reader.integer(
+                "KIZUNA_ACCOUNT_CODE_REQUESTS_PER_ADDRESS", 5, low=1, high=1000),
+            account_code_requests_per_client=reader.integer(
+                "KIZUNA_ACCOUNT_CODE_REQUESTS_PER_CLIENT", 20, low=1, high=1_000_000),
+            account_code_window_seconds=reader.integer(
+                "KIZUNA_ACCOUNT_CODE_WINDOW_SECONDS", 3600, low=60, high=7 * 86400),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:

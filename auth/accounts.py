@@ -1,12 +1,13 @@
 """Accounts: members who register themselves, staff bound to a store, admins."""
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import events
-from auth.collections import ACCOUNTS, STORES
+from auth.collections import ACCOUNTS, CONSENTS, STORES
+from auth.consents import ConsentState, Purpose, consent_states, registration_consents
 from auth.errors import EmailTaken
 from auth.member_search import index_name
 from auth.passwords import Passwords
@@ -53,7 +54,13 @@ class Account:
     marketing_consent_at: datetime | None = None
     """When the member gave marketing consent (None without consent)."""
     erased_at: datetime | None = None
-    """When the member's personal data was erased (auth/data_rights.py)."""
+    """When the member's personal data was erased (auth/erasure.py)."""
+    consents: Mapping[Purpose, ConsentState] = field(default_factory=dict)
+    """The current consent of each purpose (auth/consents.py)."""
+
+    def consents_to(self, purpose: Purpose) -> bool:
+        state = self.consents.get(purpose)
+        return state is not None and state.granted
 
     def principal(self, *, session_id: str | None = None) -> Principal:
         return Principal(
@@ -76,6 +83,7 @@ def account_from_document(doc: Mapping[str, Any]) -> Account:
         birthday_set_at=doc.get("birthday_set_at"),
         marketing_consent_at=doc.get("marketing_consent_at"),
         erased_at=doc.get("erased_at"),
+        consents=consent_states(doc),
     )
 
 
@@ -121,15 +129,17 @@ async def _insert_account(
     *,
     role: Role,
     clock: Clock,
-    marketing_consent: bool = False,
+    consents: Mapping[Purpose, bool] | None = None,
     store_id: str | None = None,
     manager: bool = False,
     enrolment: Enrolment | None = None,
     audit: Audit | None = None,
 ) -> Account:
     """Insert the account (the password hashed; with `audit`, its creation recorded — its
-    hash never is); raises EmailTaken."""
+    hash never is); a member's `consents` (each purpose, given or not) are recorded with
+    their history. Raises EmailTaken."""
     now = clock()
+    marketing_consent = bool((consents or {}).get(Purpose.MARKETING_EMAIL, False))
     doc: dict[str, Any] = {
         "_id": new_id(),
         "email": account.email,
@@ -147,13 +157,18 @@ async def _insert_account(
     }
     try:
         if role is Role.MEMBER:
-            # The account, its event, its name's words and the programme's side of the new
-            # member (`enrolment`) commit together.
+            # The account, its event, its consents' history, its name's words and the
+            # programme's side of the new member (`enrolment`) commit together.
+            state, history = registration_consents(consents or {}, member_id=doc["_id"],
+                                                   at=now)
+            doc.update(state)
             registered = registered_event(doc)
 
             async def work(session: Session) -> None:
                 await store.collection(ACCOUNTS).insert_one(doc, session=session)
                 events.record(store, session, registered)
+                for record in history:
+                    store.insert_at_commit(session, CONSENTS, record)
                 await index_name(store, session, member_id=doc["_id"], name=doc["name"])
                 if enrolment is not None:
                     await enrolment(session, doc["_id"], now)
@@ -178,7 +193,10 @@ def registered_event(doc: dict[str, Any]) -> Event:
         EventType.MEMBER_REGISTERED, Subject(SubjectKind.MEMBER, doc["_id"]),
         occurred_at=doc["created_at"], member_id=doc["_id"],
         data={"member": {"id": doc["_id"], "email": doc["email"], "name": doc["name"],
-                         "marketing_consent": doc["marketing_consent"]}},
+                         "marketing_consent": doc["marketing_consent"]},
+              **({"consents": {purpose: state["granted"]
+                               for purpose, state in doc["consents"].items()}}
+                 if doc.get("consents") else {})},
     )
 
 
@@ -193,16 +211,19 @@ async def register_member(
     marketing_consent: bool,
     clock: Clock,
     enrolment: Enrolment | None = None,
+    consents: Mapping[Purpose, bool] | None = None,
 ) -> Account:
     """Create a member account; raises InvalidEmail, WeakPassword, InvalidInput, EmailTaken,
     RateLimited (the password pool is full). `enrolment` (e.g. a referral link) commits with
-    the account, or nothing is created."""
+    the account, or nothing is created. `consents` (each purpose given or not; a missing one
+    is not given) overrides `marketing_consent` for MARKETING_EMAIL."""
     account = validate_new_account(
         email=email, password=password, name=name, birthday=birthday, today=clock().date()
     )
     return await _insert_account(
         store, passwords, account, role=Role.MEMBER, clock=clock,
-        marketing_consent=marketing_consent, enrolment=enrolment,
+        consents={Purpose.MARKETING_EMAIL: marketing_consent, **(consents or {})},
+        enrolment=enrolment,
     )
 
 
@@ -252,9 +273,18 @@ async def get_accounts(store: Store, account_ids: list[str]) -> dict[str, Accoun
     return {doc["_id"]: account_from_document(doc) async for doc in cursor}
 
 
-async def find_credentials(store: Store, email: str) -> tuple[Account, str] | None:
+async def find_credentials(store: Store, email: str) -> tuple[Account, str | None] | None:
+    """The account with this (normalised) email and its password hash (None: it has no
+    password yet, e.g. imported; such an account signs in after a password reset)."""
     doc = await store.collection(ACCOUNTS).find_one({"email": email})
-    return (account_from_document(doc), doc["password_hash"]) if doc else None
+    return (account_from_document(doc), doc.get("password_hash")) if doc else None
+
+
+async def credentials_of(store: Store, account_id: str) -> tuple[Account, str | None] | None:
+    """The member account with this id and its password hash (None: no password yet)."""
+    doc = await store.collection(ACCOUNTS).find_one(
+        {"_id": account_id, "role": Role.MEMBER.value})
+    return (account_from_document(doc), doc.get("password_hash")) if doc else None
 
 
 async def find_member(store: Store, *, account_id: str | None, email: str | None) -> (
@@ -276,21 +306,35 @@ async def set_birthday(store: Store, *, member_id: str, birthday: date, clock: C
     birthday. Raises InvalidInput, NotFound."""
     now = clock()
     check_birthday(birthday, today=now.date())
-    accounts, day = store.collection(ACCOUNTS), birthday.isoformat()
+    accounts = store.collection(ACCOUNTS)
     current = await accounts.find_one({"_id": member_id, "role": Role.MEMBER.value},
                                       {"password_hash": 0})
     if current is None:
         raise NotFound("No member with this id.", field=("input",))
-    if current.get("birthday") == day:
+    changes = birthday_changes(current, birthday, now=now)
+    if not changes:
         return account_from_document(current)
-    changes: dict[str, Any] = {"birthday": day, "birthday_md": day[5:]}
-    if current.get("birthday_md") != day[5:]:
-        changes["birthday_set_at"] = now
     doc = await accounts.find_one_and_update(
         {"_id": member_id}, {"$set": changes}, projection={"password_hash": 0},
         return_document=ReturnDocument.AFTER,
     )
     return account_from_document(doc or current)
+
+
+def birthday_changes(current: Mapping[str, Any], birthday: date, *, now: datetime) -> (
+    dict[str, Any]
+):
+    """The account fields that setting `birthday` (already checked) changes, none if it is
+    the one stored. The anti-gaming rule: a new day and month is remembered with the time
+    (`birthday_set_at`: a gift needs 30 days' notice); correcting only the year is not a
+    new birthday."""
+    day = birthday.isoformat()
+    if current.get("birthday") == day:
+        return {}
+    changes: dict[str, Any] = {"birthday": day, "birthday_md": day[5:]}
+    if current.get("birthday_md") != day[5:]:
+        changes["birthday_set_at"] = now
+    return changes
 
 
 async def members_born_on(

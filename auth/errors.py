@@ -35,3 +35,21 @@ class AlreadyErased(KizunaError):
     """The member's personal data was erased already."""
 
     code = "ALREADY_ERASED"
+
+
+class WrongCode(KizunaError):
+    """A one-time code that does not match (or no code was asked for)."""
+
+    code = "WRONG_CODE"
+
+
+class CodeExpired(KizunaError):
+    """A one-time code past its lifetime, or cancelled after too many wrong tries."""
+
+    code = "CODE_EXPIRED"
+
+
+class CodeUsed(KizunaError):
+    """A one-time code that was used already (each works once)."""
+
+    code = "CODE_USED"

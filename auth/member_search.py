@@ -3,9 +3,9 @@ case) or the beginning of a word of the name (any case, accents kept).
 
 Name words live in their own collection, `member_words`: one document per word of a
 member's name, {_id: "<word> <member id>", word, member_id}, written in the transaction that
-creates the account (a name never changes after registration) and by `backfill_words` for
-accounts older than this collection. A word per document, not an array on the account,
-because the embedded engine serves no index on an array (a query on one reads every
+creates the account, rewritten in the one that renames it (`reindex_name`), and by
+`backfill_words` for accounts older than this collection. A word per document, not an array
+on the account, because the embedded engine serves no index on an array (a query on one reads every
 account); each search is then a two-sided string range on an indexed string field, which
 both engines read through the index. Strings are compared, never matched as patterns: what
 is typed is literal, regex metacharacters included.
@@ -64,6 +64,17 @@ async def index_name(store: Store, session: Session, *, member_id: str, name: st
     documents = word_documents(member_id, name)
     if documents:
         await store.collection(MEMBER_WORDS).insert_many(documents, session=session)
+
+
+async def reindex_name(
+    store: Store, session: Session, *, member_id: str, old_name: str, new_name: str
+) -> None:
+    """Replace the words of a member's `old_name` with those of `new_name`, in the
+    transaction renaming the account (deleted by their ids: one indexed lookup each)."""
+    old = [doc["_id"] for doc in word_documents(member_id, old_name)]
+    if old:
+        await store.collection(MEMBER_WORDS).delete_many({"_id": {"$in": old}}, session=session)
+    await index_name(store, session, member_id=member_id, name=new_name)
 
 
 @dataclass(frozen=True, slots=True)

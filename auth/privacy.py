@@ -1,14 +1,14 @@
 """The personal data `auth` holds about a member: the account (profile), the words of their
 name (the administrators' search), their sign-ins and the sign-in attempt counters.
 
-The account document itself is pseudonymised last, by auth/data_rights.py, in the
+The account document itself is pseudonymised last, by auth/erasure.py, in the
 transaction that records the erasure: it keeps only its id (the pseudonymous member id the
 ledger uses), role and creation time.
 """
 
 from collections.abc import AsyncGenerator
 
-from auth.collections import ACCOUNTS, ATTEMPTS, REFRESH_TOKENS
+from auth.collections import ACCOUNT_CODES, ACCOUNTS, ATTEMPTS, CONSENTS, REFRESH_TOKENS
 from auth.member_search import MEMBER_WORDS
 from auth.refresh_tokens import RefreshTokens
 from events.personal_data import Erasure, Person, PersonalData, public_record
@@ -71,11 +71,6 @@ def sign_ins_data(refresh_tokens: RefreshTokens) -> PersonalData:
         "stay in revoked_sessions, without the member, until its access tokens expire).")
 
 
-CONSENTS = "consents"
-"""The consent history (auth/consents.py): {member_id, purpose, granted, channel, at} and,
-where the sign-in records them, the device and address it came from."""
-ACCOUNT_CODES = "account_codes"
-"""One-time codes (email change, password reset), hashed, short-lived."""
 _DEVICE_FIELDS = ("client_address", "user_agent", "ip")
 
 
@@ -94,9 +89,8 @@ async def _pseudonymise_consents(store: Store, erasure: Erasure) -> None:
 
 
 async def _remove_codes(store: Store, erasure: Erasure) -> None:
-    member_id = erasure.person.member_id
-    for field in ("account_id", "member_id"):
-        await store.collection(ACCOUNT_CODES).delete_many({field: member_id})
+    # Few documents (each lives a day at most): no index needed.
+    await store.collection(ACCOUNT_CODES).delete_many({"account_id": erasure.person.member_id})
 
 
 PERSONAL_DATA = (

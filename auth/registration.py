@@ -1,8 +1,10 @@
 """Member self-registration, limited per client address."""
 
+from collections.abc import Mapping
 from datetime import date
 
 from auth.accounts import Account, Enrolment, register_member
+from auth.consents import Purpose
 from auth.sign_in import Authenticator
 from store.clock import Clock
 
@@ -18,6 +20,7 @@ async def register(
     marketing_consent: bool,
     clock: Clock,
     enrolment: Enrolment | None = None,
+    consents: Mapping[Purpose, bool] | None = None,
 ) -> Account:
     """Create a member account. Every attempt, accepted or not, counts against the client
     address, so one address cannot mint accounts (or probe which emails exist) at will.
@@ -34,5 +37,5 @@ async def register(
         return await register_member(
             auth.store, auth.passwords, email=email, password=password, name=name,
             birthday=birthday, marketing_consent=marketing_consent, clock=clock,
-            enrolment=enrolment,
+            enrolment=enrolment, consents=consents,
         )

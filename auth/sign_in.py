@@ -5,9 +5,10 @@ from datetime import timedelta
 
 from auth.accounts import Account, find_credentials, get_account
 from auth.attempts import AttemptLimit, AttemptLimiter
+from auth.codes import CodePolicy
 from auth.errors import InvalidCredentials, InvalidToken
 from auth.passwords import Passwords
-from auth.refresh_tokens import IssuedRefreshToken, RefreshTokens
+from auth.refresh_tokens import IssuedRefreshToken, RefreshTokens, SignInClient
 from auth.revocations import SessionRevocations
 from auth.roles import Principal
 from auth.tokens import AccessTokens, InvalidAccessToken, IssuedAccessToken
@@ -53,6 +54,8 @@ class Authenticator:
     revocations: SessionRevocations
     attempts: AttemptLimiter
     limits: AttemptLimits
+    codes: CodePolicy = field(default_factory=CodePolicy)
+    """One-time codes: password reset, e-mail change (auth/codes.py)."""
 
 
 def _email_key(email: str) -> str:
@@ -63,7 +66,8 @@ def _email_key(email: str) -> str:
 
 
 async def sign_in(
-    auth: Authenticator, *, email: str, password: str, client_address: str
+    auth: Authenticator, *, email: str, password: str, client_address: str,
+    client: SignInClient | None = None,
 ) -> TokenPair:
     """Check the password and issue a token pair.
 
@@ -86,7 +90,9 @@ async def sign_in(
     if not matches or account is None:
         raise InvalidCredentials("The email or password is incorrect.")
     await auth.attempts.release(counters)
-    return await _pair(auth, account, await auth.refresh_tokens.issue(account.id))
+    recorded = client or SignInClient(address=client_address)
+    return await _pair(auth, account, await auth.refresh_tokens.issue(account.id,
+                                                                      client=recorded))
 
 
 def authenticate(auth: Authenticator, access_token: str) -> Principal:

@@ -43,6 +43,12 @@ class EventType(StrEnum):
     POINTS_TRANSFER_SENT = "points.transfer_sent"
     POINTS_TRANSFER_RECEIVED = "points.transfer_received"
     MEMBER_ERASED = "member.erased"
+    MEMBER_UPDATED = "member.updated"
+    MEMBER_EMAIL_CHANGE_REQUESTED = "member.email_change_requested"
+    MEMBER_EMAIL_CHANGED = "member.email_changed"
+    MEMBER_PASSWORD_CHANGED = "member.password_changed"  # noqa: S105 - a name
+    MEMBER_PASSWORD_RESET_REQUESTED = "member.password_reset_requested"  # noqa: S105 - a name
+    MEMBER_CONSENT_CHANGED = "member.consent_changed"
 
 
 class SubjectKind(StrEnum):

@@ -4,7 +4,7 @@ the personal data it holds, and the helpers that pseudonymise free text.
 Every package that keeps something about a member declares it as `PersonalData`: the
 section of the member's export it fills (`export`: the member's records, streamed), and how
 that data is erased (`erase`). The declarations are gathered in one place, the composition
-root (api/privacy.py); auth/data_rights.py runs them. It lives in `events`, the lowest
+root (api/privacy.py); auth/erasure.py runs them. It lives in `events`, the lowest
 package the domain packages share, so that every one of them can declare its own.
 
 An eraser must be safe to run again (an erasure interrupted halfway is run again from the

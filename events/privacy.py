@@ -41,14 +41,25 @@ async def _events(store: Store, person: Person) -> AsyncGenerator[Document]:
 
 
 async def _scrub_events(store: Store, erasure: Erasure) -> None:
+    await _scrub(store, erasure, {"member_id": erasure.person.member_id})
+
+
+async def scrub_events_about(store: Store, erasure: Erasure, subject_ids: list[str]) -> None:
+    """Scrub the erased member out of the events of other members' records `subject_ids`
+    (e.g. the other side of a gift, which names them)."""
+    if subject_ids:
+        await _scrub(store, erasure, {"subject.id": {"$in": subject_ids}})
+
+
+async def _scrub(store: Store, erasure: Erasure, query: Document) -> None:
     scrub = Scrubber(erasure.person)
 
     def changes(doc: Document) -> dict[str, Any] | None:
         data = scrub.value(doc.get("data") or {})
         return {"data": data} if data != doc.get("data") else None
 
-    await rewrite(store, OUTBOX, aiter(store.collection(OUTBOX).find(
-        {"member_id": erasure.person.member_id}, {"data": 1})), changes)
+    await rewrite(store, OUTBOX, aiter(store.collection(OUTBOX).find(query, {"data": 1})),
+                  changes)
 
 
 _AUDIT_QUERIES = ("target.id", "member_id", "actor.id")

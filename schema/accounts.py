@@ -8,10 +8,14 @@ from strawberry import Info
 
 from auth import sign_in as tokens
 from auth.accounts import find_member, set_birthday
+from auth.consents import Purpose
+from auth.profile import update_account
+from auth.refresh_tokens import SignInClient
 from auth.registration import register
 from auth.roles import Role
 from loyalty.engagement import referrals
 from loyalty.members import directory
+from schema.consent_types import ConsentPurposeType
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member, Staff
@@ -31,7 +35,12 @@ class AccountRegisterInput:
     name: str = strawberry.field(description="The member's name.")
     birthday: date | None = strawberry.field(default=None, description="Date of birth.")
     marketing_consent: bool = strawberry.field(
-        default=False, description="Agree to receive marketing messages."
+        default=False, description="Agree to receive marketing messages by email (the same "
+        "as MARKETING_EMAIL in `consents`; ignored when `consents` is given)."
+    )
+    consents: list[ConsentPurposeType] | None = strawberry.field(
+        default=None, description="The purposes the member agrees to; every other purpose "
+        "is recorded as not given (channel REGISTRATION)."
     )
     referral_code: str | None = strawberry.field(
         default=None, description="The referral code of the friend who invited you (case, "
@@ -67,6 +76,27 @@ class AccountBirthdaySetPayload:
 class TokenCreateInput:
     email: str = strawberry.field(description="The account's email.")
     password: str = strawberry.field(description="The account's password.")
+    device_name: str | None = strawberry.field(
+        default=None, description="A name for this device (e.g. \"Ann's phone\", at most 64 "
+        "characters), shown in `sessions`."
+    )
+
+
+@strawberry.input(description="The signed-in member's new profile: give what changes.")
+class AccountUpdateInput:
+    name: str | None = strawberry.field(default=None, description="The new name.")
+    birthday: date | None = strawberry.field(
+        default=None, description="The date of birth. A birthday set or changed less than 30 "
+        "days before it falls earns its birthday gift from the next year on."
+    )
+
+
+@strawberry.type(description="Result of accountUpdate.")
+class AccountUpdatePayload:
+    member: Member | None = strawberry.field(default=None, description="The member now.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed."
+    )
 
 
 @strawberry.input(description="A refresh token to exchange or revoke.")
@@ -163,12 +193,14 @@ class AccountMutations:
         code = (input.referral_code or "").strip()
         store = info.context.store
         referral = [await referrals.enrolment(store, referral_code=code)] if code else []
+        chosen = None if input.consents is None else {
+            purpose: ConsentPurposeType[purpose.name] in input.consents for purpose in Purpose}
         account = await register(
             info.context.services.authenticator, client_address=info.context.client_address,
             email=input.email, password=input.password, name=input.name,
             birthday=input.birthday, marketing_consent=input.marketing_consent,
             clock=info.context.services.clock,
-            enrolment=directory.enrolment(store, *referral),
+            enrolment=directory.enrolment(store, *referral), consents=chosen,
         )
         return AccountRegisterPayload(member=Member.from_account(account))
 
@@ -184,6 +216,19 @@ class AccountMutations:
                                      birthday=input.birthday, clock=info.context.services.clock)
         return AccountBirthdaySetPayload(member=Member.from_account(account))
 
+    @strawberry.mutation(description="Change your name and/or date of birth.",
+                         permission_classes=[IsMember])
+    @returns_errors_in(AccountUpdatePayload)
+    async def account_update(
+        self, info: Info[Context, None], input: Annotated[AccountUpdateInput, INPUT]
+    ) -> AccountUpdatePayload:
+        principal = info.context.principal
+        assert principal is not None  # noqa: S101 - IsMember guarantees it
+        account = await update_account(
+            info.context.store, member_id=principal.subject_id, name=input.name,
+            birthday=input.birthday, clock=info.context.services.clock)
+        return AccountUpdatePayload(member=Member.from_account(account))
+
     @strawberry.mutation(description="Sign in: exchange email and password for tokens.")
     @returns_errors_in(TokenPayload)
     async def token_create(
@@ -192,6 +237,9 @@ class AccountMutations:
         pair = await tokens.sign_in(
             info.context.services.authenticator, email=input.email, password=input.password,
             client_address=info.context.client_address,
+            client=SignInClient(user_agent=info.context.user_agent,
+                                address=info.context.client_address,
+                                device_name=input.device_name),
         )
         return _token_payload(pair)
 

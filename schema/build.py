@@ -10,9 +10,11 @@ from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, Sch
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
+from schema.account_security import AccountSecurityMutations, AccountSecurityQueries
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditQueries
+from schema.consents import ConsentMutations
 from schema.context import Context
 from schema.document_limits import DocumentLimits
 from schema.error_reporting import ReportingSchema, is_fault
@@ -43,7 +45,8 @@ class SchemaLimits:
 @strawberry.type(description="Read the programme. Every field checks who may see it.")
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
-            AuditQueries, MemberQueries, PrivacyQueries):
+            AuditQueries, MemberQueries, PrivacyQueries,
+            AccountSecurityQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -63,6 +66,7 @@ class Mutation(
     WebhookMutations, InsightMutations,
     TransferMutations,
     PrivacyMutations,
+    AccountSecurityMutations, ConsentMutations,
 ):
     pass
 

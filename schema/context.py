@@ -91,6 +91,8 @@ class Context:
     """A WebSocket's `connection_init` payload (strawberry sets it)."""
     transport: object | None = None
     """The WebSocket this context serves, for `api` (resolvers never use it)."""
+    user_agent: str = ""
+    """The client's User-Agent header (recorded with a sign-in, shown in `sessions`)."""
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.store)

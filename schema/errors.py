@@ -203,6 +203,17 @@ class ErrorCode(Enum):
     ALREADY_ERASED = strawberry.enum_value(
         "ALREADY_ERASED", description="The member's personal data was erased already."
     )
+    WRONG_CODE = strawberry.enum_value(
+        "WRONG_CODE", description="The one-time code is not right (or none was asked for)."
+    )
+    CODE_EXPIRED = strawberry.enum_value(
+        "CODE_EXPIRED",
+        description="The one-time code is too old, or was cancelled after too many wrong "
+        "tries; ask for a new one.",
+    )
+    CODE_USED = strawberry.enum_value(
+        "CODE_USED", description="The one-time code was used already; each works once."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

@@ -199,7 +199,9 @@ class MemberAdminView:
     # Resolved from schema.nodes' AdminSubject: resolvers here read only `member_id`.
     member_id: strawberry.Private[str]
 
-    @strawberry.field(description="Marketing consent, with when it was given.")
+    @strawberry.field(description="Marketing consent, with when it was given.",
+                      deprecation_reason="Use `Member.consents` and `Member.consentHistory`: "
+                      "every purpose, with its channel and history.")
     async def consent(self, info: Info[Context, None]) -> MarketingConsent:
         account = await info.context.loaders.accounts.load(self.member_id)
         return MarketingConsent(

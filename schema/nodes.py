@@ -12,6 +12,7 @@ from strawberry import Info, relay
 from auth.accounts import Account
 from auth.api_keys import ApiKey as ApiKeyRecord
 from auth.api_keys import get_api_keys
+from auth.consents import Purpose, consent_history
 from auth.roles import ApiKeyScope, Principal, Role
 from loyalty.engagement import referrals
 from loyalty.ledger.entries import history
@@ -19,6 +20,7 @@ from loyalty.ledger.points import points_summary
 from loyalty.members import screens
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
+from schema.consent_types import Consent, ConsentPurposeType, ConsentRecordNode, purposes_of
 from schema.context import Context
 from schema.offers import OfferType
 from schema.pagination import After, First, check_first, connection, decode_cursor
@@ -77,7 +79,8 @@ class Member(relay.Node):
         permission_classes=[IsTheMemberOrAdmin],
     )
     marketing_consent: bool = strawberry.field(
-        description="Whether the member agreed to receive marketing messages."
+        description="Whether the member agreed to receive marketing messages by email.",
+        deprecation_reason="Use `consents` (MARKETING_EMAIL), which also says when and how.",
     )
     member_since: datetime = strawberry.field(description="When the member registered.")
     erased_at: datetime | None = strawberry.field(
@@ -159,16 +162,20 @@ class Member(relay.Node):
         return await referrals.referral_code(info.context.store, member_id=self.id)
 
     @strawberry.field(description="Rewards and campaigns picked for this member from their "
-                      "history, best first, each with a one-line reason. The member and "
-                      "administrators.", permission_classes=[IsTheMemberOrAdmin])
+                      "history, best first, each with a one-line reason — with the "
+                      "PERSONALISATION consent; without it, the general offers every member "
+                      "gets (docs/accounts.md). The member and administrators.",
+                      permission_classes=[IsTheMemberOrAdmin])
     async def offers(
         self, info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description="How many (1–20).")] = 5,
     ) -> list[OfferType]:
+        account = await info.context.loaders.accounts.load(self.id)
         found = await screens.offers(
             info.context.store, await info.context.loaders.members.load(self.id),
             birthday=self.known_birthday, now=info.context.services.clock(),
             limit=max(1, min(first, 20)),
+            personalised=account is not None and account.consents_to(Purpose.PERSONALISATION),
         )
         return [OfferType.of(offer) for offer in found]
 
@@ -181,6 +188,28 @@ class Member(relay.Node):
                                   clock=info.context.services.clock)
         return MemberCard(token=token.token, expires_at=token.expires_at,
                           refresh_in_seconds=token.refresh_in_seconds)
+
+    @strawberry.field(description="Each consent purpose, given or not, with when and "
+                      "through what (the member and administrators).",
+                      permission_classes=[IsTheMemberOrAdmin])
+    async def consents(self, info: Info[Context, None]) -> list[Consent]:
+        account = await info.context.loaders.accounts.load(self.id)
+        return purposes_of(dict(account.consents)) if account else []
+
+    @strawberry.field(description="Every consent given or withdrawn, newest first: the "
+                      "proof of each choice (the member and administrators).",
+                      permission_classes=[IsTheMemberOrAdmin])
+    async def consent_history(
+        self, info: Info[Context, None],
+        purpose: Annotated[ConsentPurposeType | None, strawberry.argument(
+            description="Only this purpose's records.")] = None,
+        first: First = 20, after: After = None,
+    ) -> relay.Connection[ConsentRecordNode]:
+        found, page = await consent_history(
+            info.context.store, member_id=self.id,
+            purpose=Purpose[purpose.name] if purpose else None, first=check_first(first),
+            after_id=decode_cursor(after))
+        return connection(found, page, node=ConsentRecordNode.of, item_id=lambda r: r.id)
 
     async def known_birthday(self) -> date | None:
         return self.birthday

@@ -61,6 +61,21 @@ class EventTypeType(Enum):
     MEMBER_ERASED = strawberry.enum_value(
         EventType.MEMBER_ERASED.value,
         description="The member's personal data was erased (docs/privacy.md).")
+    MEMBER_UPDATED = strawberry.enum_value(EventType.MEMBER_UPDATED.value,
+                                           description="The member changed their profile.")
+    MEMBER_EMAIL_CHANGE_REQUESTED = strawberry.enum_value(
+        EventType.MEMBER_EMAIL_CHANGE_REQUESTED.value,
+        description="A code was sent to confirm a new email (never shown here).")
+    MEMBER_EMAIL_CHANGED = strawberry.enum_value(EventType.MEMBER_EMAIL_CHANGED.value,
+                                                 description="The sign-in email changed.")
+    MEMBER_PASSWORD_CHANGED = strawberry.enum_value(
+        EventType.MEMBER_PASSWORD_CHANGED.value,
+        description="The password was changed or reset.")
+    MEMBER_PASSWORD_RESET_REQUESTED = strawberry.enum_value(
+        EventType.MEMBER_PASSWORD_RESET_REQUESTED.value,
+        description="A password reset code was sent (never shown here).")
+    MEMBER_CONSENT_CHANGED = strawberry.enum_value(
+        EventType.MEMBER_CONSENT_CHANGED.value, description="A consent was given or withdrawn.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -93,6 +93,18 @@ class GraphQLClient:
         assert tokens["errors"] == [], tokens
         return SignedIn(tokens["accessToken"], tokens["refreshToken"])
 
+    async def consent(
+        self, member: SignedIn, purpose: str = "PERSONALISATION", granted: bool = True
+    ) -> None:
+        """Give (or withdraw) the member's consent to `purpose` (personal offers need
+        PERSONALISATION)."""
+        data = await self.data(
+            """mutation($input: ConsentUpdateInput!) { consentUpdate(input: $input) {
+                 errors { code message } } }""",
+            {"input": {"consents": [{"purpose": purpose, "granted": granted}]}},
+            token=member.access_token)
+        assert data["consentUpdate"]["errors"] == [], data
+
     async def admin(self, email: str = "admin@example.com") -> SignedIn:
         services = self.state.services
         account: Account = await create_admin(

@@ -16,7 +16,9 @@ from loyalty.members.privacy import FORFEIT_REASON
 from store import Store
 from tests.privacy_support import (
     ACCOUNT_DELETE,
+    EMAIL,
     MEMBER_ERASE,
+    NAME,
     Subject,
     needles,
     personal_data_found,
@@ -24,6 +26,7 @@ from tests.privacy_support import (
     rich_member,
 )
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, ManualClock
+from tests.transfer_support import open_gift_shop
 
 pytestmark = pytest.mark.asyncio
 
@@ -330,3 +333,31 @@ async def test_an_erasure_costs_the_same_round_trips_whatever_the_history(
         costs.append(subject.store.commands.total - before)
 
     assert costs[0] == costs[1]
+
+
+async def test_gifts_keep_their_points_but_the_other_side_forgets_the_erased_member(
+    gql: GraphQLClient,
+) -> None:
+    """A gift's two entries and two events live under both members: erasing one scrubs
+    the other's side too (their name and the message), the points stay where they went."""
+    gifts = await open_gift_shop(gql)
+    sender = await gifts.member(EMAIL, NAME, points=1_000)
+    friend = await gifts.member("bea.friend@privacy-test.example", "Bea Friend",
+                                points=500)
+    sent_note, received_note = "Coffee is on Quillon Zebraskova", "Merci pour le café"
+    assert (await gifts.gift(sender, 300, email="bea.friend@privacy-test.example",
+                             message=sent_note))["errors"] == []
+    assert (await gifts.gift(friend, 200, email=EMAIL, message=received_note))["errors"] == []
+    store = gql.state.services.store
+    assert await personal_data_found(store, [EMAIL, NAME, sent_note])  # the search works
+
+    deleted = await gql.data(ACCOUNT_DELETE, {"input": {"password": DEFAULT_PASSWORD}},
+                             token=sender.access_token)
+
+    assert deleted["accountDelete"]["errors"] == []
+    assert await personal_data_found(
+        store, [EMAIL, NAME, *NAME.split(), sent_note, received_note]) == []
+    balance, history = await gifts.history(friend)
+    assert balance == 500 + 300 - 200
+    assert [entry["gift"]["memberName"] for entry in history[:2]] == ["a former member"] * 2
+    assert await gifts.violations() == []

@@ -39,6 +39,7 @@ async def _furnished(gql: GraphQLClient) -> tuple[RewardShop, SignedIn, dict[str
     shop = await open_reward_shop(gql)
     tiers = await ladder(shop)  # Silver 100, Gold 500 (points earned over 12 months)
     ann = await shop.member("ann@example.com")
+    await gql.consent(ann)  # personal offers need the member's consent
     await shop.shop.rule(PER_EURO)
     await shop.shop.record(shop.shop.order("ann@example.com", 40_000, items=[
         {"sku": "BOOT", "category": "shoes", "quantity": 1, "unitPrice": 40_000}]))

@@ -95,6 +95,7 @@ async def test_a_campaign_end_reads_the_same_local_day_in_offers_rules_and_early
     await _programme_in(shop, zone)
     tiers = await ladder(shop)
     ann = await shop.member("ann@example.com", points=300)
+    await gql.consent(ann)  # personal offers need the member's consent
     await shop.shop.record(shop.shop.order("ann@example.com", 6_000))  # shoes: her favourite
     end = _local_end(shop, zone, at)
     await shop.shop.rule({"name": "Shoe fortnight", "trigger": "ORDER",

@@ -18,6 +18,7 @@ async def _offers(gql: GraphQLClient, member: SignedIn) -> list[dict[str, Any]]:
 async def _setting(gql: GraphQLClient) -> tuple[RewardShop, SignedIn, dict[str, str]]:
     shop = await open_reward_shop(gql)
     ann = await shop.member("ann@example.com", points=300)
+    await gql.consent(ann)  # personal offers need the member's consent
     await shop.shop.record(shop.shop.order("ann@example.com", 8_000, items=[
         {"sku": "BOOT", "category": "shoes", "quantity": 1, "unitPrice": 6_000},
         {"sku": "NOVEL", "category": "books", "quantity": 1, "unitPrice": 2_000}]))
@@ -66,6 +67,7 @@ async def test_points_about_to_expire_put_what_they_buy_first(gql: GraphQLClient
 async def test_a_member_without_history_gets_no_category_campaign(gql: GraphQLClient) -> None:
     shop, _, _ = await _setting(gql)
     bob = await shop.member("bob@example.com", points=100)
+    await gql.consent(bob)
 
     offers = await _offers(gql, bob)
 
@@ -76,7 +78,7 @@ async def test_a_campaign_whose_budget_is_spent_is_no_longer_offered_until_raise
     gql: GraphQLClient,
 ) -> None:
     shop = await open_reward_shop(gql)
-    await shop.member("ann@example.com", points=0)
+    await gql.consent(await shop.member("ann@example.com", points=0))
     shoes = [{"sku": "BOOT", "category": "shoes", "quantity": 1, "unitPrice": 6_000}]
     await shop.shop.record(shop.shop.order("ann@example.com", 6_000, items=shoes))
     campaign = {"name": "Shoe bonus", "description": "100 points on shoes", "trigger": "ORDER",

@@ -8,6 +8,12 @@ What raises an offer (highest first):
 - a reward they can almost afford (at most a quarter of its cost missing);
 - any other limited-time campaign that applies to every order.
 Ties go to the cheaper reward, then to the id, so the same data always gives the same list.
+
+Those are personal: they come from the member's purchases (favourite category) and points
+(balance, what expires), so a member sees them only with the PERSONALISATION consent.
+Without it, `general_offers` gives the list every member gets alike, from nothing about
+them: the limited-time campaigns that apply to every order, then the rewards open to every
+member (no tier, segment or tier-priced cost), cheapest first.
 """
 
 from collections.abc import Sequence
@@ -19,7 +25,7 @@ from zoneinfo import ZoneInfo
 from loyalty import member_dates
 from loyalty.earning.rules.model import EarningRule, FormulaKind, TriggerKind
 from loyalty.ledger.lots import OpenLot, spendable_points
-from loyalty.rewards.policy import RewardView
+from loyalty.rewards.policy import Reward, RewardView
 from loyalty.segments.policy import category_key
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -115,3 +121,24 @@ def rank_offers(
     offers.sort(key=lambda o: (-o.score, costs.get(o.reward_id or "", 0),
                                o.reward_id or o.rule_id or ""))
     return offers[:limit]
+
+
+GENERAL_REWARD_SCORE = 50
+
+
+def general_offers(
+    rewards: Sequence[Reward], rules: Sequence[EarningRule], *, now: datetime, limit: int,
+    timezone: ZoneInfo,
+) -> list[Offer]:
+    """The offers for a member who did not consent to personalisation: the same for every
+    member, whatever their history (see the module's docstring), at most `limit`."""
+    campaigns = [offer for rule in rules
+                 if (offer := _campaign_offer(rule, favourites=frozenset(), now=now,
+                                              timezone=timezone)) is not None]
+    open_to_all = sorted((r for r in rewards if not r.draft.uses_tiers and not r.draft.segments),
+                         key=lambda r: (r.draft.cost, r.id))
+    offers = [Offer(OfferKind.REWARD, r.draft.title,
+                    f"Open to every member, for {r.draft.cost} points.", GENERAL_REWARD_SCORE,
+                    reward_id=r.id) for r in open_to_all]
+    campaigns.sort(key=lambda o: o.rule_id or "")
+    return (campaigns + offers)[:limit]

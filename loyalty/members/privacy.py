@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from events.personal_data import (
+    REWRITE_BATCH,
     Erasure,
     Exporter,
     Person,
@@ -22,12 +23,14 @@ from events.personal_data import (
     public_record,
 )
 from events.personal_data import rewrite as rewrite_documents
+from events.privacy import scrub_events_about
 from loyalty.collections import GIFTS, LEDGER, LOTS, MEMBERS, ORDERS, SURVEY_RESPONSES
 from loyalty.engagement.gifts import GiftStatus
 from loyalty.ledger.entries import SYSTEM, EntryKind, Source
 from loyalty.ledger.lots import allocate
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, debit, open_lots
+from loyalty.members.transfers import other_side_key
 from store import Document, IndexSpec, Session, Store, is_duplicate_key
 
 FORFEIT_REASON = "Account erased: points forfeited"
@@ -98,6 +101,33 @@ async def _scrub_ledger(store: Store, erasure: Erasure) -> None:
         {"member_id": erasure.person.member_id}, {"reason": 1, "details": 1})), changes)
 
 
+async def _each(documents: list[Document]) -> AsyncGenerator[Document]:
+    for doc in documents:
+        yield doc
+
+
+async def _scrub_gift_counterparts(store: Store, erasure: Erasure) -> None:
+    """The other side of each gift (the other member's entry and its event) names the
+    erased member and carries the gift's message: both are scrubbed there too. The other
+    entries are found by their keys (unique index), a batch at a time."""
+    own = store.collection(LEDGER).find(
+        {"member_id": erasure.person.member_id,
+         "kind": {"$in": [EntryKind.TRANSFER_OUT.value, EntryKind.TRANSFER_IN.value]}},
+        {"key": 1, "kind": 1})
+    keys = [other_side_key(doc["key"], EntryKind(doc["kind"])) async for doc in own]
+    scrub = Scrubber(erasure.person)
+
+    def changes(doc: Document) -> dict[str, Any] | None:
+        details = scrub.value(doc.get("details") or {})
+        return {"details": details} if details != (doc.get("details") or {}) else None
+
+    for start in range(0, len(keys), REWRITE_BATCH):
+        others = await store.collection(LEDGER).find(
+            {"key": {"$in": keys[start:start + REWRITE_BATCH]}}, {"details": 1}).to_list(None)
+        await rewrite_documents(store, LEDGER, _each(others), changes)
+        await scrub_events_about(store, erasure, [doc["_id"] for doc in others])
+
+
 async def _remove_comments(store: Store, erasure: Erasure) -> None:
     """The score stays (the programme's NPS); the comment, free text, goes."""
     await store.collection(SURVEY_RESPONSES).update_many(
@@ -157,6 +187,11 @@ PERSONAL_DATA = (
         erase=_scrub_ledger,
         kept="Every entry (accounting, tax, fraud): amounts, kinds, sources, times; the "
         "member's name or email inside a reason is replaced by [erased]."),
+    PersonalData(
+        section="gifts_to_and_from_others", collection=LEDGER, erase=_scrub_gift_counterparts,
+        phase=Phase.RECORDS,
+        kept="The other member's side of each gift, without the erased member's name or the "
+        "gift's message."),
     PersonalData(
         section="lots", collection=LOTS, export=_stream(LOTS),
         kept="Every lot, for the balance and expiry invariants."),

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from loyalty.ledger.snapshot import MemberSnapshot
 from loyalty.members import reference
-from loyalty.members.offers import MAX_OFFERS, Offer, rank_offers
+from loyalty.members.offers import MAX_OFFERS, Offer, general_offers, rank_offers
 from loyalty.programme.tier_rules import TierView, tier_view
 from loyalty.rewards.policy import Redeemer, Reward, RewardView, best_first, view_for
 from loyalty.segments.policy import favourite_categories, segments_of
@@ -69,12 +69,16 @@ async def catalogue(
 
 async def offers(
     store: Store, snapshot: MemberSnapshot, *, birthday: Birthday, now: datetime,
-    limit: int,
+    limit: int, personalised: bool = True,
 ) -> list[Offer]:
-    """The member's top offers (at most `limit`, capped at MAX_OFFERS)."""
-    views = await catalogue(store, snapshot, birthday=birthday, now=now)
+    """The member's top offers (at most `limit`, capped at MAX_OFFERS); without
+    `personalised` (the member's consent), the general offers every member gets."""
     rules = await reference.earning_rules(store)
     programme = await reference.programme(store)
+    if not personalised:
+        return general_offers(await reference.rewards_on_offer(store, now=now), rules, now=now,
+                              limit=min(limit, MAX_OFFERS), timezone=programme.timezone)
+    views = await catalogue(store, snapshot, birthday=birthday, now=now)
     return rank_offers(views, rules, lots=snapshot.live_lots(now),
                        favourites=favourite_categories(snapshot.state.category_spend or {}),
                        now=now, limit=min(limit, MAX_OFFERS), timezone=programme.timezone)

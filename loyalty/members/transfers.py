@@ -200,6 +200,16 @@ async def _accounts(
     return accounts.get(request.sender_id) or {}, recipient
 
 
+RECEIVED_SUFFIX = ":in"
+"""The recipient's entry key is the sender's plus this."""
+
+
+def other_side_key(key: str, kind: EntryKind) -> str:
+    """The ledger key of the other entry of the gift whose entry of `kind` has `key`."""
+    return key + RECEIVED_SUFFIX if kind is EntryKind.TRANSFER_OUT else key.removesuffix(
+        RECEIVED_SUFFIX)
+
+
 def _movements(
     request: _Request, now: datetime, *, balance_after: int,
     names: tuple[str | None, str | None],
@@ -218,10 +228,10 @@ def _movements(
                     source=source, actor=actor, occurred_at=now, recorded_at=now,
                     payload_hash=request.payload_hash,
                     details={**details, "balance_after": balance_after}, event_data=event)
-    received = Movement(key=f"{request.key}:in", kind=EntryKind.TRANSFER_IN,
-                        reason=RECEIVED_REASON, source=source, actor=actor, occurred_at=now,
-                        recorded_at=now, payload_hash=request.payload_hash, details=details,
-                        event_data=event)
+    received = Movement(key=other_side_key(request.key, EntryKind.TRANSFER_OUT),
+                        kind=EntryKind.TRANSFER_IN, reason=RECEIVED_REASON, source=source,
+                        actor=actor, occurred_at=now, recorded_at=now,
+                        payload_hash=request.payload_hash, details=details, event_data=event)
     return sent, received
 
 
@@ -238,7 +248,7 @@ async def _first_transfer(store: Store, request: _Request) -> Transfer | None:
     if sent is None:
         return None
     ensure_same_payload(sent.payload_hash, request.payload_hash, what="points gift")
-    received = await entry_by_key(store, f"{request.key}:in")
+    received = await entry_by_key(store, other_side_key(request.key, EntryKind.TRANSFER_OUT))
     if received is None:
         raise RuntimeError(f"transfer {request.key} without its recipient's entry")
     return Transfer(sent=sent, received=received, balance=sent.details["balance_after"],
