@@ -15,9 +15,9 @@ from tests.test_data_export import SECTIONS
 
 pytestmark = pytest.mark.asyncio
 
-INLINE_RECORDS = 5
-"""A new member has 4 records (account, sign-in, points, member.registered); an order more
-passes the threshold."""
+INLINE_RECORDS = 7
+"""A new member has 7 records (account, three consent choices, sign-in, points,
+member.registered); an order more passes the threshold."""
 LINK_SECONDS = 300
 
 
