@@ -10,6 +10,7 @@ from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
 from auth.attempts import AttemptLimit, AttemptLimiter
 from auth.collections import INDEXES as AUTH_INDEXES
+from auth.imports import EXTERNAL_ID_INDEX
 from auth.keys import Keyring, load_key_dir
 from auth.member_search import INDEXES as MEMBER_SEARCH_INDEXES
 from auth.passwords import HashingCapacity, PasswordCost, Passwords
@@ -45,7 +46,7 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *ORDER_INDEXES, *RULE_INDEXES, *SCANNER_INDEXES, *SURVEY_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
-               *ADMIN_VIEW_INDEXES)
+               *ADMIN_VIEW_INDEXES, EXTERNAL_ID_INDEX)
 
 
 @dataclass(frozen=True, slots=True)

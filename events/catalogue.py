@@ -40,6 +40,8 @@ class EventType(StrEnum):
     ORDER_RECORDED = "order.recorded"
     ORDER_REFUNDED = "order.refunded"
     SURVEY_ANSWERED = "survey.answered"
+    MEMBER_IMPORTED = "member.imported"
+    POINTS_IMPORTED = "points.imported"
 
 
 class SubjectKind(StrEnum):

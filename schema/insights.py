@@ -64,6 +64,8 @@ class PointFlowStats:
     adjusted_in: int = strawberry.field(description="Credited by administrators.")
     adjusted_out: int = strawberry.field(description="Debited by administrators.")
     issued: int = strawberry.field(description="earned + adjustedIn.")
+    imported: int = strawberry.field(
+        description="Opening balances imported from a previous programme (not issued).")
     net_redeemed: int = strawberry.field(description="redeemed − redemptionsCancelled.")
     redemption_rate: float | None = strawberry.field(
         description="netRedeemed ÷ issued (null when nothing was issued).")
@@ -76,7 +78,7 @@ class PointFlowStats:
             earned=flows.earned, redeemed=flows.redeemed,
             redemptions_cancelled=flows.redemptions_cancelled, reversed=flows.reversed,
             expired=flows.expired, adjusted_in=flows.adjusted_in,
-            adjusted_out=flows.adjusted_out, issued=flows.issued,
+            adjusted_out=flows.adjusted_out, issued=flows.issued, imported=flows.imported,
             net_redeemed=flows.net_redeemed, redemption_rate=flows.redemption_rate,
             breakage_rate=flows.breakage_rate,
         )

@@ -29,6 +29,10 @@ class EntryKindType(Enum):
     TIER = strawberry.enum_value(
         LedgerKind.TIER.value, description="The member's tier changed (no points move)."
     )
+    IMPORT = strawberry.enum_value(
+        LedgerKind.IMPORT.value, description="An opening balance brought over from the "
+        "shop's previous programme."
+    )
 
 
 @strawberry.type(description="Points that expire at the same moment.")

@@ -52,6 +52,10 @@ class EventTypeType(Enum):
                                            description="A shop refunded an order.")
     SURVEY_ANSWERED = strawberry.enum_value(EventType.SURVEY_ANSWERED.value,
                                             description="The member answered a survey.")
+    MEMBER_IMPORTED = strawberry.enum_value(EventType.MEMBER_IMPORTED.value,
+                                            description="The shop imported the member.")
+    POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
+                                            description="An imported opening balance.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -38,6 +38,9 @@ class PointFlows:
     expired: int = 0
     adjusted_in: int = 0
     adjusted_out: int = 0
+    imported: int = 0
+    """Opening balances brought over by `kizuna import balances`: a liability taken over
+    from the previous programme, not points issued (docs/analytics.md)."""
 
     @classmethod
     def of(cls, counters: Mapping[str, int]) -> "PointFlows":
@@ -46,6 +49,7 @@ class PointFlows:
             redemptions_cancelled=counters.get("in.REVERSAL", 0),
             reversed=counters.get("out.REVERSAL", 0), expired=counters.get("out.EXPIRE", 0),
             adjusted_in=counters.get("in.ADJUST", 0), adjusted_out=counters.get("out.ADJUST", 0),
+            imported=counters.get("in.IMPORT", 0),
         )
 
     @property

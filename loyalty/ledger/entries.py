@@ -33,6 +33,9 @@ class EntryKind(StrEnum):
     REVERSAL = "REVERSAL"
     TIER = "TIER"
     """A tier change, with its reason: zero points, kept in the history for the member."""
+    IMPORT = "IMPORT"
+    """An opening balance brought over from the shop's previous programme (`kizuna import
+    balances`): a liability taken over, not points issued by this programme."""
 
 
 @dataclass(frozen=True, slots=True)

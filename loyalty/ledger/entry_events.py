@@ -1,7 +1,7 @@
 """The event of every ledger entry: points earned, spent, reversed, adjusted or expired with
 the member's new balance, and a tier change (docs/events.md)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import events
@@ -19,6 +19,7 @@ _TYPES = {
     EntryKind.ADJUST: EventType.POINTS_ADJUSTED,
     EntryKind.EXPIRE: EventType.POINTS_EXPIRED,
     EntryKind.TIER: EventType.TIER_CHANGED,
+    EntryKind.IMPORT: EventType.POINTS_IMPORTED,
 }
 
 
@@ -43,6 +44,22 @@ def entry_event(entry: Entry, *, balance: Mapping[str, Any] | None) -> Event:
         data["balance"] = {"points": balance.get("points", 0), "debt": balance.get("debt", 0)}
     return Event(_TYPES[entry.kind], Subject(SubjectKind.LEDGER_ENTRY, entry.id),
                  occurred_at=entry.recorded_at, member_id=entry.member_id, data=data)
+
+
+async def write_entries(
+    store: Store, session: Session,
+    written: Sequence[tuple[Entry, Mapping[str, Any] | None, Tally]],
+) -> None:
+    """`write_entry` for many entries (entry, balance, tally) at once, in the caller's
+    transaction: one insert, the events at commit and one roll-up command (an import)."""
+    if not written:
+        return
+    await store.collection(LEDGER).insert_many(
+        [entry.document() for entry, _, _ in written], session=session)
+    events.record(store, session, *(entry_event(entry, balance=balance)
+                                    for entry, balance, _ in written))
+    await rollups.add_tallies(store, session,
+                              [(entry.member_id, tally) for entry, _, tally in written])
 
 
 async def write_entry(

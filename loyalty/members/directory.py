@@ -132,6 +132,19 @@ def enrolment(store: Store, *then: Enrolment) -> Enrolment:
     return enrol_new
 
 
+async def enrol_many(store: Store, session: Session,
+                    members: Sequence[tuple[str, datetime]]) -> None:
+    """`enrolment`'s writes for a batch of new members (id, joined at) in the caller's
+    transaction: their members documents and the roll-ups, one command each."""
+    if not members:
+        return
+    await store.collection(MEMBERS).bulk_write(
+        [UpdateOne({"_id": member_id}, _enrolled(joined_at), upsert=True)
+         for member_id, joined_at in members], ordered=False, session=session)
+    await rollups.add_tallies(store, session, [
+        (member_id, rollups.joined_tally(joined_at)) for member_id, joined_at in members])
+
+
 def _enrolled(joined_at: datetime) -> dict[str, Any]:
     return {"$min": {"joined_at": joined_at}, "$inc": {"points": 0}}
 

@@ -5,7 +5,7 @@ Every change writes a zero-point TIER entry to the member's history with the rea
 same transaction as the member's new tier.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,9 +13,9 @@ from typing import Any
 from events.audit import Audit, Target
 from loyalty.collections import MEMBERS
 from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
-from loyalty.ledger.entry_events import write_entry
+from loyalty.ledger.entry_events import write_entries, write_entry
 from loyalty.ledger.member_state import MemberState, state_from_document
-from loyalty.ledger.rollups import entry_tally
+from loyalty.ledger.rollups import Tally, entry_tally
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import (
@@ -29,7 +29,7 @@ from loyalty.programme.tier_rules import (
     review_date,
     upgrade,
 )
-from store import Session, Store, new_id
+from store import Session, Store, UpdateOne, new_id
 from store.clock import Clock
 
 
@@ -102,16 +102,48 @@ async def record_tier_change(
 ) -> Entry:
     """The history line of a tier change (zero points) from `previous_tier_id` (None: no
     tier), counted in the roll-ups' members by tier."""
+    entry = _tier_entry(member_id, decision, now, actor)
+    await write_entry(store, session, entry, balance=None,
+                      tally=entry_tally(entry, lot_expiries={}, previous_tier=previous_tier_id))
+    return entry
+
+
+def _tier_entry(member_id: str, decision: TierDecision, now: datetime, actor: Actor) -> Entry:
     name = decision.tier.name if decision.tier else "none"
-    entry = Entry(
+    return Entry(
         id=new_id(), key=f"tier:{member_id}:{new_id()}", member_id=member_id,
         kind=EntryKind.TIER, points=0, reason=decision.reason,
         source=Source("TIER", decision.tier.id if decision.tier else NO_TIER), actor=actor,
         occurred_at=now, recorded_at=now, details={"tier": name},
     )
-    await write_entry(store, session, entry, balance=None,
-                      tally=entry_tally(entry, lot_expiries={}, previous_tier=previous_tier_id))
-    return entry
+
+
+IMPORTED = "Imported"
+"""The reason of a tier move made by `kizuna import balances`."""
+
+
+async def import_tiers(
+    store: Store, session: Session, moves: Sequence[tuple[str, Tier, str | None]], *,
+    programme: Programme, now: datetime,
+) -> None:
+    """Give each member (id, tier, the tier id they hold now or None) the tier the shop's
+    previous programme gave them, in the caller's transaction: a tier reached now, kept to
+    its review date like any other (then the member must qualify), with a TIER entry
+    "Imported". Members already holding that tier are left as they are."""
+    moving = [(member_id, tier, held) for member_id, tier, held in moves if held != tier.id]
+    if not moving:
+        return
+    decisions = [(member_id, TierDecision(tier, IMPORTED), held)
+                 for member_id, tier, held in moving]
+    await store.collection(MEMBERS).bulk_write(
+        [UpdateOne({"_id": member_id}, {"$set": _tier_fields(decision, programme, now)},
+                   upsert=True) for member_id, decision, _ in decisions],
+        ordered=False, session=session)
+    written: list[tuple[Entry, Mapping[str, Any] | None, Tally]] = []
+    for member_id, decision, held in decisions:
+        entry = _tier_entry(member_id, decision, now, SYSTEM)
+        written.append((entry, None, entry_tally(entry, lot_expiries={}, previous_tier=held)))
+    await write_entries(store, session, written)
 
 
 async def set_tier_manually(
