@@ -134,13 +134,14 @@ def enrolment(store: Store, *then: Enrolment) -> Enrolment:
 
 async def enrol_many(store: Store, session: Session,
                     members: Sequence[tuple[str, datetime]]) -> None:
-    """`enrolment`'s writes for a batch of new members (id, joined at) in the caller's
-    transaction: their members documents and the roll-ups, one command each."""
+    """`enrolment`'s writes for a batch of members just created (id, joined at) in the
+    caller's transaction: their members documents (inserted: as `enrolment`'s upsert
+    leaves them, for ids that have none) and the roll-ups, one command each."""
     if not members:
         return
-    await store.collection(MEMBERS).bulk_write(
-        [UpdateOne({"_id": member_id}, _enrolled(joined_at), upsert=True)
-         for member_id, joined_at in members], ordered=False, session=session)
+    await store.collection(MEMBERS).insert_many(
+        [{"_id": member_id, "joined_at": joined_at, "points": 0}
+         for member_id, joined_at in members], session=session)
     await rollups.add_tallies(store, session, [
         (member_id, rollups.joined_tally(joined_at)) for member_id, joined_at in members])
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from loyalty.collections import MEMBERS
 from loyalty.ledger.adjustments import MAX_ADJUSTMENT
-from loyalty.ledger.openings import Opening, post_openings
+from loyalty.ledger.entry_events import write_entries
+from loyalty.ledger.openings import Opening, opening_writes, write_lots
 from loyalty.programme.settings import Programme
 from loyalty.programme.tier_rules import Tier
-from loyalty.tiers.moves import import_tiers
+from loyalty.tiers.moves import imported_tiers
 from store import Document, InvalidInput, KizunaError, Session, Store, UpdateOne
 from store.errors import InvalidDate
 
@@ -150,23 +151,32 @@ async def apply_balances(
     before: Mapping[str, Document], file: str, programme: Programme, now: datetime,
 ) -> None:
     """Apply new rows (member id, balance; checked with `is_new`) in the caller's
-    transaction: the members' marks, their IMPORT entries and tier moves."""
+    transaction: the lots, one update per member (its mark, points and tier), the IMPORT
+    and TIER entries with their events and roll-ups."""
     if not rows:
         return
-    marks = [UpdateOne({"_id": member_id}, {"$set": {"opening_balance": {
-        "file": file, "line": balance.line, "payload_hash": balance.payload_hash, "at": now,
-    }}}, upsert=True)
-        for member_id, balance in rows]
-    await store.collection(MEMBERS).bulk_write(marks, ordered=False, session=session)
-    openings = [Opening(
+    changes: dict[str, dict[str, dict[str, Any]]] = {
+        member_id: {"$set": {"opening_balance": {
+            "file": file, "line": balance.line, "payload_hash": balance.payload_hash,
+            "at": now}}} for member_id, balance in rows}
+    openings = opening_writes([Opening(
         member_id=member_id, key=f"import:{balance.external_id}", points=balance.points,
         expires_at=balance.expires_at, by_policy=balance.by_policy,
         source_id=balance.external_id, payload_hash=balance.payload_hash,
         details={"file": file, "line": balance.line},
-    ) for member_id, balance in rows if balance.points > 0]
-    await post_openings(store, session, openings, before=before, programme=programme,
-                        now=now)
-    moves: list[tuple[str, Tier, Any]] = [
+    ) for member_id, balance in rows if balance.points > 0], before=before,
+        programme=programme, now=now)
+    for member_id, increments in openings.increments.items():
+        changes[member_id]["$inc"] = {k: v for k, v in increments.items() if v}
+    tiers = imported_tiers([
         (member_id, balance.tier, ((before.get(member_id) or {}).get("tier") or {}).get("id"))
-        for member_id, balance in rows if balance.tier is not None]
-    await import_tiers(store, session, moves, programme=programme, now=now)
+        for member_id, balance in rows if balance.tier is not None],
+        programme=programme, now=now)
+    for member_id, fields, _, _ in tiers:
+        changes[member_id]["$set"].update(fields)
+    await write_lots(store, session, openings)
+    await store.collection(MEMBERS).bulk_write(
+        [UpdateOne({"_id": member_id}, update, upsert=True)
+         for member_id, update in changes.items()], ordered=False, session=session)
+    await write_entries(store, session, [
+        *openings.entries, *((entry, None, tally) for _, _, entry, tally in tiers)])

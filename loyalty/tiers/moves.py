@@ -13,7 +13,7 @@ from typing import Any
 from events.audit import Audit, Target
 from loyalty.collections import MEMBERS
 from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
-from loyalty.ledger.entry_events import write_entries, write_entry
+from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.member_state import MemberState, state_from_document
 from loyalty.ledger.rollups import Tally, entry_tally
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
@@ -29,7 +29,7 @@ from loyalty.programme.tier_rules import (
     review_date,
     upgrade,
 )
-from store import Session, Store, UpdateOne, new_id
+from store import Session, Store, new_id
 from store.clock import Clock
 
 
@@ -122,28 +122,24 @@ IMPORTED = "Imported"
 """The reason of a tier move made by `kizuna import balances`."""
 
 
-async def import_tiers(
-    store: Store, session: Session, moves: Sequence[tuple[str, Tier, str | None]], *,
-    programme: Programme, now: datetime,
-) -> None:
-    """Give each member (id, tier, the tier id they hold now or None) the tier the shop's
-    previous programme gave them, in the caller's transaction: a tier reached now, kept to
-    its review date like any other (then the member must qualify), with a TIER entry
-    "Imported". Members already holding that tier are left as they are."""
-    moving = [(member_id, tier, held) for member_id, tier, held in moves if held != tier.id]
-    if not moving:
-        return
-    decisions = [(member_id, TierDecision(tier, IMPORTED), held)
-                 for member_id, tier, held in moving]
-    await store.collection(MEMBERS).bulk_write(
-        [UpdateOne({"_id": member_id}, {"$set": _tier_fields(decision, programme, now)},
-                   upsert=True) for member_id, decision, _ in decisions],
-        ordered=False, session=session)
-    written: list[tuple[Entry, Mapping[str, Any] | None, Tally]] = []
-    for member_id, decision, held in decisions:
+def imported_tiers(
+    moves: Sequence[tuple[str, Tier, str | None]], *, programme: Programme, now: datetime,
+) -> list[tuple[str, dict[str, Any], Entry, Tally]]:
+    """Each member (id, tier, the tier id they hold now or None) given the tier the shop's
+    previous programme gave them: a tier reached now, kept to its review date like any
+    other (then the member must qualify), with a TIER entry "Imported". Members already
+    holding that tier are left out. Returns (member id, the fields to `$set` on the members
+    document, the entry, its roll-ups) for the caller to write in its transaction (with
+    `entry_events.write_entries`)."""
+    moved = []
+    for member_id, tier, held in moves:
+        if held == tier.id:
+            continue
+        decision = TierDecision(tier, IMPORTED)
         entry = _tier_entry(member_id, decision, now, SYSTEM)
-        written.append((entry, None, entry_tally(entry, lot_expiries={}, previous_tier=held)))
-    await write_entries(store, session, written)
+        moved.append((member_id, _tier_fields(decision, programme, now), entry,
+                      entry_tally(entry, lot_expiries={}, previous_tier=held)))
+    return moved
 
 
 async def set_tier_manually(
