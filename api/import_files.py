@@ -93,11 +93,14 @@ class RowReader:
     def __init__(self, stream: IO[str], fmt: str, columns: Columns) -> None:
         self._stream, self._columns = stream, columns
         self.chars_read = 0
-        self._reader = csv.reader(self._lines())
         self._header: list[str] = []
+        self._rows: Iterator[RawRow]
         if fmt == "csv":
+            self._reader = csv.reader(self._lines())
             self._header = self._read_header()
-        self._rows = self._csv() if fmt == "csv" else self._jsonl()
+            self._rows = self._csv()
+        else:
+            self._rows = self._jsonl()
 
     def __iter__(self) -> Iterator[RawRow]:
         return self._rows

@@ -351,3 +351,8 @@ def test_the_cli_imports_a_file_reports_rejected_rows_and_exits_3(
     assert "would apply 0, unchanged 2, rejected 1" in again.stderr
     missing = kizuna("import", "balances", str(tmp_path / "none.csv"), env=cli_env(settings))
     assert missing.returncode == 1 and "no file" in missing.stderr
+
+
+def test_import_has_help() -> None:
+    result = kizuna("import", "--help")
+    assert result.returncode == 0 and "usage: kizuna import" in result.stdout
