@@ -3,6 +3,7 @@ programme, from CSV and JSON lines; re-runs change nothing, an interrupted impor
 ends with each row applied once and `verify` clean, a dry run writes nothing, every kind of bad
 row is rejected with its line, and imported members cannot sign in before a password reset."""
 
+import asyncio
 import csv
 import json
 import re
@@ -193,6 +194,24 @@ async def test_running_the_same_files_again_changes_nothing(
     after = await counts(store)
     assert {k: v for k, v in after.items() if k != JOURNAL} == {
         k: v for k, v in before.items() if k != JOURNAL}
+    assert (await member(gql, admin, "ann@example.com"))["points"]["balance"] == 1200
+    assert await verify(store) == []
+
+
+async def test_two_runs_of_the_same_files_at_once_apply_each_row_once(
+    gql: GraphQLClient, admin: SignedIn, tmp_path: Path,
+) -> None:
+    members_file = members_jsonl(tmp_path / "members.jsonl")
+    first, second = await asyncio.gather(run(gql, "members", members_file),
+                                         run(gql, "members", members_file))
+    assert first.applied + second.applied == 5
+    assert first.rejected + second.rejected == 0
+    balances_file = balances_csv(tmp_path / "balances.csv")
+    done = await asyncio.gather(*(run(gql, "balances", balances_file) for _ in range(3)))
+    assert sum(s.applied for s in done) == 5 and sum(s.rejected for s in done) == 0
+    store = gql.state.services.store
+    assert await store.collection("accounts").count_documents({"role": "MEMBER"}) == 5
+    assert await store.collection("ledger").count_documents({"kind": "IMPORT"}) == 4
     assert (await member(gql, admin, "ann@example.com"))["points"]["balance"] == 1200
     assert await verify(store) == []
 

@@ -5,8 +5,11 @@ api.imports.Import), in the bench's process.
 
 Per kind and size it prints rows per second, and the bench process's resident memory at
 the start of the import and at its peak during it (sampled every 20 ms): streaming means
-the peak does not grow with the file. At the end of each size `kizuna verify` checks the
-database (balances = Σ entries = Σ lots, the roll-ups).
+the peak does not grow with the file. On a shared machine rows/s measures the other
+processes too; the CPU seconds the import and the database used give rows per CPU second,
+what the import reaches on an otherwise idle machine (the two take turns, so one run keeps
+about one core busy). At the end of each size `kizuna verify` checks the database
+(balances = Σ entries = Σ lots, the roll-ups).
 """
 
 import asyncio
@@ -25,6 +28,7 @@ from pathlib import Path
 from api.imports import Import, Summary, default_report, import_kind
 from api.services import database
 from api.settings import Settings
+from bench.cpu import client_seconds, own_seconds
 from bench.options import BenchOptions
 from bench.progress import say
 from bench.report import Report
@@ -50,6 +54,17 @@ class Measured:
     rss_start_mb: float
     rss_peak_mb: float
     file_mb: float
+    client_cpu: float
+    """CPU seconds of the bench process (reading, checking, building the writes)."""
+    database_cpu: float
+    """CPU seconds of the embedded database server."""
+
+    @property
+    def rows_per_cpu_second(self) -> float:
+        """Rows per CPU second of both processes: what the import reaches on an otherwise
+        idle machine (client and database take turns), whatever else shared the cores."""
+        cpu = self.client_cpu + self.database_cpu
+        return self.summary.rows / cpu if cpu > 0 else 0.0
 
 
 def _rss_mb() -> float:
@@ -108,16 +123,20 @@ def write_files(directory: Path, size: int) -> tuple[Path, Path]:
     return members, balances
 
 
-async def _import(store: Store, kind: str, path: Path, size: int) -> Measured:
+async def _import(store: Store, kind: str, path: Path, size: int,
+                  database_pid: int | None) -> Measured:
     fmt = "csv" if path.suffix == ".csv" else "jsonl"
     run = Import(store, import_kind(kind, await load_programme(store)), path, fmt,
                  default_report(path), system_clock)
     file_mb = (await asyncio.to_thread(path.stat)).st_size / 1e6
     start = _rss_mb()
+    client, server = client_seconds(), own_seconds(database_pid) if database_pid else 0.0
     with _peak_rss() as peak:
         summary = await run.run()
+    client = client_seconds() - client
+    server = (own_seconds(database_pid) - server) if database_pid else 0.0
     say(f"size {size}: {summary.text(default_report(path)).splitlines()[0]}")
-    return Measured(kind, size, summary, start, peak[0], file_mb)
+    return Measured(kind, size, summary, start, peak[0], file_mb, client, server)
 
 
 async def _size(size: int, scratch: Path) -> tuple[list[Measured], list[str]]:
@@ -130,8 +149,9 @@ async def _size(size: int, scratch: Path) -> tuple[list[Measured], list[str]]:
         store = opened.store
         for tier in TIERS:
             await create_tier(store, tier=tier, clock=system_clock, audit=None)
-        measured = [await _import(store, "members", members, size),
-                    await _import(store, "balances", balances, size)]
+        pid = opened.embedded.pid if opened.embedded is not None else None
+        measured = [await _import(store, "members", members, size, pid),
+                    await _import(store, "balances", balances, size, pid)]
         say(f"size {size}: kizuna verify")
         started = time.monotonic()
         violations = await verify(store)
@@ -156,8 +176,9 @@ async def run(options: BenchOptions) -> Report:
         s = m.summary
         report.notes.append(
             f"{m.kind:<8} {m.size:>7,} rows ({m.file_mb:.1f} MB): {s.rate:,.0f} rows/s "
-            f"({s.seconds:.1f} s; applied {s.applied:,}, rejected {s.rejected:,}); RSS "
-            f"{m.rss_start_mb:.0f} MB at start, peak {m.rss_peak_mb:.0f} MB "
-            f"(+{m.rss_peak_mb - m.rss_start_mb:.0f} MB)")
+            f"({s.seconds:.1f} s; applied {s.applied:,}, rejected {s.rejected:,}); CPU "
+            f"{m.client_cpu:.1f} s import + {m.database_cpu:.1f} s database = "
+            f"{m.rows_per_cpu_second:,.0f} rows per CPU second; RSS {m.rss_start_mb:.0f} MB "
+            f"at start, peak {m.rss_peak_mb:.0f} MB (+{m.rss_peak_mb - m.rss_start_mb:.0f} MB)")
     report.notes += notes
     return report
