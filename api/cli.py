@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     _add_export(commands)
+    _add_import(commands)
 
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_rebuild_stats(settings)))
     elif args.command == "export":
         sys.exit(_export(settings, args))
+    elif args.command == "import":
+        sys.exit(_import(settings, args))
 
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -295,6 +298,74 @@ async def _run_export(settings: Settings, args: argparse.Namespace,
         return 143
     print(result.summary(args.kind), file=sys.stderr)
     return 0
+
+
+def _add_import(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from api.imports import BATCH_SIZE, MAX_BATCH_SIZE  # noqa: PLC0415
+
+    imports = commands.add_parser(
+        "import", help="Bring members, or their opening balances and tiers, over from a "
+        "previous programme: CSV or JSON lines, resumable, idempotent (docs/import.md).")
+    imports.add_argument("kind", choices=("members", "balances"),
+                         help="members (accounts without a password: they sign in after a "
+                         "password reset) or balances (opening points and tiers of "
+                         "imported members).")
+    imports.add_argument("file", type=Path, metavar="FILE", help="The file to import.")
+    imports.add_argument("--format", choices=("csv", "jsonl"),
+                         help="csv or jsonl (default: from the file's extension).")
+    imports.add_argument("--dry-run", action="store_true",
+                         help="Check every row against the database and report; write "
+                         "nothing.")
+    imports.add_argument("--rejected", type=Path, metavar="FILE",
+                         help="Where to list the rejected rows (CSV; default "
+                         "<FILE's name>.rejected.csv beside FILE).")
+    imports.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N",
+                         help=f"Rows per transaction (1 to {MAX_BATCH_SIZE}; default "
+                         f"{BATCH_SIZE}).")
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from api.imports import MAX_BATCH_SIZE  # noqa: PLC0415
+
+    if not args.file.is_file():
+        sys.exit(f"kizuna: no file {args.file}")
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        sys.exit(f"kizuna: --batch-size must be 1 to {MAX_BATCH_SIZE}")
+    try:
+        return asyncio.run(_run_import(settings, args))
+    except KeyboardInterrupt:
+        print("kizuna: import interrupted; what was committed stays: run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
+
+
+async def _run_import(settings: Settings, args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
+
+    from api.exports import Progress  # noqa: PLC0415
+    from api.import_files import file_format  # noqa: PLC0415
+    from api.imports import run_import_command  # noqa: PLC0415
+    from api.services import database  # noqa: PLC0415
+    from store import KizunaError  # noqa: PLC0415
+    from store.clock import system_clock  # noqa: PLC0415
+
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM stops the import the way Ctrl-C does
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    progress = Progress(sys.stderr, enabled=sys.stderr.isatty(),
+                        label=f"import {args.kind}")
+    try:
+        fmt = file_format(args.file, args.format)
+        async with database(settings) as opened:
+            _say_if_attached(opened.embedded)
+            return await run_import_command(
+                opened.store, kind=args.kind, path=args.file, fmt=fmt, report=args.rejected,
+                dry_run=args.dry_run, batch_size=args.batch_size, progress=progress,
+                clock=system_clock, out=sys.stderr)
+    except KizunaError as error:
+        print(f"kizuna: {error.message} ({error.code}); nothing was imported",
+              file=sys.stderr)
+        return 1
 
 
 def _say_if_attached(embedded: "EmbeddedServer | None") -> None:

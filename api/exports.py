@@ -119,14 +119,24 @@ class Progress:
         self._started = time.monotonic()
         self._drawn = 0.0
 
-    def update(self, rows: int) -> None:
+    def update(self, rows: int, *, fraction: float | None = None) -> None:
+        """Redraw with `rows` done and, when known, the `fraction` (0–1) of the work done:
+        a bar and the time left."""
         if not self._enabled:
             return
         now = time.monotonic()
         if now - self._drawn >= self._every:
             self._drawn = now
-            rate = rows / max(now - self._started, 1e-9)
-            self._stream.write(f"\r{self._label}: {rows:,} rows, {rate:,.0f} rows/s ")
+            elapsed = max(now - self._started, 1e-9)
+            rate = rows / elapsed
+            line = f"\r{self._label}: {rows:,} rows, {rate:,.0f} rows/s "
+            if fraction is not None:
+                done = min(max(fraction, 0.0), 1.0)
+                bar = "#" * int(done * 30)
+                left = elapsed * (1 - done) / done if done > 0 else 0.0
+                line = (f"\r{self._label} [{bar:<30}] {done:4.0%} {rows:,} rows, "
+                        f"{rate:,.0f} rows/s, {left:,.0f} s left ")
+            self._stream.write(line)
             self._stream.flush()
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from auth.collections import INDEXES as AUTH_INDEXES
 from auth.data_export import DataRights
 from auth.erasure import PENDING_INDEX as ERASURE_INDEX
 from auth.export_links import ExportLinks
+from auth.imports import EXTERNAL_ID_INDEX
 from auth.keys import Keyring, load_key_dir
 from auth.member_search import INDEXES as MEMBER_SEARCH_INDEXES
 from auth.passwords import HashingCapacity, PasswordCost, Passwords
@@ -53,7 +54,7 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
                *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
-               ERASURE_INDEX)
+               ERASURE_INDEX, EXTERNAL_ID_INDEX)
 
 
 @dataclass(frozen=True, slots=True)

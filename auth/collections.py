@@ -12,6 +12,9 @@ REVOKED_SESSIONS = "revoked_sessions"
 ACCOUNT_CODES = "account_codes"
 """One-time codes (password reset, e-mail change), hashed; see auth/codes.py."""
 CONSENTS = "consents"
+ERASED_EXTERNAL_IDS = "erased_external_ids"
+"""Digests of erased members' external ids (auth/imports.py): an import does not bring an
+erased member back."""
 """Every consent given or withdrawn, never changed; see auth/consents.py."""
 
 INDEXES = (

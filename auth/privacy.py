@@ -8,7 +8,15 @@ ledger uses), role and creation time.
 
 from collections.abc import AsyncGenerator
 
-from auth.collections import ACCOUNT_CODES, ACCOUNTS, ATTEMPTS, CONSENTS, REFRESH_TOKENS
+from auth.collections import (
+    ACCOUNT_CODES,
+    ACCOUNTS,
+    ATTEMPTS,
+    CONSENTS,
+    ERASED_EXTERNAL_IDS,
+    REFRESH_TOKENS,
+)
+from auth.imports import external_id_digest
 from auth.member_search import MEMBER_WORDS
 from auth.refresh_tokens import RefreshTokens
 from events.personal_data import Erasure, Person, PersonalData, public_record
@@ -93,7 +101,23 @@ async def _remove_codes(store: Store, erasure: Erasure) -> None:
     await store.collection(ACCOUNT_CODES).delete_many({"account_id": erasure.person.member_id})
 
 
+async def _remember_erased_external_id(store: Store, erasure: Erasure) -> None:
+    """Keep the digest of an imported member's external id, so that re-running an old
+    import file does not create them again (the account loses the id itself)."""
+    account = await store.collection(ACCOUNTS).find_one(
+        {"_id": erasure.person.member_id, "external_id": {"$exists": True}}, {"external_id": 1})
+    if account is not None:
+        digest = external_id_digest(account["external_id"])
+        await store.collection(ERASED_EXTERNAL_IDS).update_one(
+            {"_id": digest}, {"$setOnInsert": {"_id": digest}}, upsert=True)
+
+
 PERSONAL_DATA = (
+    PersonalData(
+        section="external_id", collection=ERASED_EXTERNAL_IDS,
+        erase=_remember_erased_external_id,
+        kept="A digest of the shop's id for an imported member, without the member id: an "
+        "old import file does not bring them back."),
     PersonalData(
         section="account", collection=ACCOUNTS, export=_account,
         kept="The account's id (the pseudonymous member id), role and creation time, with "

@@ -49,6 +49,8 @@ class EventType(StrEnum):
     MEMBER_PASSWORD_CHANGED = "member.password_changed"  # noqa: S105 - a name
     MEMBER_PASSWORD_RESET_REQUESTED = "member.password_reset_requested"  # noqa: S105 - a name
     MEMBER_CONSENT_CHANGED = "member.consent_changed"
+    MEMBER_IMPORTED = "member.imported"
+    POINTS_IMPORTED = "points.imported"
 
 
 class SubjectKind(StrEnum):

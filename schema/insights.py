@@ -66,6 +66,8 @@ class PointFlowStats:
     transferred: int = strawberry.field(
         description="Gifted from one member to another: moved, neither issued nor redeemed.")
     issued: int = strawberry.field(description="earned + adjustedIn.")
+    imported: int = strawberry.field(
+        description="Opening balances imported from a previous programme (not issued).")
     net_redeemed: int = strawberry.field(description="redeemed − redemptionsCancelled.")
     redemption_rate: float | None = strawberry.field(
         description="netRedeemed ÷ issued (null when nothing was issued).")
@@ -79,7 +81,7 @@ class PointFlowStats:
             redemptions_cancelled=flows.redemptions_cancelled, reversed=flows.reversed,
             expired=flows.expired, adjusted_in=flows.adjusted_in,
             adjusted_out=flows.adjusted_out, transferred=flows.transferred,
-            issued=flows.issued,
+            issued=flows.issued, imported=flows.imported,
             net_redeemed=flows.net_redeemed, redemption_rate=flows.redemption_rate,
             breakage_rate=flows.breakage_rate,
         )

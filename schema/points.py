@@ -38,6 +38,10 @@ class EntryKindType(Enum):
         LedgerKind.TRANSFER_IN.value,
         description="A gift from another member (the points keep their expiry).",
     )
+    IMPORT = strawberry.enum_value(
+        LedgerKind.IMPORT.value, description="An opening balance brought over from the "
+        "shop's previous programme."
+    )
 
 
 @strawberry.type(description="Points that expire at the same moment.")

@@ -76,6 +76,10 @@ class EventTypeType(Enum):
         description="A password reset code was sent (never shown here).")
     MEMBER_CONSENT_CHANGED = strawberry.enum_value(
         EventType.MEMBER_CONSENT_CHANGED.value, description="A consent was given or withdrawn.")
+    MEMBER_IMPORTED = strawberry.enum_value(EventType.MEMBER_IMPORTED.value,
+                                            description="The shop imported the member.")
+    POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
+                                            description="An imported opening balance.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

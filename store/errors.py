@@ -117,6 +117,12 @@ class InvalidInput(KizunaError):
     code = "INVALID_INPUT"
 
 
+class InvalidDate(InvalidInput):
+    """A date or time that is not one, or not possible (an import's rows)."""
+
+    code = "INVALID_DATE"
+
+
 class NotFound(KizunaError):
     """A referenced object does not exist (or is not visible to the caller)."""
 

@@ -154,7 +154,8 @@ async def test_stats_rows_equal_programme_stats_daily_over_any_length(
                         "redemptions_cancelled": "50", "reversed": "20", "expired": "0",
                         "adjusted_in": "30", "adjusted_out": "5", "issued": "280",
                         "net_redeemed": "50", "nps_promoters": "1", "nps_passives": "0",
-                        "nps_detractors": "0"}
+                        "nps_detractors": "0", "imported": "0",
+                        "transferred": "0"}
     # Longer than the 366 days a read allows: read in slices, one row per day all the same.
     store = shop.gql.state.services.store
     export_ = open_export(store, "stats", Period(day - timedelta(days=799), day))

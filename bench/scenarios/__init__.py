@@ -15,6 +15,7 @@ from bench.scenarios import (
     console,
     graphql_static,
     home,
+    imports,
     live,
     me,
     order_earn,
@@ -106,6 +107,14 @@ SCENARIOS: dict[str, Scenario] = {
         default_concurrency=console.DEFAULT_CONCURRENCY,
         uses_rate=False,
         default_sizes=console.DEFAULT_SIZES,
+    ),
+    "import": Scenario(
+        summary="`kizuna import members` and `balances` of generated files at growing sizes "
+        "(--sizes, default 10k,100k rows): rows/s and the process's peak memory",
+        run=imports.run,
+        default_rate=imports.DEFAULT_RATE,
+        uses_rate=False,
+        default_sizes=imports.DEFAULT_SIZES,
     ),
     "soak": Scenario(
         summary="ten minutes of a shop's mixed traffic (home, me, orders, refunds, checkouts, "

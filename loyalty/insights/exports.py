@@ -52,7 +52,7 @@ LEDGER_COLUMNS = (
 STATS_COLUMNS = (
     "date", "points_outstanding", "new_members", "earned", "redeemed", "redemptions_cancelled",
     "reversed", "expired", "adjusted_in", "adjusted_out", "issued", "net_redeemed",
-    "nps_promoters", "nps_passives", "nps_detractors",
+    "nps_promoters", "nps_passives", "nps_detractors", "imported", "transferred",
 )
 
 type Row = tuple[Any, ...]
@@ -293,7 +293,7 @@ async def stats_rows(store: Store, *, period: Period) -> AsyncIterator[Row]:
             flows.redemptions_cancelled, flows.reversed, flows.expired, flows.adjusted_in,
             flows.adjusted_out, flows.issued, flows.net_redeemed,
             day.nps.get("promoters", 0), day.nps.get("passives", 0),
-            day.nps.get("detractors", 0),
+            day.nps.get("detractors", 0), flows.imported, flows.transferred,
         )
 
 

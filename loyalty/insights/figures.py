@@ -41,6 +41,9 @@ class PointFlows:
     transferred: int = 0
     """Points members gave each other: liability moved from one member to another,
     neither issued nor redeemed."""
+    imported: int = 0
+    """Opening balances brought over by `kizuna import balances`: a liability taken over
+    from the previous programme, not points issued (docs/analytics.md)."""
 
     @classmethod
     def of(cls, counters: Mapping[str, int]) -> "PointFlows":
@@ -50,6 +53,7 @@ class PointFlows:
             reversed=counters.get("out.REVERSAL", 0), expired=counters.get("out.EXPIRE", 0),
             adjusted_in=counters.get("in.ADJUST", 0), adjusted_out=counters.get("out.ADJUST", 0),
             transferred=counters.get("out.TRANSFER_OUT", 0),
+            imported=counters.get("in.IMPORT", 0),
         )
 
     @property

@@ -37,6 +37,9 @@ class EntryKind(StrEnum):
     """Points the member gave another member (loyalty/members/transfers.py)."""
     TRANSFER_IN = "TRANSFER_IN"
     """Points another member gave the member, keeping the expiry they had."""
+    IMPORT = "IMPORT"
+    """An opening balance brought over from the shop's previous programme (`kizuna import
+    balances`): a liability taken over, not points issued by this programme."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The event of every ledger entry: points earned, spent, reversed, adjusted or expired with
 the member's new balance, and a tier change (docs/events.md)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import events
@@ -21,6 +21,7 @@ _TYPES = {
     EntryKind.TIER: EventType.TIER_CHANGED,
     EntryKind.TRANSFER_OUT: EventType.POINTS_TRANSFER_SENT,
     EntryKind.TRANSFER_IN: EventType.POINTS_TRANSFER_RECEIVED,
+    EntryKind.IMPORT: EventType.POINTS_IMPORTED,
 }
 
 
@@ -50,6 +51,22 @@ def entry_event(
     data.update(more or {})
     return Event(_TYPES[entry.kind], Subject(SubjectKind.LEDGER_ENTRY, entry.id),
                  occurred_at=entry.recorded_at, member_id=entry.member_id, data=data)
+
+
+async def write_entries(
+    store: Store, session: Session,
+    written: Sequence[tuple[Entry, Mapping[str, Any] | None, Tally]],
+) -> None:
+    """`write_entry` for many entries (entry, balance, tally) at once, in the caller's
+    transaction: one insert, the events at commit and one roll-up command (an import)."""
+    if not written:
+        return
+    await store.collection(LEDGER).insert_many(
+        [entry.document() for entry, _, _ in written], session=session)
+    events.record(store, session, *(entry_event(entry, balance=balance)
+                                    for entry, balance, _ in written))
+    await rollups.add_tallies(store, session,
+                              [(entry.member_id, tally) for entry, _, tally in written])
 
 
 async def write_entry(

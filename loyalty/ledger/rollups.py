@@ -178,6 +178,22 @@ async def add(store: Store, session: Session, tally: Tally, *, member_id: str) -
         await store.collection(STATS).bulk_write(writes, ordered=False, session=session)
 
 
+async def add_tallies(store: Store, session: Session,
+                      tallies: Iterable[tuple[str, Tally]]) -> None:
+    """`add` for many members' tallies (member id, tally) at once: merged by shard, one
+    command for all of them (a batch of an import)."""
+    by_shard: dict[int, Tally] = {}
+    for member_id, tally in tallies:
+        by_shard.setdefault(shard_of(member_id, store.counter_shards), Tally()).merge(tally)
+    writes = [
+        UpdateOne({"_id": f"{period}#{shard}"},
+                  {"$inc": counters, "$setOnInsert": {"period": period}}, upsert=True)
+        for shard, tally in by_shard.items() for period, counters in tally.periods()
+    ]
+    if writes:
+        await store.collection(STATS).bulk_write(writes, ordered=False, session=session)
+
+
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, int]]:
     """A roll-up document's counters as dotted names (`in.EARN`, `tiers.gold`)."""
     for key, value in doc.items():

@@ -132,6 +132,20 @@ def enrolment(store: Store, *then: Enrolment) -> Enrolment:
     return enrol_new
 
 
+async def enrol_many(store: Store, session: Session,
+                    members: Sequence[tuple[str, datetime]]) -> None:
+    """`enrolment`'s writes for a batch of members just created (id, joined at) in the
+    caller's transaction: their members documents (inserted: as `enrolment`'s upsert
+    leaves them, for ids that have none) and the roll-ups, one command each."""
+    if not members:
+        return
+    await store.collection(MEMBERS).insert_many(
+        [{"_id": member_id, "joined_at": joined_at, "points": 0}
+         for member_id, joined_at in members], session=session)
+    await rollups.add_tallies(store, session, [
+        (member_id, rollups.joined_tally(joined_at)) for member_id, joined_at in members])
+
+
 def _enrolled(joined_at: datetime) -> dict[str, Any]:
     return {"$min": {"joined_at": joined_at}, "$inc": {"points": 0}}
 

@@ -5,7 +5,7 @@ Every change writes a zero-point TIER entry to the member's history with the rea
 same transaction as the member's new tier.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from loyalty.collections import MEMBERS
 from loyalty.ledger.entries import NO_TIER, SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.ledger.entry_events import write_entry
 from loyalty.ledger.member_state import MemberState, state_from_document
-from loyalty.ledger.rollups import entry_tally
+from loyalty.ledger.rollups import Tally, entry_tally
 from loyalty.programme.ladder import ladder_evaluated, ladder_to_evaluate
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import (
@@ -102,16 +102,44 @@ async def record_tier_change(
 ) -> Entry:
     """The history line of a tier change (zero points) from `previous_tier_id` (None: no
     tier), counted in the roll-ups' members by tier."""
+    entry = _tier_entry(member_id, decision, now, actor)
+    await write_entry(store, session, entry, balance=None,
+                      tally=entry_tally(entry, lot_expiries={}, previous_tier=previous_tier_id))
+    return entry
+
+
+def _tier_entry(member_id: str, decision: TierDecision, now: datetime, actor: Actor) -> Entry:
     name = decision.tier.name if decision.tier else "none"
-    entry = Entry(
+    return Entry(
         id=new_id(), key=f"tier:{member_id}:{new_id()}", member_id=member_id,
         kind=EntryKind.TIER, points=0, reason=decision.reason,
         source=Source("TIER", decision.tier.id if decision.tier else NO_TIER), actor=actor,
         occurred_at=now, recorded_at=now, details={"tier": name},
     )
-    await write_entry(store, session, entry, balance=None,
-                      tally=entry_tally(entry, lot_expiries={}, previous_tier=previous_tier_id))
-    return entry
+
+
+IMPORTED = "Imported"
+"""The reason of a tier move made by `kizuna import balances`."""
+
+
+def imported_tiers(
+    moves: Sequence[tuple[str, Tier, str | None]], *, programme: Programme, now: datetime,
+) -> list[tuple[str, dict[str, Any], Entry, Tally]]:
+    """Each member (id, tier, the tier id they hold now or None) given the tier the shop's
+    previous programme gave them: a tier reached now, kept to its review date like any
+    other (then the member must qualify), with a TIER entry "Imported". Members already
+    holding that tier are left out. Returns (member id, the fields to `$set` on the members
+    document, the entry, its roll-ups) for the caller to write in its transaction (with
+    `entry_events.write_entries`)."""
+    moved = []
+    for member_id, tier, held in moves:
+        if held == tier.id:
+            continue
+        decision = TierDecision(tier, IMPORTED)
+        entry = _tier_entry(member_id, decision, now, SYSTEM)
+        moved.append((member_id, _tier_fields(decision, programme, now), entry,
+                      entry_tally(entry, lot_expiries={}, previous_tier=held)))
+    return moved
 
 
 async def set_tier_manually(
