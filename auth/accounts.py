@@ -290,8 +290,9 @@ async def credentials_of(store: Store, account_id: str) -> tuple[Account, str | 
 async def find_member(store: Store, *, account_id: str | None, email: str | None) -> (
     Account | None
 ):
-    """The member account with this id or email (exactly one of them), else None."""
-    query: dict[str, Any] = {"role": Role.MEMBER.value, "erased_at": None}
+    """The member account with this id or email (exactly one of them), else None: not a
+    member who was erased or whose erasure has begun (nothing new reaches them)."""
+    query: dict[str, Any] = {"role": Role.MEMBER.value, "erased_at": None, "erasure": None}
     if account_id is not None:
         query["_id"] = account_id
     else:

@@ -30,7 +30,7 @@ from auth.attempts import AttemptLimit
 from auth.collections import ACCOUNT_CODES
 from auth.errors import CodeExpired, CodeUsed, WrongCode
 from events.redaction import redact_secrets
-from store import Document, ReturnDocument, Session, Store
+from store import Document, KizunaError, ReturnDocument, Session, Store
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 LENGTH = 8
@@ -99,37 +99,37 @@ async def put_code(store: Store, session: Session, document: Document) -> None:
 async def check_code(
     store: Store, *, key: str, typed: str, now: datetime, policy: CodePolicy
 ) -> Document:
-    """The live code document under `key` if `typed` is its code. A wrong code counts a
-    try (the last allowed one cancels the code). Raises WrongCode (also when no code was
-    asked for), CodeExpired (too old, or cancelled), CodeUsed."""
+    """The live code document under `key` if `typed` is its code. Every try counts, before
+    the comparison, so concurrent guesses share the tries allowed (the last wrong one
+    cancels the code). Raises WrongCode (also when no code was asked for), CodeExpired
+    (too old, or cancelled), CodeUsed."""
     codes = store.collection(ACCOUNT_CODES)
-    found = await codes.find_one({"_id": key})
-    if found is None:
-        raise WrongCode("This code is not right; check it or ask for a new one.", field=_FIELD)
-    if found["burned"] or found["expires_at"] <= now:
-        raise CodeExpired("This code no longer works (too old or too many wrong tries); "
-                          "ask for a new one.", field=_FIELD)
-    if found["used_at"] is not None:
-        raise CodeUsed("This code was used already; ask for a new one.", field=_FIELD)
-    if hmac.compare_digest(_digest(found["salt"], normalize_code(typed)), found["code_hash"]):
-        return found
-    await _count_wrong_try(store, found, policy=policy, now=now)
+    # Counted outside any transaction: a refused try must stay counted.
+    tried = await codes.find_one_and_update(
+        {"_id": key, "burned": False, "used_at": None, "expires_at": {"$gt": now},
+         "attempts": {"$lt": policy.max_attempts}},
+        {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER)
+    if tried is None:
+        raise await _refusal(store, key, now=now)
+    if hmac.compare_digest(_digest(tried["salt"], normalize_code(typed)), tried["code_hash"]):
+        return tried
+    if tried["attempts"] >= policy.max_attempts:
+        # Conditional on the same code: a new one asked meanwhile starts afresh.
+        await codes.update_one({"_id": key, "code_hash": tried["code_hash"]},
+                               {"$set": {"burned": True, "event_id": None, "used_at": now}})
+        await redact_secrets(store, [tried.get("event_id")])
     raise WrongCode("This code is not right; check it or ask for a new one.", field=_FIELD)
 
 
-async def _count_wrong_try(
-    store: Store, found: Document, *, policy: CodePolicy, now: datetime
-) -> None:
-    # Counted outside any transaction: a refused try must stay counted. Conditional on the
-    # same code (a new one asked meanwhile starts afresh).
-    codes = store.collection(ACCOUNT_CODES)
-    tried = await codes.find_one_and_update(
-        {"_id": found["_id"], "code_hash": found["code_hash"]}, {"$inc": {"attempts": 1}},
-        return_document=ReturnDocument.AFTER)
-    if tried is not None and tried["attempts"] >= policy.max_attempts:
-        await codes.update_one({"_id": found["_id"], "code_hash": found["code_hash"]},
-                               {"$set": {"burned": True, "event_id": None, "used_at": now}})
-        await redact_secrets(store, [tried.get("event_id")])
+async def _refusal(store: Store, key: str, *, now: datetime) -> KizunaError:
+    """Why no try could be counted on the code under `key`."""
+    found = await store.collection(ACCOUNT_CODES).find_one({"_id": key})
+    if found is None:
+        return WrongCode("This code is not right; check it or ask for a new one.", field=_FIELD)
+    if not found["burned"] and found["expires_at"] > now and found["used_at"] is not None:
+        return CodeUsed("This code was used already; ask for a new one.", field=_FIELD)
+    return CodeExpired("This code no longer works (too old or too many wrong tries); ask "
+                       "for a new one.", field=_FIELD)
 
 
 async def spend_code(store: Store, session: Session, found: Document, *, now: datetime) -> None:

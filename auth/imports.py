@@ -265,9 +265,9 @@ async def insert_members(
 async def members_by_external_id(store: Store, session: Session | None,
                                  external_ids: Sequence[str]) -> dict[str, str]:
     """external id → member id, for those of `external_ids` (≤ 250) that exist and are not
-    erased (an erased member's points stay as they were)."""
+    erased or being erased (an erased member's points stay as they were)."""
     cursor = store.collection(ACCOUNTS).find(
         {"external_id": {"$in": list(external_ids)}, "role": Role.MEMBER.value,
-         "erased_at": None},
+         "erased_at": None, "erasure": None},
         {"external_id": 1}, session=session)
     return {doc["external_id"]: doc["_id"] async for doc in cursor}

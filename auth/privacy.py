@@ -8,6 +8,7 @@ ledger uses), role and creation time.
 
 from collections.abc import AsyncGenerator
 
+from auth.codes import CodePurpose
 from auth.collections import (
     ACCOUNT_CODES,
     ACCOUNTS,
@@ -19,7 +20,7 @@ from auth.collections import (
 from auth.imports import external_id_digest
 from auth.member_search import MEMBER_WORDS
 from auth.refresh_tokens import RefreshTokens
-from events.personal_data import Erasure, Person, PersonalData, public_record
+from events.personal_data import Erasure, Person, PersonalData, Phase, public_record
 from store import Document, Store
 
 _LAST = "\U0010ffff"
@@ -37,10 +38,14 @@ async def _remove_name_words(store: Store, erasure: Erasure) -> None:
 
 
 async def _remove_attempt_counters(store: Store, erasure: Erasure) -> None:
-    """The failed sign-in counters are kept by email ("account:<email>|<window>")."""
-    email = erasure.person.email
+    """The counters kept by email or member ("<what>:<email>|<window>"): failed sign-ins,
+    password reset codes asked, e-mail change codes asked."""
+    email, member_id = erasure.person.email, erasure.person.member_id
+    keys = [f"code:{CodePurpose.EMAIL_CHANGE.value}:{member_id}"]
     if email:
-        prefix = f"account:{email}|"
+        keys += [f"account:{email}", f"code:{CodePurpose.PASSWORD_RESET.value}:{email}"]
+    for key in keys:
+        prefix = f"{key}|"
         await store.collection(ATTEMPTS).delete_many(
             {"_id": {"$gte": prefix, "$lt": prefix + _LAST}})
 
@@ -75,6 +80,9 @@ def sign_ins_data(refresh_tokens: RefreshTokens) -> PersonalData:
 
     return PersonalData(
         section="sign_ins", collection=REFRESH_TOKENS, export=_sign_ins, erase=end_and_remove,
+        # First of all: the member's own writes (a reward, a gift) stop before the balance
+        # is closed.
+        phase=Phase.CANCEL,
         kept="Nothing: every sign-in is ended and its tokens deleted (the ended sign-in ids "
         "stay in revoked_sessions, without the member, until its access tokens expire).")
 

@@ -34,9 +34,12 @@ PERSONAL_KEYS = frozenset({
     "user_agent", "address", "ip",
 })
 """Field names whose value is personal wherever they appear in a record about the member
-(events' bodies, audit changes). `name` counts only inside a `member` object: elsewhere it
+(events' bodies, audit changes). `name` counts only inside an object about a member: elsewhere it
 names a tier, a survey or a rule."""
 _MEMBER_ONLY_KEYS = frozenset({"name"})
+_MEMBER_OBJECTS = frozenset({"member", "sender", "recipient"})
+"""Objects that describe a member (a gift's two sides are `sender` and `recipient`): their
+`name` is personal even when it is no longer the member's current name."""
 
 
 class Phase(IntEnum):
@@ -123,7 +126,7 @@ class Scrubber:
             return self.text(value)
         if isinstance(value, Mapping):
             return {key: None if is_personal_key(key, inside_member=inside_member)
-                    else self.value(item, inside_member=key == "member")
+                    else self.value(item, inside_member=key in _MEMBER_OBJECTS)
                     for key, item in value.items()}
         if isinstance(value, list):
             return [self.value(item, inside_member=inside_member) for item in value]

@@ -25,6 +25,7 @@ from events.personal_data import (
     public_record,
     rewrite,
 )
+from events.redaction import SECRET_FIELD
 from events.webhooks import DELIVERIES, ENDPOINTS
 from store import Document, IndexSpec, Store
 
@@ -37,7 +38,12 @@ INDEXES = (
 async def _events(store: Store, person: Person) -> AsyncGenerator[Document]:
     cursor = store.collection(OUTBOX).find({"member_id": person.member_id}).sort("_id", 1)
     async for doc in cursor:
-        yield public_record(doc, drop=(WEBHOOKS_PENDING, SECOND))
+        record = public_record(doc, drop=(WEBHOOKS_PENDING, SECOND))
+        # A one-time code (password reset, e-mail change) is for the inbox it was sent to:
+        # an export read with a stolen access token must not carry a live one.
+        record["data"] = {key: value for key, value in (record.get("data") or {}).items()
+                          if key != SECRET_FIELD}
+        yield record
 
 
 async def _scrub_events(store: Store, erasure: Erasure) -> None:

@@ -9,9 +9,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.errors import InvalidOrder
-from store import IdempotencyConflict
+from store import IdempotencyConflict, InvalidInput
 
 _EXTERNAL_ID = re.compile(r"^[\w.:/#@+-]{1,128}$")
+
+
+def check_key(value: str) -> str:
+    """A member's idempotency key (a reward redemption, a gift), trimmed; raises
+    InvalidInput unless it is 1–128 of the characters external ids use."""
+    cleaned = value.strip()
+    if not _EXTERNAL_ID.match(cleaned):
+        raise InvalidInput("Use 1–128 letters, digits or . : / # @ + - _ for the idempotency "
+                           "key.", field=("input", "idempotencyKey"))
+    return cleaned
 
 
 def fingerprint(payload: Mapping[str, Any]) -> str:

@@ -21,14 +21,13 @@ to the stock and counts the voucher out of the member's limit. The points come b
 new lot: spendable at once, expiring per the programme from the moment of cancellation.
 """
 
-import re
 from dataclasses import dataclass
 
 from auth.accounts import get_account
 from auth.roles import Role
 from loyalty.collections import LEDGER, REWARDS
 from loyalty.errors import UnknownMember
-from loyalty.idempotency import ensure_same_payload, fingerprint
+from loyalty.idempotency import check_key, ensure_same_payload, fingerprint
 from loyalty.ledger.entries import Actor, EntryKind, Source, entry_by_key, entry_from_document
 from loyalty.ledger.lots import spendable_points
 from loyalty.ledger.member_state import read_member
@@ -48,10 +47,8 @@ from scanner.vouchers import (
     issue_voucher,
     voucher_from_document,
 )
-from store import InvalidInput, KizunaError, Session, Store, is_duplicate_key
+from store import KizunaError, Session, Store, is_duplicate_key
 from store.clock import Clock
-
-_KEY = re.compile(r"^[\w.:/#@+-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +96,6 @@ def _points(n: int) -> str:
 class _SegmentsNeeded(Exception):
     """The reward is for segments: work out the member's first, then run again."""
 
-
-def check_key(value: str) -> str:
-    cleaned = value.strip()
-    if not _KEY.match(cleaned):
-        raise InvalidInput("Use 1–128 letters, digits or . : / # @ + - _ for the idempotency "
-                           "key.", field=("input", "idempotencyKey"))
-    return cleaned
 
 
 async def redeem_reward(

@@ -3,8 +3,9 @@
 The recipient is found here, where both lookups may be imported (by email in `auth`, by
 referral code in `loyalty`); the use case gets a member id and checks again, in its
 transaction, that it is a member who was not erased. Unknown, erased and staff alike get
-UNKNOWN_MEMBER, and a member who keeps naming nobody is slowed down (RECIPIENT_LOOKUPS),
-so gifting cannot be used to find out who is a member.
+UNKNOWN_MEMBER, and every recipient named counts against RECIPIENT_LOOKUPS, found or not:
+otherwise a gift too large to afford would tell a member (INSUFFICIENT_POINTS) from nobody
+(UNKNOWN_MEMBER) at no cost, and gifting could test an address list.
 """
 
 from datetime import timedelta
@@ -24,7 +25,7 @@ from schema.permissions import IsMember
 from schema.points import LedgerEntry
 from schema.shared import INPUT
 
-RECIPIENT_LOOKUPS = AttemptLimit(20, timedelta(hours=1))
+RECIPIENT_LOOKUPS = AttemptLimit(30, timedelta(hours=1))
 """Recipients a member may name per hour that turn out to be nobody."""
 
 
@@ -73,9 +74,9 @@ async def _recipient(info: Info[Context, None], to: PointsTransferRecipientInput
     store = info.context.store
     principal = info.context.principal
     assert principal is not None  # noqa: S101 - permissions guarantee a principal
-    limiter = AttemptLimiter(store, info.context.services.clock)
-    counters = await limiter.reserve({f"transfer-recipient:{principal.subject_id}":
-                                      RECIPIENT_LOOKUPS}, what="unknown recipients")
+    await AttemptLimiter(store, info.context.services.clock).reserve(
+        {f"transfer-recipient:{principal.subject_id}": RECIPIENT_LOOKUPS},
+        what="recipients named")
     found: str | None = None
     if to.email:
         account = await find_member(store, account_id=None, email=to.email)
@@ -86,7 +87,6 @@ async def _recipient(info: Info[Context, None], to: PointsTransferRecipientInput
     if found is None:
         raise UnknownMember("No member has this email address or referral code.",
                             field=("input", "to"))
-    await limiter.release(counters)
     return found
 
 

@@ -281,7 +281,8 @@ async def test_concurrent_confirmations_of_an_email_code_change_it_once(
     await _change_email(gql, ann, "ann.new@example.com")
     code = await last_code(gql, "member.email_change_requested")
 
-    results = await asyncio.gather(*(_confirm(gql, ann, code) for _ in range(6)))
+    # Fewer than the tries a code allows (5): every try counts, the right ones too.
+    results = await asyncio.gather(*(_confirm(gql, ann, code) for _ in range(4)))
 
     assert [r["member"] for r in results].count({"email": "ann.new@example.com"}) == 1
     assert {e["code"] for r in results for e in r["errors"]} == {"CODE_USED"}

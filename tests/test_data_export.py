@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.account_support import last_code, reset_request
 from tests.ledger_support import PER_EURO, open_shop
 from tests.privacy_support import (
     BIRTHDAY,
@@ -115,3 +116,18 @@ async def test_only_a_signed_in_member_exports_their_data(gql: GraphQLClient) ->
         body = response.json()
         assert body.get("data") is None, token
         assert body["errors"][0]["extensions"]["code"] == code, token
+
+
+async def test_an_export_never_carries_a_live_one_time_code(gql: GraphQLClient) -> None:
+    """The code is for the inbox it was sent to: an export read with a stolen access token
+    must not let its reader reset the password."""
+    member = await gql.member("coded.member@privacy-test.example", "Cody Coded")
+    assert (await reset_request(gql, "coded.member@privacy-test.example"))["accepted"]
+    code = await last_code(gql, "member.password_reset_requested")
+
+    export = await _export(gql, member)
+
+    requested = [e for e in export["sections"]["events"]
+                 if e["type"] == "member.password_reset_requested"]
+    assert len(requested) == 1 and "code" not in requested[0]["data"]
+    assert code not in _texts(export)

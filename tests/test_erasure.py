@@ -14,6 +14,7 @@ from events.audit import Audit
 from events.personal_data import Erasure, PersonalData
 from loyalty.members.privacy import FORFEIT_REASON
 from store import Store
+from tests.account_support import reset_request
 from tests.privacy_support import (
     ACCOUNT_DELETE,
     EMAIL,
@@ -26,6 +27,7 @@ from tests.privacy_support import (
     rich_member,
 )
 from tests.support import DEFAULT_PASSWORD, GraphQLClient, ManualClock
+from tests.test_account_update import UPDATE
 from tests.transfer_support import open_gift_shop
 
 pytestmark = pytest.mark.asyncio
@@ -347,6 +349,11 @@ async def test_gifts_keep_their_points_but_the_other_side_forgets_the_erased_mem
     sent_note, received_note = "Coffee is on Quillon Zebraskova", "Merci pour le café"
     assert (await gifts.gift(sender, 300, email="bea.friend@privacy-test.example",
                              message=sent_note))["errors"] == []
+    # A name the member no longer has, and counters kept by their email, are found too.
+    renamed = await gql.data(UPDATE, {"input": {"name": "Quincy Zorro"}},
+                             token=sender.access_token)
+    assert renamed["accountUpdate"]["errors"] == []
+    assert (await reset_request(gql, EMAIL))["accepted"] is True
     assert (await gifts.gift(friend, 200, email=EMAIL, message=received_note))["errors"] == []
     store = gql.state.services.store
     assert await personal_data_found(store, [EMAIL, NAME, sent_note])  # the search works
@@ -356,7 +363,7 @@ async def test_gifts_keep_their_points_but_the_other_side_forgets_the_erased_mem
 
     assert deleted["accountDelete"]["errors"] == []
     assert await personal_data_found(
-        store, [EMAIL, NAME, *NAME.split(), sent_note, received_note]) == []
+        store, [EMAIL, NAME, *NAME.split(), "Quincy Zorro", sent_note, received_note]) == []
     balance, history = await gifts.history(friend)
     assert balance == 500 + 300 - 200
     assert [entry["gift"]["memberName"] for entry in history[:2]] == ["a former member"] * 2

@@ -32,15 +32,21 @@ async def test_only_signed_in_members_can_gift(gql: GraphQLClient) -> None:
     assert await gifts.written() == before
 
 
-async def test_naming_nobody_again_and_again_is_slowed_down(gql: GraphQLClient) -> None:
+async def test_naming_recipients_again_and_again_is_slowed_down_found_or_not(
+    gql: GraphQLClient,
+) -> None:
+    """Found recipients count too: a gift too large to afford would otherwise tell a member
+    (INSUFFICIENT_POINTS) from nobody (UNKNOWN_MEMBER) for free."""
     gifts = await open_gift_shop(gql)
     ann = await gifts.member("ann@example.com", "Ann", points=1000)
     await gifts.member("bob@example.com", "Bob")
-    for n in range(20):
+    for n in range(15):
         sent = await gifts.gift(ann, 100, email=f"guess{n}@example.com")
         assert [e["code"] for e in sent["errors"]] == ["UNKNOWN_MEMBER"]
+        probe = await gifts.gift(ann, 2_000, email="bob@example.com")
+        assert [e["code"] for e in probe["errors"]] == ["INSUFFICIENT_POINTS"]
 
-    limited = await gifts.gift(ann, 100, email="guess99@example.com")
+    limited = await gifts.gift(ann, 2_000, email="bob@example.com")
 
     assert [e["code"] for e in limited["errors"]] == ["RATE_LIMITED"]
     assert limited["errors"][0]["field"] is None

@@ -20,7 +20,6 @@ transaction hit the unique key or was refused because the first one had taken th
 or the cap; the same key with another recipient, amount or message is IDEMPOTENCY_CONFLICT.
 """
 
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 from loyalty.collections import ACCOUNTS, MEMBERS
 from loyalty.errors import InsufficientPoints, UnknownMember
-from loyalty.idempotency import ensure_same_payload, fingerprint
+from loyalty.idempotency import check_key, ensure_same_payload, fingerprint
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_by_key
 from loyalty.ledger.lots import spendable_points
 from loyalty.ledger.member_state import state_from_document
@@ -53,8 +52,7 @@ RECEIVED = "transfers_received"
 SENT_REASON = "Points gift sent"
 RECEIVED_REASON = "Points gift received"
 MEMBER_ROLE = "MEMBER"
-_KEY = re.compile(r"^[\w.:/#@+-]{1,128}$")
-_ACCOUNT_FIELDS = {"role": 1, "name": 1, "created_at": 1, "erased_at": 1}
+_ACCOUNT_FIELDS = {"role": 1, "name": 1, "created_at": 1, "erased_at": 1, "erasure": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +81,6 @@ def clean_message(message: str | None) -> str | None:
                            field=("input", "message"))
     return cleaned or None
 
-
-def check_key(value: str) -> str:
-    cleaned = value.strip()
-    if not _KEY.match(cleaned):
-        raise InvalidInput("Use 1–128 letters, digits or . : / # @ + - _ for the idempotency "
-                           "key.", field=("input", "idempotencyKey"))
-    return cleaned
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +178,14 @@ async def _accounts(
     store: Store, session: Session, request: _Request
 ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     """The sender's and the recipient's accounts; UnknownMember unless the recipient is a
-    member who was not erased (read in the transaction: an erasure since the lookup
-    counts)."""
+    member who was not erased and whose erasure has not begun (read in the transaction:
+    an erasure since the lookup counts; points given during one would outlive it)."""
     accounts = {doc["_id"]: doc async for doc in store.collection(ACCOUNTS).find(
         {"_id": {"$in": [request.sender_id, request.recipient_id]}}, _ACCOUNT_FIELDS,
         session=session)}
     recipient = accounts.get(request.recipient_id)
     if (recipient is None or recipient.get("role") != MEMBER_ROLE
-            or recipient.get("erased_at") is not None):
+            or recipient.get("erased_at") is not None or recipient.get("erasure")):
         raise UnknownMember("No member has this email address or referral code.",
                             field=("input", "to"))
     return accounts.get(request.sender_id) or {}, recipient
