@@ -368,3 +368,18 @@ async def test_gifts_keep_their_points_but_the_other_side_forgets_the_erased_mem
     assert balance == 500 + 300 - 200
     assert [entry["gift"]["memberName"] for entry in history[:2]] == ["a former member"] * 2
     assert await gifts.violations() == []
+
+
+async def test_nothing_new_reaches_a_member_whose_erasure_has_begun(gql: GraphQLClient) -> None:
+    """Between the erasure's first step and its last, the member's sign-ins are over and
+    shop systems find no such member: no points arrive that would outlive the erasure."""
+    subject = await plain_member(gql)  # one order earned before
+    await _interrupted(subject)
+
+    recorded = await subject.shop.record(subject.shop.order(subject.email, 2_000))
+    me = (await gql.post("{ me { id } }", token=subject.member.access_token)).json()
+
+    assert [e["code"] for e in recorded["errors"]] == ["UNKNOWN_MEMBER"]
+    assert me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert await subject.store.collection("ledger").count_documents(
+        {"member_id": subject.member_id, "kind": "EARN"}) == 1
