@@ -86,15 +86,17 @@ async def change_password(
         new_hash = await auth.passwords.hash(new_password)
     now = clock()
 
-    async def work(session: Session) -> None:
+    async def work(session: Session) -> int:
         await auth.store.collection(ACCOUNTS).update_one(
             {"_id": member_id}, {"$set": {"password_hash": new_hash, "password_changed_at": now}},
             session=session)
         events.record(auth.store, session, password_changed_event(account, reason="changed",
                                                                    at=now))
+        # In the same transaction: a new password never commits with the old sign-ins alive.
+        return await auth.refresh_tokens.revoke_all(member_id, except_family=session_id,
+                                                    session=session)
 
-    await auth.store.transaction(work)
-    return await auth.refresh_tokens.revoke_all(member_id, except_family=session_id)
+    return await auth.store.transaction(work)
 
 
 async def request_email_change(

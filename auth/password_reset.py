@@ -100,6 +100,7 @@ async def confirm_password_reset(
                               field=("input", "code"))
         events.record(auth.store, session, password_changed_event(
             account_from_document(doc), reason="reset", at=now))
+        # In the same transaction: a new password never commits with the old sign-ins alive.
+        await auth.refresh_tokens.revoke_all(account_id, session=session)
 
     await auth.store.transaction(work)
-    await auth.refresh_tokens.revoke_all(account_id)

@@ -19,7 +19,7 @@ from typing import Any
 from auth.collections import REFRESH_TOKENS
 from auth.errors import InvalidToken
 from auth.revocations import SessionRevocations
-from store import NotFound, ReturnDocument, Store
+from store import NotFound, ReturnDocument, Session, Store
 from store.clock import Clock
 
 _FIELD = ("input", "refreshToken")
@@ -145,20 +145,25 @@ class RefreshTokens:
             {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": self._clock()}}
         )
 
-    async def revoke_all(self, account_id: str, *, except_family: str | None = None) -> int:
+    async def revoke_all(
+        self, account_id: str, *, except_family: str | None = None,
+        session: Session | None = None,
+    ) -> int:
         """End every live sign-in of the account but `except_family` (the caller's own):
-        their refresh tokens and access tokens stop working. Returns how many ended."""
+        their refresh tokens and access tokens stop working. Returns how many ended. With
+        `session`, in the caller's transaction (a password change and the sign-outs it
+        means commit together)."""
         live = self._tokens.find({"account_id": account_id, "rotated_at": None,
                                   "revoked_at": None, "expires_at": {"$gt": self._clock()}},
-                                 {"family_id": 1})
+                                 {"family_id": 1}, session=session)
         families = list(dict.fromkeys(
             [doc["family_id"] async for doc in live if doc["family_id"] != except_family]))
         for family in families:
-            await self._revocations.revoke(family)
+            await self._revocations.revoke(family, session=session)
         if families:
             await self._tokens.update_many(
                 {"account_id": account_id, "family_id": {"$in": families}, "revoked_at": None},
-                {"$set": {"revoked_at": self._clock()}})
+                {"$set": {"revoked_at": self._clock()}}, session=session)
         return len(families)
 
     async def sessions(self, account_id: str) -> list[SignInSession]:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from auth.collections import REVOKED_SESSIONS
-from store import Store, log_retrying
+from store import Session, Store, log_retrying
 from store.clock import Clock
 
 _log = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ class SessionRevocations:
     def is_revoked(self, session_id: str | None) -> bool:
         return session_id is not None and session_id in self._ended
 
-    async def revoke(self, session_id: str) -> None:
-        """End a sign-in everywhere: here at once, on other instances at their next look."""
+    async def revoke(self, session_id: str, *, session: Session | None = None) -> None:
+        """End a sign-in everywhere: here at once, on other instances at their next look
+        (`session`: as part of the caller's transaction)."""
         now = self._clock()
         until = now + self._token_lifetime
         self._forget_expired(now)  # also when no sync runs (a single instance)
@@ -49,7 +50,7 @@ class SessionRevocations:
         await self._revocations.update_one(
             {"_id": session_id},
             {"$setOnInsert": {"revoked_at": now, "expires_at": until}},
-            upsert=True,
+            upsert=True, session=session,
         )
 
     async def sync(self) -> None:
