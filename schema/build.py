@@ -1,5 +1,6 @@
 """Composing the schema, with the hardening every deployment gets."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -71,7 +72,11 @@ class Mutation(
     pass
 
 
+@functools.cache
 def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema:
+    """The schema for these limits, built once per process: it holds no per-app state (its
+    extensions are built per request), and building it takes a tenth of a second — every
+    app the test suite starts would pay it again."""
     # Factories: strawberry builds fresh extensions per request (they hold its context);
     # the parser and validation caches outlive them. The document's limits are measured
     # before validation, so no validation rule ever reads a document they refuse.
