@@ -20,13 +20,13 @@ from datetime import date, datetime
 from enum import IntEnum
 from typing import Any
 
+from events.audit import is_secret
 from store import Document, Store, UpdateOne
 from store.clock import Clock
 
 ERASED = "[erased]"
 """What replaces a piece of personal data inside text that is kept."""
 
-_SECRET_WORDS = ("password", "secret", "token", "hash", "private", "signing_key")
 _INTERNAL_FIELDS = frozenset({"outbox"})
 PERSONAL_KEYS = frozenset({
     "email", "name", "first_name", "last_name", "full_name", "holder_first_name", "birthday",
@@ -148,19 +148,15 @@ def public_record(doc: Mapping[str, Any], *, drop: Iterable[str] = ()) -> Docume
     dropped = set(drop) | _INTERNAL_FIELDS
     record: Document = {"id": doc["_id"]} if "_id" in doc else {}
     for key, value in doc.items():
-        if key != "_id" and key not in dropped and not _is_secret(key):
+        if key != "_id" and key not in dropped and not is_secret(key):
             record[key] = _without_secrets(value)
     return record
 
 
-def _is_secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
 
 def _without_secrets(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: _without_secrets(v) for k, v in value.items() if not _is_secret(str(k))}
+        return {k: _without_secrets(v) for k, v in value.items() if not is_secret(str(k))}
     if isinstance(value, list):
         return [_without_secrets(item) for item in value]
     return value

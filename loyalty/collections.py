@@ -61,3 +61,5 @@ STATS = "stats"
 ACCOUNTS = "accounts"
 """Owned by `auth`, which loyalty may not import: segments read only a member's `birthday`
 (an ISO date) and `role` there; gifts read `role`, `name`, `created_at` and `erased_at`."""
+MEMBER_ROLE = "MEMBER"
+"""auth's Role.MEMBER, as stored in an account's `role`."""

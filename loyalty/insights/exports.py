@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from loyalty.collections import ACCOUNTS, LEDGER, MEMBERS
+from loyalty.collections import ACCOUNTS, LEDGER, MEMBER_ROLE, MEMBERS
 from loyalty.errors import InvalidPeriod
 from loyalty.insights.figures import MAX_DAYS, Day, PointFlows, daily
-from loyalty.ledger.rollup_books import MEMBER_ROLE
 from loyalty.ledger.verify import ID_LIMIT
 from loyalty.programme.ladder import list_tiers
 from store import Document, KizunaError, Store

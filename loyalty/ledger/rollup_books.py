@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from events.audit import with_fields
-from loyalty.collections import ACCOUNTS, LEDGER, LOTS, MEMBERS, STATS, SURVEY_RESPONSES
+from loyalty.collections import (
+    ACCOUNTS,
+    LEDGER,
+    LOTS,
+    MEMBER_ROLE,
+    MEMBERS,
+    STATS,
+    SURVEY_RESPONSES,
+)
 from loyalty.ledger.entries import NO_TIER, EntryKind
 from loyalty.ledger.rollups import (
     ACTIVITY,
@@ -29,7 +37,6 @@ from loyalty.ledger.rollups import (
 )
 from store import Document, Session, Store, UpdateOne
 
-MEMBER_ROLE = "MEMBER"
 """The role of a member's account (auth's Role.MEMBER, which loyalty may not import)."""
 
 ACCOUNT_FIELDS = ("role", "created_at")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from loyalty.collections import ACCOUNTS, MEMBERS
+from loyalty.collections import ACCOUNTS, MEMBER_ROLE, MEMBERS
 from loyalty.errors import InsufficientPoints, UnknownMember
 from loyalty.idempotency import check_key, ensure_same_payload, fingerprint
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_by_key
@@ -51,7 +51,6 @@ RECEIVED = "transfers_received"
 """The members document's counters {day, day_points, month, month_points} of the caps."""
 SENT_REASON = "Points gift sent"
 RECEIVED_REASON = "Points gift received"
-MEMBER_ROLE = "MEMBER"
 _ACCOUNT_FIELDS = {"role": 1, "name": 1, "created_at": 1, "erased_at": 1, "erasure": 1}
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from events import audit as audit_log
 from events.audit import Audit, Target
-from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBERS, REWARDS, SEGMENTS
+from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBER_ROLE, MEMBERS, REWARDS, SEGMENTS
 from loyalty.ledger.member_state import MemberState, read_member, state_from_document
 from loyalty.programme.settings import load_programme
 from loyalty.segments.policy import (
@@ -59,7 +59,6 @@ INDEXES = (
 
 PREVIEW_SAMPLE = 5
 BATCH = 500
-_MEMBER_ROLE = "MEMBER"  # auth's Role.MEMBER, as stored on accounts
 _SEGMENT_ID = ("input", "segment")
 
 
@@ -300,7 +299,7 @@ async def preview_segment(
     if not checked.needs_orders:
         month = now.astimezone(timezone).month if checked.birthday_this_month else (
             checked.birthday_month)
-        query = {"role": _MEMBER_ROLE, "birthday": {"$regex": f"^[0-9]{{4}}-{month:02d}-"}}
+        query = {"role": MEMBER_ROLE, "birthday": {"$regex": f"^[0-9]{{4}}-{month:02d}-"}}
         return await _counted(store, ACCOUNTS, query)
     query = member_filter(checked, now, timezone)
     if not checked_in_app(checked):
