@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,12 +14,13 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.middleware import outage_response
+from api.persisted_operations import PersistedOperations
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
@@ -52,6 +53,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
         )
         self._state = state
         self._connections: Counter[str] = Counter()
+        self._persisted = PersistedOperations(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
@@ -85,6 +87,25 @@ class KizunaGraphQL(GraphQL[Context, None]):
             # A 503 a client retries on, not a 200 it might take for an answer.
             response = outage_response(outage[0], graphql=True, data=outage[1])
         await response(scope, receive, send)
+
+    async def execute_operation(  # noqa: PLR0917 - strawberry's signature
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context,
+        root_value: None, sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """Persisted operations (api/persisted_operations.py): a request may name a stored
+        operation instead of sending its text, or be refused by the allow-list."""
+        if isinstance(request_data, list):  # batches are refused before this
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response)
+        resolved = await self._persisted.resolve(request_data, request, context.principal)
+        if isinstance(resolved, ExecutionResult):
+            return resolved
+        result = await super().execute_operation(
+            request, request_adapter, resolved.data, context, root_value, sub_response)
+        if isinstance(result, ExecutionResult):
+            await self._persisted.registered(resolved, result, context.client_address)
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult
