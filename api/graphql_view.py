@@ -15,12 +15,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
+from api.persisted_sockets import AllowListedTransportWS
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
@@ -42,6 +44,8 @@ class KizunaGraphQL(GraphQL[Context, None]):
     """Queries over GET or POST, mutations over POST only, no batching, and subscriptions
     only over graphql-transport-ws."""
 
+    graphql_transport_ws_handler_class = AllowListedTransportWS
+
     def __init__(self, state: AppState) -> None:
         super().__init__(
             state.schema,
@@ -53,7 +57,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
         )
         self._state = state
         self._connections: Counter[str] = Counter()
-        self._persisted = PersistedOperations(state)
+        self.persisted_operations = PersistedOperations(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
@@ -88,6 +92,11 @@ class KizunaGraphQL(GraphQL[Context, None]):
             response = outage_response(outage[0], graphql=True, data=outage[1])
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that names a persisted operation, whatever its Accept says."""
+        return super().should_render_graphql_ide(request) and (
+            not self.persisted_operations.is_persisted_get(request.query_params))
+
     async def execute_operation(  # noqa: PLR0917 - strawberry's signature
         self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
         request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context,
@@ -98,13 +107,13 @@ class KizunaGraphQL(GraphQL[Context, None]):
         if isinstance(request_data, list):  # batches are refused before this
             return await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response)
-        resolved = await self._persisted.resolve(request_data, request, context.principal)
+        resolved = await self.persisted_operations.resolve(request_data, request, context.principal)
         if isinstance(resolved, ExecutionResult):
             return resolved
         result = await super().execute_operation(
             request, request_adapter, resolved.data, context, root_value, sub_response)
         if isinstance(result, ExecutionResult):
-            await self._persisted.registered(resolved, result, context.client_address)
+            await self.persisted_operations.registered(resolved, result, context.client_address)
         return result
 
     async def process_result(

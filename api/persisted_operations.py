@@ -17,6 +17,7 @@ turns it into the request strawberry runs, or into the error an Apollo client ex
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -182,14 +183,34 @@ class PersistedOperations:
                            "characters.", BAD_REQUEST)
         return _Named(document_id, is_hash=False)
 
-    def _exempt(self, request: Request, principal: Principal | None) -> bool:
-        exempt = self._settings.exempt
-        if TrustedExemption.ADMIN in exempt and principal is not None and (
-            principal.role is Role.ADMIN
+    async def socket_refusal(self, query: object,
+                             principal: Principal | None) -> GraphQLError | None:
+        """Why an operation sent over the WebSocket may not run, or None: in allow-list
+        mode its text must be trusted (administrators exempt as configured; the GraphiQL
+        exemption needs the page's Referer, which a WebSocket does not carry)."""
+        if self._settings.trusted_documents is not TrustedDocuments.ALLOW_LIST or (
+            self._admin_exempt(principal) or not isinstance(query, str)
         ):
+            return None
+        if await self.operations.trusted_by_sha256(sha256_hex(query)) is not None:
+            return None
+        return GraphQLError("This operation is not in the allow-list of trusted documents.",
+                            extensions={"code": NOT_TRUSTED})
+
+    def is_persisted_get(self, params: Mapping[str, object]) -> bool:
+        """Whether a GET names a persisted operation (so it is no request for GraphiQL's
+        page, whatever its Accept header says)."""
+        return any(name in params for name in ("extensions", "documentId", "doc_id"))
+
+    def _exempt(self, request: Request, principal: Principal | None) -> bool:
+        if self._admin_exempt(principal):
             return True
-        return (TrustedExemption.GRAPHIQL in exempt and self._graphiql_served
+        return (TrustedExemption.GRAPHIQL in self._settings.exempt and self._graphiql_served
                 and _from_graphiql(request))
+
+    def _admin_exempt(self, principal: Principal | None) -> bool:
+        return TrustedExemption.ADMIN in self._settings.exempt and principal is not None and (
+            principal.role is Role.ADMIN)
 
 
 async def _relay_document_id(request: Request) -> object:

@@ -209,3 +209,12 @@ async def test_anonymous_get_with_errors_is_not_public(
     assert response.status_code == 200
     assert response.headers["cache-control"] == "private, no-store"
     assert "etag" not in response.headers
+
+
+async def test_a_get_by_hash_accepting_anything_runs_the_query_not_graphiql(
+    http: httpx.AsyncClient,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    response = await apq_get(http, PUBLIC_QUERY, headers={"accept": "*/*"})
+    assert response.status_code == 200
+    assert response.json() == {"data": {"programRules": []}}

@@ -4,6 +4,7 @@ stores them idempotently; with KIZUNA_TRUSTED_DOCUMENTS=allow-list only those ru
 by Relay's documentId, or by a text whose hash is trusted — except for administrators and
 GraphiQL as the settings say."""
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from api import operations_command
+from api.app import create_app
 from api.operation_store import OPERATIONS
 from api.settings import (
     PersistedOperationSettings,
@@ -23,6 +26,7 @@ from api.settings import (
     TrustedExemption,
 )
 from api.state import AppState
+from tests.browser_support import live_server
 from tests.persisted_apps import started_app
 from tests.persisted_support import PUBLIC_QUERY, apq_post, error_code, sha256
 from tests.support import GraphQLClient, ManualClock
@@ -248,3 +252,36 @@ async def test_the_cli_adds_lists_and_removes(settings: Settings, tmp_path: Path
     removed = kizuna("operations", "remove", sha256(RULES), env=env)
     assert removed.returncode == 0, removed.stderr
     assert kizuna("operations", "list", env=env).stdout == ""
+
+
+async def _over_socket(url: str, token: str, query: str) -> dict[str, Any]:
+    """The first message answering `query` sent over graphql-transport-ws."""
+    async with websockets.connect(url, subprotocols=[
+        websockets.Subprotocol("graphql-transport-ws")]) as socket:
+        await socket.send(json.dumps({"type": "connection_init",
+                                      "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(json.dumps({"id": "1", "type": "subscribe",
+                                      "payload": {"query": query}}))
+        async with asyncio.timeout(10):
+            answer: dict[str, Any] = json.loads(await socket.recv())
+        return answer
+
+
+async def test_the_allow_list_holds_over_the_websocket_too(
+    settings: Settings, clock: ManualClock, gql: GraphQLClient, tmp_path: Path,
+) -> None:
+    member = await gql.member()  # on an open app of the same database
+    locked_settings = allow_list(settings)
+    app = create_app(locked_settings, clock=clock)
+    async with live_server(app) as server:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        code, _, err = await add(locked_settings, app.state.kizuna,
+                                 write(tmp_path, apollo_manifest(RULES)))
+        assert code == 0, err
+        refused = await _over_socket(url, member.access_token, UNLISTED)
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_TRUSTED"
+        answered = await _over_socket(url, member.access_token, RULES)
+        assert answered == {"id": "1", "type": "next",
+                            "payload": {"data": {"programRules": []}}}
