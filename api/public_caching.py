@@ -3,7 +3,7 @@
 Only a persisted query run by its hash over GET without credentials, answered 200 with no
 `errors`, is public: an anonymous caller sees what every anonymous caller sees (there are
 no cookies; authentication is the Authorization header), and the URL holds everything the
-answer depends on (the hash, the variables). It gets a strong `ETag`, `Cache-Control:
+answer depends on (the hash, the variables). It gets a weak `ETag`, `Cache-Control:
 public, …` and `Vary: Accept, Authorization` — so no shared cache hands the anonymous answer
 to a request that carries a token — and `If-None-Match` with that tag gets 304 without a
 body. Every other GraphQL answer to GET (a member's screen, an error) gets `Cache-Control:
@@ -63,7 +63,9 @@ class PublicCaching:
             await send({**start, "headers": headers.raw})
             await send({"type": "http.response.body", "body": body})
             return
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        # Weak: a compressing middleware outside may send other bytes under the same tag
+        # (If-None-Match compares weakly anyway).
+        etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers["etag"] = etag
         headers["cache-control"] = self._public
         headers["vary"] = _vary(headers.get("vary"), "Accept", "Authorization")
@@ -90,7 +92,8 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     if if_none_match is None:
         return False
     tags = [tag.strip() for tag in if_none_match.split(",")]
-    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+    return "*" in tags or any(tag.removeprefix("W/") == etag.removeprefix("W/")
+                              for tag in tags)
 
 
 def _vary(existing: str | None, *names: str) -> str:
