@@ -102,6 +102,9 @@ class PersistedOperations:
         if data.query is not None:
             return await self._with_text(data, named, enforce=enforce, allow_list=allow_list)
         stored = await self.operations.by_id(named.id)
+        if stored is None and named.is_hash and allow_list:
+            # A trusted operation of a Relay manifest, asked for by the hash of its text.
+            stored = await self.operations.trusted_by_sha256(named.id)
         if stored is None:
             if named.is_hash:
                 return refusal("PersistedQueryNotFound", NOT_FOUND)
@@ -117,16 +120,12 @@ class PersistedOperations:
                          allow_list: bool) -> Resolved | ExecutionResult:
         """A hash sent with its text: verified, then run (and registered, with APQ)."""
         query = data.query or ""
-        if not named.is_hash:
-            return refusal("Send either a document id or the query text, not both.",
-                           BAD_REQUEST)
         if sha256_hex(query) != named.id:
             return refusal("provided sha does not match query: the persisted query's "
                            "sha256Hash must be the SHA-256 (hex) of the query text.",
                            HASH_MISMATCH)
         if enforce:
-            stored = await self.operations.by_id(named.id)
-            if stored is None or not stored.trusted:
+            if await self.operations.trusted_by_sha256(named.id) is None:
                 return refusal("This operation is not in the allow-list of trusted "
                                "documents; it cannot be registered here.", NOT_TRUSTED)
             return Resolved(data)

@@ -113,6 +113,10 @@ async def test_relay_manifest_operations_run_by_document_id(
     by_get = await http.get("/graphql", params={"documentId": "3f2a9c"},
                             headers={"accept": "application/json"})
     assert by_get.json() == {"data": {"programRules": []}}
+    # Apollo's link asks for the same trusted text by its SHA-256, with or without it.
+    for with_text in (False, True):
+        by_hash = await apq_post(http, RULES, with_text=with_text)
+        assert by_hash.json() == {"data": {"programRules": []}}, by_hash.text
     unknown = await http.post("/graphql", json={"documentId": "nope"})
     assert error_code(unknown) == "PERSISTED_QUERY_NOT_FOUND"
     assert "nope" in unknown.json()["errors"][0]["message"]
