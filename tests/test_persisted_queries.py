@@ -4,12 +4,13 @@ GET); the text must hash to the hash; registration is bounded; a public answer t
 hash carries an ETag and answers 304 to If-None-Match, a member's answer is never
 cacheable."""
 
+import asyncio
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from api.operation_store import OPERATIONS
 from api.settings import PersistedOperationSettings, Settings
@@ -199,9 +200,7 @@ async def test_authenticated_and_full_text_gets_are_never_cacheable(
     assert "etag" not in mine.headers
 
 
-async def test_anonymous_get_with_errors_is_not_public(
-    http: httpx.AsyncClient, app: Starlette,
-) -> None:
+async def test_anonymous_get_with_errors_is_not_public(http: httpx.AsyncClient) -> None:
     await apq_post(http, ME_QUERY, with_text=True)
     response = await http.get("/graphql", params={"extensions": (
         '{"persistedQuery":{"version":1,"sha256Hash":"' + sha256(ME_QUERY) + '"}}')},
@@ -218,3 +217,29 @@ async def test_a_get_by_hash_accepting_anything_runs_the_query_not_graphiql(
     response = await apq_get(http, PUBLIC_QUERY, headers={"accept": "*/*"})
     assert response.status_code == 200
     assert response.json() == {"data": {"programRules": []}}
+
+
+async def test_registration_stops_at_the_total_cap(settings: Settings, clock: Any) -> None:
+    capped = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        apq_max_operations=1))
+    async with started_app(capped, clock) as (http, state):
+        for query in (PUBLIC_QUERY, "query Other { programRules { endsAt } }"):
+            assert "errors" not in (await apq_post(http, query, with_text=True)).json()
+        assert [d["_id"] for d in await _stored(state)] == [sha256(PUBLIC_QUERY)]
+
+
+async def test_a_registration_expires_after_the_retention_period(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    [document] = await _stored(state)
+    assert document["expires_at"] - document["created_at"] == timedelta(days=30)
+
+
+async def test_concurrent_registrations_of_one_query_store_it_once_and_all_run(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    responses = await asyncio.gather(*(apq_post(http, PUBLIC_QUERY, with_text=True)
+                                       for _ in range(8)))
+    assert all(r.json() == {"data": {"programRules": []}} for r in responses)
+    assert len(await _stored(state)) == 1
