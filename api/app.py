@@ -13,6 +13,7 @@ from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
 from api.middleware import BodySizeLimit, DatabaseOutage
 from api.privacy import data_export_endpoint
+from api.public_caching import PublicCaching
 from api.qr_images import voucher_qr_endpoint
 from api.scanner_page import scanner_routes
 from api.services import background_store, running
@@ -100,7 +101,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", PublicCaching(
+                graphql, max_age=settings.persisted.public_cache_seconds,
+            ), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/.well-known/jwks.json", jwks),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from api.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from api.operation_store import TrustedOperation
     from loyalty.insights.exports import Period
     from store.embedded import EmbeddedServer
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     _add_export(commands)
     _add_import(commands)
+    _add_operations(commands)
 
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_export(settings, args))
     elif args.command == "import":
         sys.exit(_import(settings, args))
+    elif args.command == "operations":
+        sys.exit(_operations(settings, args))
 
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -366,6 +370,45 @@ async def _run_import(settings: Settings, args: argparse.Namespace) -> int:
         print(f"kizuna: {error.message} ({error.code}); nothing was imported",
               file=sys.stderr)
         return 1
+
+
+def _add_operations(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    operations = commands.add_parser(
+        "operations", help="The trusted documents: the apps' operations, from the manifests "
+        "Apollo's and Relay's tooling generate (docs/persisted-operations.md).")
+    actions = operations.add_subparsers(dest="operations_command", required=True,
+                                        metavar="ACTION")
+    add = actions.add_parser("add", help="Check every operation of a manifest against the "
+                             "schema, then store them all as trusted (or nothing).")
+    add.add_argument("manifest", type=Path, metavar="MANIFEST", help="The manifest (JSON).")
+    listing = actions.add_parser("list", help="The trusted operations: id, name.")
+    listing.add_argument("--all", action="store_true",
+                         help="Also the queries registered automatically (APQ).")
+    remove = actions.add_parser("remove", help="Remove a stored operation by its id.")
+    remove.add_argument("id", metavar="ID", help="The operation's id.")
+
+
+def _operations(settings: Settings, args: argparse.Namespace) -> int:
+    from api import operations_command  # noqa: PLC0415
+
+    if args.operations_command != "add":
+        return asyncio.run(_run_operations(settings, args, []))
+    checked = operations_command.checked(settings, args.manifest)
+    return 1 if checked is None else asyncio.run(_run_operations(settings, args, checked))
+
+
+async def _run_operations(settings: Settings, args: argparse.Namespace,
+                          checked: "list[TrustedOperation]") -> int:
+    from api import operations_command  # noqa: PLC0415
+    from api.services import database  # noqa: PLC0415
+
+    async with database(settings) as opened:
+        _say_if_attached(opened.embedded)
+        if args.operations_command == "add":
+            return await operations_command.add(opened.store, checked, args.manifest)
+        if args.operations_command == "list":
+            return await operations_command.listed(opened.store, everything=args.all)
+        return await operations_command.remove(opened.store, args.id)
 
 
 def _say_if_attached(embedded: "EmbeddedServer | None") -> None:

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,12 +14,15 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.middleware import outage_response
+from api.persisted_operations import PersistedOperations
+from api.persisted_sockets import AllowListedTransportWS
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
@@ -41,6 +44,8 @@ class KizunaGraphQL(GraphQL[Context, None]):
     """Queries over GET or POST, mutations over POST only, no batching, and subscriptions
     only over graphql-transport-ws."""
 
+    graphql_transport_ws_handler_class = AllowListedTransportWS
+
     def __init__(self, state: AppState) -> None:
         super().__init__(
             state.schema,
@@ -52,6 +57,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
         )
         self._state = state
         self._connections: Counter[str] = Counter()
+        self.persisted_operations = PersistedOperations(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
@@ -85,6 +91,30 @@ class KizunaGraphQL(GraphQL[Context, None]):
             # A 503 a client retries on, not a 200 it might take for an answer.
             response = outage_response(outage[0], graphql=True, data=outage[1])
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that names a persisted operation, whatever its Accept says."""
+        return super().should_render_graphql_ide(request) and (
+            not self.persisted_operations.is_persisted_get(request.query_params))
+
+    async def execute_operation(  # noqa: PLR0917 - strawberry's signature
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context,
+        root_value: None, sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """Persisted operations (api/persisted_operations.py): a request may name a stored
+        operation instead of sending its text, or be refused by the allow-list."""
+        if isinstance(request_data, list):  # batches are refused before this
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response)
+        resolved = await self.persisted_operations.resolve(request_data, request, context.principal)
+        if isinstance(resolved, ExecutionResult):
+            return resolved
+        result = await super().execute_operation(
+            request, request_adapter, resolved.data, context, root_value, sub_response)
+        if isinstance(result, ExecutionResult):
+            await self.persisted_operations.registered(resolved, result, context.client_address)
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult

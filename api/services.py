@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.migrations import migrate
+from api.operation_store import INDEXES as PERSISTED_OPERATION_INDEXES
 from api.privacy import personal_data
 from api.settings import Settings
 from auth.accounts import BIRTHDAY_INDEX
@@ -54,7 +55,7 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
                *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
-               ERASURE_INDEX, EXTERNAL_ID_INDEX)
+               ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

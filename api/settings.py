@@ -36,6 +36,30 @@ class GraphQLLimits:
     max_body_bytes: int = 64 * 1024
 
 
+class TrustedDocuments(StrEnum):
+    OFF = "off"
+    ALLOW_LIST = "allow-list"
+
+
+class TrustedExemption(StrEnum):
+    ADMIN = "admin"
+    GRAPHIQL = "graphiql"
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedOperationSettings:
+    """Automatic persisted queries and trusted documents (docs/persisted-operations.md)."""
+
+    trusted_documents: TrustedDocuments = TrustedDocuments.OFF
+    exempt: frozenset[TrustedExemption] = frozenset(
+        {TrustedExemption.ADMIN, TrustedExemption.GRAPHIQL})
+    apq: bool = True
+    apq_max_operations: int = 10_000
+    apq_max_per_client: int = 200
+    apq_retention_days: int = 30
+    public_cache_seconds: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about a Kizuna server. Defaults suit local development."""
@@ -93,6 +117,7 @@ class Settings:
     account_code_requests_per_client: int = 20
     account_code_window_seconds: int = 3600
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    persisted: PersistedOperationSettings = field(default_factory=PersistedOperationSettings)
 
     @property
     def production(self) -> bool:
@@ -220,6 +245,7 @@ class Settings:
             account_code_window_seconds=reader.integer(
                 "KIZUNA_ACCOUNT_CODE_WINDOW_SECONDS", 3600, low=60, high=7 * 86400),
             graphql=limits,
+            persisted=_persisted_operations(reader),
         )
         if settings.jwt_signing_key_pem is not None:
             try:
@@ -248,6 +274,33 @@ class Settings:
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
+
+
+def _persisted_operations(reader: "_Reader") -> PersistedOperationSettings:
+    exempt: set[TrustedExemption] = set()
+    listed = reader.text("KIZUNA_TRUSTED_DOCUMENTS_EXEMPT", "admin,graphiql")
+    for name in filter(None, (part.strip().lower() for part in listed.split(","))):
+        if name == "none":
+            continue
+        try:
+            exempt.add(TrustedExemption(name))
+        except ValueError:
+            reader.problems.append(
+                f"KIZUNA_TRUSTED_DOCUMENTS_EXEMPT={listed!r}: expected a comma-separated list "
+                "of admin, graphiql (or none)")
+    return PersistedOperationSettings(
+        trusted_documents=reader.choice(
+            "KIZUNA_TRUSTED_DOCUMENTS", TrustedDocuments, TrustedDocuments.OFF),
+        exempt=frozenset(exempt),
+        apq=reader.boolean("KIZUNA_APQ", True),
+        apq_max_operations=reader.integer(
+            "KIZUNA_APQ_MAX_OPERATIONS", 10_000, low=0, high=10_000_000),
+        apq_max_per_client=reader.integer(
+            "KIZUNA_APQ_MAX_PER_CLIENT", 200, low=1, high=1_000_000),
+        apq_retention_days=reader.integer("KIZUNA_APQ_RETENTION_DAYS", 30, low=1, high=3660),
+        public_cache_seconds=reader.integer(
+            "KIZUNA_PUBLIC_CACHE_SECONDS", 0, low=0, high=86400),
+    )
 
 
 def _mongodb_uri(value: str) -> bool:

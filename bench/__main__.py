@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         "--members says fewer)",
     )
     parser.add_argument(
+        "--apq",
+        action="store_true",
+        help="graphql-static, home: after the usual phases, register the query once as an "
+        "automatic persisted query and measure again sending only its hash (target "
+        "ours+apq); the closing note compares server CPU per request",
+    )
+    parser.add_argument(
         "--server-pid",
         type=int,
         help="with --url: the server's process id, to report its CPU (Linux)",
@@ -247,6 +254,7 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         shape=HistoryShape(entries=args.entries, orders=args.orders, vouchers=args.vouchers),
         sample=args.sample,
         subscribers=subscribers,
+        apq=args.apq,
     )
 
 

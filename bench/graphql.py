@@ -1,5 +1,6 @@
 """GraphQL over HTTP as the bench sends it: prepared requests and how a response is judged."""
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,26 @@ class GraphQLRequest:
         token: str | None = None,
     ) -> "GraphQLRequest":
         payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = dict(variables)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return cls(body=json.dumps(payload).encode(), headers=headers)
+
+    @classmethod
+    def persisted(
+        cls,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        with_text: bool = False,
+    ) -> "GraphQLRequest":
+        """The same operation as an automatic persisted query (Apollo's APQ): its SHA-256
+        in `extensions.persistedQuery`, and the text only `with_text` (to register it)."""
+        payload: dict[str, Any] = {"extensions": {"persistedQuery": {
+            "version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}}
+        if with_text:
+            payload["query"] = query
         if variables:
             payload["variables"] = dict(variables)
         headers = {"authorization": f"Bearer {token}"} if token else {}

@@ -49,3 +49,5 @@ class BenchOptions:
     shape: HistoryShape = field(default_factory=HistoryShape)
     sample: int = 50
     subscribers: tuple[int, ...] = DEFAULT_SUBSCRIBERS
+    apq: bool = False
+    """`graphql-static`, `home`: measure again sending APQ hashes instead of query text."""

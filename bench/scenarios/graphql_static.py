@@ -7,6 +7,7 @@ they never compete for the cores, with the same load. Target: ours/bare ≥ 0.8.
 
 from typing import Any
 
+from bench.apq import apq_notes, measure_apq
 from bench.graphql import BenchError, GraphQLRequest, execute
 from bench.load import round_robin
 from bench.measure import PhaseReport, load_client, measure
@@ -37,6 +38,8 @@ async def run(options: BenchOptions) -> Report:
         report.setup.append(describe_target(ours))
         answer = await _answer(ours)
         report.phases += await measure(ours, workload, options.load)
+        if options.apq:
+            report.phases += await measure_apq(ours, QUERY, [None], options)
     async with bare_server() as bare:
         say(f"bare at {bare.base_url}: loading")
         report.setup.append(describe_target(bare))
@@ -45,6 +48,7 @@ async def run(options: BenchOptions) -> Report:
         report.phases += await measure(bare, workload, options.load)
     report.setup.append(describe_load(options.load))
     report.notes += _ratios(report.phases)
+    report.notes += apq_notes(report.phases, ours.name)
     return report
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from bench.apq import apq_notes, measure_apq
 from bench.catalogue import CHEAP_REWARDS, REWARDS, SEGMENTS, TIERS, Catalogue, set_up_catalogue
 from bench.graphql import BenchError, GraphQLRequest, execute
 from bench.load import round_robin
@@ -318,8 +319,12 @@ async def run(options: BenchOptions) -> Report:
         say("loading")
         workload = round_robin([GraphQLRequest.of(QUERY, token=m.access_token) for m in members])
         report.phases += await measure(ours, workload, options.load)
+        if options.apq:
+            report.phases += await measure_apq(
+                ours, QUERY, [m.access_token for m in members], options)
     report.setup.append(describe_load(options.load))
     report.notes += _conclusions(report, _trips(before, after))
+    report.notes += apq_notes(report.phases, ours.name)
     return report
 
 

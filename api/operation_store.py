@@ -1,0 +1,246 @@
+"""The persisted operations: a collection of their own, and an in-process copy of the ones
+in use so that a request by hash costs no database round trip in the common case.
+
+One document per operation (collection `persisted_operations`):
+`{_id: <id>, sha256, body, name, trusted, source: "apq"|"manifest", client, created_at,
+expires_at}`. The id is the SHA-256 hex of the body for automatic persisted queries and
+Apollo manifests, and whatever Relay's compiler chose for Relay manifests. Registered
+(APQ) operations expire `apq_retention_days` after registration (a TTL index; a client
+that still uses one registers it again, transparently); trusted ones never expire.
+"""
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from store import Collection, Document, IndexSpec, Session, Store, is_duplicate_key
+from store.clock import Clock
+
+OPERATIONS = "persisted_operations"
+INDEXES = (
+    IndexSpec(OPERATIONS, (("sha256", 1),), name="by_sha256"),
+    IndexSpec(OPERATIONS, (("source", 1), ("client", 1)), name="by_source_client"),
+    IndexSpec(OPERATIONS, (("expires_at", 1),), name="registration_expiry",
+              expire_after_seconds=0),
+)
+CACHE_SIZE = 2000
+"""Operations kept in memory per process: far more than the apps of one shop send."""
+CACHE_SECONDS = 60.0
+"""How long a copy is used before the database is asked again: a manifest added or an
+operation removed on another process counts here within a minute."""
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOperation:
+    id: str
+    body: str
+    sha256: str
+    name: str | None
+    trusted: bool
+    source: str
+
+    @classmethod
+    def of(cls, document: Document) -> "StoredOperation":
+        return cls(id=document["_id"], body=document["body"], sha256=document["sha256"],
+                   name=document.get("name"), trusted=bool(document.get("trusted")),
+                   source=document.get("source", "apq"))
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedOperation:
+    """One operation of a manifest, checked: its id, body and operation name."""
+
+    id: str
+    body: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationLimits:
+    """Bounds on automatic registrations: in all, and per client address."""
+
+    max_operations: int
+    max_per_client: int
+    retention: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestOutcome:
+    added: int
+    upgraded: int
+    """Operations registered automatically before, now trusted."""
+    unchanged: int
+
+
+class ManifestConflict(Exception):
+    """Ids of the manifest already stored with a different body; nothing was written."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__(", ".join(ids))
+        self.ids = list(ids)
+
+
+class _Copies:
+    """A small LRU of recent look-ups, each valid for CACHE_SECONDS."""
+
+    def __init__(self, size: int, seconds: float, now: Callable[[], float]) -> None:
+        self._entries: OrderedDict[str, tuple[float, StoredOperation | None]] = OrderedDict()
+        self._size = size
+        self._seconds = seconds
+        self._now = now
+
+    def get(self, key: str) -> tuple[bool, StoredOperation | None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        loaded, value = entry
+        if self._now() - loaded > self._seconds:
+            del self._entries[key]
+            return False, None
+        self._entries.move_to_end(key)
+        return True, value
+
+    def put(self, key: str, value: StoredOperation | None) -> None:
+        self._entries[key] = (self._now(), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class OperationStore:
+    """Look-ups (cached), automatic registrations (bounded) and trusted manifests."""
+
+    def __init__(self, store: Store, *, clock: Clock, cache_size: int = CACHE_SIZE,
+                 cache_seconds: float = CACHE_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._copies = _Copies(cache_size, cache_seconds, monotonic)
+
+    @property
+    def database(self) -> Store:
+        return self._store
+
+    @property
+    def _collection(self) -> Collection:
+        return self._store.collection(OPERATIONS)
+
+    async def by_id(self, operation_id: str) -> StoredOperation | None:
+        """The operation stored under `operation_id`, or None. Only a found one is kept in
+        memory: an unknown hash is usually registered by the very next request."""
+        key = "id:" + operation_id
+        found, value = self._copies.get(key)
+        if found:
+            return value
+        document = await self._collection.find_one({"_id": operation_id})
+        if document is None:
+            return None
+        operation = StoredOperation.of(document)
+        self._copies.put(key, operation)
+        return operation
+
+    async def trusted_by_sha256(self, digest: str) -> StoredOperation | None:
+        """A trusted operation whose body has this SHA-256 (any id), or None; both answers
+        are kept in memory (the full-text path of the allow-list)."""
+        key = "sha256:" + digest
+        found, value = self._copies.get(key)
+        if found:
+            return value
+        document = await self._collection.find_one({"sha256": digest, "trusted": True})
+        operation = None if document is None else StoredOperation.of(document)
+        self._copies.put(key, operation)
+        return operation
+
+    async def register(self, *, body: str, digest: str, name: str | None, client: str,
+                       limits: RegistrationLimits) -> bool:
+        """Store an automatically persisted query under its SHA-256, unless the store holds
+        `max_operations` of them already or this client registered `max_per_client` that
+        have not expired: then nothing is stored and False is returned (the query still
+        runs; the client just keeps sending its text)."""
+        collection = self._collection
+        if limits.max_operations == 0:
+            return False
+        if await collection.count_documents(
+            {"source": "apq", "client": client}, limit=limits.max_per_client,
+        ) >= limits.max_per_client:
+            return False
+        if await collection.count_documents(
+            {"source": "apq"}, limit=limits.max_operations,
+        ) >= limits.max_operations:
+            return False
+        now = self._clock()
+        try:
+            await collection.insert_one({
+                "_id": digest, "sha256": digest, "body": body, "name": name,
+                "trusted": False, "source": "apq", "client": client, "created_at": now,
+                "expires_at": now + limits.retention,
+            })
+        except Exception as error:
+            if not is_duplicate_key(error):  # registered meanwhile: the same body
+                raise
+        self._copies.put("id:" + digest, StoredOperation(
+            id=digest, body=body, sha256=digest, name=name, trusted=False, source="apq"))
+        return True
+
+    async def add_trusted(self, operations: Sequence[TrustedOperation]) -> ManifestOutcome:
+        """Store a manifest's operations as trusted, all or nothing: an id already stored
+        with another body raises ManifestConflict and writes nothing; the same id and body
+        again changes nothing (a registered one becomes trusted)."""
+        ids = [operation.id for operation in operations]
+
+        async def work(session: Session) -> ManifestOutcome:
+            collection = self._collection
+            existing = {
+                document["_id"]: document
+                async for document in collection.find({"_id": {"$in": ids}}, session=session)
+            }
+            conflicts = [op.id for op in operations
+                         if op.id in existing and existing[op.id]["body"] != op.body]
+            if conflicts:
+                raise ManifestConflict(conflicts)
+            now = self._clock()
+            new = [_trusted_document(op, now) for op in operations if op.id not in existing]
+            upgrade = [op.id for op in operations
+                       if op.id in existing and not existing[op.id].get("trusted")]
+            if new:
+                await collection.insert_many(new, session=session)
+            if upgrade:
+                await collection.update_many(
+                    {"_id": {"$in": upgrade}},
+                    {"$set": {"trusted": True, "source": "manifest", "trusted_at": now},
+                     "$unset": {"expires_at": "", "client": ""}},
+                    session=session)
+            return ManifestOutcome(added=len(new), upgraded=len(upgrade),
+                                   unchanged=len(operations) - len(new) - len(upgrade))
+
+        outcome = await self._store.transaction(work)
+        self._copies.clear()
+        return outcome
+
+    async def listed(self, *, trusted_only: bool) -> list[StoredOperation]:
+        """The stored operations, trusted ones first, by name then id."""
+        query: Document = {"trusted": True} if trusted_only else {}
+        operations = [StoredOperation.of(document)
+                      async for document in self._collection.find(query)]
+        return sorted(operations, key=lambda op: (not op.trusted, op.name or "", op.id))
+
+    async def remove(self, operation_id: str) -> bool:
+        result = await self._collection.delete_one({"_id": operation_id})
+        self._copies.clear()
+        return result.deleted_count == 1
+
+
+def _trusted_document(operation: TrustedOperation, now: datetime) -> Document:
+    return {"_id": operation.id, "sha256": sha256_hex(operation.body), "body": operation.body,
+            "name": operation.name, "trusted": True, "source": "manifest", "created_at": now,
+            "trusted_at": now}

@@ -1,0 +1,102 @@
+"""HTTP caching of GraphQL answers to GET, conservatively.
+
+Only a persisted query run by its hash over GET without credentials, answered 200 with no
+`errors`, is public: an anonymous caller sees what every anonymous caller sees (there are
+no cookies; authentication is the Authorization header), and the URL holds everything the
+answer depends on (the hash, the variables). It gets a weak `ETag`, `Cache-Control:
+public, …` and `Vary: Accept, Authorization` — so no shared cache hands the anonymous answer
+to a request that carries a token — and `If-None-Match` with that tag gets 304 without a
+body. Every other GraphQL answer to GET (a member's screen, an error) gets `Cache-Control:
+private, no-store`. POST answers are not cached by HTTP caches anyway and are left alone.
+"""
+
+import hashlib
+import json
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.persisted_operations import PUBLIC_CANDIDATE
+
+_JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+class PublicCaching:
+    """Wraps the /graphql endpoint (GET requests only; the rest pass straight through)."""
+
+    def __init__(self, app: ASGIApp, *, max_age: int) -> None:
+        self._app = app
+        # 0: caches may keep the answer but must revalidate it (a 304 costs no body).
+        self._public = f"public, max-age={max_age}" if max_age else "public, no-cache"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self._app(scope, receive, send)
+            return
+        scope.setdefault("state", {})
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._finish(scope, start, b"".join(chunks), send)
+            else:
+                await send(message)
+
+        await self._app(scope, receive, capture)
+
+    async def _finish(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
+        headers = MutableHeaders(raw=list(start["headers"]))
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip()
+        if content_type not in _JSON_TYPES:  # GraphiQL's page and the like: untouched
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        if not (scope["state"].get(PUBLIC_CANDIDATE) and start["status"] == 200
+                and _without_errors(body)):
+            headers["cache-control"] = "private, no-store"
+            await send({**start, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": body})
+            return
+        # Weak: a compressing middleware outside may send other bytes under the same tag
+        # (If-None-Match compares weakly anyway).
+        etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers["etag"] = etag
+        headers["cache-control"] = self._public
+        headers["vary"] = _vary(headers.get("vary"), "Accept", "Authorization")
+        if _matches(Headers(scope=scope).get("if-none-match"), etag):
+            del headers["content-length"]
+            del headers["content-type"]
+            await send({**start, "status": 304, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({**start, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _without_errors(body: bytes) -> bool:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and not answer.get("errors")
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison, a list of tags, or `*`."""
+    if if_none_match is None:
+        return False
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == etag.removeprefix("W/")
+                              for tag in tags)
+
+
+def _vary(existing: str | None, *names: str) -> str:
+    present = [part.strip() for part in (existing or "").split(",") if part.strip()]
+    lower = {part.lower() for part in present}
+    return ", ".join(present + [name for name in names if name.lower() not in lower])

@@ -1,0 +1,245 @@
+"""Apollo's automatic persisted queries over HTTP: a hash alone misses with the error Apollo's
+link retries on, the hash with the text registers it, then the hash alone runs it (POST and
+GET); the text must hash to the hash; registration is bounded; a public answer to a GET by
+hash carries an ETag and answers 304 to If-None-Match, a member's answer is never
+cacheable."""
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from api.operation_store import OPERATIONS
+from api.settings import PersistedOperationSettings, Settings
+from api.state import AppState
+from tests.persisted_apps import started_app
+from tests.persisted_support import (
+    ME_QUERY,
+    PUBLIC_QUERY,
+    apq_get,
+    apq_post,
+    error_code,
+    sha256,
+)
+from tests.support import GraphQLClient
+
+
+async def _stored(state: AppState) -> list[dict[str, Any]]:
+    return [d async for d in state.services.store.collection(OPERATIONS).find({})]
+
+
+async def test_unknown_hash_answers_persisted_query_not_found_as_apollo_expects(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    response = await apq_post(http, PUBLIC_QUERY, with_text=False)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/")
+    errors = response.json()["errors"]
+    assert errors == [{"message": "PersistedQueryNotFound",
+                       "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]
+    assert await _stored(state) == []
+
+
+async def test_hash_with_text_registers_then_the_hash_alone_runs_over_post_and_get(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    registered = await apq_post(http, PUBLIC_QUERY, with_text=True)
+    assert registered.status_code == 200, registered.text
+    assert registered.json() == {"data": {"programRules": []}}
+    [document] = await _stored(state)
+    assert (document["_id"], document["body"], document["trusted"]) == (
+        sha256(PUBLIC_QUERY), PUBLIC_QUERY, False)
+
+    by_post = await apq_post(http, PUBLIC_QUERY, with_text=False)
+    assert by_post.json() == {"data": {"programRules": []}}
+    by_get = await apq_get(http, PUBLIC_QUERY)
+    assert by_get.status_code == 200, by_get.text
+    assert by_get.json() == {"data": {"programRules": []}}
+
+
+async def test_a_hit_by_hash_costs_no_more_database_round_trips_than_the_text(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    await apq_post(http, PUBLIC_QUERY, with_text=False)  # warm: the programme's wording
+    commands = state.services.store.commands
+
+    async def round_trips(send: Any) -> int:
+        before = commands.total
+        response = await send()
+        assert response.json() == {"data": {"programRules": []}}
+        return commands.total - before
+
+    by_text = await round_trips(lambda: http.post("/graphql", json={"query": PUBLIC_QUERY}))
+    by_hash = await round_trips(lambda: apq_post(http, PUBLIC_QUERY, with_text=False))
+    assert by_hash == by_text  # the operation came from the process's copy
+
+
+async def test_text_that_does_not_hash_to_the_sent_hash_is_refused_and_not_stored(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    response = await apq_post(http, PUBLIC_QUERY, with_text=True, digest=sha256("other"))
+    assert error_code(response) == "PERSISTED_QUERY_HASH_MISMATCH"
+    assert "provided sha does not match query" in response.json()["errors"][0]["message"]
+    assert "data" not in response.json() or response.json()["data"] is None
+    assert await _stored(state) == []
+
+
+@pytest.mark.parametrize(("persisted", "fragment"), [
+    ({"version": 2, "sha256Hash": "0" * 64}, "Unsupported persisted query version"),
+    ({"version": 1, "sha256Hash": "not-a-hash"}, "64 lowercase hexadecimal"),
+    ("yes", "must be an object"),
+])
+async def test_malformed_persisted_query_extensions_get_a_clear_error(
+    http: httpx.AsyncClient, persisted: object, fragment: str,
+) -> None:
+    response = await http.post("/graphql", json={
+        "query": PUBLIC_QUERY, "extensions": {"persistedQuery": persisted}})
+    assert error_code(response) == "PERSISTED_QUERY_BAD_REQUEST"
+    assert fragment in response.json()["errors"][0]["message"]
+
+
+async def test_a_query_that_does_not_validate_runs_into_its_errors_and_is_not_registered(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    query = "query Bad { noSuchField }"
+    response = await apq_post(http, query, with_text=True)
+    assert response.json()["errors"][0]["message"].startswith("Cannot query field")
+    assert await _stored(state) == []
+
+
+async def test_a_mutation_registers_and_runs_by_hash_over_post(
+    http: httpx.AsyncClient, gql: GraphQLClient,
+) -> None:
+    mutation = """mutation SignIn($input: TokenCreateInput!) {
+      tokenCreate(input: $input) { accessToken errors { code } } }"""
+    await gql.register("mia@example.com")
+    variables = {"input": {"email": "mia@example.com", "password": "correct horse battery "
+                                                                   "staple"}}
+    first = await apq_post(http, mutation, with_text=False, variables=variables)
+    assert error_code(first) == "PERSISTED_QUERY_NOT_FOUND"  # nothing ran
+    second = await apq_post(http, mutation, with_text=True, variables=variables)
+    assert second.json()["data"]["tokenCreate"]["errors"] == []
+    third = await apq_post(http, mutation, with_text=False, variables=variables)
+    assert third.json()["data"]["tokenCreate"]["accessToken"]
+
+
+async def test_registration_stops_at_the_per_client_cap_but_the_query_still_runs(
+    settings: Settings, clock: Any, database_uri: str,
+) -> None:
+    capped = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        apq_max_per_client=2))
+    async with started_app(capped, clock) as (http, state):
+        queries = [f"query Q{n} {{ programRules {{ name }} }}" for n in range(3)]
+        for query in queries:
+            response = await apq_post(http, query, with_text=True)
+            assert response.json() == {"data": {"programRules": []}}
+        assert len(await _stored(state)) == 2
+        miss = await apq_post(http, queries[2], with_text=False)
+        assert error_code(miss) == "PERSISTED_QUERY_NOT_FOUND"
+
+
+async def test_registration_can_be_switched_off(settings: Settings, clock: Any) -> None:
+    off = dataclasses.replace(settings, persisted=PersistedOperationSettings(apq=False))
+    async with started_app(off, clock) as (http, state):
+        response = await apq_post(http, PUBLIC_QUERY, with_text=True)
+        assert response.json() == {"data": {"programRules": []}}
+        assert await _stored(state) == []
+
+
+async def test_public_get_by_hash_has_an_etag_and_answers_304_to_if_none_match(
+    http: httpx.AsyncClient,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    first = await apq_get(http, PUBLIC_QUERY)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "public, no-cache"
+    assert "authorization" in first.headers["vary"].lower()
+    again = await apq_get(http, PUBLIC_QUERY, headers={"if-none-match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    stale = await apq_get(http, PUBLIC_QUERY, headers={"if-none-match": '"something-else"'})
+    assert stale.status_code == 200
+    assert stale.json() == first.json()
+
+
+async def test_public_max_age_comes_from_the_setting(settings: Settings, clock: Any) -> None:
+    cached = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        public_cache_seconds=60))
+    async with started_app(cached, clock) as (http, _):
+        await apq_post(http, PUBLIC_QUERY, with_text=True)
+        response = await apq_get(http, PUBLIC_QUERY)
+        assert response.headers["cache-control"] == "public, max-age=60"
+
+
+async def test_authenticated_and_full_text_gets_are_never_cacheable(
+    http: httpx.AsyncClient, gql: GraphQLClient,
+) -> None:
+    member = await gql.member()
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    signed_in = await apq_get(http, PUBLIC_QUERY, token=member.access_token)
+    assert signed_in.status_code == 200
+    assert signed_in.headers["cache-control"] == "private, no-store"
+    assert "etag" not in signed_in.headers
+    full_text = await http.get("/graphql", params={"query": PUBLIC_QUERY},
+                               headers={"accept": "application/json"})
+    assert full_text.headers["cache-control"] == "private, no-store"
+    assert "etag" not in full_text.headers
+    await apq_post(http, ME_QUERY, with_text=True, token=member.access_token)
+    mine = await http.get("/graphql", params={"extensions": (
+        '{"persistedQuery":{"version":1,"sha256Hash":"' + sha256(ME_QUERY) + '"}}')},
+        headers={"accept": "application/json",
+                 "authorization": f"Bearer {member.access_token}"})
+    assert mine.json() == {"data": {"me": {"name": "Ann"}}}
+    assert mine.headers["cache-control"] == "private, no-store"
+    assert "etag" not in mine.headers
+
+
+async def test_anonymous_get_with_errors_is_not_public(http: httpx.AsyncClient) -> None:
+    await apq_post(http, ME_QUERY, with_text=True)
+    response = await http.get("/graphql", params={"extensions": (
+        '{"persistedQuery":{"version":1,"sha256Hash":"' + sha256(ME_QUERY) + '"}}')},
+        headers={"accept": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private, no-store"
+    assert "etag" not in response.headers
+
+
+async def test_a_get_by_hash_accepting_anything_runs_the_query_not_graphiql(
+    http: httpx.AsyncClient,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    response = await apq_get(http, PUBLIC_QUERY, headers={"accept": "*/*"})
+    assert response.status_code == 200
+    assert response.json() == {"data": {"programRules": []}}
+
+
+async def test_registration_stops_at_the_total_cap(settings: Settings, clock: Any) -> None:
+    capped = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        apq_max_operations=1))
+    async with started_app(capped, clock) as (http, state):
+        for query in (PUBLIC_QUERY, "query Other { programRules { endsAt } }"):
+            assert "errors" not in (await apq_post(http, query, with_text=True)).json()
+        assert [d["_id"] for d in await _stored(state)] == [sha256(PUBLIC_QUERY)]
+
+
+async def test_a_registration_expires_after_the_retention_period(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    [document] = await _stored(state)
+    assert document["expires_at"] - document["created_at"] == timedelta(days=30)
+
+
+async def test_concurrent_registrations_of_one_query_store_it_once_and_all_run(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    responses = await asyncio.gather(*(apq_post(http, PUBLIC_QUERY, with_text=True)
+                                       for _ in range(8)))
+    assert all(r.json() == {"data": {"programRules": []}} for r in responses)
+    assert len(await _stored(state)) == 1
