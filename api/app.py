@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.graphiql_page import graphiql_routes
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
 from api.middleware import BodySizeLimit, DatabaseOutage
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
             Route("/data-export/{token}", data_export_endpoint(state)),
             *scanner_routes(),
+            *graphiql_routes(production=settings.production),
         ],
         lifespan=lifespan,
     )

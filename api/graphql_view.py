@@ -20,6 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from api.graphiql_page import graphiql_page
 from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
 from api.persisted_sockets import AllowListedTransportWS
@@ -128,6 +129,12 @@ class KizunaGraphQL(GraphQL[Context, None]):
                 break
         return await super().process_result(request, result)
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page, which loads nothing from outside the app (api/graphiql_page.py),
+        instead of strawberry's, which loads its scripts from a CDN."""
+        page, _ = graphiql_page()
+        return page.response(request)
+
     def decode_json(self, data: str | bytes) -> object:
         """JSON as the standard library reads it, but a document nested too deeply for it is
         the client's error, not a fault."""
@@ -156,7 +163,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
         websocket = context.transport
         if not isinstance(websocket, WebSocket):
             raise ConnectionRejectionError
-        token = _bearer_token((context.connection_params or {}).get("authorization"))
+        token = _bearer_token(_authorization(context.connection_params or {}))
         if token is not None:
             try:
                 context.principal = authenticate(self._state.services.authenticator, token)
@@ -226,6 +233,15 @@ def _bearer_token(authorization: object) -> str | None:
     scheme, _, credentials = authorization.partition(" ")
     credentials = credentials.strip()
     return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+def _authorization(connection_params: dict[str, object]) -> object:
+    """The `authorization` entry of connection_init's payload, whatever its case: GraphiQL
+    sends its Headers tab there, where people write `Authorization`."""
+    for key, value in connection_params.items():
+        if key.lower() == "authorization":
+            return value
+    return None
 
 
 def _some_data(data: dict[str, object] | None) -> dict[str, object] | None:

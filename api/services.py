@@ -105,6 +105,7 @@ def build_authenticator(settings: Settings, store: Store, keyring: Keyring, cloc
             HashingCapacity(concurrent=settings.password_concurrency,
                             waiting=settings.password_queue,
                             per_client=settings.password_queue_per_client),
+            min_score=settings.password_min_score,
         ),
         access_tokens=AccessTokens(
             keyring=keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,

@@ -84,6 +84,7 @@ class Settings:
     password_concurrency: int = 2
     password_queue: int = 32
     password_queue_per_client: int = 2
+    password_min_score: int = 3
     registrations_per_client: int = 20
     registration_window_seconds: int = 3600
     session_sync_seconds: int = 5
@@ -182,6 +183,7 @@ class Settings:
             password_queue_per_client=reader.integer(
                 "KIZUNA_PASSWORD_QUEUE_PER_CLIENT", 2, low=1, high=10_000
             ),
+            password_min_score=reader.integer("KIZUNA_PASSWORD_MIN_SCORE", 3, low=2, high=4),
             registrations_per_client=reader.integer(
                 "KIZUNA_REGISTRATIONS_PER_CLIENT", 20, low=1, high=1_000_000
             ),

@@ -10,6 +10,7 @@ from auth.collections import ACCOUNTS, CONSENTS, STORES
 from auth.consents import ConsentState, Purpose, consent_states, registration_consents
 from auth.errors import EmailTaken
 from auth.member_search import index_name
+from auth.password_strength import DEFAULT_MIN_SCORE
 from auth.passwords import Passwords
 from auth.roles import Principal, Role
 from auth.validation import check_birthday, check_password, clean_name, normalize_email
@@ -99,9 +100,11 @@ class NewAccount:
 
 
 def validate_new_account(
-    *, email: str, password: str, name: str, birthday: date | None, today: date
+    *, email: str, password: str, name: str, birthday: date | None, today: date,
+    min_score: int = DEFAULT_MIN_SCORE,
 ) -> NewAccount:
-    """Check every field and report all problems at once (InputErrors)."""
+    """Check every field and report all problems at once (InputErrors); the password needs
+    zxcvbn's `min_score`."""
     errors: list[KizunaError] = []
     normalized = email
     try:
@@ -109,7 +112,7 @@ def validate_new_account(
     except KizunaError as error:
         errors.append(error)
     for check in (
-        lambda: check_password(password, email=normalized),
+        lambda: check_password(password, email=normalized, name=name, min_score=min_score),
         lambda: clean_name(name),
         lambda: check_birthday(birthday, today=today) if birthday else None,
     ):
@@ -218,7 +221,8 @@ async def register_member(
     the account, or nothing is created. `consents` (each purpose given or not; a missing one
     is not given) overrides `marketing_consent` for MARKETING_EMAIL."""
     account = validate_new_account(
-        email=email, password=password, name=name, birthday=birthday, today=clock().date()
+        email=email, password=password, name=name, birthday=birthday, today=clock().date(),
+        min_score=passwords.min_score,
     )
     return await _insert_account(
         store, passwords, account, role=Role.MEMBER, clock=clock,
@@ -242,7 +246,8 @@ async def create_staff(
     """Create a staff account bound to an existing store (a manager may void redemptions
     made there); raises NotFound for the store."""
     account = validate_new_account(
-        email=email, password=password, name=name, birthday=None, today=clock().date()
+        email=email, password=password, name=name, birthday=None, today=clock().date(),
+        min_score=passwords.min_score,
     )
     if await store.collection(STORES).count_documents({"_id": store_id}, limit=1) == 0:
         raise NotFound("No store with this id.", field=("input", "store"))
@@ -257,7 +262,8 @@ async def create_admin(
 ) -> Account:
     """Create an administrator (from the CLI only)."""
     account = validate_new_account(
-        email=email, password=password, name=name, birthday=None, today=clock().date()
+        email=email, password=password, name=name, birthday=None, today=clock().date(),
+        min_score=passwords.min_score,
     )
     return await _insert_account(store, passwords, account, role=Role.ADMIN, clock=clock)
 

@@ -32,11 +32,11 @@ from store.clock import Clock
 _CURRENT = ("input", "currentPassword")
 
 
-def checked_new_password(password: str, *, email: str) -> None:
+def checked_new_password(password: str, *, email: str, name: str = "", min_score: int) -> None:
     """Registration's strength rules for a new password; raises WeakPassword on
     `input.newPassword`."""
     try:
-        check_password(password, email=email)
+        check_password(password, email=email, name=name, min_score=min_score)
     except WeakPassword as error:
         raise WeakPassword(error.message, field=("input", "newPassword")) from error
 
@@ -79,7 +79,8 @@ async def change_password(
     tokens); the caller's own (`session_id`) stays. Returns how many sign-ins ended.
     Raises WeakPassword, InvalidCredentials, RateLimited, NotFound."""
     account, password_hash = await _member(auth, member_id)
-    checked_new_password(new_password, email=account.email)
+    checked_new_password(new_password, email=account.email, name=account.name,
+                         min_score=auth.passwords.min_score)
     async with auth.passwords.turn(client=client_address):
         await _check_current(auth, account, password_hash, current_password,
                              client_address=client_address)

@@ -74,7 +74,7 @@ async def confirm_password_reset(
     account. Raises InvalidEmail, WeakPassword, WrongCode, CodeExpired, CodeUsed,
     RateLimited (tries per client)."""
     normalized = normalize_email(email)
-    checked_new_password(new_password, email=normalized)
+    checked_new_password(new_password, email=normalized, min_score=auth.passwords.min_score)
     policy = auth.codes
     await auth.attempts.reserve({f"code-try:{client_address}": policy.requests_per_client},
                                 what="codes tried")

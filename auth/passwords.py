@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from auth.password_strength import DEFAULT_MIN_SCORE
 from store.errors import RateLimited
 
 BUSY_RETRY_SECONDS = 2
@@ -47,7 +48,12 @@ class HashingCapacity:
 class Passwords:
     """Hashes and verifies passwords in a bounded pool of worker threads."""
 
-    def __init__(self, cost: PasswordCost, capacity: HashingCapacity | None = None) -> None:
+    def __init__(
+        self, cost: PasswordCost, capacity: HashingCapacity | None = None, *,
+        min_score: int = DEFAULT_MIN_SCORE,
+    ) -> None:
+        # The zxcvbn score (0–4) a new password needs (auth/password_strength.py).
+        self.min_score = min_score
         self._hasher = PasswordHasher(
             time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
         )

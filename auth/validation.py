@@ -4,19 +4,13 @@ import re
 from datetime import date
 
 from auth.errors import InvalidEmail, WeakPassword
+from auth.password_strength import DEFAULT_MIN_SCORE, Strength, estimate, personal_words
 from store.errors import InvalidInput
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 MAX_NAME_LENGTH = 100
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_COMMON_PASSWORDS = frozenset(
-    {
-        "password", "password1", "password12", "password123", "1234567890", "0123456789",
-        "qwertyuiop", "iloveyou12", "letmein123", "welcome123", "admin12345", "abcdefghij",
-        "1q2w3e4r5t", "qwerty1234", "changeme12", "loyalty123", "kizuna1234",
-    }
-)
 
 
 def normalize_email(email: str, *, field: tuple[str, ...] = ("input", "email")) -> str:
@@ -27,8 +21,11 @@ def normalize_email(email: str, *, field: tuple[str, ...] = ("input", "email")) 
     return candidate
 
 
-def check_password(password: str, *, email: str) -> None:
-    """Raise WeakPassword unless `password` is long, varied and not obviously guessable."""
+def check_password(
+    password: str, *, email: str, name: str = "", min_score: int = DEFAULT_MIN_SCORE
+) -> None:
+    """Raise WeakPassword unless `password` is within the length limits and zxcvbn scores
+    it at least `min_score` (0–4), the member's email and name counting as easy guesses."""
     field = ("input", "password")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(
@@ -38,16 +35,18 @@ def check_password(password: str, *, email: str) -> None:
         raise WeakPassword(
             f"Use at most {MAX_PASSWORD_LENGTH} characters for your password.", field=field
         )
-    lowered = password.lower()
-    local_part = email.split("@", 1)[0]
-    if (
-        len(set(password)) < 5
-        or lowered in _COMMON_PASSWORDS
-        or (len(local_part) >= 4 and local_part in lowered)
-    ):
-        raise WeakPassword(
-            "This password is too easy to guess; mix words, numbers and symbols.", field=field
-        )
+    strength = estimate(password, user_inputs=personal_words(email=email, name=name))
+    if strength.score < min_score:
+        raise WeakPassword(_too_guessable(strength), field=field)
+
+
+def _too_guessable(strength: Strength) -> str:
+    """The refusal, with zxcvbn's reason and advice when it gives them."""
+    advice = [item for item in (strength.warning, *strength.suggestions) if item] or [
+        "Use a few uncommon words, or a password manager's random password."
+    ]
+    sentences = " ".join(item if item.endswith(".") else f"{item}." for item in advice)
+    return f"This password is too easy to guess. {sentences}"
 
 
 def clean_name(name: str, *, field: tuple[str, ...] = ("input", "name")) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE_WIDTH, PHONE_HEIGHT = 390, 844  # an iPhone 14's CSS pixels
+DESKTOP_WIDTH, DESKTOP_HEIGHT = 1440, 900  # a laptop's
 SERVER_START_TIMEOUT_SECONDS = 30.0
 
 
@@ -143,6 +144,36 @@ class PageProblems:
         policy = re.search(r"Content Security Policy|Trusted Type|Refused to", text, re.I)
         if kind == "error" and (policy or "Uncaught" in text):
             self.messages.append(f"console: {text}")
+
+
+def _desktop_viewport() -> "ViewportSize":
+    return {"width": DESKTOP_WIDTH, "height": DESKTOP_HEIGHT}
+
+
+@contextlib.asynccontextmanager
+async def desktop_page(
+    browser: "Browser", base_url: str, *, screenshot_on_failure: str
+) -> AsyncIterator[tuple["Page", PageProblems]]:
+    """A page in a fresh laptop-sized context; on failure a screenshot is kept as
+    `<screenshot_on_failure>.png` in the artifacts directory."""
+    context = await browser.new_context(
+        base_url=base_url, viewport=_desktop_viewport(), locale="en-GB",
+        timezone_id="Europe/Paris",
+    )
+    await context.add_init_script(_RECORD_VIOLATIONS)
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    problems = PageProblems()
+    problems.watch(page)
+    try:
+        yield page, problems
+    except BaseException:
+        with contextlib.suppress(Exception):
+            path = artifacts_dir() / f"{screenshot_on_failure}.png"
+            await page.screenshot(path=str(path))
+        raise
+    finally:
+        await context.close()
 
 
 def _phone_viewport() -> "ViewportSize":
