@@ -24,3 +24,9 @@ async def what_is_there(store: Store) -> list[str]:
         if count:
             found.append(f"{count} {label}")
     return found
+
+
+async def has_members(store: Store) -> bool:
+    """Whether anyone has joined the programme."""
+    return await store.collection(ACCOUNTS).count_documents(
+        {"role": Role.MEMBER.value}, limit=1) > 0
