@@ -401,8 +401,13 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"kizuna: {refusal}; nothing was written", file=sys.stderr)
         return 1
     except DemoFailure as failure:
-        print(f"kizuna: the demo failed: {failure}", file=sys.stderr)
+        print(f"kizuna: the demo failed: {failure}; what it wrote stays: start again on a "
+              "fresh KIZUNA_DATA_DIR", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("kizuna: demo interrupted; what it wrote stays: start again on a fresh "
+              "KIZUNA_DATA_DIR", file=sys.stderr)
+        return 130
     return 0
 
 

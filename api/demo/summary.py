@@ -52,9 +52,10 @@ then set the header {"Authorization": "Bearer <accessToken>"}.
    mutation { voucherRedeem(input: {code: $code, orderReference: "TILL-1",
      orderTotal: 2400, idempotencyKey: "till-1"}) { discount errors { code message } } }
 3. As the administrator (sign in with $admin_email): the year in figures
-   { programmeStats(from: "$first_day", to: "$last_day") {
+   { programmeStats(from: "$first_day", to: "$last_day") { stats {
      points { earned redeemed expired } members { total new byTier { name members } }
-     rewards { title redemptions stockLeft } nps { score responses } } }
+     rewards { title redemptions stockLeft } campaigns { name spent left }
+     nps { score responses } } errors { code message } } }
 """)
 
 

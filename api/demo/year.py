@@ -112,16 +112,12 @@ class Year:
         member = MemberState(person, account)
         self.members.append(member)
         self.counts["members"] += 1
-        moment, per_second = person.joins_at, person.orders_per_month / (30 * 86400)
-        first = True
-        while True:
-            moment += timedelta(seconds=self._rng.expovariate(per_second))
-            if first:  # most join at a till, buying something
-                moment = person.joins_at + timedelta(minutes=self._rng.randint(2, 30))
-                first = False
-            if moment >= self._end:
-                break
+        # They join at a till, buying something; then they come back at their own pace.
+        moment = person.joins_at + timedelta(minutes=self._rng.randint(2, 30))
+        per_second = person.orders_per_month / (30 * 86400)
+        while moment < self._end:
             self.at(self._opening_hours(moment), functools.partial(self._order, member))
+            moment += timedelta(seconds=self._rng.expovariate(per_second))
         if self._rng.random() < 0.35:
             self.at(person.joins_at + timedelta(days=self._rng.randint(1, 20)),
                     lambda: self._survey(member))
