@@ -96,7 +96,7 @@ async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
                 await year.finish(featured)
             finally:
                 passwords.close()
-            points = await _balance(client, year.token(featured.account))
+            points = await year.balance(featured)
         summary = Summary(
             base_url=f"http://{settings.host}:{settings.port}", production=settings.production,
             admin_email=ADMIN_EMAIL, admin_password=admin_password,
@@ -115,12 +115,6 @@ async def _staff_accounts(services: Services, emails: Sequence[str]) -> dict[str
         assert found is not None  # noqa: S101 - created just before
         accounts[email] = found[0]
     return accounts
-
-
-async def _balance(client: DemoClient, token: str) -> int:
-    data = await client.data("{ me { points { balance } } }", token=token)
-    balance: int = data["me"]["points"]["balance"]
-    return balance
 
 
 def _featured(member: MemberState, points: int) -> FeaturedMember:

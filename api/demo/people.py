@@ -17,9 +17,9 @@ _LAST = ("Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", 
 _ASCII = str.maketrans("éèëêàçïôü", "eeeeaciou")
 
 # Orders a month, and how many members (%) have the habit: most come now and then, a few
-# every week (about four orders a member over the year: each is some twenty round trips
+# every week (about four orders a member over the year: each is some fifteen round trips
 # to the database, and the demo should load in well under a minute).
-_HABITS = ((0.15, 40), (0.4, 33), (1.0, 19), (3.0, 8))
+_HABITS = ((0.1, 40), (0.3, 33), (0.8, 19), (2.5, 8))
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,13 @@ class Year:
     def token(self, account: Account) -> str:
         return self._cast.tokens.issue(account.principal()).token
 
+    async def balance(self, member: MemberState) -> int:
+        """The member's balance as the member reads it."""
+        data = await self._cast.client.data("{ me { points { balance } } }",
+                                            token=self.token(member.account))
+        balance: int = data["me"]["points"]["balance"]
+        return balance
+
     async def _join(self, person: Person) -> None:
         store = self._cast.store
         referrer = (self.members[person.referred_by] if person.referred_by is not None
@@ -172,7 +179,8 @@ class Year:
             "rewardRedeem", MUTATIONS["rewardRedeem"],
             {"rewardId": reward.id, "idempotencyKey": f"demo-{next(self._sequence)}"},
             token=self.token(member.account), expected=_REDEEM_REFUSALS)
-        if payload is None:
+        if payload is None:  # points expired since, or not the tier: look again
+            member.points = await self.balance(member)
             return
         member.points = payload["balance"]
         self.counts["rewards redeemed"] += 1
