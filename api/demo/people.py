@@ -57,7 +57,7 @@ def people(count: int, *, rng: random.Random, start: datetime, end: datetime) ->
             number=number, name=f"{first} {last}", email=f"{handle}.{number}@{EMAIL_DOMAIN}",
             birthday=birthday,
             joins_at=joins_at,
-            orders_per_month=4.0 if featured else rng.choices(rates, weights)[0],
+            orders_per_month=6.0 if featured else rng.choices(rates, weights)[0],
             home_shop=0 if featured else rng.randrange(len(SHOPS)), referred_by=referred,
         ))
     return found

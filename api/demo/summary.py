@@ -32,6 +32,9 @@ class Summary:
     seconds: float
 
 
+_COUNTED = ("members", "orders", "refunds", "rewards redeemed", "vouchers used at a till",
+            "survey answers", "referrals", "birthday gifts", "points expired")
+
 _TRY = Template("""\
 Open $graphiql
 and the scanner page at $url/scanner. Get a token for each operation with:
@@ -62,7 +65,8 @@ then set the header {"Authorization": "Bearer <accessToken>"}.
 def render(summary: Summary) -> str:
     """The text printed once the demo is loaded (passwords appear here only)."""
     url, member, staff = summary.base_url, summary.member, summary.staff
-    counts = ", ".join(f"{value} {name}" for name, value in summary.counts.items())
+    counts = ", ".join(f"{summary.counts[name]} {name}" for name in _COUNTED
+                       if summary.counts[name])
     head = [
         f"Demo programme loaded in {summary.seconds:.1f} s: {counts}",
         f"(history from {summary.first_day} to {summary.last_day}; `kizuna verify` checks it).",

@@ -46,6 +46,7 @@ class MemberState:
     """What the demo believes the balance is (orders, refunds and redemptions it saw); a
     redemption's answer puts it right."""
     open_vouchers: list[str] = field(default_factory=list)
+    redeemed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +169,11 @@ class Year:
 
     async def _redeem(self, member: MemberState) -> None:
         """Redeem a reward the member can afford, often the dearest. The featured member
-        keeps enough points to redeem one more while you try the demo."""
-        margin = 1500 if member.person.number == 0 else 0
+        uses every voucher at a till and, after the first, keeps enough points for two of
+        the cheapest reward: one at the end of the year, one while you try the demo."""
+        featured = member.person.number == 0
+        cheapest = min(reward.cost for reward in self._programme.rewards)
+        margin = 2 * cheapest if featured and member.redeemed else 0
         affordable = [r for r in self._programme.rewards if r.cost + margin <= member.points]
         if not affordable:
             return
@@ -183,9 +187,10 @@ class Year:
             member.points = await self.balance(member)
             return
         member.points = payload["balance"]
+        member.redeemed += 1
         self.counts["rewards redeemed"] += 1
         code = payload["voucher"]["code"]
-        if self._rng.random() < 0.75:
+        if featured or self._rng.random() < 0.75:
             shop = SHOPS[member.person.home_shop].code
             clerk = self._rng.choice([s for s in self._programme.staff if s.store_code == shop])
             self.at(self._opening_hours(self._cast.clock() + timedelta(
