@@ -129,6 +129,24 @@ def test_the_demo_refuses_production_unless_forced(tmp_path: Path, database_uri:
     assert "--force" in result.stderr
 
 
+def test_an_administrator_first_is_fine_but_not_one_with_the_demos_email(
+    tmp_path: Path,
+) -> None:
+    env = {"KIZUNA_DATA_DIR": str(tmp_path)}
+    created = subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+        [sys.executable, "-m", "api.cli", "create-admin", "--email", "admin@example.com",
+         "--name", "First", "--password-stdin"], cwd=ROOT, text=True, capture_output=True,
+        input="correct horse battery staple\n", timeout=120, check=False,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")},
+             **CHEAP_PASSWORDS, **env})
+    assert created.returncode == 0, created.stderr
+    result = kizuna("demo", "--members", "3", env=env)
+    assert result.returncode == 1
+    assert "an account admin@example.com already exists" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert _member_count(tmp_path) == 0
+
+
 def test_a_bad_member_count_is_refused_before_anything_starts(tmp_path: Path) -> None:
     result = kizuna("demo", "--members", "0", env={"KIZUNA_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1

@@ -7,24 +7,26 @@ import secrets
 import string
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
 import httpx
 
 from api.app import create_app
+from api.banner import base_url
 from api.demo.catalogue import ADMIN_EMAIL, ADMIN_NAME
 from api.demo.client import DemoClient
 from api.demo.clock import DemoClock
 from api.demo.emptiness import what_is_there
 from api.demo.passwords import SharedPasswords
 from api.demo.people import people
-from api.demo.setup import set_up
+from api.demo.setup import Programme, set_up
 from api.demo.summary import FeaturedMember, Summary, render
 from api.demo.year import Cast, MemberState, Year
 from api.settings import Settings
 from api.state import AppState
 from auth.accounts import Account, create_admin, find_credentials
+from auth.errors import EmailTaken
 from auth.passwords import PasswordCost
 from schema.context import Services
 
@@ -45,11 +47,11 @@ def demo_password() -> str:
 
 async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
                     notices: TextIO) -> None:
-    """Load the demo programme into the settings' database; raises DemoRefused when the
-    programme is not empty (before writing anything)."""
+    """Load the demo programme into the settings' database and print the sign-ins to
+    `out`; raises DemoRefused, before writing anything, when the programme is not empty."""
     began = time.perf_counter()
     clock = DemoClock()
-    # The nightly jobs run on the demo's clock below, not on the app's interval.
+    # The nightly jobs run on the demo's clock (year.py), not on the app's interval.
     app = create_app(dataclasses.replace(settings, expiry_interval_seconds=0), clock=clock)
     async with app.router.lifespan_context(app):
         embedded = app.state.embedded_database
@@ -57,8 +59,7 @@ async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
             print("kizuna: using the embedded database already running for "
                   f"{embedded.data_dir}", file=notices)
         state: AppState = app.state.kizuna
-        services = state.services
-        found = await what_is_there(services.store)
+        found = await what_is_there(state.services.store)
         if found:
             raise DemoRefused(
                 "the programme is not empty (" + ", ".join(found) + "); the demo loads "
@@ -68,44 +69,60 @@ async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
         start = (end - timedelta(days=DAYS)).replace(hour=0, minute=0)
         clock.set(start + timedelta(hours=9))
         admin_password, shared_password = demo_password(), demo_password()
-        admin = await create_admin(services.store, services.authenticator.passwords,
-                                   email=ADMIN_EMAIL, password=admin_password, name=ADMIN_NAME,
-                                   clock=clock)
+        admin = await _admin(state.services, clock, admin_password)
         print(f"kizuna: loading a demo programme ({members} members, a year of history)...",
               file=notices)
         transport = httpx.ASGITransport(app=app, client=_CLIENT)
         async with httpx.AsyncClient(transport=transport, base_url="http://kizuna.demo") as http:
             client = DemoClient(http)
-            tokens = services.authenticator.access_tokens
-            programme = await set_up(client, token=tokens.issue(admin.principal()).token,
-                                     staff_password=shared_password, now=clock(),
-                                     live_until=end + timedelta(days=14))
-            passwords = SharedPasswords(PasswordCost(
-                time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib))
-            try:
-                cast = Cast(store=services.store, client=client, clock=clock, tokens=tokens,
-                            passwords=passwords, member_password=shared_password,
-                            staff=await _staff_accounts(services, [s.email for s in
-                                                                   programme.staff]))
-                # Not for secrets: the same seed replays the same year.
-                rng = random.Random(seed)  # noqa: S311
-                year = Year(cast, programme, rng=rng, end=end)
-                await year.run(people(members, rng=rng, start=start, end=end), start=start)
-                clock.set(end)
-                featured = year.members[0]
-                await year.finish(featured)
-            finally:
-                passwords.close()
+            programme = await set_up(
+                client, token=state.services.authenticator.access_tokens.issue(
+                    admin.principal()).token,
+                staff_password=shared_password, now=clock(), live_until=end + timedelta(days=14))
+            year = await _replay(settings, state.services, client, clock, programme,
+                                 shared_password, members=members, seed=seed, start=start,
+                                 end=end)
+            featured = year.members[0]
             points = await year.balance(featured)
-        summary = Summary(
-            base_url=f"http://{settings.host}:{settings.port}", production=settings.production,
-            admin_email=ADMIN_EMAIL, admin_password=admin_password,
-            demo_password=shared_password, staff=programme.staff[0],
-            member=_featured(featured, points), reward=min(programme.rewards,
-                                                           key=lambda r: r.cost),
-            counts=year.counts, first_day=start.date().isoformat(),
-            last_day=end.date().isoformat(), seconds=time.perf_counter() - began)
-    out.write(render(summary))
+    out.write(render(Summary(
+        base_url=base_url(settings.host, settings.port), production=settings.production,
+        admin_email=ADMIN_EMAIL, admin_password=admin_password, demo_password=shared_password,
+        staff=programme.staff[0], member=_featured(featured, points),
+        reward=min(programme.rewards, key=lambda r: r.cost), counts=year.counts,
+        first_day=start.date().isoformat(), last_day=end.date().isoformat(),
+        seconds=time.perf_counter() - began)))
+
+
+async def _admin(services: Services, clock: DemoClock, password: str) -> Account:
+    try:
+        return await create_admin(services.store, services.authenticator.passwords,
+                                  email=ADMIN_EMAIL, password=password, name=ADMIN_NAME,
+                                  clock=clock)
+    except EmailTaken:
+        raise DemoRefused(f"an account {ADMIN_EMAIL} already exists (the demo's "
+                          "administrator)") from None
+
+
+async def _replay(settings: Settings, services: Services, client: DemoClient,
+                  clock: DemoClock, programme: Programme, password: str, *, members: int,
+                  seed: int, start: datetime, end: datetime) -> Year:
+    """The members' year, from `start` to `end`; the clock stands at `end` afterwards."""
+    passwords = SharedPasswords(PasswordCost(
+        time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib))
+    try:
+        cast = Cast(store=services.store, client=client, clock=clock,
+                    tokens=services.authenticator.access_tokens, passwords=passwords,
+                    member_password=password,
+                    staff=await _staff_accounts(services, [s.email for s in programme.staff]))
+        # Not for secrets: the same seed replays the same year.
+        rng = random.Random(seed)  # noqa: S311
+        year = Year(cast, programme, rng=rng, end=end)
+        await year.run(people(members, rng=rng, start=start, end=end), start=start)
+        clock.set(end)
+        await year.finish(year.members[0])
+        return year
+    finally:
+        passwords.close()
 
 
 async def _staff_accounts(services: Services, emails: Sequence[str]) -> dict[str, Account]:
