@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     _add_import(commands)
     _add_operations(commands)
 
+    _add_demo(commands)
+
     commands.add_parser("generate-signing-key", help="Print a new Ed25519 key PEM for "
                         "KIZUNA_JWT_SIGNING_KEY.")
     commands.add_parser("verify", help="Check the ledger's invariants over the whole "
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_import(settings, args))
     elif args.command == "operations":
         sys.exit(_operations(settings, args))
+    elif args.command == "demo":
+        sys.exit(_demo(settings, args))
 
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -409,6 +413,45 @@ async def _run_operations(settings: Settings, args: argparse.Namespace,
         if args.operations_command == "list":
             return await operations_command.listed(opened.store, everything=args.all)
         return await operations_command.remove(opened.store, args.id)
+
+
+def _add_demo(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    demo = commands.add_parser(
+        "demo", help="Load a demo programme (stores, staff, tiers, rewards, rules, members "
+        "with a year of history) into an empty database and print sign-ins to try "
+        "(docs/demo.md).")
+    demo.add_argument("--members", type=int, default=300, metavar="N",
+                      help="How many members (1 to 5000; default 300).")
+    demo.add_argument("--seed", type=int, default=15, help="Seed of the random history: "
+                      "the same seed gives the same programme (default 15).")
+    demo.add_argument("--force", action="store_true",
+                      help="Load it even with KIZUNA_ENV=production.")
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from api.demo.client import DemoFailure  # noqa: PLC0415
+    from api.demo.command import DemoRefused, load_demo  # noqa: PLC0415
+
+    if not 1 <= args.members <= 5000:
+        sys.exit("kizuna: --members must be 1 to 5000")
+    if settings.production and not args.force:
+        sys.exit("kizuna: refusing to load demo data with KIZUNA_ENV=production (its "
+                 "accounts have printed passwords); add --force if you really mean it")
+    try:
+        asyncio.run(load_demo(settings, members=args.members, seed=args.seed,
+                              out=sys.stdout, notices=sys.stderr))
+    except DemoRefused as refusal:
+        print(f"kizuna: {refusal}; nothing was written", file=sys.stderr)
+        return 1
+    except DemoFailure as failure:
+        print(f"kizuna: the demo failed: {failure}; what it wrote stays: start again on a "
+              "fresh KIZUNA_DATA_DIR", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kizuna: demo interrupted; what it wrote stays: start again on a fresh "
+              "KIZUNA_DATA_DIR", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _say_if_attached(embedded: "EmbeddedServer | None") -> None:

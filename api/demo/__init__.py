@@ -1,0 +1,1 @@
+"""`kizuna demo`: a realistic programme with a year of history, written through the API."""
