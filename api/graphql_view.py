@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from api import graphql_http
 from api.middleware import outage_response
 from api.state import AppState
 from auth.api_keys import KEY_MARKER, authenticate_api_key
@@ -55,15 +56,22 @@ class KizunaGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
-        treated as anonymous. Requests refused before GraphQL runs get JSON errors too."""
+        treated as anonymous. Requests refused before GraphQL runs get JSON errors too, in
+        the media type the client accepts (api/graphql_http.py)."""
+        if scope["type"] == "http" and (unacceptable := graphql_http.start(scope)) is not None:
+            await unacceptable(scope, receive, send)
+            return
         try:
             principal = await self._principal(Headers(scope=scope).get("authorization"))
         except Unauthenticated as error:
-            await JSONResponse(
+            refused = JSONResponse(
                 {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
                 status_code=401,
                 headers={"www-authenticate": 'Bearer error="invalid_token"'},
-            )(scope, receive, send)
+            )
+            if scope["type"] == "http":
+                graphql_http.finish(refused, scope)
+            await refused(scope, receive, send)
             return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
         if scope["type"] != "http":
@@ -77,13 +85,12 @@ class KizunaGraphQL(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
             # strawberry answers these in plain text; a GraphQL client expects JSON errors.
-            response = JSONResponse(
-                {"errors": [{"message": error.reason}]}, status_code=error.status_code
-            )
+            response = graphql_http.refusal(error, scope["method"])
         outage: tuple[Outage, object] | None = scope["state"].pop(_OUTAGE, None)
         if outage is not None:
             # A 503 a client retries on, not a 200 it might take for an answer.
             response = outage_response(outage[0], graphql=True, data=outage[1])
+        graphql_http.finish(response, scope)
         await response(scope, receive, send)
 
     async def process_result(
@@ -96,7 +103,9 @@ class KizunaGraphQL(GraphQL[Context, None]):
             if outage is not None:
                 request.scope["state"][_OUTAGE] = (outage, _some_data(result.data))
                 break
-        return await super().process_result(request, result)
+        return graphql_http.shaped(
+            request.scope, result, await super().process_result(request, result)
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON as the standard library reads it, but a document nested too deeply for it is
