@@ -13,9 +13,11 @@ from cross_web import HTTPException
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -132,15 +134,46 @@ _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
           413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
-def refusal(error: HTTPException, method: str) -> Response:
+def http_operations(method: str) -> set[OperationType]:
+    """What runs over HTTP: queries with GET or POST, mutations with POST only (a GET must
+    change nothing). Subscriptions run over WebSocket (graphql-transport-ws)."""
+    if method == "POST":
+        return {OperationType.QUERY, OperationType.MUTATION}
+    return {OperationType.QUERY}
+
+
+def not_executable(
+    error: CannotGetOperationTypeError | InvalidOperationTypeError | MissingQueryError,
+    method: str,
+) -> HTTPException:
+    """strawberry's refusal of a request whose operation cannot run, for `refusal`."""
+    if isinstance(error, MissingQueryError):
+        return HTTPException(400, "No GraphQL query found in the request")
+    if isinstance(error, InvalidOperationTypeError):
+        return HTTPException(400, error.as_http_error_reason(method))
+    return HTTPException(400, error.as_http_error_reason())
+
+
+def refusal(error: HTTPException, scope: Scope) -> Response:
     """A GraphQL-shaped JSON answer for a request strawberry refused before executing it."""
     cause = error.__cause__
-    if isinstance(cause, InvalidOperationTypeError) and method == "GET":
-        kind = cause.as_http_error_reason(method).split(" ", 1)[0].capitalize()
-        refused = _Refusal(
-            405, "METHOD_NOT_ALLOWED", f"{kind} are not allowed over GET: send them with POST.",
-            allow="POST",
-        )
+    if isinstance(cause, CannotGetOperationTypeError):
+        # `operationName` names no operation of the document: a GraphQL request error.
+        errors = [{"message": error.reason}]
+        if scope.get("state", {}).get(_MEDIA) == GRAPHQL_RESPONSE_JSON:
+            return JSONResponse({"errors": errors}, status_code=400)
+        return JSONResponse({"data": None, "errors": errors})
+    if isinstance(cause, InvalidOperationTypeError):
+        if cause.operation_type is OperationType.SUBSCRIPTION:
+            refused = _Refusal(
+                400, "BAD_REQUEST", "Subscriptions are served over WebSocket "
+                "(the graphql-transport-ws protocol) at /graphql, not over HTTP.",
+            )
+        else:
+            refused = _Refusal(
+                405, "METHOD_NOT_ALLOWED", "Mutations are not allowed over GET: send them "
+                "with POST.", allow="POST",
+            )
     else:
         refused = _REASONS.get(error.reason) or _Refusal(
             error.status_code, _CODES.get(error.status_code, "BAD_REQUEST"), error.reason,

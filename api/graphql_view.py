@@ -6,15 +6,16 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -85,7 +86,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
             # strawberry answers these in plain text; a GraphQL client expects JSON errors.
-            response = graphql_http.refusal(error, scope["method"])
+            response = graphql_http.refusal(error, scope)
         outage: tuple[Outage, object] | None = scope["state"].pop(_OUTAGE, None)
         if outage is not None:
             # A 503 a client retries on, not a 200 it might take for an answer.
@@ -106,6 +107,25 @@ class KizunaGraphQL(GraphQL[Context, None]):
         return graphql_http.shaped(
             request.scope, result, await super().process_result(request, result)
         )
+
+    async def execute_single(  # noqa: PLR0917 - strawberry's signature
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response, context: Context, root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, but subscriptions are refused over HTTP (they run over WebSocket):
+        strawberry would run their resolvers as a query's and fail."""
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value,
+                variable_values=request_data.variables, context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=graphql_http.http_operations(request_adapter.method),
+                operation_extensions=request_data.extensions,
+            )
+        except (CannotGetOperationTypeError, InvalidOperationTypeError,
+                MissingQueryError) as error:
+            raise graphql_http.not_executable(error, request_adapter.method) from error
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON as the standard library reads it, but a document nested too deeply for it is
