@@ -142,6 +142,14 @@ def http_operations(method: str) -> set[OperationType]:
     return {OperationType.QUERY}
 
 
+def check_operation_name(operation_name: object) -> None:
+    """strawberry checks the type of `query`, `variables` and `extensions`, not this one."""
+    if not isinstance(operation_name, str | None):
+        raise HTTPException(
+            400, "The GraphQL operation's `operationName` must be a string or null, if provided."
+        )
+
+
 def not_executable(
     error: CannotGetOperationTypeError | InvalidOperationTypeError | MissingQueryError,
     method: str,

@@ -115,6 +115,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """strawberry's, but subscriptions are refused over HTTP (they run over WebSocket):
         strawberry would run their resolvers as a query's and fail."""
+        graphql_http.check_operation_name(request_data.operation_name)
         try:
             return await self.schema.execute(
                 request_data.query, root_value=root_value,

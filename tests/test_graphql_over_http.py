@@ -138,6 +138,10 @@ async def test_field_errors_are_200_with_data(http: httpx.AsyncClient, accept: s
     ({"query": 7}, "BAD_REQUEST", "`query` must be a string"),
     ({"query": "{ __typename }", "variables": "x"}, "BAD_REQUEST", "`variables` must be"),
     ({"query": "{ __typename }", "extensions": [1]}, "BAD_REQUEST", "`extensions` must be"),
+    ({"query": "{ __typename }", "operationName": {"a": 1}}, "BAD_REQUEST",
+     "`operationName` must be"),
+    ({"query": "{ __typename }", "operationName": False}, "BAD_REQUEST",
+     "`operationName` must be"),
     ([TYPENAME, TYPENAME], "BATCH_NOT_SUPPORTED", "one operation per request"),
     ({"query": "subscription { memberEvents { __typename } }"}, "BAD_REQUEST", "WebSocket"),
 ])
