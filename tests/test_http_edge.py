@@ -12,6 +12,10 @@ import brotli  # type: ignore[import-untyped]
 import httpx
 import pytest
 from graphql import get_introspection_query
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from api.app import create_app
 from api.settings import Settings, SettingsError
@@ -289,3 +293,53 @@ async def test_cors_and_compression_vary_together(cors: httpx.AsyncClient) -> No
     assert response.headers["access-control-allow-origin"] == APP_ORIGIN
     assert {"origin", "accept-encoding"} <= _vary(response)
     assert response.json()["data"]["__schema"]
+
+
+# CORS in a real browser ---------------------------------------------------------------------
+
+_CALL_API = """async (url) => {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {"content-type": "application/json", "authorization": "Bearer nope",
+                "x-request-id": "browser-1", "apollographql-client-name": "web"},
+      body: JSON.stringify({query: "{ __typename }"}),
+    });
+    return {status: response.status, body: await response.json()};
+  } catch (error) {
+    return {failed: String(error)};
+  }
+}"""
+
+
+async def test_chromium_lets_only_allowed_origins_read_the_api(
+    settings: Settings, clock: ManualClock,
+) -> None:
+    """A web app's page calls the API with a bearer token, which needs a preflight: from
+    the listed origin it reads the answer, from another (the same page server by another
+    name) it gets a network error."""
+    from tests.browser_support import chromium, live_server, require_browser  # noqa: PLC0415
+
+    require_browser()
+
+    async def web_app(request: Request) -> Response:
+        return HTMLResponse("<!doctype html><title>A shop's web app</title>")
+
+    pages = Starlette(routes=[Route("/", web_app)])
+    async with live_server(pages) as page_server:
+        port = page_server.url.rsplit(":", 1)[1]
+        allowed, refused = f"http://localhost:{port}", f"http://127.0.0.1:{port}"
+        application = create_app(
+            dataclasses.replace(settings, cors_origins=(allowed,)), clock=clock)
+        async with live_server(application) as server, chromium(None) as browser:
+            page = await browser.new_page()
+            results = {}
+            for origin in (allowed, refused):
+                await page.goto(f"{origin}/")
+                results[origin] = await page.evaluate(_CALL_API, f"{server.url}/graphql")
+            await page.close()
+
+    # The bad token's 401 is readable by the allowed origin: it needed the preflight.
+    assert results[allowed].get("status") == 401, results
+    assert results[allowed]["body"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "failed" in results[refused], results
