@@ -51,6 +51,8 @@ class KizunaGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=state.settings.max_subscriptions_per_connection,
+            # Web apps that may call the API over HTTP (CORS) may subscribe too.
+            allowed_origins=state.settings.cors_origins,
         )
         self._state = state
         self._connections: Counter[str] = Counter()

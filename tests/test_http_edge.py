@@ -6,11 +6,12 @@ import gzip
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import brotli  # type: ignore[import-untyped]
 import httpx
 import pytest
+import websockets
 from graphql import get_introspection_query
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -343,3 +344,32 @@ async def test_chromium_lets_only_allowed_origins_read_the_api(
     assert results[allowed].get("status") == 401, results
     assert results[allowed]["body"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "failed" in results[refused], results
+
+
+async def test_subscriptions_accept_the_allowed_origins_only(
+    settings: Settings, clock: ManualClock,
+) -> None:
+    """Browsers send Origin on a WebSocket handshake and CORS does not apply to it: the
+    server itself refuses pages on other origins, and accepts the listed ones."""
+    from tests.browser_support import live_server  # noqa: PLC0415
+
+    application = create_app(dataclasses.replace(settings, cors_origins=(APP_ORIGIN,)),
+                             clock=clock)
+    async with live_server(application) as server:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+
+        async def handshake(origin: str | None) -> int:
+            try:
+                async with websockets.connect(
+                    url, origin=cast("websockets.Origin | None", origin),
+                    subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+                ) as socket:
+                    await socket.send(json.dumps({"type": "connection_init"}))
+                    return 101
+            except websockets.InvalidStatus as refused:
+                return refused.response.status_code
+
+        assert await handshake(APP_ORIGIN) == 101
+        assert await handshake(None) == 101  # not a browser
+        assert await handshake(OTHER_ORIGIN) == 403
+        assert await handshake(DEV_ORIGIN) == 403
