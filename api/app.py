@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.compression import Compression
+from api.cors import Cors, CorsPolicy
 from api.graphiql_page import graphiql_routes
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
@@ -102,9 +104,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
 
     app = Starlette(
         routes=[
+            # Any method: the view answers 405 in JSON.
             Route("/graphql", PublicCaching(
                 graphql, max_age=settings.persisted.public_cache_seconds,
-            ), methods=["GET", "POST"]),
+            )),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/.well-known/jwks.json", jwks),
@@ -118,5 +121,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     )
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(DatabaseOutage)
+    if settings.compression:
+        app.add_middleware(Compression, min_bytes=settings.compression_min_bytes)
+    if settings.cors_origins:
+        app.add_middleware(Cors, policy=CorsPolicy(
+            frozenset(settings.cors_origins), settings.cors_max_age_seconds))
     app.state.kizuna = state
     return app

@@ -13,13 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from api import graphql_http
 from api.graphiql_page import graphiql_page
 from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
@@ -55,6 +57,8 @@ class KizunaGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=state.settings.max_subscriptions_per_connection,
+            # Web apps that may call the API over HTTP (CORS) may subscribe too.
+            allowed_origins=state.settings.cors_origins,
         )
         self._state = state
         self._connections: Counter[str] = Counter()
@@ -62,15 +66,22 @@ class KizunaGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate first: a token that is present but not valid gets 401 and is never
-        treated as anonymous. Requests refused before GraphQL runs get JSON errors too."""
+        treated as anonymous. Requests refused before GraphQL runs get JSON errors too, in
+        the media type the client accepts (api/graphql_http.py)."""
+        if scope["type"] == "http" and (unacceptable := graphql_http.start(scope)) is not None:
+            await unacceptable(scope, receive, send)
+            return
         try:
             principal = await self._principal(Headers(scope=scope).get("authorization"))
         except Unauthenticated as error:
-            await JSONResponse(
+            refused = JSONResponse(
                 {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
                 status_code=401,
                 headers={"www-authenticate": 'Bearer error="invalid_token"'},
-            )(scope, receive, send)
+            )
+            if scope["type"] == "http":
+                graphql_http.finish(refused, scope)
+            await refused(scope, receive, send)
             return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
         if scope["type"] != "http":
@@ -84,13 +95,12 @@ class KizunaGraphQL(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
             # strawberry answers these in plain text; a GraphQL client expects JSON errors.
-            response = JSONResponse(
-                {"errors": [{"message": error.reason}]}, status_code=error.status_code
-            )
+            response = graphql_http.refusal(error, scope)
         outage: tuple[Outage, object] | None = scope["state"].pop(_OUTAGE, None)
         if outage is not None:
             # A 503 a client retries on, not a 200 it might take for an answer.
             response = outage_response(outage[0], graphql=True, data=outage[1])
+        graphql_http.finish(response, scope)
         await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
@@ -127,7 +137,29 @@ class KizunaGraphQL(GraphQL[Context, None]):
             if outage is not None:
                 request.scope["state"][_OUTAGE] = (outage, _some_data(result.data))
                 break
-        return await super().process_result(request, result)
+        return graphql_http.shaped(
+            request.scope, result, await super().process_result(request, result)
+        )
+
+    async def execute_single(  # noqa: PLR0917 - strawberry's signature
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response, context: Context, root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, but subscriptions are refused over HTTP (they run over WebSocket):
+        strawberry would run their resolvers as a query's and fail."""
+        graphql_http.check_operation_name(request_data.operation_name)
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value,
+                variable_values=request_data.variables, context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=graphql_http.http_operations(request_adapter.method),
+                operation_extensions=request_data.extensions,
+            )
+        except (CannotGetOperationTypeError, InvalidOperationTypeError,
+                MissingQueryError) as error:
+            raise graphql_http.not_executable(error, request_adapter.method) from error
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our GraphiQL page, which loads nothing from outside the app (api/graphiql_page.py),

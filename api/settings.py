@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from api.cors import parse_origins
 from auth.keys import Keyring
 
 
@@ -117,6 +118,11 @@ class Settings:
     account_code_requests_per_address: int = 5
     account_code_requests_per_client: int = 20
     account_code_window_seconds: int = 3600
+    cors_origins: tuple[str, ...] = ()
+    """Origins (scheme://host[:port]) whose web apps may call the API; none: no CORS."""
+    cors_max_age_seconds: int = 600
+    compression: bool = True
+    compression_min_bytes: int = 1024
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     persisted: PersistedOperationSettings = field(default_factory=PersistedOperationSettings)
 
@@ -141,6 +147,8 @@ class Settings:
                 "KIZUNA_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024
             ),
         )
+        cors_origins, cors_problems = parse_origins(reader.text("KIZUNA_CORS_ORIGINS", ""))
+        reader.problems += [f"KIZUNA_CORS_ORIGINS: {problem}" for problem in cors_problems]
         settings = cls(
             env=reader.choice("KIZUNA_ENV", Environment, Environment.DEVELOPMENT),
             host=reader.text("KIZUNA_HOST", "127.0.0.1"),
@@ -246,6 +254,12 @@ class Settings:
                 "KIZUNA_ACCOUNT_CODE_REQUESTS_PER_CLIENT", 20, low=1, high=1_000_000),
             account_code_window_seconds=reader.integer(
                 "KIZUNA_ACCOUNT_CODE_WINDOW_SECONDS", 3600, low=60, high=7 * 86400),
+            cors_origins=cors_origins,
+            cors_max_age_seconds=reader.integer(
+                "KIZUNA_CORS_MAX_AGE_SECONDS", 600, low=0, high=86400),
+            compression=reader.boolean("KIZUNA_COMPRESSION", True),
+            compression_min_bytes=reader.integer(
+                "KIZUNA_COMPRESSION_MIN_BYTES", 1024, low=64, high=16 * 1024 * 1024),
             graphql=limits,
             persisted=_persisted_operations(reader),
         )

@@ -373,6 +373,15 @@ async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
         assert not [r for r in caplog.records if r.exc_info], "a full disk is no fault"
         assert [r.levelname for r in caplog.records
                 if r.getMessage().startswith("DATABASE_FULL")] == ["ERROR"]
+        # In the media type the client asked for (docs/http.md).
+        modern = await gql.http.post("/graphql", json={"query": POINTS_ADJUST, "variables": {
+            "input": {"member": {"email": "ann@example.com"}, "points": 50,
+                      "reason": "Goodwill gesture"}}}, headers={
+            "authorization": f"Bearer {shop.admin.access_token}",
+            "accept": "application/graphql-response+json"})
+        assert modern.status_code == 503, modern.text
+        assert modern.headers["content-type"] == "application/graphql-response+json"
+        assert modern.json()["errors"][0]["extensions"]["code"] == "DATABASE_FULL"
 
         flag.unlink()
         assert (await shop.adjust("ann@example.com", 50))["errors"] == []
