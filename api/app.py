@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
+from api.metrics import LiveFigures, Metrics, metrics_endpoint
 from api.middleware import BodySizeLimit, DatabaseOutage
 from api.privacy import data_export_endpoint
 from api.qr_images import voucher_qr_endpoint
@@ -18,6 +19,7 @@ from api.scanner_page import scanner_routes
 from api.services import background_store, running
 from api.settings import Settings
 from api.state import AppState
+from api.telemetry import RequestTelemetry
 from schema.build import SchemaLimits, build_schema
 from schema.document_limits import DocumentLimits
 from schema.error_reporting import DATABASE_UNAVAILABLE
@@ -35,6 +37,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     )
     state = AppState(settings=settings, schema=schema)
     graphql = KizunaGraphQL(state)
+    metrics = Metrics(LiveFigures(state, lambda: graphql.connections_open))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,13 +46,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             interval_seconds=settings.expiry_interval_seconds,
             due=started.services.jobs_due,
             audit_retention=timedelta(days=settings.audit_retention_days),
-            personal_data=started.services.data_rights.personal_data,
+            personal_data=started.services.data_rights.personal_data, ran=metrics.job_ran,
         ), background_store(settings, started.database.uri) as webhook_store, webhook_delivery(
             webhook_store, clock=clock, poll_seconds=settings.webhook_poll_ms / 1000,
             timeout_seconds=settings.webhook_timeout_seconds,
-            private_targets=settings.webhook_private_targets,
+            private_targets=settings.webhook_private_targets, ran=metrics.job_ran,
+            outcomes=metrics.webhook_attempt,
         ):
             state.start(started.services, started.keyring)
+            started.services.store.commands.timed = metrics.db_command
             # The embedded database this app started, supervised (tests kill it), or None.
             app.state.embedded_database = started.database.embedded
             try:
@@ -73,38 +78,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             state.keyring.jwks(), headers={"cache-control": "public, max-age=300"}
         )
 
-    async def metrics(request: Request) -> Response:
-        token = settings.metrics_token
-        if token is None and settings.production:
-            return PlainTextResponse("Not Found", status_code=404)
-        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
-            return PlainTextResponse("Unauthorized", status_code=401)
-        commands = state.services.store.commands
-        lines = [
-            "# HELP kizuna_db_commands_total Database commands sent (round trips).",
-            "# TYPE kizuna_db_commands_total counter",
-            f"kizuna_db_commands_total {commands.total}",
-            "# HELP kizuna_db_command_failures_total Database commands that failed.",
-            "# TYPE kizuna_db_command_failures_total counter",
-            f"kizuna_db_command_failures_total {commands.failures}",
-        ]
-        lines += [
-            "# HELP kizuna_db_commands_by_name_total Database commands sent, by command name.",
-            "# TYPE kizuna_db_commands_by_name_total counter",
-        ]
-        lines += [
-            f'kizuna_db_commands_by_name_total{{command="{name}"}} {count}'
-            for name, count in sorted(commands.by_name.items())
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n")
-
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/.well-known/jwks.json", jwks),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint(settings, metrics)),
             Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
             Route("/data-export/{token}", data_export_endpoint(state)),
             *scanner_routes(),
@@ -113,5 +93,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     )
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(DatabaseOutage)
+    if settings.request_telemetry:
+        # Outermost: it sees every answer, the 413s and 503s of the two above included.
+        app.add_middleware(RequestTelemetry, metrics=metrics)
     app.state.kizuna = state
     return app

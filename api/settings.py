@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from api.logs import LogFormat, LogLevel
 from auth.keys import Keyring
 
 
@@ -92,6 +93,10 @@ class Settings:
     account_code_requests_per_address: int = 5
     account_code_requests_per_client: int = 20
     account_code_window_seconds: int = 3600
+    log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.AUTO
+    request_telemetry: bool = True
+    """Request ids, the access log and the HTTP and GraphQL metrics (off: to measure them)."""
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -219,6 +224,9 @@ class Settings:
                 "KIZUNA_ACCOUNT_CODE_REQUESTS_PER_CLIENT", 20, low=1, high=1_000_000),
             account_code_window_seconds=reader.integer(
                 "KIZUNA_ACCOUNT_CODE_WINDOW_SECONDS", 3600, low=60, high=7 * 86400),
+            log_level=reader.choice("KIZUNA_LOG_LEVEL", LogLevel, LogLevel.INFO),
+            log_format=reader.choice("KIZUNA_LOG_FORMAT", LogFormat, LogFormat.AUTO),
+            request_telemetry=reader.boolean("KIZUNA_REQUEST_TELEMETRY", True),
             graphql=limits,
         )
         if settings.jwt_signing_key_pem is not None:
