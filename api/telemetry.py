@@ -6,9 +6,10 @@ new one), echoed in the `X-Request-ID` response header, bound to the logging con
 every line logged while the request runs, put in GraphQL errors' `extensions.requestId`
 and in audit records. A WebSocket connection gets one id for its life.
 
-The access log has one line per HTTP request and two per WebSocket connection (open,
-close). What it holds is documented in docs/operations.md#access-log: never a query
-string, a token, an e-mail address, a name or a client address.
+The access log has one line per HTTP request and two per WebSocket connection (when it
+is accepted, when it ends; one if it is refused). What it holds is documented in
+docs/operations.md#access-log: never a query string, a token, an e-mail address, a name or
+a client address.
 """
 
 import functools
@@ -143,7 +144,9 @@ class RequestTelemetry:
 
         async def tracking_send(message: Message) -> None:
             nonlocal close_code
-            if message["type"] == "websocket.close":
+            if message["type"] == "websocket.accept":
+                self._access.info("websocket open", path=_route(scope))
+            elif message["type"] == "websocket.close":
                 close_code = message.get("code", 1000)
             await send(message)
 
@@ -154,13 +157,11 @@ class RequestTelemetry:
                 close_code = message.get("code", 1005)
             return message
 
-        path = _route(scope)
-        self._access.info("websocket open", path=path)
         try:
             await self.app(scope, tracking_receive, tracking_send)
         finally:
             self._access.info(
-                "websocket close", path=path, code=close_code,
+                "websocket close", path=_route(scope), code=close_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 principal=note.principal, operations=note.operations, errors=note.errors)
             reset_contextvars(**tokens)
