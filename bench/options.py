@@ -49,3 +49,6 @@ class BenchOptions:
     shape: HistoryShape = field(default_factory=HistoryShape)
     sample: int = 50
     subscribers: tuple[int, ...] = DEFAULT_SUBSCRIBERS
+    telemetry: bool = True
+    """False: the bench's own server runs with KIZUNA_REQUEST_TELEMETRY=false (no request
+    ids, access log or HTTP/GraphQL metrics), to measure what they cost."""
