@@ -15,10 +15,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+import schema.accounts
 from api.app import create_app
-from api.logs import LogFormat, log_handler, resolved_format
+from api.logs import LogFormat, LogLevel, log_handler, resolved_format
 from api.metrics import MAX_OPERATION_NAMES
-from api.settings import Environment, Settings
+from api.settings import Environment, Settings, SettingsError
 from store import connect
 from tests.support import DEFAULT_PASSWORD, TEST_CLIENT_ADDRESS, GraphQLClient
 
@@ -28,18 +29,20 @@ HEX_ID = 32
 
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
-    """Every line our loggers write while the test runs, as the JSON pipeline renders it."""
+    """Every line logged while the test runs (ours down to debug), as the JSON pipeline
+    renders it on the root logger."""
     stream = io.StringIO()
     handler = log_handler(LogFormat.JSON, stream)
-    logger = logging.getLogger("kizuna")
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
+    ours = logging.getLogger("kizuna")
+    level = ours.level
+    ours.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        root.removeHandler(handler)
+        ours.setLevel(level)
 
 
 def access_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -119,6 +122,60 @@ async def test_graphql_errors_carry_the_request_id_in_their_extensions(
     assert denial["extensions"] == {"code": "FORBIDDEN", "requestId": "trace-1"}
     [error] = invalid.json()["errors"]
     assert error["extensions"]["requestId"] == invalid.headers["x-request-id"]
+
+
+async def test_a_masked_fault_tells_the_client_the_id_its_traceback_is_logged_under(
+    gql: GraphQLClient, log_lines: LogLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(schema.accounts, "register", broken)
+    response = await gql.http.post("/graphql", headers={"x-request-id": "fault-1"}, json={
+        "query": f"""mutation Join {{ accountRegister(input: {{email: "a@example.com",
+        password: "{DEFAULT_PASSWORD}", name: "A"}}) {{ errors {{ code }} }} }}"""})
+
+    [error] = response.json()["errors"]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {"requestId": "fault-1"}
+    [fault] = [line for line in log_lines() if line["level"] == "error"]
+    assert fault["request_id"] == "fault-1" and "the disk caught fire" in fault["exception"]
+    [access] = access_lines(log_lines())
+    assert access["operation"] == "Join" and access["errors"] == 1
+
+
+async def test_an_unexpected_exception_outside_graphql_is_a_json_500_with_the_id(
+    gql: GraphQLClient, log_lines: LogLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> object:
+        raise RuntimeError("keys gone")
+
+    keyring = gql.state.keyring
+    assert keyring is not None
+    monkeypatch.setattr(keyring, "jwks", broken)
+    response = await gql.http.get("/.well-known/jwks.json", headers={"x-request-id": "oops-1"})
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "oops-1"
+    assert response.json() == {"errors": [{"message": "Internal server error.", "extensions": {
+        "code": "INTERNAL_SERVER_ERROR", "requestId": "oops-1"}}]}
+    [fault] = [line for line in log_lines() if line["level"] == "error"]
+    assert fault["request_id"] == "oops-1" and "keys gone" in fault["exception"]
+    [access] = access_lines(log_lines())
+    assert access["status"] == 500 and access["path"] == "/.well-known/jwks.json"
+
+
+def test_the_log_and_telemetry_settings_are_read_and_checked() -> None:
+    read = Settings.from_env({"KIZUNA_LOG_LEVEL": "DEBUG", "KIZUNA_LOG_FORMAT": "json",
+                              "KIZUNA_REQUEST_TELEMETRY": "off"})
+    assert (read.log_level, read.log_format, read.request_telemetry) == (
+        LogLevel.DEBUG, LogFormat.JSON, False)
+    assert resolved_format(Settings().log_format, production=False) is LogFormat.CONSOLE
+    assert resolved_format(Settings().log_format, production=True) is LogFormat.JSON
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"KIZUNA_LOG_LEVEL": "loud", "KIZUNA_LOG_FORMAT": "xml"})
+    assert [problem.split("=")[0] for problem in raised.value.problems] == [
+        "KIZUNA_LOG_LEVEL", "KIZUNA_LOG_FORMAT"]
 
 
 # Logs ----------------------------------------------------------------------------------
