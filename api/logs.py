@@ -109,4 +109,10 @@ def configure_logging(level: LogLevel, log_format: LogFormat, *, production: boo
         logger.disabled = True
     for name in _CHATTY:
         logging.getLogger(name).setLevel(max(level.number, logging.INFO))
+    # No line shows them, and each record would pay for them (a getpid system call per
+    # record, twice: the formatter copies the record): the access log is on every request.
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logThreads = False
+    logging.logAsyncioTasks = False
     logging.captureWarnings(True)
