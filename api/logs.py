@@ -114,5 +114,4 @@ def configure_logging(level: LogLevel, log_format: LogFormat, *, production: boo
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging.logThreads = False
-    logging.logAsyncioTasks = False
     logging.captureWarnings(True)
