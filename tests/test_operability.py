@@ -1,6 +1,7 @@
 """Request ids, structured logs, the access log and the Prometheus metrics, through the
 real app and database."""
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -407,3 +408,30 @@ async def test_telemetry_can_be_switched_off_to_measure_it(settings: Settings) -
             await database.close()
     assert "kizuna_db_commands_total" in text
     assert 'operation="Off"' not in text
+
+
+async def test_background_job_runs_are_counted(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, expiry_interval_seconds=3600,
+                                         webhook_poll_ms=50))
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            async with asyncio.timeout(10):
+                while True:
+                    runs = {key: value for key, value in (await scrape(http)).items()
+                            if key.startswith("kizuna_job_runs_total")}
+                    if len(runs) == 9 and all(value >= 2 for key, value in runs.items()
+                                              if "webhook" in key):
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        database = connect(settings.mongodb_uri or "", settings.database)
+        try:
+            await database.client.drop_database(settings.database)
+        finally:
+            await database.close()
+    jobs = {key.split('job="')[1].split('"')[0] for key in runs}
+    assert jobs == {"points_expiry", "tier_review", "gifts", "staged_events", "expired_codes",
+                    "audit_retention", "erasures", "webhook_dispatch", "webhook_send"}
+    assert all('outcome="ok"' in key for key in runs)
+    assert runs['kizuna_job_runs_total{job="points_expiry",outcome="ok"}'] == 1, "hourly"
