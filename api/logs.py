@@ -9,8 +9,9 @@ anywhere below the middleware carries it without being handed it.
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from enum import StrEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import Processor
@@ -75,6 +76,7 @@ def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.
         finish: list[Processor] = [
             structlog.processors.format_exc_info,
             structlog.processors.EventRenamer("message"),
+            _leading_fields,
         ]
     else:
         renderer = structlog.dev.ConsoleRenderer(
@@ -88,6 +90,17 @@ def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.
                     renderer],
     ))
     return handler
+
+
+_LEADING = ("timestamp", "level", "logger", "message", "request_id")
+
+
+def _leading_fields(
+    logger: object, method: str, event: MutableMapping[str, Any]
+) -> Mapping[str, Any]:
+    """The same fields first on every JSON line, for people reading them raw."""
+    first = {key: event.pop(key) for key in _LEADING if key in event}
+    return {**first, **event}
 
 
 def configure_logging(level: LogLevel, log_format: LogFormat, *, production: bool) -> None:
