@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.compression import Compression
@@ -14,6 +14,7 @@ from api.cors import Cors, CorsPolicy
 from api.graphiql_page import graphiql_routes
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
+from api.metrics import LiveFigures, Metrics, metrics_endpoint
 from api.middleware import BodySizeLimit, DatabaseOutage
 from api.privacy import data_export_endpoint
 from api.public_caching import PublicCaching
@@ -22,6 +23,7 @@ from api.scanner_page import scanner_routes
 from api.services import background_store, running
 from api.settings import Settings
 from api.state import AppState
+from api.telemetry import RequestTelemetry
 from schema.build import SchemaLimits, build_schema
 from schema.document_limits import DocumentLimits
 from schema.error_reporting import DATABASE_UNAVAILABLE
@@ -39,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     )
     state = AppState(settings=settings, schema=schema)
     graphql = KizunaGraphQL(state)
+    metrics = Metrics(LiveFigures(state, lambda: graphql.connections_open))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -47,13 +50,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             interval_seconds=settings.expiry_interval_seconds,
             due=started.services.jobs_due,
             audit_retention=timedelta(days=settings.audit_retention_days),
-            personal_data=started.services.data_rights.personal_data,
+            personal_data=started.services.data_rights.personal_data, ran=metrics.job_ran,
         ), background_store(settings, started.database.uri) as webhook_store, webhook_delivery(
             webhook_store, clock=clock, poll_seconds=settings.webhook_poll_ms / 1000,
             timeout_seconds=settings.webhook_timeout_seconds,
-            private_targets=settings.webhook_private_targets,
+            private_targets=settings.webhook_private_targets, ran=metrics.job_ran,
+            outcomes=metrics.webhook_attempt,
         ):
             state.start(started.services, started.keyring)
+            started.services.store.commands.timed = metrics.db_command
             # The embedded database this app started, supervised (tests kill it), or None.
             app.state.embedded_database = started.database.embedded
             try:
@@ -77,31 +82,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             state.keyring.jwks(), headers={"cache-control": "public, max-age=300"}
         )
 
-    async def metrics(request: Request) -> Response:
-        token = settings.metrics_token
-        if token is None and settings.production:
-            return PlainTextResponse("Not Found", status_code=404)
-        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
-            return PlainTextResponse("Unauthorized", status_code=401)
-        commands = state.services.store.commands
-        lines = [
-            "# HELP kizuna_db_commands_total Database commands sent (round trips).",
-            "# TYPE kizuna_db_commands_total counter",
-            f"kizuna_db_commands_total {commands.total}",
-            "# HELP kizuna_db_command_failures_total Database commands that failed.",
-            "# TYPE kizuna_db_command_failures_total counter",
-            f"kizuna_db_command_failures_total {commands.failures}",
-        ]
-        lines += [
-            "# HELP kizuna_db_commands_by_name_total Database commands sent, by command name.",
-            "# TYPE kizuna_db_commands_by_name_total counter",
-        ]
-        lines += [
-            f'kizuna_db_commands_by_name_total{{command="{name}"}} {count}'
-            for name, count in sorted(commands.by_name.items())
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n")
-
     app = Starlette(
         routes=[
             # Any method: the view answers 405 in JSON.
@@ -111,7 +91,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/.well-known/jwks.json", jwks),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint(settings, metrics)),
             Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
             Route("/data-export/{token}", data_export_endpoint(state)),
             *scanner_routes(),
@@ -126,5 +106,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     if settings.cors_origins:
         app.add_middleware(Cors, policy=CorsPolicy(
             frozenset(settings.cors_origins), settings.cors_max_age_seconds))
+    if settings.request_telemetry:
+        # Outermost: it sees every answer as sent (compressed), the 413s, 503s and CORS
+        # refusals of the middleware above included.
+        app.add_middleware(RequestTelemetry, metrics=metrics)
     app.state.kizuna = state
     return app

@@ -109,11 +109,13 @@ WS_MAX_MESSAGE_BYTES = 64 * 1024
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the web server
 
+    from api.logs import configure_logging  # noqa: PLC0415
     from api.services import build_keyring  # noqa: PLC0415
     from store.clock import system_clock  # noqa: PLC0415
 
     if workers > 1 and settings.mongodb_uri is None:
         sys.exit("kizuna: several workers need a shared MongoDB (set KIZUNA_MONGODB_URI)")
+    configure_logging(settings.log_level, settings.log_format, production=settings.production)
     # Create the first signing key now, before any worker could race to make its own.
     build_keyring(settings, system_clock)
 
@@ -130,7 +132,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
         # closes the connection (1009). The protocol's own ping keeps idle ones alive.
         ws="websockets-sansio", ws_max_size=WS_MAX_MESSAGE_BYTES, ws_ping_interval=20,
         ws_ping_timeout=20, timeout_graceful_shutdown=10,
-        log_level="info",
+        # Our logging (api.logs), set up above and again by each worker's api.asgi: uvicorn
+        # must not install its own handlers over it.
+        log_config=None, log_level=settings.log_level.value,
     )
 
 

@@ -27,11 +27,12 @@ from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
 from api.persisted_sockets import AllowListedTransportWS
 from api.state import AppState
+from api.telemetry import context_request_id, operation_reporter
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
 from auth.sign_in import SignInEnded, authenticate
 from auth.tokens import InvalidAccessToken
-from schema.context import Context, request_id
+from schema.context import Context
 from schema.error_reporting import Outage, outage_of
 
 _PRINCIPAL = "kizuna.principal"
@@ -179,14 +180,21 @@ class KizunaGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         client = request.client
-        return Context(
+        context = Context(
             services=self._state.services,
             principal=request.scope["state"][_PRINCIPAL],
             client_address=client.host if client else "unknown",
-            request_id=request_id(request.headers.get("x-request-id")),
+            request_id=context_request_id(request.scope, request.headers.get("x-request-id")),
             transport=response if isinstance(response, WebSocket) else None,
             user_agent=request.headers.get("user-agent", ""),
         )
+        operation_reporter(request.scope, context)  # the access log's and the metrics'
+        return context
+
+    @property
+    def connections_open(self) -> int:
+        """Signed-in WebSocket connections of this app now (for /metrics)."""
+        return self._connections.total()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """`connection_init` carries the bearer token (`{"authorization": "Bearer …"}`) unless

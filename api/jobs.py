@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,26 @@ log = logging.getLogger("kizuna.jobs")
 STAGED_EVENT_COLLECTIONS = (ACCOUNTS, VOUCHERS)
 """Collections whose conditional writes stage their events on the document (events.outbox)."""
 
+JobObserver = Callable[[str, bool], None]
+"""Told a background job's name and whether its run succeeded (api.metrics)."""
+
+
+def _unobserved(job: str, ok: bool) -> None:
+    return None
+
+
+async def _run(
+    job: str, work: Callable[[], Awaitable[None]], failure: str, ran: JobObserver
+) -> None:
+    """One run of a job: a failure is logged and retried at the next round, never fatal."""
+    try:
+        await work()
+    except Exception as error:
+        ran(job, False)
+        log_retrying(log, failure, error)
+    else:
+        ran(job, True)
+
 
 async def expire_audit_records(store: Store, *, clock: Clock, retention: timedelta) -> int:
     """Delete the audit trail's records older than `retention`; returns how many went.
@@ -40,6 +60,7 @@ async def points_expiry(
     store: Store, *, clock: Clock, interval_seconds: int, due: asyncio.Event | None = None,
     audit_retention: timedelta = timedelta(days=400),
     personal_data: tuple[PersonalData, ...] = (),
+    ran: JobObserver = _unobserved,
 ) -> AsyncIterator[None]:
     """Expire due lots, review tiers whose review date has passed, move members up after a
     change of the tiers, give today's birthday gifts, issue referral vouchers waiting in
@@ -47,69 +68,65 @@ async def points_expiry(
     older than `audit_retention` and finish erasures a crash interrupted (`personal_data`),
     every
     `interval_seconds` (0 disables) while the server runs, and at once whenever `due` is
-    set."""
+    set. `ran` is told each job's name and whether it succeeded."""
     if interval_seconds <= 0:
         yield
         return
 
+    async def expire() -> None:
+        run = await expire_due_lots(store, clock=clock)
+        if run.lots_expired:
+            log.info("expired %d points in %d lots", run.points_expired, run.lots_expired)
+
+    async def review_tiers() -> None:
+        reviewed = await review_due_tiers(store, clock=clock)
+        if reviewed:
+            log.info("reviewed the tiers of %d members", reviewed)
+        moved = await reevaluate_ladder(store, clock=clock)
+        if moved:
+            log.info("the tiers changed: %d members moved up", moved)
+
+    async def gifts() -> None:
+        given = await grant_birthday_gifts(store, clock=clock)
+        issued = await deliver_pending_gifts(store, clock=clock)
+        if given or issued:
+            log.info("gave %d birthday gifts, issued %d referral vouchers", given, issued)
+
+    async def staged_events() -> None:
+        stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
+        if stranded:
+            log.info("published the staged events of %d documents", stranded)
+
+    async def expired_codes() -> None:
+        blanked = await redact_expired(store, now=clock())
+        if blanked:
+            log.info("blanked the codes of %d expired one-time codes' events", blanked)
+
+    async def audit_records() -> None:
+        deleted = await expire_audit_records(store, clock=clock, retention=audit_retention)
+        if deleted:
+            log.info("deleted %d audit records past their retention", deleted)
+
+    async def erasures() -> None:
+        finished = await finish_pending_erasures(store, personal_data, clock=clock)
+        if finished:
+            log.info("finished %d interrupted erasures", finished)
+
+    jobs: list[tuple[str, Callable[[], Awaitable[None]], str]] = [
+        ("points_expiry", expire, "points expiry failed"),
+        ("tier_review", review_tiers, "tier review failed"),
+        ("gifts", gifts, "gifts failed"),
+        ("staged_events", staged_events, "publishing staged events failed"),
+        ("expired_codes", expired_codes, "blanking expired codes failed"),
+        ("audit_retention", audit_records, "deleting old audit records failed"),
+    ]
+    if personal_data:
+        jobs.append(("erasures", erasures, "finishing interrupted erasures failed"))
+
     async def loop() -> None:
         while True:
-            try:
-                run = await expire_due_lots(store, clock=clock)
-                if run.lots_expired:
-                    log.info("expired %d points in %d lots", run.points_expired,
-                             run.lots_expired)
-            except Exception as error:
-                log_retrying(log, "points expiry failed; retrying at the next interval",
-                             error)
-            try:
-                reviewed = await review_due_tiers(store, clock=clock)
-                if reviewed:
-                    log.info("reviewed the tiers of %d members", reviewed)
-                moved = await reevaluate_ladder(store, clock=clock)
-                if moved:
-                    log.info("the tiers changed: %d members moved up", moved)
-            except Exception as error:
-                log_retrying(log, "tier review failed; retrying at the next interval",
-                             error)
-            try:
-                given = await grant_birthday_gifts(store, clock=clock)
-                issued = await deliver_pending_gifts(store, clock=clock)
-                if given or issued:
-                    log.info("gave %d birthday gifts, issued %d referral vouchers", given,
-                             issued)
-            except Exception as error:
-                log_retrying(log, "gifts failed; retrying at the next interval", error)
-            try:
-                stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
-                if stranded:
-                    log.info("published the staged events of %d documents", stranded)
-            except Exception as error:
-                log_retrying(log, "publishing staged events failed; retrying at the next "
-                             "interval", error)
-            try:
-                blanked = await redact_expired(store, now=clock())
-                if blanked:
-                    log.info("blanked the codes of %d expired one-time codes' events", blanked)
-            except Exception as error:
-                log_retrying(log, "blanking expired codes failed; retrying at the next "
-                             "interval", error)
-            try:
-                deleted = await expire_audit_records(store, clock=clock,
-                                                     retention=audit_retention)
-                if deleted:
-                    log.info("deleted %d audit records past their retention", deleted)
-            except Exception as error:
-                log_retrying(log, "deleting old audit records failed; retrying at the next "
-                             "interval", error)
-            if personal_data:
-                try:
-                    finished = await finish_pending_erasures(store, personal_data, clock=clock)
-                    if finished:
-                        log.info("finished %d interrupted erasures", finished)
-                except Exception as error:
-                    log_retrying(log, "finishing interrupted erasures failed; retrying at the "
-                                 "next interval", error)
+            for job, work, failure in jobs:
+                await _run(job, work, f"{failure}; retrying at the next interval", ran)
             await _wait(due, interval_seconds)
 
     async with _in_background(loop(), name="points-expiry"):
@@ -141,29 +158,30 @@ async def _wait(due: asyncio.Event | None, seconds: int) -> None:
 @contextlib.asynccontextmanager
 async def webhook_delivery(
     store: Store, *, clock: Clock, poll_seconds: float, timeout_seconds: float,
-    private_targets: bool,
+    private_targets: bool, ran: JobObserver = _unobserved,
+    outcomes: Callable[[str], None] | None = None,
 ) -> AsyncIterator[None]:
     """Dispatch new events to the webhook endpoints and send what is due, every
     `poll_seconds`, while the server runs (every instance; leases share the work). Give it
     a `Store` of its own: its reads are no request's round trips."""
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
         sender = WebhookSender(store, clock=clock, allow_private=private_targets,
-                               timeout=timeout_seconds, client=client)
+                               timeout=timeout_seconds, client=client, outcomes=outcomes)
+
+        async def create_deliveries() -> None:
+            await dispatch(store, clock=clock)
+
+        async def send() -> None:
+            await sender.send_due()
 
         async def loop() -> None:
             while True:
                 # One round of each per poll: under a steady stream of new events a
                 # dispatch-until-empty loop would never let the sender run.
-                try:
-                    await dispatch(store, clock=clock)
-                except Exception as error:
-                    log_retrying(log, "creating webhook deliveries failed; retrying at the "
-                                 "next poll", error)
-                try:
-                    await sender.send_due()
-                except Exception as error:
-                    log_retrying(log, "sending webhooks failed; retrying at the next poll",
-                                 error)
+                await _run("webhook_dispatch", create_deliveries, "creating webhook "
+                           "deliveries failed; retrying at the next poll", ran)
+                await _run("webhook_send", send, "sending webhooks failed; retrying at the "
+                           "next poll", ran)
                 await asyncio.sleep(poll_seconds)
 
         async with _in_background(loop(), name="webhook-delivery"):

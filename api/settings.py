@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from api.cors import parse_origins
+from api.logs import LogFormat, LogLevel
 from auth.keys import Keyring
 
 
@@ -123,6 +124,10 @@ class Settings:
     cors_max_age_seconds: int = 600
     compression: bool = True
     compression_min_bytes: int = 1024
+    log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.AUTO
+    request_telemetry: bool = True
+    """Request ids, the access log and the HTTP and GraphQL metrics (off: to measure them)."""
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     persisted: PersistedOperationSettings = field(default_factory=PersistedOperationSettings)
 
@@ -260,6 +265,9 @@ class Settings:
             compression=reader.boolean("KIZUNA_COMPRESSION", True),
             compression_min_bytes=reader.integer(
                 "KIZUNA_COMPRESSION_MIN_BYTES", 1024, low=64, high=16 * 1024 * 1024),
+            log_level=reader.choice("KIZUNA_LOG_LEVEL", LogLevel, LogLevel.INFO),
+            log_format=reader.choice("KIZUNA_LOG_FORMAT", LogFormat, LogFormat.AUTO),
+            request_telemetry=reader.boolean("KIZUNA_REQUEST_TELEMETRY", True),
             graphql=limits,
             persisted=_persisted_operations(reader),
         )

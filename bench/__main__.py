@@ -144,6 +144,13 @@ def _parser() -> argparse.ArgumentParser:
         help="with --url: the server's process id, to report its CPU (Linux)",
     )
     parser.add_argument(
+        "--no-telemetry",
+        dest="telemetry",
+        action="store_false",
+        help="run the bench's own server with KIZUNA_REQUEST_TELEMETRY=false (no request "
+        "ids, access log or HTTP/GraphQL metrics), to compare with a run without this",
+    )
+    parser.add_argument(
         "--metrics-token",
         default=os.environ.get("KIZUNA_METRICS_TOKEN"),
         help="bearer token for /metrics (default: $KIZUNA_METRICS_TOKEN)",
@@ -255,6 +262,7 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         sample=args.sample,
         subscribers=subscribers,
         apq=args.apq,
+        telemetry=args.telemetry,
     )
 
 

@@ -51,3 +51,6 @@ class BenchOptions:
     subscribers: tuple[int, ...] = DEFAULT_SUBSCRIBERS
     apq: bool = False
     """`graphql-static`, `home`: measure again sending APQ hashes instead of query text."""
+    telemetry: bool = True
+    """False: the bench's own server runs with KIZUNA_REQUEST_TELEMETRY=false (no request
+    ids, access log or HTTP/GraphQL metrics), to measure what they cost."""

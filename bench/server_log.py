@@ -1,9 +1,10 @@
 """What a server the bench started wrote to its log about faults, read before it stops (the
 log goes with its temporary directory): the lines that say what went wrong, for a report.
 
-The server logs with Python's defaults (a message per line, tracebacks in full) under
-uvicorn's own `ERROR:` / `WARNING:` lines; an outage of the database is one line starting
-with its code (`DATABASE_UNAVAILABLE: OperationFailure: …`, schema.error_reporting).
+The server logs through api.logs (console lines `<time> [<level>] <message>`, tracebacks in
+full) once the app is imported, and with uvicorn's own `ERROR:` / `WARNING:` lines before;
+an outage of the database is one line with its code (`DATABASE_UNAVAILABLE:
+OperationFailure: …`, schema.error_reporting).
 """
 
 import asyncio
@@ -16,7 +17,11 @@ from pathlib import Path
 from bench.graphql import BenchError
 from bench.servers import Target
 
-_LOGGED = re.compile(r"^(ERROR|WARNING|CRITICAL):|^[A-Z][A-Z_]{3,}: [\w.]+")
+# Python's and uvicorn's defaults (`ERROR: …`), an outage's line (`DATABASE_…: …`) and our
+# console lines (`2026-…Z [warning  ] …`, api.logs).
+_LOGGED = re.compile(r"^(ERROR|WARNING|CRITICAL):|^[A-Z][A-Z_]{3,}: [\w.]+"
+                     r"|^\S+ \[(warning|error|critical) *\]")
+_STAMP = re.compile(r"^\S+ (?=\[)")
 _TRACEBACK = "Traceback (most recent call last)"
 SHOWN = 5
 WIDTH = 160
@@ -34,7 +39,8 @@ def faults(text: str) -> Counter[str]:
                 found[line.strip()[:WIDTH]] += 1  # the exception: the traceback's last line
                 in_traceback = False
         elif _LOGGED.match(line):
-            found[line.strip()[:WIDTH]] += 1
+            # Without its time stamp, so that the same fault's lines count together.
+            found[_STAMP.sub("", line.strip())[:WIDTH]] += 1
     return found
 
 

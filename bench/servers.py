@@ -24,6 +24,9 @@ STOP_TIMEOUT_SECONDS = 15.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # Identical for both apps so only the app differs: one worker, no access log, quiet.
 UVICORN_OPTIONS = ("--workers", "1", "--no-access-log", "--log-level", "warning")
+# Our server logs as KIZUNA_LOG_LEVEL says (api.asgi sets its logging up over uvicorn's):
+# its access log, one line per request, is part of what is measured. `--no-telemetry`:
+TELEMETRY_OFF = ("KIZUNA_REQUEST_TELEMETRY", "false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,10 @@ async def kizuna_server(
         return
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
         root = Path(tmp)
-        env = kizuna_env(root / "data", extra_env or {})
+        extra = dict(extra_env or {})
+        if not options.telemetry:
+            extra[TELEMETRY_OFF[0]] = TELEMETRY_OFF[1]
+        env = kizuna_env(root / "data", extra)
         async with uvicorn_server(
             "ours",
             "api.asgi:app",

@@ -49,14 +49,17 @@ class Subscriber:
         default_factory=lambda: asyncio.Queue(maxsize=256))
     dropped: bool = False
 
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event) -> bool:
+        """Whether the event was queued for this subscription."""
         if self.dropped or not self.wants(event):
-            return
+            return False
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped = True
             self._last_word(_TOO_SLOW)
+            return False
+        return True
 
     def close(self) -> None:
         """End the stream after what it holds (the server is stopping)."""
@@ -103,6 +106,10 @@ class EventFeed:
         self._handed_out: dict[str, float] = {}
         self._polling = True
         self._reading = asyncio.Lock()
+        self.read = 0
+        """Events handed out to this process's subscriptions so far (for /metrics)."""
+        self.delivered = 0
+        """Events queued for a subscription so far, one per subscription that wanted it."""
 
     @property
     def subscribers(self) -> int:
@@ -139,8 +146,9 @@ class EventFeed:
                 subscriber.close()
 
     def _hand_out(self, event: Event) -> None:
+        self.read += 1
         for subscriber in list(self._subscribers):
-            subscriber.offer(event)
+            self.delivered += subscriber.offer(event)
 
     async def _has_change_streams(self) -> bool:
         hello = await self._store.client.admin.command("hello")

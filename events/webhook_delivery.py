@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -105,8 +105,12 @@ class WebhookSender:
     """Sends due deliveries; one per process, any number of processes."""
 
     def __init__(self, store: Store, *, clock: Clock, allow_private: bool,
-                 timeout: float, client: httpx.AsyncClient) -> None:
+                 timeout: float, client: httpx.AsyncClient,
+                 outcomes: Callable[[str], None] | None = None) -> None:
+        """`outcomes` is told each attempt's outcome: succeeded, retrying or failed (given
+        up, the endpoint disabled)."""
         self._store = store
+        self._outcomes = outcomes
         self._clock = clock
         self._allow_private = allow_private
         self._timeout = timeout
@@ -224,6 +228,8 @@ class WebhookSender:
         await self._store.collection(DELIVERIES).update_one(
             {"_id": delivery["_id"], "lease_owner": self._owner},
             {"$set": update, "$push": {"attempts": attempt}})
+        if self._outcomes is not None:
+            self._outcomes(str(update.get("status", "retrying")).lower())
         health: dict[str, Any]
         if ok:
             health = {"$set": {"last_success_at": at, "consecutive_failures": 0}}

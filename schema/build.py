@@ -23,6 +23,7 @@ from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
 from schema.ledger import LedgerMutations
 from schema.members import MemberQueries
+from schema.operation_report import OperationReporting
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.programme import ProgrammeMutations, ProgrammeQueries
 from schema.rewards import RewardMutations, RewardQueries
@@ -83,6 +84,8 @@ def build_schema(limits: SchemaLimits, *, production: bool) -> strawberry.Schema
     document_limits = limits.document
     validator = cached_validator(hide_suggestions=production)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        # First, so it sees the errors as MaskErrors leaves them for the client.
+        OperationReporting,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: GuardedValidation(limits=document_limits, validator=validator),

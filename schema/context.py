@@ -2,7 +2,7 @@
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,6 +21,7 @@ from loyalty.members.admin_view import MemberFacts, member_facts
 from scanner.cards import card_ids
 from scanner.desk import ScanDesk
 from scanner.qr import QrRenderer
+from schema.operation_report import OperationReport
 from store import Store
 from store.clock import Clock
 
@@ -93,6 +94,8 @@ class Context:
     """The WebSocket this context serves, for `api` (resolvers never use it)."""
     user_agent: str = ""
     """The client's User-Agent header (recorded with a sign-in, shown in `sessions`)."""
+    report_operation: Callable[[OperationReport], None] | None = None
+    """Told how each operation ended (api's access log and metrics), if anyone listens."""
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.store)

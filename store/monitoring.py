@@ -1,5 +1,7 @@
 """Counting database round trips (PyMongo command monitoring) for /metrics and benchmarks."""
 
+from collections.abc import Callable
+
 from pymongo.monitoring import (
     CommandFailedEvent,
     CommandListener,
@@ -18,6 +20,8 @@ class CommandCounter(CommandListener):
         self.total = 0
         self.failures = 0
         self.by_name: dict[str, int] = {}
+        self.timed: Callable[[str, float, bool], None] | None = None
+        """Told each command's name, seconds and success when it ends (api's metrics)."""
 
     def started(self, event: CommandStartedEvent) -> None:
         if event.command_name in _HOUSEKEEPING:
@@ -26,7 +30,12 @@ class CommandCounter(CommandListener):
         self.by_name[event.command_name] = self.by_name.get(event.command_name, 0) + 1
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
-        return None
+        timed = self.timed
+        if timed is not None and event.command_name not in _HOUSEKEEPING:
+            timed(event.command_name, event.duration_micros / 1e6, True)
 
     def failed(self, event: CommandFailedEvent) -> None:
         self.failures += 1
+        timed = self.timed
+        if timed is not None and event.command_name not in _HOUSEKEEPING:
+            timed(event.command_name, event.duration_micros / 1e6, False)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import standardwebhooks
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -202,6 +203,10 @@ async def test_a_failing_receiver_is_retried_after_the_backoff(
         return status == "SUCCEEDED"
     await _until(succeeded)
     assert receiver.received[0][0]["webhook-id"] == receiver.received[1][0]["webhook-id"]
+    attempts = {sample.labels["outcome"]: sample.value for family in
+                text_string_to_metric_families((await shop.gql.http.get("/metrics")).text)
+                for sample in family.samples if sample.name == "kizuna_webhook_attempts_total"}
+    assert attempts == {"retrying": 1, "succeeded": 1}
 
 
 async def test_an_endpoint_failing_for_a_day_is_disabled_and_says_why(

@@ -3,16 +3,18 @@
 from collections.abc import Mapping
 
 from bench.options import LoadOptions
-from bench.servers import UVICORN_OPTIONS, Target
+from bench.servers import TELEMETRY_OFF, UVICORN_OPTIONS, Target
 
 
 def describe_target(target: Target) -> str:
     if not target.started_by_bench:
         cpu = "server CPU not measured" if target.pid is None else f"pid {target.pid}"
         return f"{target.name}: {target.base_url} (already running; {cpu})"
+    telemetry = ("; request telemetry off"
+                 if target.settings.get(TELEMETRY_OFF[0]) == TELEMETRY_OFF[1] else "")
     return (
         f"{target.name}: {target.base_url} (started by the bench, pid {target.pid}; "
-        f"uvicorn {' '.join(UVICORN_OPTIONS)})"
+        f"uvicorn {' '.join(UVICORN_OPTIONS)}{telemetry})"
     )
 
 
