@@ -7,7 +7,7 @@ limits refuse: a refused document never reaches a validation rule.
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, validate
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -51,7 +51,10 @@ class GuardedValidation(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            errors = document_errors(
+            # strawberry's `operation_name` falls back to the first operation's name; the
+            # name the client sent (or not) is kept aside (strawberry is pinned: pyproject).
+            provided: str | None = context._provided_operation_name  # noqa: SLF001
+            errors = _unnamed_choice(document, provided) or document_errors(
                 document,
                 self.limits,
                 operation_name=context.operation_name,
@@ -61,3 +64,17 @@ class GuardedValidation(SchemaExtension):
                 context.schema._schema, document, context.validation_rules
             )
         yield
+
+
+def _unnamed_choice(document: DocumentNode, operation_name: str | None) -> list[GraphQLError]:
+    """A document of several operations needs `operationName` (GraphQL spec, GetOperation):
+    strawberry would otherwise run the first one, which the client may not have meant."""
+    if operation_name is not None:
+        return []
+    operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if operations < 2:  # noqa: PLR2004 - one operation needs no name
+        return []
+    return [GraphQLError(
+        f"The document holds {operations} operations: name the one to run in "
+        "`operationName`.", extensions={"code": "OPERATION_NAME_REQUIRED"},
+    )]

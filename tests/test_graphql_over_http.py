@@ -96,6 +96,8 @@ async def test_a_browser_still_gets_graphiql(http: httpx.AsyncClient) -> None:
     ({"query": "{ noSuchField }"}, "noSuchField"),
     ({"query": "query($id: ID!) { __typename }", "variables": {"id": None}}, "$id"),
     ({"query": "query A { __typename }", "operationName": "B"}, "B"),
+    # Several operations and no operationName: the spec's GetOperation refuses to guess.
+    ({"query": "query A { __typename } mutation B { __typename }"}, "operationName"),
 ])
 async def test_request_errors_are_400_without_data_for_graphql_response_json(
     http: httpx.AsyncClient, body: dict[str, Any], what: str,
@@ -114,6 +116,15 @@ async def test_request_errors_are_400_without_data_for_graphql_response_json(
     assert legacy.headers["content-type"] == JSON
     assert legacy.json()["data"] is None
     assert what in legacy.json()["errors"][0]["message"]
+
+
+@BOTH
+async def test_the_named_operation_of_several_runs(http: httpx.AsyncClient, accept: str) -> None:
+    document = 'query A { a: __typename } query B { b: __typename }'
+    answer = await _post(http, {"query": document, "operationName": "B"}, accept)
+
+    assert answer.status_code == 200
+    assert answer.json() == {"data": {"b": "Query"}}
 
 
 @BOTH
