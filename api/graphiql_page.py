@@ -42,7 +42,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=()"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # GraphiQL's requests to /graphql (same origin) carry the page's URL as Referer, which
+    # is how the trusted-documents allow-list recognises them (api/persisted_operations.py,
+    # `_from_graphiql`); a link to another origin still gets no Referer.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
