@@ -101,7 +101,8 @@ class Compression:
                     decided = True
                     await send(message)
                     return
-                headers.add_vary_header("Accept-Encoding")
+                if "accept-encoding" not in headers.get("vary", "").lower():
+                    headers.add_vary_header("Accept-Encoding")  # once, if the app said it too
                 if encoding is None:
                     decided = True
                     await send(message)

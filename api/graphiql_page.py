@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp
 
-from api.static_assets import StaticPage, static_page
+from api.static_assets import StaticAssets, StaticPage, static_page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 ASSETS_PATH = "/graphiql/assets"
@@ -42,7 +41,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=()"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # GraphiQL's requests to /graphql (same origin) carry the page's URL as Referer, which
+    # is how the trusted-documents allow-list recognises them (api/persisted_operations.py,
+    # `_from_graphiql`); a link to another origin still gets no Referer.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
@@ -51,9 +53,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
 
 
 @functools.cache
-def graphiql_page(static_dir: Path = STATIC_DIR) -> tuple[StaticPage, ASGIApp]:
-    """The page and the app serving its assets, built once per process (hashing the 4 MB of
-    vendored files takes a few milliseconds an app would otherwise pay each time)."""
+def graphiql_page(static_dir: Path = STATIC_DIR) -> tuple[StaticPage, StaticAssets]:
+    """The page and the app serving its assets, built once per process: hashing the 4 MB of
+    vendored files takes a few milliseconds an app would otherwise pay each time, and the
+    assets' compressed bytes, made on first request, are then made once."""
     return static_page(
         static_dir, asset_prefix=ASSETS_PATH.lstrip("/"), security_headers=SECURITY_HEADERS
     )

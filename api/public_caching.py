@@ -16,6 +16,7 @@ import json
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.etags import none_match
 from api.persisted_operations import PUBLIC_CANDIDATE
 
 _JSON_TYPES = ("application/json", "application/graphql-response+json")
@@ -69,7 +70,7 @@ class PublicCaching:
         headers["etag"] = etag
         headers["cache-control"] = self._public
         headers["vary"] = _vary(headers.get("vary"), "Accept", "Authorization")
-        if _matches(Headers(scope=scope).get("if-none-match"), etag):
+        if none_match(Headers(scope=scope).get("if-none-match"), etag):
             del headers["content-length"]
             del headers["content-type"]
             await send({**start, "status": 304, "headers": headers.raw})
@@ -85,15 +86,6 @@ def _without_errors(body: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(answer, dict) and not answer.get("errors")
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 §13.1.2: weak comparison, a list of tags, or `*`."""
-    if if_none_match is None:
-        return False
-    tags = [tag.strip() for tag in if_none_match.split(",")]
-    return "*" in tags or any(tag.removeprefix("W/") == etag.removeprefix("W/")
-                              for tag in tags)
 
 
 def _vary(existing: str | None, *names: str) -> str:

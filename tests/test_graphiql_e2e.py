@@ -4,11 +4,14 @@ The real app runs under uvicorn in the test's event loop; every request the brow
 another origin is aborted (and recorded: the test fails if there was any), so the page must
 load everything from the server itself. A member signs in over HTTP; in the browser, the
 documentation explorer shows a field's description, and a query run from the editor with
-the member's token in the Headers tab answers with the member's profile. Screenshots go to
-test-artifacts/ (KIZUNA_TEST_ARTIFACTS moves the directory).
+the member's token in the Headers tab answers with the member's profile. With the
+trusted-documents allow-list on, GraphiQL's own requests are exempt (they carry the page's
+URL as Referer), which only a real browser shows. Screenshots go to test-artifacts/
+(KIZUNA_TEST_ARTIFACTS moves the directory).
 """
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.settings import Settings
+from api.settings import PersistedOperationSettings, Settings, TrustedDocuments
 from store import connect
 from tests.browser_support import (
     artifacts_dir,
@@ -29,6 +32,7 @@ from tests.browser_support import (
     live_server,
     require_browser,
 )
+from tests.persisted_support import error_code
 from tests.support import GraphQLClient, SignedIn
 
 if TYPE_CHECKING:  # playwright is imported lazily so that a missing package can skip
@@ -71,6 +75,24 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
             admin = await gql.admin()
             member = await gql.member(MEMBER_EMAIL, "Ann")
             yield Server(live.url, gql, admin, member)
+    finally:
+        database = connect(settings.mongodb_uri or "", settings.database)
+        try:
+            await database.client.drop_database(settings.database)
+        finally:
+            await database.close()
+
+
+@pytest.fixture
+async def allow_list_url(settings: Settings) -> AsyncIterator[str]:
+    """A server with KIZUNA_TRUSTED_DOCUMENTS=allow-list and the default exemptions
+    (administrators and GraphiQL), outside production; no operation is listed."""
+    require_browser()
+    locked = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        trusted_documents=TrustedDocuments.ALLOW_LIST))
+    try:
+        async with live_server(create_app(locked)) as live:
+            yield live.url
     finally:
         database = connect(settings.mongodb_uri or "", settings.database)
         try:
@@ -201,4 +223,33 @@ async def test_a_subscription_from_graphiql_uses_the_token_of_the_headers_tab(
         await stop.click()
 
         assert offline.elsewhere == []
+        assert await problems.all(page) == []
+
+
+async def test_graphiql_runs_unlisted_operations_under_the_allow_list(
+    allow_list_url: str,
+) -> None:
+    """GraphiQL is exempt from the allow-list by default: its page's Referrer-Policy must let
+    its requests carry the page's URL, or nothing typed in the editor would run."""
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=allow_list_url, timeout=30) as http:
+        refused = await http.post("/graphql", json={"query": "{ __typename }"})
+    assert error_code(refused) == "PERSISTED_QUERY_NOT_TRUSTED"  # not listed, no Referer
+
+    referers: list[str | None] = []
+    async with chromium(None) as browser, desktop_page(
+        browser, allow_list_url, screenshot_on_failure="graphiql-allow-list-failure"
+    ) as (page, problems):
+        page.on("request", lambda request: referers.append(request.headers.get("referer"))
+                if request.method == "POST" and urlsplit(request.url).path == "/graphql"
+                else None)
+        await page.goto("/graphql")  # the default query: { __typename }
+        await expect(page.locator(".graphiql-query-editor")).to_contain_text("__typename")
+        await page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+        response = page.locator(".graphiql-response")
+        await expect(response).to_contain_text('"__typename": "Query"')
+        await expect(response).not_to_contain_text("PERSISTED_QUERY_NOT_TRUSTED")
+
+        assert referers and set(referers) == {f"{allow_list_url}/graphql"}
         assert await problems.all(page) == []

@@ -5,19 +5,26 @@ Through the started app (tests/conftest.py's `http`) and httpx's ASGI transport.
 test of the page is tests/test_graphiql_e2e.py.
 """
 
+import asyncio
+import gzip
 import hashlib
 import re
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
+import brotli  # type: ignore[import-untyped]  # ships no type information
 import httpx
 import pytest
 
-from api.graphiql_page import STATIC_DIR
+from api import static_assets
+from api.graphiql_page import STATIC_DIR, graphiql_page
+from api.static_assets import CompressedAssets
 from tests.support import GraphQLClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENDOR = STATIC_DIR / "vendor"
+BUNDLE = "/graphiql/assets/vendor/graphiql.min.js"
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 PINNED = {  # what the page is written and tested against
     "react": "18.3.1", "react-dom": "18.3.1", "graphiql": "3.8.3",
@@ -48,7 +55,9 @@ def _assert_security_headers(response: httpx.Response) -> None:
     assert "http" not in policy  # no other origin, no CDN
     assert "camera=()" in response.headers["permissions-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    # Same-origin: GraphiQL's requests to /graphql carry the page's URL (the trusted-documents
+    # exemption reads it); other origins get nothing.
+    assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-frame-options"] == "DENY"
 
 
@@ -160,15 +169,112 @@ async def test_the_page_is_revalidated_with_its_etag(http: httpx.AsyncClient) ->
     _assert_security_headers(second)
 
 
-async def test_graphiql_is_gzipped_for_clients_that_accept_it(http: httpx.AsyncClient) -> None:
-    async with http.stream(
-        "GET", "/graphiql/assets/vendor/graphiql.min.js", headers={"accept-encoding": "gzip"}
-    ) as response:
-        content = await response.aread()
+async def _raw(
+    http: httpx.AsyncClient, accept_encoding: str | None, *, path: str = BUNDLE,
+    if_none_match: str | None = None,
+) -> tuple[httpx.Response, bytes]:
+    """The asset's answer and its bytes as sent (httpx would otherwise decode them)."""
+    request = http.build_request("GET", path)
+    del request.headers["accept-encoding"]
+    if accept_encoding is not None:
+        request.headers["accept-encoding"] = accept_encoding
+    if if_none_match is not None:
+        request.headers["if-none-match"] = if_none_match
+    response = await http.send(request, stream=True)
+    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    return response, raw
 
-    assert response.headers["content-encoding"] == "gzip"
-    assert content == (VENDOR / "graphiql.min.js").read_bytes()
-    assert response.num_bytes_downloaded < len(content) // 3
+
+def _decoded(raw: bytes, encoding: str | None) -> bytes:
+    if encoding == "br":
+        decoded: bytes = brotli.decompress(raw)
+        return decoded
+    return gzip.decompress(raw) if encoding == "gzip" else raw
+
+
+@pytest.mark.parametrize(("accept_encoding", "encoding"), [
+    ("gzip, deflate, br, zstd", "br"),  # what Chromium sends
+    ("gzip;q=1.0, br;q=0.5", "gzip"),
+    ("gzip", "gzip"),
+    ("identity", None),
+    (None, None),
+])
+async def test_assets_are_sent_in_the_encoding_the_client_prefers_once_compressed(
+    http: httpx.AsyncClient, accept_encoding: str | None, encoding: str | None,
+) -> None:
+    """Through the whole app, api/compression.py's middleware included: the bytes decode
+    once to the file (never compressed twice), with one Vary and an ETag per encoding."""
+    response, raw = await _raw(http, accept_encoding)
+
+    assert response.status_code == 200
+    assert response.headers.get("content-encoding") == encoding
+    assert _decoded(raw, encoding) == (VENDOR / "graphiql.min.js").read_bytes()
+    assert int(response.headers["content-length"]) == len(raw)
+    if encoding is not None:
+        assert len(raw) < len((VENDOR / "graphiql.min.js").read_bytes()) // 4
+    assert response.headers["vary"] == "Accept-Encoding"
+    digest = hashlib.sha256((VENDOR / "graphiql.min.js").read_bytes()).hexdigest()[:32]
+    assert response.headers["etag"] == (f'"{digest}-{encoding}"' if encoding else f'"{digest}"')
+    _assert_security_headers(response)
+
+
+async def test_each_encoding_is_revalidated_with_its_own_etag(http: httpx.AsyncClient) -> None:
+    etags = {encoding: (await _raw(http, encoding))[0].headers["etag"]
+             for encoding in ("br", "gzip", "identity")}
+    assert len(set(etags.values())) == 3
+
+    for encoding, etag in etags.items():
+        for validator in (etag, f"W/{etag}", f'"other", {etag}'):
+            again, raw = await _raw(http, encoding, if_none_match=validator)
+            assert again.status_code == 304, (encoding, validator)
+            assert raw == b""
+            assert again.headers["etag"] == etag
+            assert again.headers["vary"] == "Accept-Encoding"
+            assert "content-encoding" not in again.headers
+    # Another encoding's validator is not this one's: the bytes differ.
+    other, raw = await _raw(http, "gzip", if_none_match=etags["br"])
+    assert other.status_code == 200
+    assert other.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == (VENDOR / "graphiql.min.js").read_bytes()
+
+
+async def test_an_asset_is_compressed_once_per_encoding_off_the_event_loop(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, assets = graphiql_page()
+    monkeypatch.setattr(assets, "compressed", CompressedAssets())  # not yet compressed
+    made: list[tuple[str, bool]] = []
+    original = static_assets.compress
+
+    def counting(content: bytes, encoding: str) -> bytes:
+        made.append((encoding, threading.current_thread() is threading.main_thread()))
+        return original(content, encoding)
+
+    monkeypatch.setattr(static_assets, "compress", counting)
+
+    # Concurrent first requests wait for one compression rather than each doing it.
+    first = await asyncio.gather(*(_raw(http, "br") for _ in range(3)))
+    second, raw = await _raw(http, "br")
+    gzipped, _ = await _raw(http, "gzip")
+
+    assert made == [("br", False), ("gzip", False)]  # in worker threads, once each
+    assert {body for _, body in first} == {raw}
+    assert second.headers["content-encoding"] == "br"
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert assets.compressed.cached(assets.files["vendor/graphiql.min.js"], "br") == raw
+
+
+async def test_an_asset_answers_head_with_its_length_and_no_body(
+    http: httpx.AsyncClient,
+) -> None:
+    get, raw = await _raw(http, "br")
+    head = await http.head(BUNDLE, headers={"accept-encoding": "br"})
+
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(raw))
+    assert head.headers["etag"] == get.headers["etag"]
 
 
 @pytest.mark.parametrize(
