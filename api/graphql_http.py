@@ -19,6 +19,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from api.telemetry import scope_request_id
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 SUPPORTED = (GRAPHQL_RESPONSE_JSON, JSON)
@@ -95,7 +97,7 @@ def start(scope: Scope) -> Response | None:
     scope.setdefault("state", {})[_MEDIA] = media or JSON
     if media is None:
         return error_response(
-            406, "NOT_ACCEPTABLE",
+            scope, 406, "NOT_ACCEPTABLE",
             f"The Accept header allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON}.",
         )
     return None
@@ -167,7 +169,8 @@ def refusal(error: HTTPException, scope: Scope) -> Response:
     cause = error.__cause__
     if isinstance(cause, CannotGetOperationTypeError):
         # `operationName` names no operation of the document: a GraphQL request error.
-        errors = [{"message": error.reason}]
+        errors = [{"message": error.reason,
+                   "extensions": {"requestId": scope_request_id(scope)}}]
         if scope.get("state", {}).get(_MEDIA) == GRAPHQL_RESPONSE_JSON:
             return JSONResponse({"errors": errors}, status_code=400)
         return JSONResponse({"data": None, "errors": errors})
@@ -187,14 +190,19 @@ def refusal(error: HTTPException, scope: Scope) -> Response:
             error.status_code, _CODES.get(error.status_code, "BAD_REQUEST"), error.reason,
         )
     headers = {"allow": refused.allow} if refused.allow else None
-    return error_response(refused.status, refused.code, refused.message, headers=headers)
+    return error_response(
+        scope, refused.status, refused.code, refused.message, headers=headers)
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    scope: Scope, status: int, code: str, message: str, *,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """GraphQL-shaped errors for a request refused before GraphQL ran, with the request id
+    as GraphQL's own errors carry it."""
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        {"errors": [{"message": message, "extensions": {
+            "code": code, "requestId": scope_request_id(scope)}}]},
         status_code=status, headers=headers,
     )
 

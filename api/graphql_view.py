@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -27,13 +28,14 @@ from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
 from api.persisted_sockets import AllowListedTransportWS
 from api.state import AppState
-from api.telemetry import context_request_id, operation_reporter
+from api.telemetry import note_principal, operation_reporter, scope_request_id
 from auth.api_keys import KEY_MARKER, authenticate_api_key
 from auth.roles import Principal
 from auth.sign_in import SignInEnded, authenticate
 from auth.tokens import InvalidAccessToken
 from schema.context import Context
 from schema.error_reporting import Outage, outage_of
+from schema.operation_report import report_refusal
 
 _PRINCIPAL = "kizuna.principal"
 _SOCKET = "kizuna.websocket"
@@ -76,7 +78,8 @@ class KizunaGraphQL(GraphQL[Context, None]):
             principal = await self._principal(Headers(scope=scope).get("authorization"))
         except Unauthenticated as error:
             refused = JSONResponse(
-                {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
+                {"errors": [{"message": str(error), "extensions": {
+                    "code": "UNAUTHENTICATED", "requestId": scope_request_id(scope)}}]},
                 status_code=401,
                 headers={"www-authenticate": 'Bearer error="invalid_token"'},
             )
@@ -85,6 +88,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             await refused(scope, receive, send)
             return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
+        note_principal(scope, principal)  # for the access log, whatever happens next
         if scope["type"] != "http":
             try:
                 await super().__call__(scope, receive, send)
@@ -100,7 +104,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
         outage: tuple[Outage, object] | None = scope["state"].pop(_OUTAGE, None)
         if outage is not None:
             # A 503 a client retries on, not a 200 it might take for an answer.
-            response = outage_response(outage[0], graphql=True, data=outage[1])
+            response = outage_response(scope, outage[0], graphql=True, data=outage[1])
         graphql_http.finish(response, scope)
         await response(scope, receive, send)
 
@@ -119,8 +123,12 @@ class KizunaGraphQL(GraphQL[Context, None]):
         if isinstance(request_data, list):  # batches are refused before this
             return await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response)
+        started = time.perf_counter()
         resolved = await self.persisted_operations.resolve(request_data, request, context.principal)
         if isinstance(resolved, ExecutionResult):
+            # Refused before the schema ran: told to the metrics and the access log as a
+            # refused operation, with the request id in its errors like any other's.
+            report_refusal(context, resolved, time.perf_counter() - started)
             return resolved
         result = await super().execute_operation(
             request, request_adapter, resolved.data, context, root_value, sub_response)
@@ -184,7 +192,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             services=self._state.services,
             principal=request.scope["state"][_PRINCIPAL],
             client_address=client.host if client else "unknown",
-            request_id=context_request_id(request.scope, request.headers.get("x-request-id")),
+            request_id=scope_request_id(request.scope),
             transport=response if isinstance(response, WebSocket) else None,
             user_agent=request.headers.get("user-agent", ""),
         )

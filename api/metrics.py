@@ -6,7 +6,8 @@ many apps in one process, and two apps must never add to each other's counters. 
 docs/operations.md#metrics.
 
 Every label has a bounded set of values: routes are templates, statuses classes, and the
-operation names a client chooses are capped (MAX_OPERATION_NAMES, then "other").
+operation names are capped (MAX_OPERATION_NAMES of the documents that validated, then
+"other"; a document that did not is "invalid").
 """
 
 import re
@@ -28,6 +29,9 @@ MAX_OPERATION_NAMES = 100
 """Distinct operation names counted per process; the rest are counted as "other"."""
 ANONYMOUS = "anonymous"
 OTHER = "other"
+INVALID = "invalid"
+"""The label of a document that did not parse or validate (or was refused before it ran),
+unless its operation's name has a label already."""
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # Seconds: a home screen takes a few milliseconds, an argon2 sign-in a few hundred.
@@ -78,8 +82,12 @@ class Metrics:
             registry.register(live)
         self._names: set[str] = set()
 
-    def operation_label(self, name: str | None) -> str:
-        """The label for a client's operation name: bounded in length, charset and count."""
+    def operation_label(self, name: str | None, *, validated: bool) -> str:
+        """The label for an operation's name: bounded in length, charset and count. Only a
+        document that validated takes one of the MAX_OPERATION_NAMES slots: anyone can
+        send a made-up name in a document that does not run, and must not use them up."""
+        if not validated:
+            return name if name is not None and name in self._names else INVALID
         if name is None:
             return ANONYMOUS
         if name in self._names:
@@ -97,7 +105,7 @@ class Metrics:
         self.http_duration.labels(route).observe(seconds)
 
     def operation(self, report: OperationReport) -> None:
-        name = self.operation_label(report.name)
+        name = self.operation_label(report.name, validated=report.validated)
         kind = report.type or "unknown"
         self.operations.labels(name, kind, report.outcome.value).inc()
         self.operation_duration.labels(name, kind).observe(report.seconds)
@@ -114,6 +122,14 @@ class Metrics:
 
     def webhook_attempt(self, outcome: str) -> None:
         self.webhook_attempts.labels(outcome).inc()
+
+
+def bounded_name(name: str | None) -> str | None:
+    """An operation's name as the access log may hold it: with the labels' charset and
+    length (a longer or stranger one is "other"), so no line carries what a client made up."""
+    if name is None or _NAME.fullmatch(name) is not None:
+        return name
+    return OTHER
 
 
 def _code_label(code: str) -> str:

@@ -1,9 +1,12 @@
 """HTTP-level limits that apply before any GraphQL parsing, and answers for requests that
 fail because the database does."""
 
+import json
+
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.telemetry import scope_request_id
 from schema.error_reporting import Outage, log_outage, outage_of
 
 
@@ -20,7 +23,7 @@ class BodySizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _too_large(send)
+                await _too_large(scope, send)
                 return
         received = 0
         response_started = False
@@ -43,15 +46,16 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await _too_large(send)
+                await _too_large(scope, send)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send) -> None:
-    body = b'{"errors":[{"message":"Request body too large."}]}'
+async def _too_large(scope: Scope, send: Send) -> None:
+    body = json.dumps({"errors": [{"message": "Request body too large.", "extensions": {
+        "code": "PAYLOAD_TOO_LARGE", "requestId": scope_request_id(scope)}}]}).encode()
     await send({
         "type": "http.response.start",
         "status": 413,
@@ -88,15 +92,18 @@ class DatabaseOutage:
                 raise
             log_outage(outage, error)
             graphql = scope["path"].startswith("/graphql")
-            await outage_response(outage, graphql=graphql)(scope, receive, send)
+            await outage_response(scope, outage, graphql=graphql)(scope, receive, send)
 
 
-def outage_response(outage: Outage, *, graphql: bool, data: object = None) -> JSONResponse:
+def outage_response(
+    scope: Scope, outage: Outage, *, graphql: bool, data: object = None
+) -> JSONResponse:
     """What a client is told about an outage: GraphQL-shaped errors (with what `data` the
     operation produced before it) for /graphql, `{"error": …}` like other routes' errors."""
     body: dict[str, object]
     if graphql:
-        body = {"errors": [{"message": outage.message, "extensions": {"code": outage.code}}]}
+        body = {"errors": [{"message": outage.message, "extensions": {
+            "code": outage.code, "requestId": scope_request_id(scope)}}]}
         if data is not None:
             body["data"] = data
     else:

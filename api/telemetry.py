@@ -17,11 +17,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from api.logs import structured_logger
-from api.metrics import Metrics
+from api.metrics import Metrics, bounded_name
 from auth.roles import Principal, Role
 from schema.context import Context, request_id
 from schema.operation_report import FAULT_CODE, OperationReport
@@ -29,6 +30,7 @@ from schema.operation_report import FAULT_CODE, OperationReport
 NOTE = "kizuna.request"
 """The scope-state key of the request's RequestNote (read by api.graphql_view)."""
 _HEADER = b"x-request-id"
+_REQUEST_ID = "kizuna.request_id"
 _PRINCIPAL_KINDS = {Role.MEMBER: "member", Role.STAFF: "staff", Role.ADMIN: "admin",
                     Role.INTEGRATION: "api_key"}
 
@@ -52,11 +54,25 @@ def principal_kind(principal: Principal | None) -> str:
     return "anonymous" if principal is None else _PRINCIPAL_KINDS[principal.role]
 
 
-def context_request_id(scope: Scope, header: str | None) -> str:
+def scope_request_id(scope: Scope) -> str:
     """The request's id as the middleware chose it (or, without the middleware, from the
-    header the same way)."""
+    header the same way, once per request): for every answer's errors, GraphQL's or not."""
+    state = scope.setdefault("state", {})
+    note: RequestNote | None = state.get(NOTE)
+    if note is not None:
+        return note.request_id
+    chosen: str | None = state.get(_REQUEST_ID)
+    if chosen is None:
+        chosen = state[_REQUEST_ID] = request_id(_header(scope))
+    return chosen
+
+
+def note_principal(scope: Scope, principal: Principal | None) -> None:
+    """Tell the access log what kind of caller this is as soon as it is known: a request
+    refused before any operation ran is logged with it too."""
     note: RequestNote | None = scope.get("state", {}).get(NOTE)
-    return note.request_id if note is not None else request_id(header)
+    if note is not None:
+        note.principal = principal_kind(principal)
 
 
 def operation_reporter(scope: Scope, context: Context) -> None:
@@ -86,7 +102,7 @@ class RequestTelemetry:
     def operation_done(self, note: RequestNote, context: Context,
                        report: OperationReport) -> None:
         note.principal = principal_kind(context.principal)
-        note.operation = report.name
+        note.operation = bounded_name(report.name)
         note.operation_type = report.type
         note.operations += 1
         note.errors += len(report.error_codes)
@@ -119,7 +135,8 @@ class RequestTelemetry:
             if response_started:
                 raise
             # Logged here, with the request id, and answered here, with it too: nothing
-            # further out would put it on the 500.
+            # further out would put it on the 500. Outside CORS, so a page on another
+            # origin cannot read it (docs/operations.md#logs): the log has the fault.
             self._errors.exception("unhandled error")
             await _fault(note, tracking_send)
         finally:
@@ -179,8 +196,25 @@ def _route(scope: Scope) -> str | None:
     """The matched route's template (`/data-export/{token}`: never the token itself);
     None for a path no route matched, which is whatever a client typed and never logged."""
     route = scope.get("route")
+    if route is None:
+        # Answered before routing (a CORS preflight or refusal, a 413): the route the path
+        # would have reached, as the router matches it (a method it does not take included).
+        route = _matching_route(scope)
     template = getattr(route, "path", None)
     return template if isinstance(template, str) else None
+
+
+def _matching_route(scope: Scope) -> BaseRoute | None:
+    partial: BaseRoute | None = None
+    for route in getattr(scope.get("app"), "routes", ()):
+        if not isinstance(route, BaseRoute):
+            continue
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
 
 
 async def _fault(note: RequestNote, send: Send) -> None:

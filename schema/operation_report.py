@@ -11,8 +11,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.error_reporting import is_fault, outage_of
 
@@ -33,7 +37,13 @@ UNCODED = "GRAPHQL_ERROR"
 @dataclass(frozen=True, slots=True)
 class OperationReport:
     name: str | None
-    """The operation's name as the client sent it (any text: bound it before use)."""
+    """The name of the operation the document selected (a GraphQL name, of any length:
+    bound it before use); None for an anonymous one, or when none was selected (the
+    document did not parse, or `operationName` named no operation of it). Never the
+    client's `operationName` as typed."""
+    validated: bool
+    """Whether the document parsed and validated: only then is `name` an operation the
+    schema can run, rather than whatever a client made up (metrics give it a label)."""
     type: str | None
     """query, mutation or subscription; None when the document did not parse."""
     outcome: Outcome
@@ -53,24 +63,36 @@ class OperationReporting(SchemaExtension):
     request id in every top-level error's `extensions.requestId`. List it first: it must
     run after MaskErrors has replaced the faults."""
 
+    _validated = False
+
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         started = time.perf_counter()
         failed = True
+        refused: tuple[str, ...] | None = None
         try:
             yield
             failed = False
+        except (CannotGetOperationTypeError, InvalidOperationTypeError,
+                MissingQueryError) as error:
+            # strawberry raises these for the view to refuse the request (400 or 405):
+            # the client's mistake, not a fault of ours.
+            refused = (_refusal_code(error),)
+            raise
         finally:
-            self._finish(context, failed=failed, seconds=time.perf_counter() - started)
+            self._finish(context, failed=failed, refused=refused,
+                         seconds=time.perf_counter() - started)
 
-    def _finish(self, context: object, *, failed: bool, seconds: float) -> None:
+    def on_validate(self) -> Iterator[None]:
+        yield
+        self._validated = not self.execution_context.pre_execution_errors
+
+    def _finish(self, context: object, *, failed: bool, refused: tuple[str, ...] | None,
+                seconds: float) -> None:
         execution = self.execution_context
         result = execution.result
         errors = list(getattr(result, "errors", None) or ())
-        request_id = getattr(context, "request_id", None)
-        if request_id is not None:
-            for error in errors:
-                error.extensions = {**(error.extensions or {}), "requestId": request_id}
+        _stamp(context, errors)
         observe: OperationObserver | None = getattr(context, "report_operation", None)
         if observe is None:
             return
@@ -79,22 +101,68 @@ class OperationReporting(SchemaExtension):
             operation_type: str | None = execution.operation_type.value
         except Exception:  # no document, or no operation of that name in it
             operation_type = None
+        if refused is not None:
+            outcome, codes = Outcome.REFUSED, refused
+        else:
+            outcome = Outcome.ERROR if failed else _outcome(raised)
+            codes = tuple(_code(error) for error in raised)
         observe(OperationReport(
-            name=_name(execution),
+            name=_selected_name(execution),
+            validated=self._validated and refused is None,
             type=operation_type,
-            outcome=Outcome.ERROR if failed else _outcome(raised),
-            error_codes=tuple(_code(error) for error in raised),
+            outcome=outcome,
+            error_codes=codes,
             payload_error_codes=_payload_codes(getattr(result, "data", None)),
             seconds=seconds,
         ))
 
 
-def _name(execution: object) -> str | None:
-    try:
-        name = getattr(execution, "operation_name", None)
-    except Exception:  # an unparsable document has no operations to name
+def report_refusal(context: object, result: ExecutionResult, seconds: float) -> None:
+    """For a request refused before the schema ran (a persisted operation unknown or not
+    trusted): the request id in its errors, and a report like a refused operation's."""
+    errors = list(result.errors or ())
+    _stamp(context, errors)
+    observe: OperationObserver | None = getattr(context, "report_operation", None)
+    if observe is not None:
+        observe(OperationReport(
+            name=None, validated=False, type=None, outcome=Outcome.REFUSED,
+            error_codes=tuple(_code(error) for error in errors), payload_error_codes=(),
+            seconds=seconds))
+
+
+def _stamp(context: object, errors: list[GraphQLError]) -> None:
+    request_id = getattr(context, "request_id", None)
+    if request_id is not None:
+        for error in errors:
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+
+
+def _selected_name(execution: ExecutionContext) -> str | None:
+    """The name of the operation the document selects, read from the document: a client's
+    `operationName` that names none of its operations is not a name of anything."""
+    document = execution.graphql_document
+    if document is None:
         return None
-    return name if isinstance(name, str) else None
+    # What the client sent, not strawberry's fallback to the first operation's name (a
+    # document of several needs one; strawberry is pinned: pyproject).
+    wanted = execution._provided_operation_name  # noqa: SLF001
+    operation = get_operation_ast(document, wanted if isinstance(wanted, str) else None)
+    if operation is None or operation.name is None:
+        return None
+    return operation.name.value
+
+
+def _refusal_code(
+    error: CannotGetOperationTypeError | InvalidOperationTypeError | MissingQueryError,
+) -> str:
+    """The code the view's refusal gives the client (api/graphql_http.py `refusal`)."""
+    if isinstance(error, InvalidOperationTypeError) and (
+        error.operation_type is not OperationType.SUBSCRIPTION
+    ):
+        return "METHOD_NOT_ALLOWED"
+    if isinstance(error, CannotGetOperationTypeError):
+        return UNCODED  # a GraphQL request error, which has no code
+    return "BAD_REQUEST"
 
 
 def _outcome(errors: list[GraphQLError]) -> Outcome:

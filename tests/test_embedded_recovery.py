@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -119,10 +120,20 @@ def lock_is_held(data_dir: Path) -> bool:
     return False
 
 
-def assert_unavailable(response: httpx.Response, body: object) -> None:
+def assert_unavailable(response: httpx.Response, body: dict[str, Any]) -> None:
+    """`body`, where a GraphQL error also carries the request id (as every error does)."""
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "3"
-    assert response.json() == body
+    assert response.json() == with_request_id(response, body)
+
+
+def with_request_id(response: httpx.Response, body: dict[str, Any]) -> dict[str, Any]:
+    request_id = response.headers["x-request-id"]
+    if "errors" not in body:
+        return body
+    return {**body, "errors": [
+        {**error, "extensions": {**error.get("extensions", {}), "requestId": request_id}}
+        for error in body["errors"]]}
 
 
 @EMBEDDED_ONLY
@@ -366,9 +377,9 @@ async def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(
         )
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "60"
-        assert refused.json() == {"errors": [{
+        assert refused.json() == with_request_id(refused, {"errors": [{
             "message": "The database's disk is full, so it cannot store changes; try "
-            "again later.", "extensions": {"code": "DATABASE_FULL"}}]}
+            "again later.", "extensions": {"code": "DATABASE_FULL"}}]})
         assert (await shop.points(member))["balance"] == 100  # reads go on
         assert not [r for r in caplog.records if r.exc_info], "a full disk is no fault"
         assert [r.levelname for r in caplog.records
@@ -400,9 +411,9 @@ async def test_a_damaged_database_file_is_reported_as_such_never_as_a_fault(
                                  "{ node { points } } } } }", token=member.access_token)
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "300"
-        assert refused.json()["errors"] == [{
+        assert refused.json()["errors"] == with_request_id(refused, {"errors": [{
             "message": "The database's file is damaged; an operator must recover it "
-            "before it can answer.", "extensions": {"code": "DATABASE_CORRUPT"}}]
+            "before it can answer.", "extensions": {"code": "DATABASE_CORRUPT"}}]})["errors"]
         assert not [r for r in caplog.records if r.exc_info], "damage is no code fault"
         assert [r.levelname for r in caplog.records
                 if r.getMessage().startswith("DATABASE_CORRUPT")] == ["CRITICAL"]

@@ -58,8 +58,10 @@ async def test_deeply_nested_json_is_a_json_400(gql: GraphQLClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"message": "The JSON is nested too deeply.",
-                                           "extensions": {"code": "BAD_REQUEST"}}]}
+    assert response.json() == {"errors": [{
+        "message": "The JSON is nested too deeply.",
+        "extensions": {"code": "BAD_REQUEST", "requestId": response.headers["x-request-id"]},
+    }]}
     # The server goes on answering.
     assert await gql.data("{ __typename }") == {"__typename": "Query"}
 
@@ -69,8 +71,10 @@ async def test_requests_refused_before_graphql_runs_get_json_errors(gql: GraphQL
         "/graphql", content="{not json", headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"message": "Unable to parse request body as JSON",
-                                           "extensions": {"code": "BAD_REQUEST"}}]}
+    assert response.json() == {"errors": [{
+        "message": "Unable to parse request body as JSON",
+        "extensions": {"code": "BAD_REQUEST", "requestId": response.headers["x-request-id"]},
+    }]}
 
 
 async def test_a_clients_mistakes_leave_no_traceback_in_the_log(

@@ -186,7 +186,8 @@ async def test_bad_json_and_unsupported_content_types_get_json_errors(
         assert bad.status_code == 400
         assert bad.headers["content-type"] == accept
         assert _error(bad) == {"message": "Unable to parse request body as JSON",
-                               "extensions": {"code": "BAD_REQUEST"}}
+                               "extensions": {"code": "BAD_REQUEST",
+                                              "requestId": bad.headers["x-request-id"]}}
     for unsupported in (form, text, no_type):
         assert unsupported.status_code == 415
         assert unsupported.headers["content-type"] == accept

@@ -20,9 +20,16 @@ import schema.accounts
 from api.app import create_app
 from api.logs import LogFormat, LogLevel, log_handler, resolved_format
 from api.metrics import MAX_OPERATION_NAMES
-from api.settings import Environment, Settings, SettingsError
+from api.settings import (
+    Environment,
+    PersistedOperationSettings,
+    Settings,
+    SettingsError,
+    TrustedDocuments,
+)
 from store import connect
-from tests.support import DEFAULT_PASSWORD, TEST_CLIENT_ADDRESS, GraphQLClient
+from tests.persisted_apps import started_app
+from tests.support import DEFAULT_PASSWORD, TEST_CLIENT_ADDRESS, GraphQLClient, ManualClock
 
 LogLines = Callable[[], list[dict[str, Any]]]
 HEX_ID = 32
@@ -346,10 +353,78 @@ async def test_operation_names_are_capped_so_clients_cannot_grow_the_series(
 
     names = {key.split('operation="')[1].split('"')[0] for key in after
              if key.startswith("kizuna_graphql_operations_total")}
-    assert len(names - {"other", "anonymous"}) == MAX_OPERATION_NAMES
+    assert len(names - {"other", "anonymous", "invalid"}) == MAX_OPERATION_NAMES
     assert "bad\nname" not in names
     assert sum(value for key, value in after.items()
                if key.startswith('kizuna_graphql_operations_total{operation="other"')) >= extra
+
+
+async def test_names_a_client_makes_up_take_no_label_slots(gql: GraphQLClient) -> None:
+    """Only a document that validated gives its operation a label: an anonymous client
+    cannot use up the slots with names of operations that do not exist or do not run."""
+    made_up = MAX_OPERATION_NAMES + 50
+    for number in range(made_up):
+        await gql.http.post("/graphql", json={"query": "query Real { __typename }",
+                                              "operationName": f"a{number}"})
+    for number in range(made_up):
+        await gql.http.post("/graphql", json={"query": f"query b{number} {{ nope }}"})
+    before = await scrape(gql.http)
+    await gql.data("query Real { __typename }")
+    await gql.execute("query Real { nope }")
+    after = await scrape(gql.http)
+
+    names = {key.split('operation="')[1].split('"')[0] for key in after
+             if key.startswith("kizuna_graphql_operations_total")}
+    assert names == {"invalid", "Real"}
+    assert sum(value for key, value in after.items()
+               if key.startswith('kizuna_graphql_operations_total{operation="invalid"')
+               ) == 2 * made_up
+    assert moved(before, after, OPS.format(name="Real", outcome="ok", type="query")) == 1
+    # Once the name has a label, the same operation refused is counted under it.
+    assert moved(before, after, OPS.format(name="Real", outcome="refused", type="query")) == 1
+
+
+async def test_what_strawberry_refuses_is_the_clients_error_not_ours(
+    gql: GraphQLClient,
+) -> None:
+    before = await scrape(gql.http)
+    over_get = await gql.http.get("/graphql", params={"query": "mutation M { __typename }"})
+    unknown = await gql.http.post("/graphql", json={"query": "query A { __typename }",
+                                                    "operationName": "B"})
+    no_query = await gql.http.post("/graphql", json={"query": ""})
+    after = await scrape(gql.http)
+
+    assert [over_get.status_code, unknown.status_code, no_query.status_code] == [405, 200, 400]
+    outcomes = {outcome: sum(moved(before, after, key) for key in after
+                             if key.startswith("kizuna_graphql_operations_total")
+                             and f'outcome="{outcome}"' in key)
+                for outcome in ("ok", "refused", "error")}
+    assert outcomes == {"ok": 0, "refused": 3, "error": 0}
+    assert moved(before, after, OPS.format(name="invalid", outcome="refused",
+                                           type="mutation")) == 1
+    assert moved(before, after, 'kizuna_graphql_errors_total'
+                 '{code="METHOD_NOT_ALLOWED",kind="top_level"}') == 1
+    assert moved(before, after, 'kizuna_graphql_errors_total'
+                 '{code="INTERNAL_SERVER_ERROR",kind="top_level"}') == 0
+
+
+async def test_the_access_log_holds_no_operation_name_as_a_client_typed_it(
+    gql: GraphQLClient, log_lines: LogLines
+) -> None:
+    typed = "Real\nstatus=500 principal=admin"
+    long_name = "L" * 10_000
+    await gql.http.post("/graphql", json={"query": "query Real { __typename }",
+                                          "operationName": typed})
+    await gql.http.post("/graphql", json={"query": f"query {long_name} {{ __typename }}"})
+    await gql.http.post("/graphql", json={"query": "query Real { __typename }",
+                                          "operationName": "Real"})
+
+    unknown, long, real = access_lines(log_lines())
+    assert unknown["operation"] is None and unknown["errors"] == 1
+    assert long["operation"] == "other" and long["status"] == 200
+    assert real["operation"] == "Real"
+    written = json.dumps([unknown, long])
+    assert "status=500" not in written and "L" * 101 not in written
 
 
 async def test_metrics_are_open_in_development(gql: GraphQLClient) -> None:
@@ -435,3 +510,107 @@ async def test_background_job_runs_are_counted(settings: Settings) -> None:
                     "audit_retention", "erasures", "webhook_dispatch", "webhook_send"}
     assert all('outcome="ok"' in key for key in runs)
     assert runs['kizuna_job_runs_total{job="points_expiry",outcome="ok"}'] == 1, "hourly"
+
+
+# Answers made before GraphQL runs -------------------------------------------------------
+
+
+def _request_ids(response: httpx.Response) -> list[object]:
+    return [error.get("extensions", {}).get("requestId") for error in response.json()["errors"]]
+
+
+async def test_refusals_before_graphql_carry_the_request_id_in_their_errors(
+    gql: GraphQLClient, settings: Settings
+) -> None:
+    answers = {
+        "invalid token": await gql.http.post(
+            "/graphql", json={"query": "{ __typename }"},
+            headers={"authorization": "Bearer nonsense"}),
+        "too large": await gql.http.post(
+            "/graphql", content=b"x" * (settings.graphql.max_body_bytes + 1),
+            headers={"content-type": "application/json"}),
+        "not acceptable": await gql.http.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"accept": "text/csv"}),
+        "bad method": await gql.http.put("/graphql", json={"query": "{ __typename }"}),
+        "mutation over GET": await gql.http.get(
+            "/graphql", params={"query": "mutation M { __typename }"}),
+        "no such operation": await gql.http.post(
+            "/graphql", json={"query": "query A { __typename }", "operationName": "B"},
+            headers={"accept": "application/graphql-response+json"}),
+        "persisted, unknown": await gql.http.post("/graphql", json={"extensions": {
+            "persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}}),
+    }
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "invalid token": 401, "too large": 413, "not acceptable": 406, "bad method": 405,
+        "mutation over GET": 405, "no such operation": 400, "persisted, unknown": 200}
+    for name, answer in answers.items():
+        assert _request_ids(answer) == [answer.headers["x-request-id"]], name
+
+
+async def test_persisted_operation_refusals_are_counted_as_refused(
+    settings: Settings, clock: ManualClock, log_lines: LogLines
+) -> None:
+    locked = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        trusted_documents=TrustedDocuments.ALLOW_LIST))
+    async with started_app(locked, clock) as (http, _):
+        before = await scrape(http)
+        untrusted = await http.post("/graphql", json={
+            "query": "query Unlisted { programRules { name } }"})
+        unknown = await http.post("/graphql", json={"extensions": {
+            "persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}})
+        after = await scrape(http)
+
+    assert untrusted.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_TRUSTED"
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    for code in ("PERSISTED_QUERY_NOT_TRUSTED", "PERSISTED_QUERY_NOT_FOUND"):
+        assert moved(before, after, f'kizuna_graphql_errors_total{{code="{code}",'
+                     'kind="top_level"}') == 1, code
+    assert moved(before, after, OPS.format(name="invalid", outcome="refused",
+                                           type="unknown")) == 2
+    refused = [line for line in access_lines(log_lines()) if line["method"] == "POST"]
+    assert [(line["errors"], line["principal"]) for line in refused] == [
+        (1, "anonymous"), (1, "anonymous")]
+
+
+async def test_a_request_refused_before_graphql_runs_still_logs_the_kind_of_caller(
+    gql: GraphQLClient, log_lines: LogLines
+) -> None:
+    member = await gql.member()
+    refused = await gql.http.post("/graphql", content=b"{ __typename }", headers={
+        "authorization": f"Bearer {member.access_token}", "content-type": "text/plain"})
+    assert refused.status_code == 415
+
+    line = access_lines(log_lines())[-1]
+    assert (line["status"], line["principal"], line["operation"]) == (415, "member", None)
+
+
+async def test_answers_made_before_routing_are_labelled_with_the_route(
+    settings: Settings, clock: ManualClock, log_lines: LogLines
+) -> None:
+    """A CORS preflight or refusal and a 413 are answered by middleware, before the router
+    has chosen a route: they are still counted and logged under the route's template."""
+    origin = "https://app.example.com"
+    cors = dataclasses.replace(settings, cors_origins=(origin,))
+    preflight = {"access-control-request-method": "POST",
+                 "access-control-request-headers": "content-type"}
+    async with started_app(cors, clock) as (http, _):
+        before = await scrape(http)
+        allowed = await http.options("/graphql", headers={"origin": origin, **preflight})
+        refused = await http.options("/graphql", headers={
+            "origin": "https://evil.example.net", **preflight})
+        too_large = await http.post(
+            "/graphql", content=b"x" * (settings.graphql.max_body_bytes + 1),
+            headers={"content-type": "application/json"})
+        unknown = await http.options("/nowhere", headers={"origin": origin, **preflight})
+        after = await scrape(http)
+
+    assert [allowed.status_code, refused.status_code, too_large.status_code] == [204, 403, 413]
+    assert unknown.status_code == 204  # a preflight is answered whatever the path
+    for key, count in (('{method="OPTIONS",route="/graphql",status="2xx"}', 1),
+                       ('{method="OPTIONS",route="/graphql",status="4xx"}', 1),
+                       ('{method="POST",route="/graphql",status="4xx"}', 1),
+                       ('{method="OPTIONS",route="unmatched",status="2xx"}', 1)):
+        assert moved(before, after, f"kizuna_http_requests_total{key}") == count, key
+    paths = [line["path"] for line in access_lines(log_lines())
+             if line["path"] != "/metrics"]
+    assert paths == ["/graphql", "/graphql", "/graphql", None]

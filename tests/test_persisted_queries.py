@@ -38,8 +38,8 @@ async def test_unknown_hash_answers_persisted_query_not_found_as_apollo_expects(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/")
     errors = response.json()["errors"]
-    assert errors == [{"message": "PersistedQueryNotFound",
-                       "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]
+    assert errors == [{"message": "PersistedQueryNotFound", "extensions": {
+        "code": "PERSISTED_QUERY_NOT_FOUND", "requestId": response.headers["x-request-id"]}}]
     assert await _stored(state) == []
 
 
