@@ -5,8 +5,9 @@ A request names a stored operation by `extensions.persistedQuery {version: 1, sh
 (APQ, and Apollo's persisted query lists) or by Relay's `documentId` / `doc_id`; `resolve`
 turns it into the request strawberry runs, or into the error an Apollo client expects:
 
-- a hash alone, unknown: `PersistedQueryNotFound` (`PERSISTED_QUERY_NOT_FOUND`), HTTP 200 —
-  Apollo's link then sends the hash with the text;
+- a hash alone, unknown: `PersistedQueryNotFound` (`PERSISTED_QUERY_NOT_FOUND`), a request
+  error (400 in application/graphql-response+json, 200 in application/json:
+  api/graphql_http.py) — Apollo's link then sends the hash with the text;
 - a hash with the text: the text must hash to it (`PERSISTED_QUERY_HASH_MISMATCH`); it runs
   and, if it parsed and validated, is registered (bounded: docs/persisted-operations.md);
 - with `KIZUNA_TRUSTED_DOCUMENTS=allow-list`: only trusted operations run (by id, or by a

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from api.operation_store import OPERATIONS, OperationStore, TrustedOperation
-from api.settings import PersistedOperationSettings, Settings
+from api.settings import PersistedOperationSettings, Settings, TrustedDocuments
 from api.state import AppState
 from tests.persisted_apps import started_app, started_app_for
 from tests.persisted_support import (
@@ -344,3 +344,44 @@ async def test_concurrent_registrations_of_one_query_store_it_once_and_all_run(
                                        for _ in range(8)))
     assert all(r.json() == {"data": {"programRules": []}} for r in responses)
     assert len(await _stored(state)) == 1
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+MEDIA_STATUS = [("application/json", 200), (GRAPHQL_RESPONSE, 400),
+                (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", 400)]
+"""What docs/persisted-operations.md promises for a refusal: a request error, so 200 in the
+legacy media type and 400 in the GraphQL-over-HTTP one (Apollo Client 4's preference)."""
+
+
+def _refused(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    media = GRAPHQL_RESPONSE if status == 400 else "application/json"
+    assert response.headers["content-type"].startswith(media)
+    answer = response.json()
+    assert answer["errors"][0]["extensions"]["code"] == code
+    assert answer.get("data") is None
+    assert ("data" in answer) is (status == 200)
+
+
+@pytest.mark.parametrize(("accept", "status"), MEDIA_STATUS)
+async def test_a_miss_is_200_as_json_and_400_as_graphql_response_json(
+    http: httpx.AsyncClient, accept: str, status: int,
+) -> None:
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(PUBLIC_QUERY)}}}
+    by_post = await http.post("/graphql", json=body, headers={"accept": accept})
+    _refused(by_post, status, "PERSISTED_QUERY_NOT_FOUND")
+    by_get = await apq_get(http, PUBLIC_QUERY, headers={"accept": accept})
+    _refused(by_get, status, "PERSISTED_QUERY_NOT_FOUND")
+    assert by_get.headers["cache-control"] == "private, no-store"
+
+
+@pytest.mark.parametrize(("accept", "status"), MEDIA_STATUS)
+async def test_an_untrusted_operation_is_200_as_json_and_400_as_graphql_response_json(
+    settings: Settings, clock: Any, accept: str, status: int,
+) -> None:
+    locked = dataclasses.replace(settings, persisted=PersistedOperationSettings(
+        trusted_documents=TrustedDocuments.ALLOW_LIST, exempt=frozenset()))
+    async with started_app(locked, clock) as (http, _):
+        response = await http.post("/graphql", json={"query": PUBLIC_QUERY},
+                                   headers={"accept": accept})
+        _refused(response, status, "PERSISTED_QUERY_NOT_TRUSTED")
