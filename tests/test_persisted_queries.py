@@ -171,6 +171,24 @@ async def test_public_get_by_hash_has_an_etag_and_answers_304_to_if_none_match(
     assert stale.json() == first.json()
 
 
+def _vary(response: httpx.Response) -> set[str]:
+    return {part.strip().lower() for part in response.headers.get("vary", "").split(",")
+            if part.strip()}
+
+
+async def test_the_304_carries_the_same_vary_as_the_200(http: httpx.AsyncClient) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)
+    encoding = {"accept-encoding": "gzip"}
+    first = await apq_get(http, PUBLIC_QUERY, headers=encoding)
+    assert first.status_code == 200
+    assert _vary(first) == {"accept", "authorization", "accept-encoding"}
+    again = await apq_get(http, PUBLIC_QUERY,
+                          headers={**encoding, "if-none-match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert _vary(again) == _vary(first)
+    assert again.headers.get("vary", "").lower().count("accept-encoding") == 1
+
+
 async def test_public_max_age_comes_from_the_setting(settings: Settings, clock: Any) -> None:
     cached = dataclasses.replace(settings, persisted=PersistedOperationSettings(
         public_cache_seconds=60))
