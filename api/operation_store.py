@@ -328,6 +328,16 @@ class OperationStore:
         return result.deleted_count == 1
 
 
+async def forget_client_addresses(store: Store) -> None:
+    """Registrations made before clients were stored as keyed hashes hold a raw address
+    (and no `last_used`): deleted — they are a cache, their clients register them again
+    on the next miss — with the index that counted by address alone."""
+    collection = store.collection(OPERATIONS)
+    await collection.delete_many({"source": "apq", "last_used": {"$exists": False}})
+    with contextlib.suppress(Exception):  # a database made after it never had it
+        await collection.drop_index("by_source_client")
+
+
 def _trusted_document(operation: TrustedOperation, now: datetime) -> Document:
     return {"_id": operation.id, "sha256": sha256_hex(operation.body), "body": operation.body,
             "name": operation.name, "trusted": True, "source": "manifest", "created_at": now,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.migrations import migrate
 from api.operation_store import OPERATIONS, OperationStore, TrustedOperation
 from api.settings import PersistedOperationSettings, Settings, TrustedDocuments
 from api.state import AppState
@@ -403,3 +404,21 @@ async def test_an_untrusted_operation_is_200_as_json_and_400_as_graphql_response
         response = await http.post("/graphql", json={"query": PUBLIC_QUERY},
                                    headers={"accept": accept})
         _refused(response, status, "PERSISTED_QUERY_NOT_TRUSTED")
+
+
+async def test_registrations_stored_with_a_raw_address_are_forgotten_once(
+    http: httpx.AsyncClient, state: AppState,
+) -> None:
+    await apq_post(http, PUBLIC_QUERY, with_text=True)  # the new form: kept
+    operations = state.services.store.collection(OPERATIONS)
+    await operations.insert_one({
+        "_id": sha256("old"), "sha256": sha256("old"), "body": "old", "name": None,
+        "trusted": False, "source": "apq", "client": TEST_CLIENT_ADDRESS,
+        "created_at": state.services.clock(), "expires_at": state.services.clock()})
+    await operations.insert_one({"_id": "relay-1", "sha256": sha256("x"), "body": "x",
+                                 "trusted": True, "source": "manifest"})
+    await state.services.store.collection("migrations").delete_one(
+        {"_id": "persisted_operations_client_hash_v1"})
+    await migrate(state.services.store)
+    assert sorted(d["_id"] for d in await _stored(state)) == sorted(
+        [sha256(PUBLIC_QUERY), "relay-1"])
