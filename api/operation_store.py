@@ -216,13 +216,6 @@ class OperationStore:
                 {"_id": {"$in": ids}, "source": "apq"},
                 {"$set": {"last_used": now, "expires_at": now + self._retention}})
 
-    async def uses_written(self) -> None:
-        """Wait until the uses noted so far are in the database (tests, shutdown)."""
-        writer = self._writer
-        if writer is not None:
-            await writer
-        await self.write_uses()
-
     async def trusted_by_sha256(self, digest: str) -> StoredOperation | None:
         """A trusted operation whose body has this SHA-256 (any id), or None; both answers
         are kept in memory (the full-text path of the allow-list)."""
