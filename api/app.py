@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             # Any method: the view answers 405 in JSON.
             Route("/graphql", PublicCaching(
                 graphql, max_age=settings.persisted.public_cache_seconds,
+                compressed=settings.compression,
             )),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),

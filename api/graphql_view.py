@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from api import graphql_http
+from api import graphql_http, public_caching
 from api.graphiql_page import graphiql_page
 from api.middleware import outage_response
 from api.persisted_operations import PersistedOperations
@@ -146,6 +146,7 @@ class KizunaGraphQL(GraphQL[Context, None]):
             if outage is not None:
                 request.scope["state"][_OUTAGE] = (outage, _some_data(result.data))
                 break
+        public_caching.note_result(request.scope, result)
         return graphql_http.shaped(
             request.scope, result, await super().process_result(request, result)
         )

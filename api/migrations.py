@@ -3,6 +3,7 @@ because each spans packages that may not import one another."""
 
 import logging
 
+from api.operation_store import forget_client_addresses
 from auth.member_search import backfill_words, member_accounts
 from loyalty.collections import LEDGER, STATS
 from loyalty.members.directory import enrol
@@ -26,6 +27,8 @@ async def member_directory(store: Store) -> None:
 
 async def migrate(store: Store) -> None:
     await run_once(store, "member_directory_v1", lambda: member_directory(store))
+    await run_once(store, "persisted_operations_client_hash_v1",
+                   lambda: forget_client_addresses(store))
     await _warn_if_roll_ups_missing(store)
 
 

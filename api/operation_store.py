@@ -3,13 +3,23 @@ in use so that a request by hash costs no database round trip in the common case
 
 One document per operation (collection `persisted_operations`):
 `{_id: <id>, sha256, body, name, trusted, source: "apq"|"manifest", client, created_at,
-expires_at}`. The id is the SHA-256 hex of the body for automatic persisted queries and
-Apollo manifests, and whatever Relay's compiler chose for Relay manifests. Registered
-(APQ) operations expire `apq_retention_days` after registration (a TTL index; a client
-that still uses one registers it again, transparently); trusted ones never expire.
+last_used, expires_at}`. The id is the SHA-256 hex of the body for automatic persisted
+queries and Apollo manifests, and whatever Relay's compiler chose for Relay manifests.
+
+Registered (APQ) operations are a cache, not a record: `client` is a keyed hash of the
+client's network (api/persisted_operations.py `client_key`), never an address; past a cap
+the least recently used registrations are evicted to make room (nobody can fill the store
+and lock registration out); and one expires `retention` after its last use (a TTL index on
+`expires_at`, moved forward with `last_used`). A use is written at most once per
+USE_INTERVAL per operation, in the background and in batches, so a hit from the in-process
+copy still costs no round trip on the request's path. Trusted ones never expire and are
+never evicted.
 """
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -19,10 +29,15 @@ from datetime import datetime, timedelta
 from store import Collection, Document, IndexSpec, Session, Store, is_duplicate_key
 from store.clock import Clock
 
+log = logging.getLogger("kizuna.persisted_operations")
+
 OPERATIONS = "persisted_operations"
 INDEXES = (
     IndexSpec(OPERATIONS, (("sha256", 1),), name="by_sha256"),
-    IndexSpec(OPERATIONS, (("source", 1), ("client", 1)), name="by_source_client"),
+    # The per-client and total caps count, and evict the least recently used, by these.
+    IndexSpec(OPERATIONS, (("source", 1), ("client", 1), ("last_used", 1)),
+              name="by_source_client_use"),
+    IndexSpec(OPERATIONS, (("source", 1), ("last_used", 1)), name="by_source_use"),
     IndexSpec(OPERATIONS, (("expires_at", 1),), name="registration_expiry",
               expire_after_seconds=0),
 )
@@ -31,6 +46,12 @@ CACHE_SIZE = 2000
 CACHE_SECONDS = 60.0
 """How long a copy is used before the database is asked again: a manifest added or an
 operation removed on another process counts here within a minute."""
+USE_INTERVAL = timedelta(hours=1)
+"""How stale a registration's `last_used` may be: refreshed at most this often per
+operation and process (eviction and expiry need an order of days, not of seconds)."""
+_USES_REMEMBERED = 20_000
+"""Bound on the operations whose last written use a process remembers; forgetting costs
+only an early refresh."""
 
 
 def sha256_hex(text: str) -> str:
@@ -64,11 +85,10 @@ class TrustedOperation:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationLimits:
-    """Bounds on automatic registrations: in all, and per client address."""
+    """Bounds on automatic registrations: in all, and per client (network)."""
 
     max_operations: int
     max_per_client: int
-    retention: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +133,9 @@ class _Copies:
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -120,12 +143,17 @@ class _Copies:
 class OperationStore:
     """Look-ups (cached), automatic registrations (bounded) and trusted manifests."""
 
-    def __init__(self, store: Store, *, clock: Clock, cache_size: int = CACHE_SIZE,
-                 cache_seconds: float = CACHE_SECONDS,
+    def __init__(self, store: Store, *, clock: Clock, retention: timedelta = timedelta(days=30),
+                 cache_size: int = CACHE_SIZE, cache_seconds: float = CACHE_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._clock = clock
+        self._retention = retention
         self._copies = _Copies(cache_size, cache_seconds, monotonic)
+        self._used: dict[str, datetime] = {}
+        """Registered operations' last use written (or being written) by this process."""
+        self._pending: set[str] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def database(self) -> Store:
@@ -141,13 +169,52 @@ class OperationStore:
         key = "id:" + operation_id
         found, value = self._copies.get(key)
         if found:
+            if value is not None:
+                self._note_use(value)
             return value
         document = await self._collection.find_one({"_id": operation_id})
         if document is None:
             return None
         operation = StoredOperation.of(document)
         self._copies.put(key, operation)
+        self._note_use(operation)
         return operation
+
+    def _note_use(self, operation: StoredOperation) -> None:
+        """Remember that a registered operation was used; written in the background at
+        most once per USE_INTERVAL, so the request does not wait for it."""
+        if operation.trusted:
+            return
+        now = self._clock()
+        last = self._used.get(operation.id)
+        if last is not None and now - last < USE_INTERVAL:
+            return
+        if len(self._used) >= _USES_REMEMBERED:
+            self._used.clear()
+        self._used[operation.id] = now
+        self._pending.add(operation.id)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_uses())
+
+    async def _write_uses(self) -> None:
+        # A failure only leaves `last_used` older than it should be: logged, not raised.
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await self.write_uses()
+            except Exception:
+                log.warning("could not record the use of persisted operations",
+                            exc_info=True)
+
+    async def write_uses(self) -> None:
+        """Write the uses noted so far (one update for the batch): each moves the
+        operation's `last_used` and its expiry forward."""
+        while self._pending:
+            ids = list(self._pending)
+            self._pending.clear()
+            now = self._clock()
+            await self._collection.update_many(
+                {"_id": {"$in": ids}, "source": "apq"},
+                {"$set": {"last_used": now, "expires_at": now + self._retention}})
 
     async def trusted_by_sha256(self, digest: str) -> StoredOperation | None:
         """A trusted operation whose body has this SHA-256 (any id), or None; both answers
@@ -163,34 +230,48 @@ class OperationStore:
 
     async def register(self, *, body: str, digest: str, name: str | None, client: str,
                        limits: RegistrationLimits) -> bool:
-        """Store an automatically persisted query under its SHA-256, unless the store holds
-        `max_operations` of them already or this client registered `max_per_client` that
-        have not expired: then nothing is stored and False is returned (the query still
-        runs; the client just keeps sending its text)."""
+        """Store an automatically persisted query under its SHA-256 (`client`: the keyed
+        hash of the client's network, never an address). At a cap — this client's
+        `max_per_client`, or `max_operations` in all — the least recently used automatic
+        registrations (this client's, then anyone's) are evicted first; trusted operations
+        never are. False only when registration is off (`max_operations` 0).
+
+        Registrations racing at the cap may each see room for one more: the store can then
+        hold a few more than the cap until the next registration, which evicts down to it."""
         collection = self._collection
-        if limits.max_operations == 0:
+        if limits.max_operations == 0 or limits.max_per_client == 0:
             return False
-        if await collection.count_documents(
-            {"source": "apq", "client": client}, limit=limits.max_per_client,
-        ) >= limits.max_per_client:
-            return False
-        if await collection.count_documents(
-            {"source": "apq"}, limit=limits.max_operations,
-        ) >= limits.max_operations:
-            return False
+        await self._make_room({"source": "apq", "client": client}, limits.max_per_client)
+        await self._make_room({"source": "apq"}, limits.max_operations)
         now = self._clock()
         try:
             await collection.insert_one({
                 "_id": digest, "sha256": digest, "body": body, "name": name,
                 "trusted": False, "source": "apq", "client": client, "created_at": now,
-                "expires_at": now + limits.retention,
+                "last_used": now, "expires_at": now + self._retention,
             })
+            self._used[digest] = now
         except Exception as error:
             if not is_duplicate_key(error):  # registered meanwhile: the same body
                 raise
         self._copies.put("id:" + digest, StoredOperation(
             id=digest, body=body, sha256=digest, name=name, trusted=False, source="apq"))
         return True
+
+    async def _make_room(self, query: Document, cap: int) -> None:
+        """Evict the least recently used documents matching `query` until one more fits
+        under `cap`."""
+        collection = self._collection
+        count = await collection.count_documents(query)
+        if count < cap:
+            return
+        oldest = [document["_id"] async for document in collection.find(
+            query, {"_id": 1}).sort("last_used", 1).limit(count - cap + 1)]
+        # `trusted: False` again: a manifest may have made one trusted meanwhile.
+        await collection.delete_many({"_id": {"$in": oldest}, "trusted": False})
+        for evicted in oldest:
+            self._used.pop(evicted, None)
+            self._copies.discard("id:" + evicted)
 
     async def add_trusted(self, operations: Sequence[TrustedOperation]) -> ManifestOutcome:
         """Store a manifest's operations as trusted, all or nothing: an id already stored
@@ -218,7 +299,7 @@ class OperationStore:
                 await collection.update_many(
                     {"_id": {"$in": upgrade}},
                     {"$set": {"trusted": True, "source": "manifest", "trusted_at": now},
-                     "$unset": {"expires_at": "", "client": ""}},
+                     "$unset": {"expires_at": "", "client": "", "last_used": ""}},
                     session=session)
             return ManifestOutcome(added=len(new), upgraded=len(upgrade),
                                    unchanged=len(operations) - len(new) - len(upgrade))
@@ -238,6 +319,16 @@ class OperationStore:
         result = await self._collection.delete_one({"_id": operation_id})
         self._copies.clear()
         return result.deleted_count == 1
+
+
+async def forget_client_addresses(store: Store) -> None:
+    """Registrations made before clients were stored as keyed hashes hold a raw address
+    (and no `last_used`): deleted — they are a cache, their clients register them again
+    on the next miss — with the index that counted by address alone."""
+    collection = store.collection(OPERATIONS)
+    await collection.delete_many({"source": "apq", "last_used": {"$exists": False}})
+    with contextlib.suppress(Exception):  # a database made after it never had it
+        await collection.drop_index("by_source_client")
 
 
 def _trusted_document(operation: TrustedOperation, now: datetime) -> Document:

@@ -5,8 +5,9 @@ A request names a stored operation by `extensions.persistedQuery {version: 1, sh
 (APQ, and Apollo's persisted query lists) or by Relay's `documentId` / `doc_id`; `resolve`
 turns it into the request strawberry runs, or into the error an Apollo client expects:
 
-- a hash alone, unknown: `PersistedQueryNotFound` (`PERSISTED_QUERY_NOT_FOUND`), HTTP 200 —
-  Apollo's link then sends the hash with the text;
+- a hash alone, unknown: `PersistedQueryNotFound` (`PERSISTED_QUERY_NOT_FOUND`), a request
+  error (400 in application/graphql-response+json, 200 in application/json:
+  api/graphql_http.py) — Apollo's link then sends the hash with the text;
 - a hash with the text: the text must hash to it (`PERSISTED_QUERY_HASH_MISMATCH`); it runs
   and, if it parsed and validated, is registered (bounded: docs/persisted-operations.md);
 - with `KIZUNA_TRUSTED_DOCUMENTS=allow-list`: only trusted operations run (by id, or by a
@@ -15,8 +16,12 @@ turns it into the request strawberry runs, or into the error an Apollo client ex
   while it is served).
 """
 
+import hashlib
+import hmac
+import ipaddress
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -75,14 +80,36 @@ class PersistedOperations:
         self._settings: PersistedOperationSettings = state.settings.persisted
         self._graphiql_served = not state.settings.production
         self._store: OperationStore | None = None
+        self._secret: bytes | None = None
 
     @property
     def operations(self) -> OperationStore:
         """The operation store of the running app (made once its database is open)."""
         services = self._state.services
         if self._store is None or self._store.database is not services.store:
-            self._store = OperationStore(services.store, clock=services.clock)
+            self._store = OperationStore(
+                services.store, clock=services.clock,
+                retention=timedelta(days=self._settings.apq_retention_days))
         return self._store
+
+    def client_key(self, address: str) -> str:
+        """What the store keeps of a client: a keyed hash of its network (one IPv6 /64 is
+        one client, as a host usually gets a whole /64), never the address (personal
+        data). The key derives from the server's signing key, so every process of a
+        deployment computes the same one and the hash cannot be reversed by trying the
+        2³² IPv4 addresses without it."""
+        return hmac.new(self._client_secret(), _network(address).encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    def _client_secret(self) -> bytes:
+        if self._secret is None:
+            keyring = self._state.keyring
+            if keyring is None:  # not started: never the case while requests are served
+                self._secret = secrets.token_bytes(32)
+            else:
+                raw = keyring.signing.private_key.private_bytes_raw()
+                self._secret = hashlib.sha256(b"kizuna-apq-client\0" + raw).digest()
+        return self._secret
 
     async def resolve(self, data: GraphQLRequestData, request: Request,
                       principal: Principal | None) -> Resolved | ExecutionResult:
@@ -147,11 +174,10 @@ class PersistedOperations:
         settings = self._settings
         await self.operations.register(
             body=resolved.data.query, digest=resolved.register,
-            name=resolved.data.operation_name, client=client,
+            name=resolved.data.operation_name, client=self.client_key(client),
             limits=RegistrationLimits(
                 max_operations=settings.apq_max_operations,
                 max_per_client=settings.apq_max_per_client,
-                retention=timedelta(days=settings.apq_retention_days),
             ))
 
     async def _named(self, data: GraphQLRequestData,
@@ -210,6 +236,19 @@ class PersistedOperations:
     def _admin_exempt(self, principal: Principal | None) -> bool:
         return TrustedExemption.ADMIN in self._settings.exempt and principal is not None and (
             principal.role is Role.ADMIN)
+
+
+def _network(address: str) -> str:
+    """The unit the per-client cap counts: an IPv4 address, or an IPv6 address's /64."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown", a Unix socket's path
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 async def _relay_document_id(request: Request) -> object:

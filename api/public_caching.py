@@ -11,22 +11,35 @@ private, no-store`. POST answers are not cached by HTTP caches anyway and are le
 """
 
 import hashlib
-import json
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.types import ExecutionResult
 
 from api.etags import none_match
 from api.persisted_operations import PUBLIC_CANDIDATE
 
+_ERROR_FREE = "kizuna.error_free"
+
 _JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def note_result(scope: Scope, result: ExecutionResult) -> None:
+    """Called by the view with the result it answers: only one without `errors` may be
+    public. Noted here, where the result is at hand, so the body need not be parsed again
+    to find out."""
+    if not result.errors:
+        scope.setdefault("state", {})[_ERROR_FREE] = True
 
 
 class PublicCaching:
     """Wraps the /graphql endpoint (GET requests only; the rest pass straight through)."""
 
-    def __init__(self, app: ASGIApp, *, max_age: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_age: int, compressed: bool) -> None:
         self._app = app
+        # api/compression.py adds `Vary: Accept-Encoding` to the JSON 200 but not to a 304
+        # (no content type): the 304 must still say what the 200 says (RFC 9110 15.4.5).
+        self._vary_304 = ("Accept-Encoding",) if compressed else ()
         # 0: caches may keep the answer but must revalidate it (a 304 costs no body).
         self._public = f"public, max-age={max_age}" if max_age else "public, no-cache"
 
@@ -58,8 +71,9 @@ class PublicCaching:
             await send(start)
             await send({"type": "http.response.body", "body": body})
             return
-        if not (scope["state"].get(PUBLIC_CANDIDATE) and start["status"] == 200
-                and _without_errors(body)):
+        state = scope["state"]
+        if not (state.get(PUBLIC_CANDIDATE) and state.get(_ERROR_FREE)
+                and start["status"] == 200):
             headers["cache-control"] = "private, no-store"
             await send({**start, "headers": headers.raw})
             await send({"type": "http.response.body", "body": body})
@@ -73,6 +87,7 @@ class PublicCaching:
         if none_match(Headers(scope=scope).get("if-none-match"), etag):
             del headers["content-length"]
             del headers["content-type"]
+            headers["vary"] = _vary(headers.get("vary"), *self._vary_304)
             await send({**start, "status": 304, "headers": headers.raw})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -80,12 +95,6 @@ class PublicCaching:
         await send({"type": "http.response.body", "body": body})
 
 
-def _without_errors(body: bytes) -> bool:
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(answer, dict) and not answer.get("errors")
 
 
 def _vary(existing: str | None, *names: str) -> str:

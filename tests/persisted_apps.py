@@ -1,7 +1,7 @@
 """An app of its own for a test that needs other persisted-operation settings."""
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
@@ -18,13 +18,23 @@ async def started_app(
     settings: Settings, clock: Clock,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     """The app for `settings`, started, with an HTTP client; its database dropped after."""
+    async with started_app_for(settings, clock, (TEST_CLIENT_ADDRESS,)) as ([http], state):
+        yield http, state
+
+
+@contextlib.asynccontextmanager
+async def started_app_for(
+    settings: Settings, clock: Clock, addresses: Sequence[str],
+) -> AsyncIterator[tuple[list[httpx.AsyncClient], AppState]]:
+    """The app for `settings`, started, with an HTTP client from each of `addresses`."""
     application = create_app(settings, clock=clock)
     try:
-        async with application.router.lifespan_context(application):
-            transport = httpx.ASGITransport(app=application, client=(TEST_CLIENT_ADDRESS, 40000))
-            async with httpx.AsyncClient(transport=transport,
-                                         base_url="http://kizuna.test") as http:
-                yield http, application.state.kizuna
+        async with application.router.lifespan_context(application), \
+                contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=application, client=(address, 40000)),
+                base_url="http://kizuna.test")) for address in addresses]
+            yield clients, application.state.kizuna
     finally:
         store = connect(settings.mongodb_uri or "", settings.database)
         try:

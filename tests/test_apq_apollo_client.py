@@ -1,7 +1,8 @@
 """A real client: Apollo Client 4 and its persisted-query link (npm, tests/js/apq) against a
-live server. The first request of each query sends the hash alone and misses, the link
-retries with the text (registered), and the next request is a hit by hash alone — over POST,
-and over GET (`useGETForHashedQueries`), where the hit carries an ETag."""
+live server. The first request of each query sends the hash alone and misses (400 in the
+media type Apollo Client 4 asks for), the link retries with the text (registered), and the
+next request is a hit by hash alone — over POST, and over GET (`useGETForHashedQueries`),
+where the hit carries an ETag."""
 
 import asyncio
 import json
@@ -74,6 +75,11 @@ async def test_apollo_clients_first_request_registers_and_the_next_is_a_hit_by_h
         miss, register, hit = exchanges
         assert json.loads(miss["answer"])["errors"][0]["extensions"]["code"] == (
             "PERSISTED_QUERY_NOT_FOUND")
+        # Apollo Client 4 prefers application/graphql-response+json, where the miss is a
+        # request error, 400 (docs/persisted-operations.md) — and the link still retries.
+        assert miss["accept"].startswith("application/graphql-response+json")
+        assert (miss["status"], miss["type"]) == (400, "application/graphql-response+json")
+        assert (hit["status"], hit["type"]) == (200, "application/graphql-response+json")
         for hashed in (miss, hit):
             assert "query" not in json.loads(hashed["sent"] or "{}")
             assert "query=" not in hashed["url"]

@@ -1,6 +1,8 @@
 """`kizuna demo` and the start-up banner of `kizuna serve`, run as an operator would: the
 real CLI in a subprocess on a fresh embedded database, then the app on that database."""
 
+import dataclasses
+import io
 import os
 import random
 import re
@@ -21,8 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.app import create_app
+from api.demo import command
 from api.demo.people import people
-from api.settings import Environment, Settings
+from api.settings import Environment, PersistedOperationSettings, Settings, TrustedDocuments
 from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,3 +311,36 @@ def test_the_banner_does_not_suggest_the_demo_once_there_are_members(
     text = "\n".join(lines)
     assert f"GraphiQL  http://127.0.0.1:{port}/graphql" in text, text
     assert "kizuna demo" not in text
+
+
+
+async def test_the_demos_app_runs_without_allow_list_apq_or_telemetry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's own calls are in no manifest: with an allow-list switched on for the real
+    server, the demo's in-process app must still run them. (A whole `kizuna demo` under
+    `KIZUNA_TRUSTED_DOCUMENTS=allow-list` takes ~25 s; this checks the app it builds.)"""
+    operators = Settings(
+        env=Environment.TEST, data_dir=tmp_path, request_telemetry=True,
+        persisted=PersistedOperationSettings(
+            trusted_documents=TrustedDocuments.ALLOW_LIST, exempt=frozenset(), apq=True))
+    built: list[Settings] = []
+
+    class Built(Exception):
+        pass
+
+    def capture(settings: Settings, **_: object) -> None:
+        built.append(settings)
+        raise Built
+
+    monkeypatch.setattr(command, "create_app", capture)
+    with pytest.raises(Built):
+        await command.load_demo(operators, members=3, seed=1, out=io.StringIO(),
+                                notices=io.StringIO())
+    [settings] = built
+    assert settings.persisted.trusted_documents is TrustedDocuments.OFF
+    assert (settings.persisted.apq, settings.request_telemetry) == (False, False)
+    assert settings.expiry_interval_seconds == 0
+    assert dataclasses.replace(
+        settings, persisted=operators.persisted, request_telemetry=True,
+        expiry_interval_seconds=operators.expiry_interval_seconds) == operators

@@ -23,7 +23,7 @@ from api.demo.people import people
 from api.demo.setup import Programme, set_up
 from api.demo.summary import FeaturedMember, Summary, render
 from api.demo.year import Cast, MemberState, Year
-from api.settings import Settings
+from api.settings import Settings, TrustedDocuments
 from api.state import AppState
 from auth.accounts import Account, create_admin, find_credentials
 from auth.errors import EmailTaken
@@ -51,8 +51,7 @@ async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
     `out`; raises DemoRefused, before writing anything, when the programme is not empty."""
     began = time.perf_counter()
     clock = DemoClock()
-    # The nightly jobs run on the demo's clock (year.py), not on the app's interval.
-    app = create_app(dataclasses.replace(settings, expiry_interval_seconds=0), clock=clock)
+    app = create_app(demo_settings(settings), clock=clock)
     async with app.router.lifespan_context(app):
         embedded = app.state.embedded_database
         if embedded is not None and embedded.attached:
@@ -91,6 +90,20 @@ async def load_demo(settings: Settings, *, members: int, seed: int, out: TextIO,
         reward=min(programme.rewards, key=lambda r: r.cost), counts=year.counts,
         first_day=start.date().isoformat(), last_day=end.date().isoformat(),
         seconds=time.perf_counter() - began)))
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings of the demo's own in-process app, which only the demo calls: the
+    operator's, except what would stop or distort the demo's own requests. Trusted
+    documents off: the demo's member and staff operations are in no manifest, and an
+    allow-list would refuse them half-way through the year. APQ registration off: the demo
+    sends text, nothing to store. Request telemetry off: the demo's thousands of requests
+    are no traffic the operator's logs and metrics should count. And the nightly jobs run
+    on the demo's clock (year.py), not on the app's interval."""
+    return dataclasses.replace(
+        settings, expiry_interval_seconds=0, request_telemetry=False,
+        persisted=dataclasses.replace(
+            settings.persisted, trusted_documents=TrustedDocuments.OFF, apq=False))
 
 
 async def _admin(services: Services, clock: DemoClock, password: str) -> Account:

@@ -18,7 +18,9 @@ function client(flow, useGETForHashedQueries) {
       method: init.method ?? "GET",
       url: String(input),
       sent: init.body ?? null,
+      accept: new Headers(init.headers ?? {}).get("accept"),
       status: response.status,
+      type: response.headers.get("content-type"),
       etag: response.headers.get("etag"),
       answer: body,
     }));
