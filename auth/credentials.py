@@ -79,9 +79,10 @@ async def change_password(
     tokens); the caller's own (`session_id`) stays. Returns how many sign-ins ended.
     Raises WeakPassword, InvalidCredentials, RateLimited, NotFound."""
     account, password_hash = await _member(auth, member_id)
-    checked_new_password(new_password, email=account.email, name=account.name,
-                         min_score=auth.passwords.min_score)
     async with auth.passwords.turn(client=client_address):
+        # Inside the turn, like the hash: zxcvbn's CPU is bounded by the same pool.
+        checked_new_password(new_password, email=account.email, name=account.name,
+                             min_score=auth.passwords.min_score)
         await _check_current(auth, account, password_hash, current_password,
                              client_address=client_address)
         new_hash = await auth.passwords.hash(new_password)
