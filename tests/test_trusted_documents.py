@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import websockets
 
 from api import operations_command
 from api.app import create_app
+from api.builtin_operations import SCANNER_CLIENT, BuiltinOperationsError, operations_of
 from api.operation_store import OPERATIONS
 from api.settings import (
     PersistedOperationSettings,
@@ -289,3 +291,45 @@ async def test_the_allow_list_holds_over_the_websocket_too(
         answered = await _over_socket(url, member.access_token, RULES)
         assert answered == {"id": "1", "type": "next",
                             "payload": {"data": {"programRules": []}}}
+
+
+async def test_the_scanner_pages_own_operations_run_under_the_allow_list(
+    locked: tuple[httpx.AsyncClient, AppState, Settings],
+) -> None:
+    """The /scanner page ships with the server: its operations need no manifest, exactly as
+    the page sends them, and nothing else rides on that."""
+    http, _, _ = locked
+    operations = operations_of(SCANNER_CLIENT.read_text(encoding="utf-8"))
+    sign_in = {"input": {"email": "sam@example.com", "password": "not the password"}}
+
+    tried = await http.post("/graphql", json={
+        "query": operations["TOKEN_CREATE"], "variables": sign_in})
+    viewer = await http.post("/graphql", json={"query": operations["VIEWER"]})
+    altered = await http.post("/graphql", json={
+        "query": operations["VIEWER"].replace("name code", "name"), "variables": {}})
+
+    assert tried.json()["data"]["tokenCreate"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    # It ran: refused by the field's own rule (signed out), not by the allow-list.
+    assert viewer.json()["data"] == {"viewer": None}
+    assert error_code(viewer) == "UNAUTHENTICATED"
+    assert error_code(altered) == "PERSISTED_QUERY_NOT_TRUSTED"
+
+
+def test_every_document_the_scanner_sends_is_one_of_its_trusted_operations() -> None:
+    operations = operations_of(SCANNER_CLIENT.read_text(encoding="utf-8"))
+    sent = {
+        name for script in SCANNER_CLIENT.parent.glob("*.js")
+        for name in re.findall(r"\b(?:gql|post)\(\s*(\w+)\s*,", script.read_text("utf-8"))
+        if name not in {"query"}  # api.js's own helpers pass their parameter on
+    }
+
+    assert set(operations) == {"TOKEN_CREATE", "TOKEN_REFRESH", "TOKEN_REVOKE", "VIEWER",
+                               "VOUCHER_CHECK", "VOUCHER_REDEEM"}
+    assert sent and sent <= set(operations), sent - set(operations)
+
+
+def test_a_scanner_document_built_from_an_unknown_part_stops_the_server() -> None:
+    source = ("// ---- GraphQL documents\n"
+              "const A = `query A { ${MISSING} }`;\n// ---- storage\n")
+    with pytest.raises(BuiltinOperationsError, match="MISSING"):
+        operations_of(source)

@@ -8,6 +8,8 @@ const GRAPHQL_URL = new URL("graphql", document.baseURI).href;
 const RETRY_DELAYS_MS = [700, 2000];
 
 // ---------------------------------------------------------------- GraphQL documents
+// The server trusts these texts under the allow-list of trusted documents and reads them
+// from here (api/builtin_operations.py): keep each one `const NAME = `…`;` on its own.
 
 const TOKEN_FIELDS = `accessToken refreshToken accessTokenExpiresAt
   errors { code message retryAfterSeconds }`;
