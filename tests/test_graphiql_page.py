@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import re
 import threading
-from html.parser import HTMLParser
 from pathlib import Path
 
 import brotli  # type: ignore[import-untyped]  # ships no type information
@@ -20,6 +19,7 @@ import pytest
 from api import static_assets
 from api.graphiql_page import STATIC_DIR, graphiql_page
 from api.static_assets import CompressedAssets
+from tests.page_support import parse_page
 from tests.support import GraphQLClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,44 +61,6 @@ def _assert_security_headers(response: httpx.Response) -> None:
     assert response.headers["x-frame-options"] == "DENY"
 
 
-class _PageParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.script_sources: list[str] = []
-        self.stylesheets: list[str] = []
-        self.inline_script = False
-        self.inline_style = False
-        self.event_handlers: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        self.event_handlers += [name for name, _ in attrs if name.startswith("on")]
-        self.inline_style |= "style" in attributes or tag == "style"
-        if tag == "script":
-            self._in_script = True
-            if attributes.get("src"):
-                self.script_sources.append(attributes["src"] or "")
-            else:
-                self.inline_script = True
-        if tag == "link" and attributes.get("rel") == "stylesheet":
-            self.stylesheets.append(attributes.get("href") or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script and data.strip():
-            self.inline_script = True
-
-
-def _parse(html: str) -> _PageParser:
-    parser = _PageParser()
-    parser.feed(html)
-    return parser
-
-
 async def test_a_browser_gets_our_page_with_strict_security_headers(
     http: httpx.AsyncClient,
 ) -> None:
@@ -115,7 +77,7 @@ async def test_a_browser_gets_our_page_with_strict_security_headers(
 async def test_the_page_has_no_inline_script_style_or_handlers(
     http: httpx.AsyncClient,
 ) -> None:
-    page = _parse((await http.get("/graphql", headers=BROWSER)).text)
+    page = parse_page((await http.get("/graphql", headers=BROWSER)).text)
 
     assert not page.inline_script
     assert not page.inline_style
@@ -130,7 +92,7 @@ async def test_the_page_has_no_inline_script_style_or_handlers(
 async def test_every_asset_the_page_loads_is_served_versioned_and_cached_for_a_year(
     http: httpx.AsyncClient,
 ) -> None:
-    page = _parse((await http.get("/graphql", headers=BROWSER)).text)
+    page = parse_page((await http.get("/graphql", headers=BROWSER)).text)
     expected_types = {".js": "text/javascript", ".css": "text/css"}
 
     for url in page.script_sources + page.stylesheets:

@@ -7,7 +7,6 @@ The browser test of the page itself is tests/test_scanner_e2e.py.
 import hashlib
 import re
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.scanner_page import STATIC_DIR, scanner_routes
 from api.settings import Settings
+from tests.page_support import parse_page
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENDOR = STATIC_DIR / "vendor"
@@ -57,49 +57,6 @@ def _assert_security_headers(response: httpx.Response) -> None:
     assert response.headers["x-frame-options"] == "DENY"
 
 
-class _PageParser(HTMLParser):
-    """Collects what matters for the CSP: scripts, styles, inline handlers, test ids."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.script_sources: list[str] = []
-        self.stylesheets: list[str] = []
-        self.inline_script = False
-        self.inline_style = False
-        self.event_handlers: list[str] = []
-        self.test_ids: set[str] = set()
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        self.event_handlers += [name for name, _ in attrs if name.startswith("on")]
-        self.inline_style |= "style" in attributes or tag == "style"
-        if attributes.get("data-testid"):
-            self.test_ids.add(attributes["data-testid"] or "")
-        if tag == "script":
-            self._in_script = True
-            if attributes.get("src"):
-                self.script_sources.append(attributes["src"] or "")
-            else:
-                self.inline_script = True
-        if tag == "link" and attributes.get("rel") == "stylesheet":
-            self.stylesheets.append(attributes.get("href") or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script and data.strip():
-            self.inline_script = True
-
-
-def _parse(html: str) -> _PageParser:
-    parser = _PageParser()
-    parser.feed(html)
-    return parser
-
-
 async def test_scanner_page_is_html_with_strict_security_headers(
     page_http: httpx.AsyncClient,
 ) -> None:
@@ -115,7 +72,7 @@ async def test_scanner_page_is_html_with_strict_security_headers(
 async def test_scanner_page_has_no_inline_script_style_or_handlers(
     page_http: httpx.AsyncClient,
 ) -> None:
-    page = _parse((await page_http.get("/scanner")).text)
+    page = parse_page((await page_http.get("/scanner")).text)
 
     assert not page.inline_script
     assert not page.inline_style
@@ -126,7 +83,7 @@ async def test_scanner_page_has_no_inline_script_style_or_handlers(
 async def test_every_asset_the_page_loads_is_versioned_and_cached_for_a_year(
     page_http: httpx.AsyncClient,
 ) -> None:
-    page = _parse((await page_http.get("/scanner")).text)
+    page = parse_page((await page_http.get("/scanner")).text)
     expected_types = {".js": "text/javascript", ".css": "text/css"}
 
     for url in page.script_sources + page.stylesheets:
@@ -216,7 +173,7 @@ def test_our_scripts_never_write_html_or_evaluate_strings() -> None:
 
 def test_every_element_the_script_uses_exists_in_the_page() -> None:
     script = (STATIC_DIR / "scanner.js").read_text("utf-8")
-    page = _parse((STATIC_DIR / "index.html").read_text("utf-8"))
+    page = parse_page((STATIC_DIR / "index.html").read_text("utf-8"))
 
     used = set(re.findall(r'\bel\("([\w-]+)"\)', script))
 
