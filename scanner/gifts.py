@@ -52,7 +52,7 @@ from store.clock import Clock
 
 _log = logging.getLogger(__name__)
 PAGE_SIZE = 100
-_SOURCE = {Occasion.BIRTHDAY: SourceKind.BIRTHDAY, Occasion.REFERRAL: SourceKind.REFERRAL}
+_SOURCE = {occasion: SourceKind(occasion.value) for occasion in Occasion}
 
 
 def _under(error: KizunaError, prefix: tuple[str, ...]) -> KizunaError:

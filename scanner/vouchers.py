@@ -68,6 +68,9 @@ class SourceKind(StrEnum):
     REWARD = "REWARD"
     BIRTHDAY = "BIRTHDAY"
     REFERRAL = "REFERRAL"
+    CHALLENGE = "CHALLENGE"
+    LEADERBOARD = "LEADERBOARD"
+    DRAW = "DRAW"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ ALLOWED = {
 # after it. The modules directly in `loyalty/` are the vocabulary they all share, and import
 # no sub-package.
 LOYALTY_ORDER = (
-    "programme", "ledger", "tiers", "segments", "rewards", "engagement", "earning", "members",
-    "insights",
+    "programme", "ledger", "badges", "tiers", "segments", "rewards", "engagement", "play",
+    "earning", "members", "insights",
 )
 # Web and GraphQL frameworks stay out of the domain packages.
 WEB_FRAMEWORKS = {"strawberry", "starlette", "graphql"}

@@ -31,6 +31,9 @@ MAX_GIFT_POINTS = 1_000_000
 class Occasion(StrEnum):
     BIRTHDAY = "BIRTHDAY"
     REFERRAL = "REFERRAL"
+    CHALLENGE = "CHALLENGE"
+    LEADERBOARD = "LEADERBOARD"
+    DRAW = "DRAW"
 
 
 class GiftStatus(StrEnum):
