@@ -24,10 +24,11 @@ from bench.ledger_mirror import MemberBook, spendable_at
 from bench.options import HistoryShape
 from bench.usage_book import UsageBook
 from bench.voucher_docs import ScanRecord, redeem_at_till, voucher_document
+from loyalty.conditions import MemberFacts, Purchase
 from loyalty.earning import order_events
 from loyalty.earning.orders import _order_document, _payload
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
-from loyalty.earning.rules.model import EarningRule, MemberFacts, Purchase
+from loyalty.earning.rules.model import EarningRule
 from loyalty.idempotency import fingerprint
 from loyalty.ledger.entries import SYSTEM, Actor, Entry, EntryKind, Source
 from loyalty.ledger.posting import Movement

@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
+from loyalty.conditions import Conditions
 from loyalty.earning.rules import model
 from loyalty.earning.rules.store import DRAFT_ID
 from schema.rule_types import EarningTriggerType, FormulaKindType, RoundingType, StackingType
@@ -163,7 +164,7 @@ def to_model(rule: EarningRuleInput) -> model.EarningRule:
     return model.EarningRule(
         id=DRAFT_ID, name=rule.name, description=rule.description,
         trigger=model.TriggerKind(rule.trigger.name), action_type=rule.action_type,
-        conditions=model.Conditions(
+        conditions=Conditions(
             min_total=c.min_total, currency=c.currency,
             categories_include=frozenset(c.categories_include),
             categories_exclude=frozenset(c.categories_exclude),

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry import Info, relay
 
+from loyalty.conditions import Conditions
 from loyalty.earning.rules import model
 from loyalty.earning.rules.describe import describe_rule
 from loyalty.earning.rules.store import get_rules
@@ -105,7 +106,7 @@ class EarningConditions:
     )
 
     @classmethod
-    def from_model(cls, c: model.Conditions) -> Self:
+    def from_model(cls, c: Conditions) -> Self:
         return cls(
             min_total=c.min_total, currency=c.currency,
             categories_include=sorted(c.categories_include),

@@ -13,16 +13,10 @@ from hypothesis import strategies as st
 
 from loyalty.collections import ACCOUNTS, LEDGER, LOTS
 from loyalty.collections import MEMBERS as MEMBERS_COLLECTION
+from loyalty.conditions import Conditions
 from loyalty.earning.orders import record_order, validate_purchase
 from loyalty.earning.refunds import refund_order
-from loyalty.earning.rules.model import (
-    Conditions,
-    EarningRule,
-    Formula,
-    FormulaKind,
-    Limits,
-    TriggerKind,
-)
+from loyalty.earning.rules.model import EarningRule, Formula, FormulaKind, Limits, TriggerKind
 from loyalty.earning.rules.store import create_rule
 from loyalty.errors import InsufficientPoints, RefundExceedsOrder
 from loyalty.insights.figures import MAX_DAYS, figures

@@ -6,15 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from loyalty.conditions import Conditions
 from loyalty.earning.rules.describe import describe_rule, money
-from loyalty.earning.rules.model import (
-    Conditions,
-    EarningRule,
-    Formula,
-    FormulaKind,
-    Limits,
-    TriggerKind,
-)
+from loyalty.earning.rules.model import EarningRule, Formula, FormulaKind, Limits, TriggerKind
 
 PARIS = ZoneInfo("Europe/Paris")
 BASE = EarningRule(

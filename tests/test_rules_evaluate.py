@@ -10,17 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loyalty.conditions import Action, Conditions, MemberFacts, Purchase
 from loyalty.earning.rules.evaluate import evaluate
 from loyalty.earning.rules.model import (
-    Action,
-    Conditions,
     EarningRule,
     Evaluation,
     Formula,
     FormulaKind,
     Limits,
-    MemberFacts,
-    Purchase,
     Rounding,
     RuleUsage,
     Stacking,

@@ -6,17 +6,9 @@ from zoneinfo import ZoneInfo
 
 from api.state import AppState
 from loyalty.collections import RULE_USAGE
+from loyalty.conditions import Action, Conditions, MemberFacts
 from loyalty.earning.rules.evaluate import evaluate
-from loyalty.earning.rules.model import (
-    Action,
-    Conditions,
-    EarningRule,
-    Formula,
-    FormulaKind,
-    Limits,
-    MemberFacts,
-    TriggerKind,
-)
+from loyalty.earning.rules.model import EarningRule, Formula, FormulaKind, Limits, TriggerKind
 from loyalty.earning.rules.usage import budget_id, load_usage, record_usage
 from loyalty.ledger.entries import RuleAward
 from store import Session, Store

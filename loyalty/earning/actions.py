@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from events.audit import Audit, Target
+from loyalty.conditions import Action, MemberFacts
 from loyalty.earning.orders import MAX_BACKDATING, MAX_CLOCK_SKEW
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
-from loyalty.earning.rules.model import Action, MemberFacts, segments_named
+from loyalty.earning.rules.model import segments_named
 from loyalty.earning.rules.store import active_rules
 from loyalty.earning.rules.usage import load_usage, record_usage
 from loyalty.idempotency import check_external_id, fingerprint

@@ -8,9 +8,10 @@ from typing import Any
 import events
 from events.audit import Audit, Target
 from loyalty.collections import ORDERS
+from loyalty.conditions import MemberFacts, Purchase
 from loyalty.earning import order_events
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
-from loyalty.earning.rules.model import MemberFacts, Purchase, segments_named
+from loyalty.earning.rules.model import segments_named
 from loyalty.earning.rules.store import active_rules
 from loyalty.earning.rules.usage import load_usage, record_usage
 from loyalty.engagement.referrals import reward_first_order

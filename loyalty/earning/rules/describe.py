@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from loyalty import member_dates
-from loyalty.earning.rules.model import Conditions, EarningRule, FormulaKind, Limits, TriggerKind
+from loyalty.conditions import Conditions
+from loyalty.earning.rules.model import EarningRule, FormulaKind, Limits, TriggerKind
 from loyalty.money import MINOR_UNITS, minor_per_unit
 
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}

@@ -23,19 +23,24 @@ filtered rule whose order has no eligible line does not apply.
 """
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from loyalty.earning.rules.model import (
+from loyalty.conditions import (
     Action,
-    Conditions,
+    MemberFacts,
+    Purchase,
+    eligible_amount,
+    has_order_conditions,
+    member_conditions_hold,
+    order_conditions_hold,
+    time_conditions_hold,
+)
+from loyalty.earning.rules.model import (
     EarningRule,
     Evaluation,
     FormulaKind,
     Limits,
-    MemberFacts,
-    Purchase,
     Rounding,
     RuleUsage,
     Stacking,
@@ -43,7 +48,6 @@ from loyalty.earning.rules.model import (
 )
 from loyalty.ledger.entries import RuleAward
 from loyalty.programme.tier_rules import Tier
-from loyalty.purchases import OrderLine
 
 type Event = Purchase | Action
 
@@ -108,86 +112,17 @@ def _select(
 def applies(rule: EarningRule, event: Event, member: MemberFacts, timezone: ZoneInfo) -> bool:
     """Whether the rule's trigger and every condition hold for this event and member."""
     if isinstance(event, Purchase):
-        if rule.trigger is not TriggerKind.ORDER or not _order_conditions(rule, event, member):
+        if rule.trigger is not TriggerKind.ORDER or not order_conditions_hold(
+            rule.conditions, event, member
+        ):
             return False
     elif rule.trigger is not TriggerKind.ACTION or rule.action_type != event.type:
         return False
-    elif _has_order_conditions(rule.conditions):
+    elif has_order_conditions(rule.conditions):
         return False  # an action has no total, lines or channel to satisfy them
-    return _member_conditions(rule.conditions, member) and _time_conditions(
+    return member_conditions_hold(rule.conditions, member) and time_conditions_hold(
         rule.conditions, event.occurred_at, timezone
     )
-
-
-def eligible_amount(conditions: Conditions, purchase: Purchase) -> int | None:
-    """The amount (minor units) the rule earns on, or None when no line is eligible."""
-    if not _has_product_filter(conditions):
-        return max(purchase.total, 0)
-    lines = [line for line in purchase.lines if _eligible(conditions, line)]
-    if not lines:
-        return None
-    gross = sum(max(line.quantity, 0) * max(line.unit_price, 0) for line in purchase.lines)
-    eligible = sum(max(line.quantity, 0) * max(line.unit_price, 0) for line in lines)
-    # Discounts and shipping are shared pro rata: a product rule never earns on more money
-    # than the order's total, whatever the lines claim.
-    return eligible * max(purchase.total, 0) // gross if gross else 0
-
-
-def _order_conditions(rule: EarningRule, purchase: Purchase, member: MemberFacts) -> bool:
-    conditions = rule.conditions
-    if conditions.currency is not None and conditions.currency != purchase.currency:
-        return False
-    if conditions.min_total is not None and purchase.total < conditions.min_total:
-        return False
-    if conditions.channels and purchase.channel.value not in conditions.channels:
-        return False
-    if conditions.first_order_only and not member.is_first_order:
-        return False
-    return eligible_amount(conditions, purchase) is not None
-
-
-def _member_conditions(conditions: Conditions, member: MemberFacts) -> bool:
-    if conditions.tiers and member.tier not in conditions.tiers:
-        return False
-    return not conditions.segments or bool(conditions.segments & member.segments)
-
-
-def _time_conditions(conditions: Conditions, occurred_at: datetime, timezone: ZoneInfo) -> bool:
-    if conditions.starts_at is not None and occurred_at < conditions.starts_at:
-        return False
-    if conditions.ends_at is not None and occurred_at >= conditions.ends_at:
-        return False
-    return (
-        not conditions.weekdays
-        or occurred_at.astimezone(timezone).isoweekday() in conditions.weekdays
-    )
-
-
-def _has_product_filter(conditions: Conditions) -> bool:
-    return bool(
-        conditions.categories_include or conditions.categories_exclude
-        or conditions.skus_include or conditions.skus_exclude
-    )
-
-
-def _has_order_conditions(conditions: Conditions) -> bool:
-    return (
-        _has_product_filter(conditions) or conditions.min_total is not None
-        or conditions.currency is not None or bool(conditions.channels)
-        or conditions.first_order_only
-    )
-
-
-def _eligible(conditions: Conditions, line: OrderLine) -> bool:
-    if conditions.categories_include or conditions.skus_include:
-        included = (
-            line.category is not None and line.category in conditions.categories_include
-        ) or line.sku in conditions.skus_include
-        if not included:
-            return False
-    if line.category is not None and line.category in conditions.categories_exclude:
-        return False
-    return line.sku not in conditions.skus_exclude
 
 
 def _raw_points(rule: EarningRule, event: Event) -> int:

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from loyalty.conditions import Conditions
 from loyalty.ledger.entries import RuleAward
-from loyalty.purchases import Channel, OrderLine
 
 
 class TriggerKind(StrEnum):
@@ -47,28 +47,6 @@ class Formula:
 
 
 @dataclass(frozen=True, slots=True)
-class Conditions:
-    """All must hold for the rule to apply. Empty collections mean "any"."""
-
-    min_total: int | None = None
-    """Minimum order total in minor units of `currency`."""
-    currency: str | None = None
-    """The currency this rule applies to (orders in other currencies do not qualify)."""
-    categories_include: frozenset[str] = frozenset()
-    categories_exclude: frozenset[str] = frozenset()
-    skus_include: frozenset[str] = frozenset()
-    skus_exclude: frozenset[str] = frozenset()
-    channels: frozenset[str] = frozenset()
-    tiers: frozenset[str] = frozenset()
-    segments: frozenset[str] = frozenset()
-    first_order_only: bool = False
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    weekdays: frozenset[int] = frozenset()
-    """ISO weekdays (1 = Monday … 7 = Sunday) in the programme's time zone."""
-
-
-@dataclass(frozen=True, slots=True)
 class Limits:
     """Caps on the points this rule gives; None means no cap."""
 
@@ -98,37 +76,6 @@ class EarningRule:
     budget_used_up: bool = False
     """Its budget is spent: it gives nothing more, and is no longer offered, until the
     budget is raised."""
-
-
-@dataclass(frozen=True, slots=True)
-class Purchase:
-    """An order as the rules see it."""
-
-    order_id: str
-    channel: Channel
-    total: int
-    currency: str
-    lines: tuple[OrderLine, ...]
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """A non-purchase action as the rules see it."""
-
-    type: str
-    reference: str
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MemberFacts:
-    """What rule conditions may ask about the member, as of the event."""
-
-    member_id: str
-    tier: str | None = None
-    segments: frozenset[str] = frozenset()
-    is_first_order: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loyalty.collections import LEDGER, ORDERS
+from loyalty.conditions import MemberFacts, Purchase
 from loyalty.earning.refunds import points_to_reverse
 from loyalty.earning.rules import usage
 from loyalty.earning.rules.evaluate import evaluate
-from loyalty.earning.rules.model import EarningRule, MemberFacts, Purchase, RuleUsage
+from loyalty.earning.rules.model import EarningRule, RuleUsage
 from loyalty.earning.rules.store import DRAFT_ID, active_rules, get_rules
 from loyalty.earning.rules.validate import Path, validate_rule
 from loyalty.errors import UnknownRule

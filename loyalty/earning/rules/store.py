@@ -22,9 +22,9 @@ from typing import Any
 from events import audit as audit_log
 from events.audit import Audit, Target
 from loyalty.collections import EARNING_RULES
+from loyalty.conditions import Conditions
 from loyalty.earning.rules import usage
 from loyalty.earning.rules.model import (
-    Conditions,
     EarningRule,
     Formula,
     FormulaKind,

@@ -11,8 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from loyalty.conditions import Conditions
 from loyalty.earning.rules.model import (
-    Conditions,
     EarningRule,
     Formula,
     FormulaKind,
