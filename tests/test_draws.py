@@ -27,6 +27,7 @@ from tests.ledger_support import Shop, open_shop
 from tests.support import GraphQLClient
 
 PRIZES = [{"points": 500}, {"points": 200}]
+PROOF = "query($id: ID!) { node(id: $id) { ... on Draw { proof } } }"
 
 
 async def _count(shop: Shop, collection: str, where: dict[str, Any]) -> int:
@@ -116,9 +117,12 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
     assert await _count(shop, DRAW_ENTRIES, {}) == 4  # R-1, C-1, bob-1, ann-1
 
     # `kizuna draw-verify` on the published proof, and on tampered copies of it.
-    ok = draw_verify(write(tmp_path / "proof.json", proof))
+    # Also as a member saves it: the GraphQL response of the draw's `proof` field.
+    response = await gql.execute(PROOF, {"id": draw_id}, token=cat.access_token)
+    ok = draw_verify(write(tmp_path / "proof.json", proof),
+                     write(tmp_path / "response.json", response))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "the winners match" in ok.stdout
+    assert ok.stdout.count("the winners match") == 2
     tampered = _tampered(proof)
     bad = draw_verify(*(write(tmp_path / f"bad-{i}.json", t) for i, t in enumerate(tampered)))
     assert bad.returncode == 1, bad.stdout
