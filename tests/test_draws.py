@@ -48,6 +48,11 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
     (seen,) = await draws_seen_by(shop, ann)
     assert (seen["status"], seen["seed"], seen["proof"]) == ("OPEN", None, None)
     assert len(seen["commitment"]) == 64 and seen["commitment"] == created["draw"]["commitment"]
+    store = gql.state.services.store
+    audited = await store.collection("audit_log").find_one({"operation": "drawCreate"})
+    secrets = await store.collection(DRAWS).find_one({}, {"seed_secret": 1, "salt_secret": 1})
+    assert audited is not None and secrets["seed_secret"] not in json.dumps(audited, default=str)
+    assert secrets["salt_secret"] not in json.dumps(audited, default=str)
 
     # Entries from actions sent with the API key: two per review, once per action.
     for _ in range(2):
@@ -66,7 +71,7 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
 
     # Refused, with nothing written: no points, over the cap.
     broke = await enter(shop, cat, draw_id, 1, "cat-1")
-    assert broke["errors"] == [{"code": "INSUFFICIENT_POINTS", "field": ["input", "points"]}]
+    assert broke["errors"] == [{"code": "INSUFFICIENT_POINTS", "field": ["input", "entries"]}]
     over = await enter(shop, bob, draw_id, 4, "bob-2")
     assert over["errors"] == [{"code": "DRAW_ENTRY_LIMIT", "field": ["input", "entries"]}]
     assert await _count(shop, LEDGER, {"source.type": "DRAW"}) == 2
@@ -103,7 +108,6 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
         assert gained == sum(PRIZES[p]["points"] for p in prizes)
         won_points += gained
     assert won_points == 700
-    store = gql.state.services.store
     won = await store.collection(OUTBOX).find({"type": "draw.won"}).to_list(None)
     assert sorted(e["data"]["prize"]["index"] for e in won) == [0, 1]
     assert await _count(shop, OUTBOX, {"type": "draw.closed"}) == 1
@@ -202,6 +206,7 @@ async def test_bad_draws_are_typed_errors_and_write_nothing(gql: GraphQLClient) 
     assert zero["errors"] == [{"code": "INVALID_INPUT", "field": ["input", "prizes", "0",
                                                                   "points"]}]
     assert await _count(shop, DRAWS, {}) == 0
+    assert await _count(shop, "audit_log", {"operation": "drawCreate"}) == 0
     denied = await gql.execute("mutation { drawCreate(input: {title: \"x\", closesAt: "
                                "\"2030-01-01T00:00:00Z\", prizes: [{points: 1}]}) "
                                "{ errors { code } } }", token=member.access_token)

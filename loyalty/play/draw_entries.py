@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loyalty.errors import InsufficientPoints
 from loyalty.idempotency import check_key, fingerprint
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_by_key, first_entry
 from loyalty.ledger.member_state import read_member
@@ -149,11 +150,15 @@ async def buy_entries(
             raise DrawEntryLimit(f"You may buy {cap} entries in this draw; you have "
                                  f"{already}.", field=("input", "entries"))
         member = await read_member(store, member_id, session=session)
-        entry = await debit(store, session, Movement(
-            key=key, kind=EntryKind.REDEEM, reason=f"Prize draw entries: {draw['title']}",
-            source=Source("DRAW", draw_id), actor=actor, occurred_at=now, recorded_at=now,
-            payload_hash=payload_hash, details={"draw_id": draw_id, "entries": entries},
-        ), member=member, points=entries * price)
+        try:
+            entry = await debit(store, session, Movement(
+                key=key, kind=EntryKind.REDEEM, reason=f"Prize draw entries: {draw['title']}",
+                source=Source("DRAW", draw_id), actor=actor, occurred_at=now,
+                recorded_at=now, payload_hash=payload_hash,
+                details={"draw_id": draw_id, "entries": entries},
+            ), member=member, points=entries * price)
+        except InsufficientPoints as error:
+            raise InsufficientPoints(error.message, field=("input", "entries")) from None
         tickets = await _add_to_entrant(store, session, draw=draw, member_id=member_id,
                                         tickets=entries, bought=entries, now=now)
         await store.collection(DRAW_ENTRIES).insert_one({
