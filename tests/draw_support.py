@@ -1,12 +1,16 @@
 """Prize draws over GraphQL, and an independent reimplementation of the draw algorithm as
 docs/draws.md describes it (deliberately not importing loyalty.play.draw_algorithm)."""
 
+import contextlib
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +105,30 @@ def draw_verify(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
         [sys.executable, "-m", "api.cli", "draw-verify", *map(str, paths)], cwd=ROOT, text=True,
         capture_output=True, env=dict(os.environ), timeout=60, check=False)
+
+
+@contextlib.contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """A local HTTP server answering `body` (as a shop's server would publish a proof)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/proof"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def write(path: Path, proof: dict[str, Any]) -> Path:

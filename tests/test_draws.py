@@ -21,6 +21,7 @@ from tests.draw_support import (
     draws_seen_by,
     enter,
     rerun,
+    serving,
     write,
 )
 from tests.ledger_support import Shop, open_shop
@@ -74,6 +75,7 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
     assert broke["errors"] == [{"code": "INSUFFICIENT_POINTS", "field": ["input", "entries"]}]
     over = await enter(shop, bob, draw_id, 4, "bob-2")
     assert over["errors"] == [{"code": "DRAW_ENTRY_LIMIT", "field": ["input", "entries"]}]
+    assert (await gql.http.get(f"/draws/{draw_id}/proof")).status_code == 404  # not closed
     assert await _count(shop, LEDGER, {"source.type": "DRAW"}) == 2
     assert (await shop.points(bob))["balance"] == 80
     (seen,) = await draws_seen_by(shop, bob)
@@ -123,10 +125,14 @@ async def test_a_draw_from_commitment_to_verified_winners(gql: GraphQLClient,
     # `kizuna draw-verify` on the published proof, and on tampered copies of it.
     # Also as a member saves it: the GraphQL response of the draw's `proof` field.
     response = await gql.execute(PROOF, {"id": draw_id}, token=cat.access_token)
-    ok = draw_verify(write(tmp_path / "proof.json", proof),
-                     write(tmp_path / "response.json", response))
+    # And from the public proof URL, which needs no sign-in.
+    published = await gql.http.get(f"/draws/{draw_id}/proof")
+    assert published.status_code == 200 and published.json() == proof
+    with serving(published.content) as url:
+        ok = draw_verify(write(tmp_path / "proof.json", proof),
+                         write(tmp_path / "response.json", response), url)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count("the winners match") == 2
+    assert ok.stdout.count("the winners match") == 3
     tampered = _tampered(proof)
     bad = draw_verify(*(write(tmp_path / f"bad-{i}.json", t) for i, t in enumerate(tampered)))
     assert bad.returncode == 1, bad.stdout
