@@ -218,3 +218,25 @@ async def test_bad_draws_are_typed_errors_and_write_nothing(gql: GraphQLClient) 
                                "{ errors { code } } }", token=member.access_token)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert await _count(shop, DRAW_ENTRANTS, {}) == 0
+
+
+async def test_buying_is_refused_before_the_window_without_a_price_and_on_a_reused_key(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    ann = await shop.member("ann@example.com")
+    assert (await shop.adjust("ann@example.com", 100))["errors"] == []
+    later = await create_draw(shop, prizes=PRIZES, pricePoints=10,
+                              opensAt=shop.later(hours=1).isoformat())
+    free = await create_draw(shop, prizes=PRIZES, actionEntries=[{"actionType": "REVIEW"}])
+    sold = await create_draw(shop, prizes=PRIZES, pricePoints=10)
+    assert await draws_seen_by(shop, ann) != []  # the scheduled one is not listed yet
+    assert later["draw"]["id"] not in [d["id"] for d in await draws_seen_by(shop, ann)]
+    for draw in (later, free):
+        refused = await enter(shop, ann, draw["draw"]["id"], 1, "k-1")
+        assert refused["errors"] == [{"code": "DRAW_NOT_OPEN", "field": ["input", "drawId"]}]
+    assert (await enter(shop, ann, sold["draw"]["id"], 1, "k-1"))["errors"] == []
+    reused = await enter(shop, ann, sold["draw"]["id"], 2, "k-1")
+    assert reused["errors"] == [{"code": "IDEMPOTENCY_CONFLICT", "field": ["input"]}]
+    assert (await shop.points(ann))["balance"] == 90
+    assert await _count(shop, DRAW_ENTRIES, {}) == 1
