@@ -240,3 +240,26 @@ async def test_buying_is_refused_before_the_window_without_a_price_and_on_a_reus
     assert reused["errors"] == [{"code": "IDEMPOTENCY_CONFLICT", "field": ["input"]}]
     assert (await shop.points(ann))["balance"] == 90
     assert await _count(shop, DRAW_ENTRIES, {}) == 1
+
+
+async def test_a_voucher_prize_is_issued_as_the_admin_closes_the_draw(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    ann = await shop.member("ann@example.com")
+    voucher = {"voucher": {"kind": "PERCENT_OFF", "title": "20% off", "percentOff": 20,
+                           "validDays": 30}}
+    created = await create_draw(shop, prizes=[voucher],
+                                actionEntries=[{"actionType": "REVIEW"}])
+    await action(shop, "ann@example.com", "REVIEW", "R-1")
+    closed = await close(shop, created["draw"]["id"])
+    assert closed["errors"] == []
+    (entrant,) = json.loads(closed["draw"]["proof"])["entries"]
+    assert closed["draw"]["winningTickets"] == [
+        {"prize": 0, "ticket": 0, "entrant": entrant["entrant"]}]
+    vouchers = await gql.data("{ me { vouchers(first: 5) { edges { node { title status } } } } }",
+                              token=ann.access_token)
+    assert [e["node"] for e in vouchers["me"]["vouchers"]["edges"]] == [
+        {"title": "20% off", "status": "ACTIVE"}]
+    assert await _count(shop, GIFTS, {"occasion": "DRAW", "status": "GRANTED"}) == 1
+    assert await shop.violations() == []
