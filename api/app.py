@@ -11,6 +11,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.compression import Compression
 from api.cors import Cors, CorsPolicy
+from api.draw_proofs import draw_proof_endpoint
 from api.graphiql_page import graphiql_routes
 from api.graphql_view import KizunaGraphQL
 from api.jobs import points_expiry, webhook_delivery
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             Route("/metrics", metrics_endpoint(settings, metrics)),
             Route("/vouchers/{voucher_id}/qr.{format}", voucher_qr_endpoint(state)),
             Route("/data-export/{token}", data_export_endpoint(state)),
+            Route("/draws/{draw_id}/proof", draw_proof_endpoint(state)),
             *scanner_routes(),
             *graphiql_routes(production=settings.production),
         ],

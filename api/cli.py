@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> None:
                         "KIZUNA_JWT_SIGNING_KEY.")
     commands.add_parser("verify", help="Check the ledger's invariants over the whole "
                         "database; exit code 0 only when there is no violation.")
+    draw_verify = commands.add_parser(
+        "draw-verify", help="Check a prize draw's published proof (docs/draws.md); exit code 0 "
+        "only when the seed matches the commitment and the winners follow from it.")
+    draw_verify.add_argument("proofs", nargs="+", metavar="PROOF",
+                             help="A proof: a JSON file, '-' for standard input, or an "
+                             "http(s) URL answering it (several: each is checked).")
     stats = commands.add_parser("stats", help="The programme's roll-ups (docs/analytics.md).")
     stats_commands = stats.add_subparsers(dest="stats_command", required=True,
                                           metavar="ACTION")
@@ -67,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
                         "directory; old keys verify until their tokens expire.")
 
     args = parser.parse_args(argv)
+    if args.command == "draw-verify":  # needs no settings nor database
+        from api.draw_verify import run  # noqa: PLC0415
+        sys.exit(max(run(proof) for proof in args.proofs))
     try:
         settings = Settings.from_env()
     except SettingsError as error:

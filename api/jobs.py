@@ -17,6 +17,7 @@ from events.audit import delete_older_than
 from events.personal_data import PersonalData
 from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
+from loyalty.play.draw_close import close_due_draws
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.collections import VOUCHERS
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
@@ -92,6 +93,11 @@ async def points_expiry(
         if given or issued:
             log.info("gave %d birthday gifts, issued %d referral vouchers", given, issued)
 
+    async def draws() -> None:
+        closed = await close_due_draws(store, clock=clock)
+        if closed:
+            log.info("closed %d prize draws", len(closed))
+
     async def staged_events() -> None:
         stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
         if stranded:
@@ -115,6 +121,7 @@ async def points_expiry(
     jobs: list[tuple[str, Callable[[], Awaitable[None]], str]] = [
         ("points_expiry", expire, "points expiry failed"),
         ("tier_review", review_tiers, "tier review failed"),
+        ("draws", draws, "closing prize draws failed"),
         ("gifts", gifts, "gifts failed"),
         ("staged_events", staged_events, "publishing staged events failed"),
         ("expired_codes", expired_codes, "blanking expired codes failed"),

@@ -51,6 +51,8 @@ class EventType(StrEnum):
     MEMBER_CONSENT_CHANGED = "member.consent_changed"
     MEMBER_IMPORTED = "member.imported"
     POINTS_IMPORTED = "points.imported"
+    DRAW_CLOSED = "draw.closed"
+    DRAW_WON = "draw.won"
 
 
 class SubjectKind(StrEnum):
@@ -62,6 +64,7 @@ class SubjectKind(StrEnum):
     REWARD = "reward"
     ORDER = "order"
     SURVEY_RESPONSE = "survey_response"
+    DRAW = "draw"
 
 
 @dataclass(frozen=True, slots=True)

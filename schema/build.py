@@ -18,6 +18,7 @@ from schema.audit import AuditQueries
 from schema.consents import ConsentMutations
 from schema.context import Context
 from schema.document_limits import DocumentLimits
+from schema.draws import DrawMutations, DrawQueries
 from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
@@ -48,7 +49,7 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries):
+            AccountSecurityQueries, DrawQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -69,6 +70,7 @@ class Mutation(
     TransferMutations,
     PrivacyMutations,
     AccountSecurityMutations, ConsentMutations,
+    DrawMutations,
 ):
     pass
 

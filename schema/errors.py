@@ -214,6 +214,20 @@ class ErrorCode(Enum):
     CODE_USED = strawberry.enum_value(
         "CODE_USED", description="The one-time code was used already; each works once."
     )
+    INVALID_DRAW = strawberry.enum_value(
+        "INVALID_DRAW", description="The draw's window, prizes or ways to enter are missing, "
+        "out of range or contradict each other.")
+    UNKNOWN_DRAW = strawberry.enum_value("UNKNOWN_DRAW", description="No draw has this id.")
+    DRAW_ALREADY_CLOSED = strawberry.enum_value(
+        "DRAW_ALREADY_CLOSED", description="The draw was closed already.")
+    DRAW_NOT_OPEN = strawberry.enum_value(
+        "DRAW_NOT_OPEN", description="The draw is not open (not yet, no more, or its "
+        "entries are not for sale).")
+    DRAW_TOO_FEW_ENTRANTS = strawberry.enum_value(
+        "DRAW_TOO_FEW_ENTRANTS",
+        description="Fewer members entered than the draw has prizes.")
+    DRAW_ENTRY_LIMIT = strawberry.enum_value(
+        "DRAW_ENTRY_LIMIT", description="You would pass the draw's cap of bought entries.")
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

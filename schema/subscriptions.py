@@ -80,6 +80,11 @@ class EventTypeType(Enum):
                                             description="The shop imported the member.")
     POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
                                             description="An imported opening balance.")
+    DRAW_CLOSED = strawberry.enum_value(
+        EventType.DRAW_CLOSED.value,
+        description="A prize draw closed: its seed is revealed and its winners drawn.")
+    DRAW_WON = strawberry.enum_value(EventType.DRAW_WON.value,
+                                     description="The member won a prize in a draw.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

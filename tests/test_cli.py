@@ -25,7 +25,7 @@ def kizuna(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> (
 @pytest.mark.parametrize(
     "command", ["serve", "create-admin", "export-schema", "generate-signing-key",
                 "rotate-signing-key", "public-key", "verify", "expire-points", "stats",
-                "export", "operations", "demo"],
+                "export", "operations", "demo", "draw-verify"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = kizuna(command, "--help")

@@ -17,6 +17,7 @@ from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
+from loyalty.play.draw_entries import action_draws, grant_action_entries
 from loyalty.programme.settings import load_programme
 from loyalty.segments.definitions import rule_audience
 from loyalty.tiers.moves import earn_effect, record_tier_change
@@ -77,6 +78,7 @@ async def record_action(
     audience = await rule_audience(
         store, segment_names=segments_named(rules), member_id=member_id
     )
+    draws = await action_draws(store, kind)
 
     async def work(session: Session) -> Entry:
         member = await read_member(store, member_id, session=session)
@@ -108,6 +110,8 @@ async def record_action(
                                      previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
+        await grant_action_entries(store, session, draws=draws, member_id=member_id,
+                                   action_type=kind, reference=ref, now=now)
         record_entry(audit, store, session, operation="actionRecord",
                      target=Target("Member", member_id), member=member, entry=entry,
                      details={"action": {"type": kind, "reference": ref}})
