@@ -51,6 +51,8 @@ class EventType(StrEnum):
     MEMBER_CONSENT_CHANGED = "member.consent_changed"
     MEMBER_IMPORTED = "member.imported"
     POINTS_IMPORTED = "points.imported"
+    BADGE_EARNED = "badge.earned"
+    BADGE_REVOKED = "badge.revoked"
 
 
 class SubjectKind(StrEnum):

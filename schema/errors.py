@@ -214,6 +214,23 @@ class ErrorCode(Enum):
     CODE_USED = strawberry.enum_value(
         "CODE_USED", description="The one-time code was used already; each works once."
     )
+    INVALID_BADGE = strawberry.enum_value(
+        "INVALID_BADGE", description="The badge's fields are missing or out of range."
+    )
+    UNKNOWN_BADGE = strawberry.enum_value(
+        "UNKNOWN_BADGE", description="No badge has this id, or it is archived where only an "
+        "active badge will do."
+    )
+    BADGE_ALREADY_HELD = strawberry.enum_value(
+        "BADGE_ALREADY_HELD", description="The member holds this badge already."
+    )
+    BADGE_NOT_HELD = strawberry.enum_value(
+        "BADGE_NOT_HELD", description="The member does not hold this badge."
+    )
+    NOT_ELIGIBLE_BADGE = strawberry.enum_value(
+        "NOT_ELIGIBLE_BADGE", description="The reward is for members holding badges you do "
+        "not hold yet."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

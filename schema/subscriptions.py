@@ -80,6 +80,10 @@ class EventTypeType(Enum):
                                             description="The shop imported the member.")
     POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
                                             description="An imported opening balance.")
+    BADGE_EARNED = strawberry.enum_value(EventType.BADGE_EARNED.value,
+                                         description="The member earned a badge.")
+    BADGE_REVOKED = strawberry.enum_value(EventType.BADGE_REVOKED.value,
+                                          description="An administrator took a badge back.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+import events
+from events import Event, EventType, Subject, SubjectKind
+from loyalty.badges import catalogue
 from loyalty.collections import MEMBERS
 from store import Session, Store
 
@@ -26,10 +29,13 @@ async def award_badge(
     reason: str,
     now: datetime,
 ) -> bool:
-    """Give `member_id` the badge `badge_id`; False if the member holds it already.
+    """Give `member_id` the badge `badge_id` and record its `badge.earned` event, in the
+    caller's transaction; False (and nothing written) if the member holds it already.
 
     A member keeps each badge in `members.badges.<badge id>`, so conditions on badges read
-    the member document every earn already reads.
+    the member document every earn already reads. The filter is the once-only guarantee:
+    of concurrent awards (two orders racing), one modifies the document and the others
+    find the badge there (or conflict and retry, then find it).
     """
     result = await store.collection(MEMBERS).update_one(
         {"_id": member_id, f"badges.{badge_id}": {"$exists": False}},
@@ -37,4 +43,27 @@ async def award_badge(
                                          "source_id": source.id, "reason": reason}}},
         session=session,
     )
-    return result.modified_count == 1
+    if result.modified_count != 1:
+        return False
+    events.record(store, session, badge_event(
+        EventType.BADGE_EARNED, member_id=member_id, badge_id=badge_id,
+        name=await _name(store, badge_id), source=source, now=now))
+    return True
+
+
+def badge_event(
+    kind: EventType, *, member_id: str, badge_id: str, name: str, source: BadgeSource,
+    now: datetime,
+) -> Event:
+    """A `badge.earned` or `badge.revoked` event (docs/events.md). The reason an
+    administrator typed stays out of it: it is free text, and events travel to webhooks."""
+    return Event(kind, Subject(SubjectKind.MEMBER, member_id), occurred_at=now,
+                 member_id=member_id,
+                 data={"badge": {"id": badge_id, "name": name},
+                       "source": {"kind": source.kind, "id": source.id}})
+
+
+async def _name(store: Store, badge_id: str) -> str:
+    # The cached catalogue: the name is only shown, and a badge is never deleted.
+    found = next((b for b in await catalogue.catalogue(store) if b.id == badge_id), None)
+    return found.draft.name if found else badge_id
