@@ -11,7 +11,7 @@ from strawberry import Info, relay
 
 from auth.roles import Role
 from loyalty.badges import catalogue
-from loyalty.badges.policy import Badge, MemberBadge, member_badges
+from loyalty.badges.policy import Badge, MemberBadge, UnknownBadge, member_badges
 from schema.context import Context
 from schema.permissions import IsAdmin, is_admin
 
@@ -110,6 +110,22 @@ class MemberBadgeType:
     @strawberry.field(description="How to earn it, while it is locked; null once earned.")
     def hint(self) -> str | None:
         return None if self.view.earned else self.view.badge.draft.hint
+
+
+def badge_id(global_id: relay.GlobalID, field: tuple[str, ...] = ("input", "badgeId")) -> str:
+    """The badge inside a Badge's global id (UnknownBadge for another type's)."""
+    if global_id.type_name != "Badge":
+        raise UnknownBadge("This is not the id of a badge.", field=field)
+    return global_id.node_id
+
+
+def badge_ids(global_ids: Iterable[relay.GlobalID], field: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(badge_id(g, field) for g in global_ids)
+
+
+def badge_global_ids(ids: Iterable[str]) -> list[relay.GlobalID]:
+    """Badge ids as the API shows them (sorted, for a stable answer)."""
+    return [relay.GlobalID("Badge", i) for i in sorted(ids)]
 
 
 async def badges_of(info: Info[Context, None], member_id: str) -> list[MemberBadgeType]:

@@ -7,8 +7,8 @@ import strawberry
 from strawberry import Info, relay
 
 from loyalty.badges import catalogue, grants
-from loyalty.badges.policy import BadgeDraft, MemberBadge, UnknownBadge, held_from_document
-from schema.badge_types import BadgeNode, MemberBadgeType
+from loyalty.badges.policy import BadgeDraft, MemberBadge, held_from_document
+from schema.badge_types import BadgeNode, MemberBadgeType, badge_id
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.pagination import After, First, check_first, connection, decode_cursor
@@ -62,17 +62,6 @@ class BadgeGrantPayload:
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="Problems (UNKNOWN_BADGE, UNKNOWN_MEMBER, "
         "BADGE_ALREADY_HELD, BADGE_NOT_HELD, INVALID_INPUT).")
-
-
-def badge_id(global_id: relay.GlobalID, field: tuple[str, ...] = ("input", "badgeId")) -> str:
-    """The badge inside a Badge's global id (UnknownBadge for another type's)."""
-    if global_id.type_name != "Badge":
-        raise UnknownBadge("This is not the id of a badge.", field=field)
-    return global_id.node_id
-
-
-def badge_ids(global_ids: list[relay.GlobalID], field: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(badge_id(g, field) for g in global_ids)
 
 
 def _changes(given: BadgeCreateInput | BadgeUpdateInput) -> dict[str, Any]:
