@@ -19,6 +19,7 @@ from tests.badge_support import (
     my_badges,
 )
 from tests.ledger_support import open_shop
+from tests.privacy_support import EXPORT, MEMBER_ERASE, needles, personal_data_found, plain_member
 from tests.support import GraphQLClient
 
 
@@ -161,3 +162,47 @@ async def test_members_cannot_grant_badges_or_read_other_members_badges(
 
 def _raw(global_id: str) -> str:
     return from_base64(global_id)[1]
+
+
+async def test_badges_are_in_the_data_export_and_erasure_empties_their_reasons(
+    gql: GraphQLClient,
+) -> None:
+    subject = await plain_member(gql)
+    badge = await create_badge(subject.shop, "Launch helper")
+    assert (await grant(subject.shop, subject.email, badge,
+                        f"{subject.name} carried boxes all day"))["errors"] == []
+
+    export = (await gql.data(EXPORT, token=subject.member.access_token))["myDataExport"]
+
+    held = export["sections"]["badges"]
+    assert [(b["name"], b["granted_by"], b["reason"]) for b in held] == [
+        ("Launch helper", "ADMIN", f"{subject.name} carried boxes all day")]
+    erased = await gql.data(MEMBER_ERASE, {"input": {"memberId": subject.global_id,
+                                                     "reason": "Request #1 by letter"}},
+                            token=subject.shop.admin.access_token)
+    assert erased["memberErase"]["errors"] == []
+    doc = await subject.store.collection(MEMBERS).find_one({"_id": subject.member_id})
+    assert doc is not None
+    assert doc["badges"][_raw(badge)]["reason"] == ""
+    assert doc["badges"][_raw(badge)]["source"] == "ADMIN"
+    assert await personal_data_found(subject.store, needles(subject)) == []
+
+
+async def test_verify_reports_a_badge_held_that_is_not_in_the_catalogue(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    await shop.member("ann@example.com")
+    badge = await create_badge(shop, "Regular")
+    assert (await grant(shop, "ann@example.com", badge))["errors"] == []
+    assert await shop.violations() == []
+    store = gql.state.services.store
+
+    await store.collection(MEMBERS).update_one(
+        {f"badges.{_raw(badge)}": {"$exists": True}},
+        {"$set": {"badges.deadbeefdeadbeefdeadbeef": {"earned_at": shop.now()}}})
+
+    found = await shop.violations()
+    assert len(found) == 1
+    assert "every badge held is in the catalogue" in found[0]
+    assert "deadbeefdeadbeefdeadbeef" in found[0]
