@@ -5,9 +5,11 @@ from typing import Any
 from strawberry.relay import from_base64, to_base64
 
 from events.audit import AUDIT_LOG
+from events.catalogue import event_from_document
 from events.outbox import OUTBOX
 from loyalty.badges.catalogue import BADGES
 from loyalty.collections import MEMBERS
+from schema.subscriptions import member_event
 from tests.badge_support import (
     BADGE_ARCHIVE,
     BADGE_CREATE,
@@ -59,6 +61,16 @@ async def test_admin_grants_a_badge_with_a_reason_and_the_member_sees_earned_and
     grant_record = next(a for a in audit if a["operation"] == "badgeGrant")
     assert grant_record["actor"]["id"] == shop.admin.account_id
     assert grant_record["member_id"] == earned[0]["member_id"]
+    as_admin = await gql.data("""query($id: ID!) { node(id: $id) { ... on Member {
+        badges { earned reason badge { name } } } } }""",
+        {"id": to_base64("Member", earned[0]["member_id"])}, token=shop.admin.access_token)
+    assert as_admin["node"]["badges"] == [
+        {"earned": True, "reason": "Helped at the Paris opening",
+         "badge": {"name": "Launch helper"}},
+        {"earned": False, "reason": None, "badge": {"name": "Explorer"}}]
+    live = member_event(event_from_document(earned[0]))
+    assert (live.type.value, live.badge.name if live.badge else None) == (
+        "badge.earned", "Launch helper")
 
 
 async def member_id(gql: GraphQLClient, token: str) -> str:
