@@ -107,3 +107,19 @@ async def test_a_rule_naming_an_unknown_badge_is_refused_and_not_stored(
         assert [(e["code"], e["field"]) for e in errors] == [("UNKNOWN_BADGE", field)], rule
 
     assert await gql.state.services.store.collection(EARNING_RULES).count_documents({}) == 0
+
+
+async def test_a_rule_stops_granting_a_badge_once_it_is_archived(gql: GraphQLClient) -> None:
+    shop = await open_shop(gql)
+    badge = await create_badge(shop, "First steps")
+    await shop.rule({"name": "Welcome", "trigger": "ORDER", "grantsBadgeId": badge,
+                     "formula": {"kind": "FIXED", "points": 5}})
+    ann = await shop.member("ann@example.com")
+    await gql.data(BADGE_ARCHIVE, {"input": {"badgeId": badge}}, token=shop.admin.access_token)
+
+    recorded = await shop.record(shop.order("ann@example.com", 1000))
+
+    assert recorded["pointsEarned"] == 5
+    assert await my_badges(shop, ann) == []
+    store = gql.state.services.store
+    assert await store.collection(OUTBOX).count_documents({"type": "badge.earned"}) == 0
