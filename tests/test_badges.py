@@ -62,12 +62,14 @@ async def test_admin_grants_a_badge_with_a_reason_and_the_member_sees_earned_and
     assert grant_record["actor"]["id"] == shop.admin.account_id
     assert grant_record["member_id"] == earned[0]["member_id"]
     as_admin = await gql.data("""query($id: ID!) { node(id: $id) { ... on Member {
-        badges { earned reason badge { name } } } } }""",
+        badges { earned reason badge { name } }
+        admin { badges { earned reason badge { name } } } } } }""",
         {"id": to_base64("Member", earned[0]["member_id"])}, token=shop.admin.access_token)
     assert as_admin["node"]["badges"] == [
         {"earned": True, "reason": "Helped at the Paris opening",
          "badge": {"name": "Launch helper"}},
         {"earned": False, "reason": None, "badge": {"name": "Explorer"}}]
+    assert as_admin["node"]["admin"]["badges"] == as_admin["node"]["badges"]
     live = member_event(event_from_document(earned[0]))
     assert (live.type.value, live.badge.name if live.badge else None) == (
         "badge.earned", "Launch helper")
