@@ -220,3 +220,26 @@ async def test_verify_reports_a_badge_held_that_is_not_in_the_catalogue(
     assert len(found) == 1
     assert "every badge held is in the catalogue" in found[0]
     assert "deadbeefdeadbeefdeadbeef" in found[0]
+
+
+async def test_my_badges_cost_the_member_reads_alone_whatever_the_catalogue(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    ann = await shop.member("ann@example.com")
+    ids = [await create_badge(shop, f"Badge {n}", hint=f"Do thing {n}") for n in range(12)]
+    for badge in ids[:5]:
+        assert (await grant(shop, "ann@example.com", badge))["errors"] == []
+    commands = gql.state.services.store.commands
+    await my_badges(shop, ann)  # the catalogue is now cached
+
+    before = commands.total
+    await gql.data("{ me { id } }", token=ann.access_token)
+    bare = commands.total - before
+    before = commands.total
+    badges = await my_badges(shop, ann)
+    with_badges = commands.total - before
+    print(f"\ncommands: me {{ id }} {bare}, me {{ badges }} {with_badges}")
+
+    assert [b["earned"] for b in badges] == [True] * 5 + [False] * 7
+    assert with_badges == bare + 2  # the member's totals and open lots (the shared loader)

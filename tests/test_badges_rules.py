@@ -123,3 +123,34 @@ async def test_a_rule_stops_granting_a_badge_once_it_is_archived(gql: GraphQLCli
     assert await my_badges(shop, ann) == []
     store = gql.state.services.store
     assert await store.collection(OUTBOX).count_documents({"type": "badge.earned"}) == 0
+
+
+async def test_badges_cost_an_order_one_update_when_granted_and_nothing_otherwise(
+    gql: GraphQLClient,
+) -> None:
+    shop = await open_shop(gql)
+    await shop.rule(PER_EURO)
+    loyal = await create_badge(shop, "Loyal")
+    await shop.rule({"name": "Loyal bonus", "trigger": "ORDER", "grantsBadgeId": loyal,
+                     "conditions": {"currency": "EUR", "minTotal": 2000},
+                     "formula": {"kind": "FIXED", "points": 5}})
+    await shop.rule({"name": "For the loyal", "trigger": "ORDER",
+                     "conditions": {"badgeIds": [loyal]},
+                     "formula": {"kind": "FIXED", "points": 1}})
+    await shop.member("ann@example.com")
+    assert (await shop.record(shop.order("ann@example.com", 500)))["pointsEarned"] == 5
+    commands = gql.state.services.store.commands
+
+    async def cost(total: int) -> tuple[int, int]:
+        before = commands.total
+        recorded = await shop.record(shop.order("ann@example.com", total))
+        return commands.total - before, recorded["pointsEarned"]
+
+    plain, _ = await cost(500)           # no badge granted, none held
+    granting, granted_points = await cost(3000)  # the rule applies and grants the badge
+    holding, held_points = await cost(3000)      # the badge is held: nothing to grant
+    print(f"\ncommands per order: plain {plain}, granting {granting}, holding {holding}")
+
+    assert (granted_points, held_points) == (30 + 5, 30 + 5 + 1)
+    assert granting == plain + 1  # the conditional update; its event goes with the commit's
+    assert holding == plain
