@@ -20,6 +20,7 @@ from auth.export_links import ExpiredExportLink, InvalidExportLink
 from auth.refresh_tokens import RefreshTokens
 from events import privacy as events_privacy
 from events.personal_data import PersonalData
+from loyalty.badges import privacy as badge_privacy
 from loyalty.members import privacy as loyalty_privacy
 from loyalty.play import draw_privacy
 from scanner import privacy as scanner_privacy
@@ -33,6 +34,7 @@ def personal_data(refresh_tokens: RefreshTokens) -> tuple[PersonalData, ...]:
         auth_privacy.sign_ins_data(refresh_tokens),
         *loyalty_privacy.PERSONAL_DATA,
         *draw_privacy.PERSONAL_DATA,
+        *badge_privacy.PERSONAL_DATA,
         *scanner_privacy.PERSONAL_DATA,
         *events_privacy.PERSONAL_DATA,
     )

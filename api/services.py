@@ -29,6 +29,7 @@ from events.audit import INDEXES as AUDIT_INDEXES
 from events.feed import EventFeed
 from events.privacy import INDEXES as PRIVACY_INDEXES
 from events.webhooks import INDEXES as WEBHOOK_INDEXES
+from loyalty.badges.catalogue import INDEXES as BADGE_INDEXES
 from loyalty.earning.orders import INDEXES as ORDER_INDEXES
 from loyalty.earning.rules.store import INDEXES as RULE_INDEXES
 from loyalty.engagement.gifts import INDEXES as GIFT_INDEXES
@@ -57,7 +58,7 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
                *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
                ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES,
-               *DRAW_INDEXES)
+               *DRAW_INDEXES, *BADGE_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,8 @@ class EventType(StrEnum):
     POINTS_IMPORTED = "points.imported"
     DRAW_CLOSED = "draw.closed"
     DRAW_WON = "draw.won"
+    BADGE_EARNED = "badge.earned"
+    BADGE_REVOKED = "badge.revoked"
 
 
 class SubjectKind(StrEnum):

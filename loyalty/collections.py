@@ -23,7 +23,10 @@ Document shapes (all ids are strings; times are UTC; money is integer minor unit
 - members also keep `tier` {id, since, manual, review_at} and monthly qualifying buckets
   `qualifying` {"YYYY-MM": {points, spend, orders}} (see loyalty/programme/tier_rules.py), and for
   segments `last_order_at`, `spend_total` and `category_spend` {<category key>: amount}
-  (see loyalty/segments/policy.py); for rewards `reward_counts` {<reward id>: vouchers held}
+  (see loyalty/segments/policy.py); for rewards `reward_counts` {<reward id>: vouchers held};
+  the badges held `badges` {<badge id>: {earned_at, source, source_id, reason}} (see
+  loyalty/badges/awards.py; the catalogue is the `badges` collection,
+  loyalty/badges/catalogue.py)
 - rewards: {_id, title, description, kind, amount_off, percent_off, currency, product_sku,
   image_url, cost, tier_costs [{tier_id, cost}], stock (null = unlimited), redeemed
   (vouchers held: issued and not cancelled), issued (ever), per_member_limit, min_tier_id,

@@ -34,6 +34,8 @@ class Conditions:
     ends_at: datetime | None = None
     weekdays: frozenset[int] = frozenset()
     """ISO weekdays (1 = Monday … 7 = Sunday) in the programme's time zone."""
+    badges: frozenset[str] = frozenset()
+    """Badge ids the member must all hold (see loyalty/badges)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class MemberFacts:
     tier: str | None = None
     segments: frozenset[str] = frozenset()
     is_first_order: bool = False
+    badges: frozenset[str] = frozenset()
+    """The ids of the badges the member holds (MemberState.badges)."""
 
 
 def eligible_amount(conditions: Conditions, purchase: Purchase) -> int | None:
@@ -97,6 +101,8 @@ def order_conditions_hold(conditions: Conditions, purchase: Purchase, member: Me
 
 def member_conditions_hold(conditions: Conditions, member: MemberFacts) -> bool:
     if conditions.tiers and member.tier not in conditions.tiers:
+        return False
+    if not conditions.badges <= member.badges:
         return False
     return not conditions.segments or bool(conditions.segments & member.segments)
 

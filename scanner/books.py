@@ -1,5 +1,6 @@
 """`kizuna verify` over the whole database: the ledger's invariants (loyalty.ledger.verify)
-and the vouchers': every transition of a voucher has its event."""
+and the vouchers': every transition of a voucher has its event; and the badges members hold
+exist (loyalty.badges.verify)."""
 
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -7,6 +8,7 @@ from typing import Any
 
 import events
 from events import EventType, SubjectKind
+from loyalty.badges.verify import badge_references
 from loyalty.ledger.verify import Members, Violation
 from loyalty.ledger.verify import verify as verify_ledger
 from loyalty.play.draw_books import draw_books
@@ -17,7 +19,7 @@ from store import Session, Store
 
 async def verify(store: Store) -> list[Violation]:
     """Every violation of the invariants (a snapshot per batch of members)."""
-    return await verify_ledger(store, more=(_voucher_events, draw_books))
+    return await verify_ledger(store, more=(_voucher_events, draw_books, badge_references))
 
 
 def expected_events(voucher: dict[str, Any]) -> Counter[str]:

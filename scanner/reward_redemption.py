@@ -132,7 +132,8 @@ async def redeem_reward(
         balance = max(0, spendable_points(lots, now) - member.debt)
         redeemer = Redeemer(tier_id=member.tier.tier_id, balance=balance,
                             reward_counts=member.reward_counts or {},
-                            segments=segments or frozenset())
+                            segments=segments or frozenset(),
+                            badges=frozenset(member.badges or {}))
         cost = price_to_redeem(reward, redeemer, tiers=tiers, now=now, stock_taken=taken,
                                timezone=timezone)
         title = reward.draft.title

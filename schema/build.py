@@ -15,6 +15,7 @@ from schema.account_security import AccountSecurityMutations, AccountSecurityQue
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditQueries
+from schema.badges import BadgeMutations, BadgeQueries
 from schema.consents import ConsentMutations
 from schema.context import Context
 from schema.document_limits import DocumentLimits
@@ -49,7 +50,7 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries, DrawQueries):
+            AccountSecurityQueries, DrawQueries, BadgeQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -71,6 +72,7 @@ class Mutation(
     PrivacyMutations,
     AccountSecurityMutations, ConsentMutations,
     DrawMutations,
+    BadgeMutations,
 ):
     pass
 

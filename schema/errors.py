@@ -228,6 +228,23 @@ class ErrorCode(Enum):
         description="Fewer members entered than the draw has prizes.")
     DRAW_ENTRY_LIMIT = strawberry.enum_value(
         "DRAW_ENTRY_LIMIT", description="You would pass the draw's cap of bought entries.")
+    INVALID_BADGE = strawberry.enum_value(
+        "INVALID_BADGE", description="The badge's fields are missing or out of range."
+    )
+    UNKNOWN_BADGE = strawberry.enum_value(
+        "UNKNOWN_BADGE", description="No badge has this id, or it is archived where only an "
+        "active badge will do."
+    )
+    BADGE_ALREADY_HELD = strawberry.enum_value(
+        "BADGE_ALREADY_HELD", description="The member holds this badge already."
+    )
+    BADGE_NOT_HELD = strawberry.enum_value(
+        "BADGE_NOT_HELD", description="The member does not hold this badge."
+    )
+    NOT_ELIGIBLE_BADGE = strawberry.enum_value(
+        "NOT_ELIGIBLE_BADGE", description="The reward is for members holding badges you do "
+        "not hold yet."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

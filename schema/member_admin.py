@@ -20,6 +20,7 @@ from loyalty.engagement import surveys
 from loyalty.ledger.entries import Entry, EntryKind, entries_by_ids
 from loyalty.members import admin_view
 from scanner.vouchers import member_vouchers
+from schema.badge_types import MemberBadgeType, badges_of
 from schema.context import Context
 from schema.nodes import ApiKey, Member, Staff
 from schema.pagination import (
@@ -215,6 +216,11 @@ class MemberAdminView:
     @strawberry.field(description="The tier now, the next one and what it takes.")
     async def tier(self, info: Info[Context, None]) -> MemberTier:
         return await Member.tier_of(info, self.member_id)
+
+    @strawberry.field(description="The member's badges: earned ones (when, by what, why) "
+                      "first, then the locked ones.")
+    async def badges(self, info: Info[Context, None]) -> list[MemberBadgeType]:
+        return await badges_of(info, self.member_id)
 
     @strawberry.field(description="Tier changes, newest first, each with its reason.")
     async def tier_history(

@@ -20,6 +20,7 @@ from loyalty.ledger.points import points_summary
 from loyalty.members import screens
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
+from schema.badge_types import MemberBadgeType, badges_of
 from schema.consent_types import Consent, ConsentPurposeType, ConsentRecordNode, purposes_of
 from schema.context import Context
 from schema.offers import OfferType
@@ -127,6 +128,13 @@ class Member(relay.Node):
             after_id=decode_cursor(after),
         )
         return connection(found, page, node=VoucherNode.from_record, item_id=lambda v: v.id)
+
+    @strawberry.field(description="Every active badge, earned ones first (with when and why; "
+                      "an archived badge the member earned is still listed), then the locked "
+                      "ones with how to earn them. The member and administrators.",
+                      permission_classes=[IsTheMemberOrAdmin])
+    async def badges(self, info: Info[Context, None]) -> list[MemberBadgeType]:
+        return await badges_of(info, self.id)
 
     @strawberry.field(description="The member's tier, the next one and what it takes.")
     async def tier(

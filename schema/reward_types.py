@@ -12,6 +12,7 @@ from auth.roles import Role
 from loyalty.members import reference, screens
 from loyalty.rewards.catalogue import get_rewards
 from loyalty.rewards.policy import Reward, RewardView
+from schema.badge_types import badge_global_ids
 from schema.context import Context
 from schema.errors import UserError, user_errors
 from schema.permissions import IsAdmin, is_admin
@@ -169,6 +170,11 @@ class RewardNode(relay.Node):
                       "not cancelled).")
     def times_redeemed(self) -> int | None:
         return self.view.held if self.view else None
+
+    @strawberry.field(description="Only members holding all of these badges may redeem it "
+                      "(ids; empty: no badge needed).")
+    def badge_ids(self) -> list[relay.GlobalID]:
+        return badge_global_ids(self.record.draft.badges)
 
     @strawberry.field(description="Only members in one of these segments may redeem it "
                       "(empty: everyone). Administrators only.", permission_classes=[IsAdmin])

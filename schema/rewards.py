@@ -23,6 +23,7 @@ from loyalty.rewards.policy import (
     apply_changes,
 )
 from scanner.reward_redemption import redeem_reward
+from schema.badge_types import badge_ids
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.pagination import After, First, check_first, connection, decode_cursor
@@ -108,6 +109,9 @@ class RewardCreateInput:
     min_order_total: int | None = strawberry.field(
         default=None, description="Smallest order total its voucher applies to (minor units)."
     )
+    badge_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Only members holding all of these badges."
+    )
 
 
 @strawberry.input(description="Changes to a reward; omitted fields stay, null clears an "
@@ -145,6 +149,9 @@ class RewardUpdateInput:
     voucher_valid_days: int | None = strawberry.field(default=UNSET, description="1–1098.")
     channels: list[ChannelType] | None = strawberry.field(default=UNSET, description="Where.")
     min_order_total: int | None = strawberry.field(default=UNSET, description="Minor units.")
+    badge_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=UNSET, description="Replaces the badges asked for ([] opens it to everyone)."
+    )
 
 
 @strawberry.input(description="A reward to remove (only if no voucher was ever issued).")
@@ -218,6 +225,7 @@ _CONVERT: dict[str, tuple[str, Callable[[Any], Any]]] = {
     ),
     "segments": ("segments", tuple),
     "channels": ("channels", lambda cs: tuple(Channel(c.name) for c in cs)),
+    "badge_ids": ("badges", lambda gs: tuple(sorted(badge_ids(gs, ("input", "badgeIds"))))),
 }
 
 

@@ -8,6 +8,7 @@ from strawberry import relay
 from loyalty.conditions import Conditions
 from loyalty.earning.rules import model
 from loyalty.earning.rules.store import DRAFT_ID
+from schema.badge_types import badge_id, badge_ids
 from schema.rule_types import EarningTriggerType, FormulaKindType, RoundingType, StackingType
 from schema.shared import ChannelType, tier_ids
 
@@ -55,6 +56,9 @@ class EarningConditionsInput:
     weekdays: list[int] = strawberry.field(
         default_factory=list,
         description="ISO weekdays (1 = Monday … 7 = Sunday) in the programme's time zone.",
+    )
+    badge_ids: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Members holding all of these badges."
     )
 
 
@@ -113,6 +117,10 @@ class EarningRuleInput:
     )
     stacking: StackingType = strawberry.field(
         default=StackingType.STACK, description="Whether it combines with other rules."
+    )
+    grants_badge_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="A badge the member earns (once) when the rule gives them "
+        "points on an order or action."
     )
 
 
@@ -173,7 +181,10 @@ def to_model(rule: EarningRuleInput) -> model.EarningRule:
             tiers=tier_ids(c.tiers, ("input", "conditions", "tiers")),
             segments=frozenset(c.segments), first_order_only=c.first_order_only,
             starts_at=c.starts_at, ends_at=c.ends_at, weekdays=frozenset(c.weekdays),
+            badges=badge_ids(c.badge_ids, ("input", "conditions", "badgeIds")),
         ),
+        grants_badge=badge_id(rule.grants_badge_id, ("input", "grantsBadgeId"))
+        if rule.grants_badge_id is not None else None,
         formula=model.Formula(
             kind=model.FormulaKind(f.kind.name), points=f.points,
             per_amount_minor=f.per_amount_minor, factor=f.factor,

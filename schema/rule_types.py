@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry import Info, relay
 
+from loyalty.badges.catalogue import catalogue as badge_catalogue
 from loyalty.conditions import Conditions
 from loyalty.earning.rules import model
 from loyalty.earning.rules.describe import describe_rule
 from loyalty.earning.rules.store import get_rules
 from loyalty.earning.rules.usage import budgets_spent
 from loyalty.programme.settings import load_programme
+from schema.badge_types import badge_global_ids
 from schema.context import Context
 from schema.permissions import is_admin
 from schema.shared import ChannelType, tier_global_ids
@@ -30,6 +32,11 @@ async def programme_wording(store: Store) -> tuple[ZoneInfo, dict[str, str]]:
     """The time zone and the tier names (by tier id) that rule texts use: the programme's."""
     programme = await load_programme(store)
     return programme.timezone, {tier.id: tier.name for tier in programme.tiers}
+
+
+async def badge_wording(store: Store) -> dict[str, str]:
+    """The badge names (by badge id) that rule texts use, from the cached catalogue."""
+    return {badge.id: badge.draft.name for badge in await badge_catalogue(store)}
 
 
 @strawberry.enum(name="EarningTrigger", description="What kind of event a rule rewards.")
@@ -104,6 +111,9 @@ class EarningConditions:
     weekdays: list[int] = strawberry.field(
         description="ISO weekdays (1 = Monday … 7 = Sunday) in the programme's time zone."
     )
+    badge_ids: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Members holding all of these badges (ids)."
+    )
 
     @classmethod
     def from_model(cls, c: Conditions) -> Self:
@@ -116,6 +126,7 @@ class EarningConditions:
             tiers=tier_global_ids(c.tiers),
             segments=sorted(c.segments), first_order_only=c.first_order_only,
             starts_at=c.starts_at, ends_at=c.ends_at, weekdays=sorted(c.weekdays),
+            badge_ids=badge_global_ids(c.badges),
         )
 
 
@@ -174,11 +185,14 @@ class EarningRuleNode(relay.Node):
     budget_spent: int | None = strawberry.field(
         description="Points given so far against `limits.budget` (null without a budget)."
     )
+    grants_badge_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The badge the rule grants when it gives points, if any."
+    )
 
     @classmethod
     def from_rule(
         cls, rule: model.EarningRule, *, timezone: ZoneInfo, spent: int,
-        tier_names: Mapping[str, str] | None = None,
+        tier_names: Mapping[str, str] | None = None, badge_names: Mapping[str, str] | None = None,
     ) -> Self:
         return cls(
             id=rule.id, name=rule.name, description=rule.description,
@@ -188,8 +202,11 @@ class EarningRuleNode(relay.Node):
             limits=EarningLimits.from_model(rule.limits), priority=rule.priority,
             stacking=StackingType(rule.stacking.value), active=rule.active,
             created_at=rule.created_at,
-            how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names),
+            how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names,
+                                      badge_names=badge_names),
             budget_spent=spent if rule.limits.budget is not None else None,
+            grants_badge_id=relay.GlobalID("Badge", rule.grants_badge)
+            if rule.grants_badge else None,
         )
 
     @classmethod
@@ -210,9 +227,10 @@ async def rule_nodes(
     """Nodes for `rules` in two queries whatever their number (programme, budgets)."""
     listed = list(rules)
     timezone, tier_names = await programme_wording(store)
+    names = await badge_wording(store)
     spent = await budgets_spent(store, [r.id for r in listed if r.limits.budget is not None])
     return [
         EarningRuleNode.from_rule(rule, timezone=timezone, spent=spent.get(rule.id, 0),
-                                  tier_names=tier_names)
+                                  tier_names=tier_names, badge_names=names)
         for rule in listed
     ]

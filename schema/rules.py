@@ -29,7 +29,13 @@ from schema.rule_inputs import (
     RuleSimulateInput,
     to_model,
 )
-from schema.rule_types import EarningRuleNode, programme_timezone, programme_wording, rule_nodes
+from schema.rule_types import (
+    EarningRuleNode,
+    badge_wording,
+    programme_timezone,
+    programme_wording,
+    rule_nodes,
+)
 from schema.shared import INPUT
 from store import InvalidInput, Store
 
@@ -182,10 +188,12 @@ class RuleQueries:
         store = info.context.store
         offered = await rules.rules_on_offer(store, now=info.context.services.clock())
         timezone, tier_names = await programme_wording(store)
+        badge_names = await badge_wording(store)
         return [
             ProgramRule(
                 name=rule.name, description=rule.description,
-                how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names),
+                how_to_earn=describe_rule(rule, timezone=timezone, tier_names=tier_names,
+                                          badge_names=badge_names),
                 ends_at=rule.conditions.ends_at,
             )
             for rule in offered

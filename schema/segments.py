@@ -10,6 +10,7 @@ from strawberry import Info, relay
 
 from loyalty.segments import definitions
 from loyalty.segments.policy import Segment, SegmentConditions, UnknownSegment, WindowMinimum
+from schema.badge_types import badge_global_ids, badge_ids
 from schema.context import Context
 from schema.errors import UserError, returns_errors_in
 from schema.nodes import Member
@@ -53,6 +54,9 @@ class SegmentConditionsType:
     favourite_category: str | None = strawberry.field(
         description="The category the member spent the most on (ties all count)."
     )
+    badge_ids: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Holds all of these badges (ids); empty means any."
+    )
 
     @classmethod
     def of(cls, c: SegmentConditions) -> Self:
@@ -66,6 +70,7 @@ class SegmentConditionsType:
             birthday_month=c.birthday_month, birthday_this_month=c.birthday_this_month,
             tiers=tier_global_ids(c.tiers),
             favourite_category=c.favourite_category,
+            badge_ids=badge_global_ids(c.badges),
         )
 
 
@@ -132,6 +137,9 @@ class SegmentConditionsInput:
     favourite_category: str | None = strawberry.field(
         default=None, description="The category the member spent the most on."
     )
+    badge_ids: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Holds all of these badges (ids from `badges`)."
+    )
 
     def to_model(self) -> SegmentConditions:
         def window(given: SegmentWindowMinimumInput | None) -> WindowMinimum | None:
@@ -143,6 +151,7 @@ class SegmentConditionsInput:
             birthday_month=self.birthday_month, birthday_this_month=self.birthday_this_month,
             tiers=tier_ids(self.tiers, ("input", "conditions", "tiers")),
             favourite_category=self.favourite_category,
+            badges=badge_ids(self.badge_ids, ("input", "conditions", "badgeIds")),
         )
 
 

@@ -85,6 +85,10 @@ class EventTypeType(Enum):
         description="A prize draw closed: its seed is revealed and its winners drawn.")
     DRAW_WON = strawberry.enum_value(EventType.DRAW_WON.value,
                                      description="The member won a prize in a draw.")
+    BADGE_EARNED = strawberry.enum_value(EventType.BADGE_EARNED.value,
+                                         description="The member earned a badge.")
+    BADGE_REVOKED = strawberry.enum_value(EventType.BADGE_REVOKED.value,
+                                          description="An administrator took a badge back.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")
@@ -108,6 +112,19 @@ class TierChange:
     name: str | None = strawberry.field(description="Its name; null: none.")
 
 
+@strawberry.type(description="A badge the member earned or lost.")
+class BadgeChange:
+    id: relay.GlobalID = strawberry.field(description="The badge's id.")
+    name: str = strawberry.field(description="Its name when it happened.")
+
+
+def _badge(data: dict[str, Any]) -> BadgeChange | None:
+    badge = data.get("badge")
+    if not badge:
+        return None
+    return BadgeChange(id=relay.GlobalID("Badge", badge["id"]), name=badge["name"])
+
+
 @strawberry.type(description="Something that happened to the signed-in member.")
 class MemberEvent:
     id: strawberry.ID = strawberry.field(
@@ -117,6 +134,8 @@ class MemberEvent:
     points: PointsChange | None = strawberry.field(description="For points events.")
     voucher: VoucherChange | None = strawberry.field(description="For voucher events.")
     tier: TierChange | None = strawberry.field(description="For `TIER_CHANGED`.")
+    badge: BadgeChange | None = strawberry.field(
+        default=None, description="For `BADGE_EARNED` and `BADGE_REVOKED`.")
 
 
 @strawberry.type(description="A redemption or a void at the signed-in staff's store.")
@@ -153,7 +172,7 @@ def member_event(event: Event) -> MemberEvent:
                           name=found["name"] if found else None)
     return MemberEvent(id=strawberry.ID(event.id), type=EventTypeType(event.type.value),
                        occurred_at=event.occurred_at, points=points,
-                       voucher=_voucher(data), tier=tier)
+                       voucher=_voucher(data), tier=tier, badge=_badge(data))
 
 
 def store_event(event: Event) -> StoreEvent:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from events.audit import Audit, Target
 from loyalty.conditions import Action, MemberFacts
 from loyalty.earning.orders import MAX_BACKDATING, MAX_CLOCK_SKEW
+from loyalty.earning.rules.badges import grant_rule_badges
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
 from loyalty.earning.rules.model import segments_named
 from loyalty.earning.rules.store import active_rules
@@ -89,6 +90,7 @@ async def record_action(
         facts = MemberFacts(
             member_id=member_id, tier=member.tier.tier_id,
             segments=audience.segments(member, now=now, timezone=programme.timezone),
+            badges=frozenset(member.badges or {}),
         )
         evaluation = with_tier_bonus(
             evaluate(rules, action, facts, usage, timezone=programme.timezone),
@@ -112,6 +114,8 @@ async def record_action(
                            local_date=local_date, usage=usage)
         await grant_action_entries(store, session, draws=draws, member_id=member_id,
                                    action_type=kind, reference=ref, now=now)
+        await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
+                                member_id=member_id, held=member.badges or {}, now=now)
         record_entry(audit, store, session, operation="actionRecord",
                      target=Target("Member", member_id), member=member, entry=entry,
                      details={"action": {"type": kind, "reference": ref}})

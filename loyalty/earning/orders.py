@@ -10,6 +10,7 @@ from events.audit import Audit, Target
 from loyalty.collections import ORDERS
 from loyalty.conditions import MemberFacts, Purchase
 from loyalty.earning import order_events
+from loyalty.earning.rules.badges import grant_rule_badges
 from loyalty.earning.rules.evaluate import evaluate, with_tier_bonus
 from loyalty.earning.rules.model import segments_named
 from loyalty.earning.rules.store import active_rules
@@ -147,7 +148,7 @@ async def record_order(
         # Segments as the member stood before this order (a win-back bonus for a lapsed
         # member applies to the order that ends the lapse), like the tier.
         facts = MemberFacts(member_id=member_id, is_first_order=member.orders_count == 0,
-                            tier=member.tier.tier_id,
+                            tier=member.tier.tier_id, badges=frozenset(member.badges or {}),
                             segments=audience.segments(member, now=now,
                                                        timezone=programme.timezone))
         local_date = purchase.occurred_at.astimezone(programme.timezone).date()
@@ -185,6 +186,8 @@ async def record_order(
                                      previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
+        await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
+                                member_id=member_id, held=member.badges or {}, now=now)
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))

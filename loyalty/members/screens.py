@@ -51,7 +51,7 @@ async def reward_views(
     member = snapshot.state
     redeemer = Redeemer(
         tier_id=member.tier.tier_id, balance=snapshot.balance(now),
-        reward_counts=member.reward_counts or {},
+        reward_counts=member.reward_counts or {}, badges=frozenset(member.badges or {}),
         segments=(await segments(store, snapshot, birthday=birthday, now=now)
                   if any(r.draft.segments for r in rewards) else frozenset()),
     )

@@ -12,6 +12,7 @@ Redeeming and cancelling are in scanner/reward_redemption.py (they issue voucher
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import events
 from events import Event, EventType, Subject, SubjectKind
 from events import audit as audit_log
 from events.audit import Audit, Target
+from loyalty.badges.catalogue import require_badges
 from loyalty.collections import PROGRAMME, REWARDS
 from loyalty.programme.ladder import list_tiers, tiers_from_programme
 from loyalty.programme.tier_rules import Tier
@@ -62,7 +64,13 @@ async def _references(
 
 async def _validated(store: Store, draft: RewardDraft) -> RewardDraft:
     tier_ids, names = await _references(store, draft.segments)
-    return validate_draft(draft, tier_ids=tier_ids, segment_names=names)
+    checked = validate_draft(draft, tier_ids=tier_ids, segment_names=names)
+    return replace(checked, badges=await _badges(store, draft.badges))
+
+
+async def _badges(store: Store, badge_ids: Sequence[str]) -> tuple[str, ...]:
+    """The badges a reward asks for, checked to exist and be active (UnknownBadge)."""
+    return tuple(sorted(await require_badges(store, badge_ids, field=("input", "badgeIds"))))
 
 
 async def create_reward(
@@ -92,6 +100,8 @@ async def update_reward(
     tier_ids, names = await _references(
         store, [*before.draft.segments, *changes.get("segments", ())]
     )
+    if "badges" in changes:
+        changes = {**changes, "badges": await _badges(store, changes["badges"])}
 
     async def work(session: Session) -> Reward:
         # Changes apply to the reward as the transaction reads it: two administrators
@@ -239,6 +249,7 @@ def _draft_document(d: RewardDraft) -> Document:
         "active_from": d.active_from, "active_to": d.active_to,
         "voucher_valid_days": d.voucher_valid_days,
         "channels": [c.value for c in d.channels], "min_order_total": d.min_order_total,
+        "badges": list(d.badges),
     }
 
 
@@ -257,6 +268,7 @@ def reward_from_document(doc: Mapping[str, Any]) -> Reward:
         active_to=doc.get("active_to"), voucher_valid_days=doc["voucher_valid_days"],
         channels=tuple(Channel(c) for c in doc["channels"]),
         min_order_total=doc.get("min_order_total"),
+        badges=tuple(doc.get("badges", ())),
     )
     return Reward(id=doc["_id"], draft=draft, redeemed=doc.get("redeemed", 0),
                   issued=doc.get("issued", 0), created_at=doc["created_at"],

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loyalty import member_dates
+from loyalty.badges.policy import NotEligibleBadge
 from loyalty.errors import InsufficientPoints
 from loyalty.programme.tier_rules import Tier, rank
 from loyalty.purchases import Channel
@@ -110,6 +111,8 @@ class RewardDraft:
     voucher_valid_days: int = 30
     channels: tuple[Channel, ...] = (Channel.ONLINE, Channel.STORE)
     min_order_total: int | None = None
+    badges: tuple[str, ...] = ()
+    """Only members holding all of these badges may redeem (empty: everyone)."""
 
     @property
     def uses_tiers(self) -> bool:
@@ -162,6 +165,8 @@ class Redeemer:
     reward_counts: Mapping[str, int] = field(default_factory=dict)
     """Vouchers held per reward id (issued and not cancelled)."""
     segments: frozenset[str] = frozenset()
+    badges: frozenset[str] = frozenset()
+    """The ids of the badges the member holds."""
 
 
 def member_in_segments(required: Sequence[str], member_segments: frozenset[str]) -> bool:
@@ -196,7 +201,7 @@ def ineligibility(
     timezone: ZoneInfo,
 ) -> KizunaError | None:
     """The first reason the member may not redeem `reward` now (points aside), or None:
-    switched off, not started, ended, tier, segment, early access, their limit, stock.
+    switched off, not started, ended, tier, segment, badges, early access, their limit, stock.
     Dates in the message are in `timezone` (the programme's) and say so."""
     d = reward.draft
     if not d.active:
@@ -215,6 +220,8 @@ def ineligibility(
         )
     if not member_in_segments(d.segments, redeemer.segments):
         return NotEligibleSegment("This reward is offered to other members.")
+    if not set(d.badges) <= redeemer.badges:
+        return NotEligibleBadge("Earn the badges this reward asks for to unlock it.")
     if (d.early_access_until is not None and d.early_access_min_tier_id is not None
             and now < d.early_access_until
             and not _reaches(tiers, redeemer.tier_id, d.early_access_min_tier_id)):

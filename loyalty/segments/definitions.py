@@ -9,13 +9,14 @@ as the points) and the account's birthday. The policy is `loyalty/segments/polic
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from events import audit as audit_log
 from events.audit import Audit, Target
+from loyalty.badges.catalogue import require_badges
 from loyalty.collections import ACCOUNTS, EARNING_RULES, MEMBER_ROLE, MEMBERS, REWARDS, SEGMENTS
 from loyalty.ledger.member_state import MemberState, read_member, state_from_document
 from loyalty.programme.settings import load_programme
@@ -71,6 +72,7 @@ async def create_segment(
 ) -> Segment:
     """Store a new segment; raises InvalidSegment, UnknownTier, InputErrors or
     SegmentNameTaken, writing nothing."""
+    conditions = await with_badges_checked(store, conditions)
     name, description, conditions = validate_segment(
         SegmentDraft(name=name, description=description, conditions=conditions),
         tier_ids=await _tier_ids(store),
@@ -105,6 +107,7 @@ async def update_segment(
         fields["description"] = check_description(description, errors)
     if conditions is not None:
         try:
+            conditions = await with_badges_checked(store, conditions)
             checked = validate_conditions(conditions, tier_ids=await _tier_ids(store))
             fields["conditions"] = _conditions_document(checked)
         except InputErrors as group:
@@ -322,6 +325,8 @@ def member_filter(c: SegmentConditions, now: datetime, timezone: ZoneInfo) -> di
         query["tier.id"] = {"$in": sorted(c.tiers)}
     if c.favourite_category is not None:
         query[f"category_spend.{category_key(c.favourite_category)}"] = {"$gt": 0}
+    for badge_id in sorted(c.badges):
+        query[f"badges.{badge_id}"] = {"$exists": True}
     sums = [_window_at_least(minimum, what, now, timezone)
             for minimum, what in ((c.frequency, "orders"), (c.monetary, "spend"))
             if minimum is not None]
@@ -362,7 +367,8 @@ async def _scanned(
     return SegmentPreview(count=count, sample=tuple(sample))
 
 
-CHECKED_FIELDS = {"last_order_at": 1, "qualifying": 1, "tier": 1, "category_spend": 1}
+CHECKED_FIELDS = {"last_order_at": 1, "qualifying": 1, "tier": 1, "category_spend": 1,
+                  "badges": 1}
 """What `members_matching` reads of a member document."""
 
 
@@ -394,6 +400,16 @@ async def members_matching(
     return matching
 
 
+async def with_badges_checked(
+    store: Store, conditions: SegmentConditions
+) -> SegmentConditions:
+    """The conditions once the badges they name are checked to exist and be active
+    (UnknownBadge otherwise); no query without badges."""
+    badges = await require_badges(store, conditions.badges,
+                                  field=("input", "conditions", "badgeIds"))
+    return replace(conditions, badges=badges)
+
+
 # --- documents -----------------------------------------------------------------------------
 
 
@@ -415,6 +431,7 @@ def _conditions_document(c: SegmentConditions) -> dict[str, Any]:
         "frequency": _window_document(c.frequency), "monetary": _window_document(c.monetary),
         "birthday_month": c.birthday_month, "birthday_this_month": c.birthday_this_month,
         "tiers": sorted(c.tiers), "favourite_category": c.favourite_category,
+        "badges": sorted(c.badges),
     }
 
 
@@ -433,6 +450,7 @@ def from_document(doc: Mapping[str, Any]) -> Segment:
             birthday_this_month=bool(c.get("birthday_this_month")),
             tiers=frozenset(c.get("tiers", ())),
             favourite_category=c.get("favourite_category"),
+            badges=frozenset(c.get("badges", ())),
         ),
         created_at=doc.get("created_at"), updated_at=doc.get("updated_at"),
     )

@@ -14,7 +14,8 @@ A member belongs to a segment when every one of its conditions holds, as of `now
 - birthday: born in a given month, or in the current month (programme's time zone);
 - tier: holds one of the given tiers;
 - favourite category: C is the category the member spent the most on (net of refunds; every
-  category tied at the top counts as a favourite).
+  category tied at the top counts as a favourite);
+- badges: holds every one of the given badges (`members.badges.<badge id>`).
 """
 
 import re
@@ -85,6 +86,8 @@ class SegmentConditions:
     birthday_this_month: bool = False
     tiers: frozenset[str] = frozenset()
     favourite_category: str | None = None
+    badges: frozenset[str] = frozenset()
+    """Badge ids the member must all hold."""
 
     @property
     def needs_birthday(self) -> bool:
@@ -96,7 +99,7 @@ class SegmentConditions:
         return any((
             self.last_order_within_days is not None, self.lapsed_days is not None,
             self.frequency is not None, self.monetary is not None, bool(self.tiers),
-            self.favourite_category is not None,
+            self.favourite_category is not None, bool(self.badges),
         ))
 
 
@@ -166,6 +169,8 @@ def matches(
         if birthday is None or birthday.month != month:
             return False
     if c.tiers and tier_id not in c.tiers:
+        return False
+    if not c.badges <= frozenset(member.badges or {}):
         return False
     return c.favourite_category is None or category_key(c.favourite_category) in (
         favourite_categories(member.category_spend or {})

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from loyalty import member_dates
+from loyalty.badges.policy import describe_badges
 from loyalty.conditions import Conditions
 from loyalty.earning.rules.model import EarningRule, FormulaKind, Limits, TriggerKind
 from loyalty.money import MINOR_UNITS, minor_per_unit
@@ -30,16 +31,29 @@ _CHANNELS = {"ONLINE": "online", "STORE": "in store"}
 
 
 def describe_rule(
-    rule: EarningRule, *, timezone: ZoneInfo, tier_names: Mapping[str, str] | None = None
+    rule: EarningRule, *, timezone: ZoneInfo, tier_names: Mapping[str, str] | None = None,
+    badge_names: Mapping[str, str] | None = None,
 ) -> str:
     """One sentence saying what earns how much, when and within which limits; dates and
     weekdays are in `timezone` (the programme's, named after the dates: see
     loyalty/member_dates.py), tiers by their names in `tier_names` (tier id → name; an id
-    without a name is shown as it is)."""
+    without a name is shown as it is), badges likewise by `badge_names`."""
     parts = [_award(rule), _what(rule), *_qualifiers(rule.conditions, timezone, tier_names or {})]
+    parts += _badges(rule, badge_names or {})
     text = " ".join(part for part in parts if part)
     limits = _limits(rule.limits)
     return f"{text} ({limits})" if limits else text
+
+
+def _badges(rule: EarningRule, names: Mapping[str, str]) -> list[str]:
+    """"if you hold the Explorer badge", "and unlock the Regular badge"."""
+    parts: list[str] = []
+    if rule.conditions.badges:
+        held = sorted(names.get(b, b) for b in rule.conditions.badges)
+        parts.append(f"if you {describe_badges(held)}")
+    if rule.grants_badge is not None:
+        parts.append(f"and unlock the {names.get(rule.grants_badge, rule.grants_badge)} badge")
+    return parts
 
 
 def points(count: int) -> str:

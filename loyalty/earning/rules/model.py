@@ -76,6 +76,9 @@ class EarningRule:
     budget_used_up: bool = False
     """Its budget is spent: it gives nothing more, and is no longer offered, until the
     budget is raised."""
+    grants_badge: str | None = None
+    """A badge id the member earns (once) when the rule gives points on an order or action
+    (loyalty/earning/rules/badges.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ Document shape (collection `earning_rules`):
     {_id, name, description, trigger, action_type, priority, stacking, active,
      conditions {min_total, currency, categories_include [..], categories_exclude [..],
                  skus_include [..], skus_exclude [..], channels [..], tiers [..],
-                 segments [..], first_order_only, starts_at, ends_at, weekdays [..]},
+                 segments [..], first_order_only, starts_at, ends_at, weekdays [..],
+                 badges [..]},
+     grants_badge (a badge id or null),
      formula {kind, points, per_amount_minor, factor, rounding},
      limits {per_member_per_day, per_member_per_month, per_member_lifetime, budget},
      created_at, updated_at, archived_at}
@@ -24,6 +26,7 @@ from events.audit import Audit, Target
 from loyalty.collections import EARNING_RULES
 from loyalty.conditions import Conditions
 from loyalty.earning.rules import usage
+from loyalty.earning.rules.badges import with_badges_checked
 from loyalty.earning.rules.model import (
     EarningRule,
     Formula,
@@ -89,7 +92,7 @@ async def _validated(store: Store, draft: EarningRule) -> EarningRule:
     tiers, segments = await rule_references(
         store, tiers=draft.conditions.tiers, segments=draft.conditions.segments
     )
-    return validate_rule(draft, tiers=tiers, segments=segments)
+    return await with_badges_checked(store, validate_rule(draft, tiers=tiers, segments=segments))
 
 
 async def archive_rule(
@@ -177,7 +180,9 @@ def to_document(rule: EarningRule) -> Document:
             "channels": sorted(c.channels), "tiers": sorted(c.tiers),
             "segments": sorted(c.segments), "first_order_only": c.first_order_only,
             "starts_at": c.starts_at, "ends_at": c.ends_at, "weekdays": sorted(c.weekdays),
+            "badges": sorted(c.badges),
         },
+        "grants_badge": rule.grants_badge,
         "formula": {
             "kind": f.kind.value, "points": f.points, "per_amount_minor": f.per_amount_minor,
             "factor": f.factor, "rounding": f.rounding.value,
@@ -206,7 +211,9 @@ def from_document(doc: Mapping[str, Any]) -> EarningRule:
             channels=frozenset(c["channels"]), tiers=frozenset(c["tiers"]),
             segments=frozenset(c["segments"]), first_order_only=c["first_order_only"],
             starts_at=c["starts_at"], ends_at=c["ends_at"], weekdays=frozenset(c["weekdays"]),
+            badges=frozenset(c.get("badges", ())),
         ),
+        grants_badge=doc.get("grants_badge"),
         formula=Formula(
             kind=FormulaKind(f["kind"]), points=f["points"],
             per_amount_minor=f["per_amount_minor"], factor=float(f["factor"]),
