@@ -17,6 +17,7 @@ from events.audit import delete_older_than
 from events.personal_data import PersonalData
 from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
+from loyalty.play.leaderboard_prizes import close_due_periods
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.collections import VOUCHERS
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
@@ -92,6 +93,13 @@ async def points_expiry(
         if given or issued:
             log.info("gave %d birthday gifts, issued %d referral vouchers", given, issued)
 
+    async def leaderboards() -> None:
+        closed = await close_due_periods(store, clock=clock)
+        if closed.periods:
+            issued = await deliver_pending_gifts(store, clock=clock)
+            log.info("closed %d leaderboard periods: %d prizes (%d vouchers issued)",
+                     closed.periods, closed.prizes, issued)
+
     async def staged_events() -> None:
         stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
         if stranded:
@@ -116,6 +124,7 @@ async def points_expiry(
         ("points_expiry", expire, "points expiry failed"),
         ("tier_review", review_tiers, "tier review failed"),
         ("gifts", gifts, "gifts failed"),
+        ("leaderboards", leaderboards, "closing leaderboard periods failed"),
         ("staged_events", staged_events, "publishing staged events failed"),
         ("expired_codes", expired_codes, "blanking expired codes failed"),
         ("audit_retention", audit_records, "deleting old audit records failed"),

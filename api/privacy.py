@@ -21,6 +21,7 @@ from auth.refresh_tokens import RefreshTokens
 from events import privacy as events_privacy
 from events.personal_data import PersonalData
 from loyalty.members import privacy as loyalty_privacy
+from loyalty.play import leaderboard_privacy
 from scanner import privacy as scanner_privacy
 from store import KizunaError
 
@@ -31,6 +32,7 @@ def personal_data(refresh_tokens: RefreshTokens) -> tuple[PersonalData, ...]:
         *auth_privacy.PERSONAL_DATA,
         auth_privacy.sign_ins_data(refresh_tokens),
         *loyalty_privacy.PERSONAL_DATA,
+        *leaderboard_privacy.PERSONAL_DATA,
         *scanner_privacy.PERSONAL_DATA,
         *events_privacy.PERSONAL_DATA,
     )

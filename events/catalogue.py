@@ -51,6 +51,7 @@ class EventType(StrEnum):
     MEMBER_CONSENT_CHANGED = "member.consent_changed"
     MEMBER_IMPORTED = "member.imported"
     POINTS_IMPORTED = "points.imported"
+    LEADERBOARD_PRIZE_AWARDED = "leaderboard.prize_awarded"
 
 
 class SubjectKind(StrEnum):

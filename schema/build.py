@@ -21,6 +21,7 @@ from schema.document_limits import DocumentLimits
 from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
+from schema.leaderboards import LeaderboardMutations, LeaderboardQueries
 from schema.ledger import LedgerMutations
 from schema.members import MemberQueries
 from schema.operation_report import OperationReporting
@@ -48,7 +49,7 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries):
+            AccountSecurityQueries, LeaderboardQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -69,6 +70,7 @@ class Mutation(
     TransferMutations,
     PrivacyMutations,
     AccountSecurityMutations, ConsentMutations,
+    LeaderboardMutations,
 ):
     pass
 

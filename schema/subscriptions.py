@@ -80,6 +80,9 @@ class EventTypeType(Enum):
                                             description="The shop imported the member.")
     POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
                                             description="An imported opening balance.")
+    LEADERBOARD_PRIZE_AWARDED = strawberry.enum_value(
+        EventType.LEADERBOARD_PRIZE_AWARDED.value,
+        description="A member won a prize on a leaderboard whose period closed.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

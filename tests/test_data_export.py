@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio
 
 SECTIONS = {"account", "sign_ins", "points", "referrals_made", "ledger_entries", "lots",
             "orders", "survey_answers", "gifts", "vouchers", "member_card", "events",
-            "audit_records", "consents"}
+            "audit_records", "consents", "leaderboard_name", "leaderboard_scores"}
 
 
 async def _export(gql: GraphQLClient, member: SignedIn) -> dict[str, Any]:

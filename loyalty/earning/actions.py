@@ -17,6 +17,7 @@ from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
+from loyalty.play.leaderboard_scores import record_scores
 from loyalty.programme.settings import load_programme
 from loyalty.segments.definitions import rule_audience
 from loyalty.tiers.moves import earn_effect, record_tier_change
@@ -108,6 +109,8 @@ async def record_action(
                                      previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
+        await record_scores(store, session, member=member, points=evaluation.points, at=when,
+                            now=now, programme=programme, progress=())
         record_entry(audit, store, session, operation="actionRecord",
                      target=Target("Member", member_id), member=member, entry=entry,
                      details={"action": {"type": kind, "reference": ref}})
