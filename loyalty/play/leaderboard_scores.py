@@ -1,9 +1,11 @@
 """Leaderboard scores: kept in the earning transaction for members who joined, ranked by an
 index walk.
 
-One document per (board, period, member) in `leaderboard_scores` {board, period, member,
-score, reached_at, name}. The index (board, period, score desc, reached_at, member) makes
-the top N a walk of its first N keys, and a member's rank two counts of a range of it:
+One document per (board, period, member) in `leaderboard_scores` {slot ("<board>:<period>"),
+board, period, member, score, minus_score (= −score), reached_at, name}. The index (slot,
+minus_score, reached_at, member) — ascending throughout, so the embedded engine walks it in
+order too — makes the top N a walk of its first N keys, and a member's rank two counts of
+ranges of it:
 
     rank = 1 + (members with a higher score)
              + (members with the same score who reached it earlier)
@@ -32,8 +34,8 @@ from loyalty.programme.settings import Programme
 from store import IndexSpec, Session, Store, UpdateOne
 
 INDEXES = (
-    IndexSpec(LEADERBOARD_SCORES, (("board", 1), ("period", 1), ("score", -1),
-                                   ("reached_at", 1), ("member", 1)), name="ranking"),
+    IndexSpec(LEADERBOARD_SCORES, (("slot", 1), ("minus_score", 1), ("reached_at", 1),
+                                   ("member", 1)), name="ranking"),
     IndexSpec(LEADERBOARD_SCORES, (("member", 1),), name="member"),
 )
 
@@ -49,6 +51,28 @@ class Standing:
 
 def score_id(board_id: str, period: str, member_id: str) -> str:
     return f"{board_id}:{period}:{member_id}"
+
+
+def slot(board_id: str, period: str) -> str:
+    return f"{board_id}:{period}"
+
+
+TOP_SORT = (("minus_score", 1), ("reached_at", 1), ("member", 1))
+
+
+def top_filter(board_id: str, period: str) -> dict[str, Any]:
+    """The places with a positive score, in TOP_SORT order: the ranking index's first keys."""
+    return {"slot": slot(board_id, period), "minus_score": {"$lt": 0}}
+
+
+def rank_filters(board_id: str, period: str, *, score: int,
+                 reached_at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The members ahead of a score reached at `reached_at`: a higher score, or the same
+    one reached earlier (the equality written as a range, which the engine seeks to)."""
+    key = slot(board_id, period)
+    return ({"slot": key, "minus_score": {"$lt": -score}},
+            {"slot": key, "minus_score": {"$gte": -score, "$lte": -score},
+             "reached_at": {"$lt": reached_at}})
 
 
 async def record_scores(
@@ -76,16 +100,19 @@ async def record_scores(
         if period.ends_at <= now:
             continue
         key = {"_id": score_id(board.id, period.key, member.member_id)}
-        base = {"board": board.id, "period": period.key, "member": member.member_id}
+        base = {"slot": slot(board.id, period.key), "board": board.id, "period": period.key,
+                "member": member.member_id}
         if board.metric is Metric.POINTS_EARNED and points:
             writes.append(UpdateOne(
-                key, {"$inc": {"score": points}, "$set": {"reached_at": now, "name": name},
-                      "$setOnInsert": base}, upsert=points > 0))
+                key, {"$inc": {"score": points, "minus_score": -points},
+                      "$set": {"reached_at": now, "name": name}, "$setOnInsert": base},
+                upsert=points > 0))
         elif board.metric is Metric.CHALLENGE_PROGRESS:
             for change in progress:
                 if change.challenge_id == board.challenge_id and change.after != change.before:
                     writes.append(UpdateOne(
-                        key, {"$set": {"score": change.after, "reached_at": now, "name": name},
+                        key, {"$set": {"score": change.after, "minus_score": -change.after,
+                                       "reached_at": now, "name": name},
                               "$setOnInsert": base}, upsert=True))
     if writes:
         await store.collection(LEADERBOARD_SCORES).bulk_write(writes, ordered=True,
@@ -117,7 +144,8 @@ async def reverse_scores(
     scores = store.collection(LEADERBOARD_SCORES)
     found = await scores.find({"_id": {"$in": ids}}, {"score": 1}, session=session).to_list(None)
     writes = [UpdateOne({"_id": doc["_id"]},
-                        {"$inc": {"score": -min(points, int(doc["score"]))},
+                        {"$inc": {"score": -min(points, int(doc["score"])),
+                                  "minus_score": min(points, int(doc["score"]))},
                          "$set": {"reached_at": now}})
               for doc in found if doc["score"] > 0]
     if writes:
@@ -145,9 +173,9 @@ async def top(store: Store, *, board_id: str, period: str, first: int,
               session: Session | None = None) -> list[Standing]:
     """The first `first` places (members with a positive score), one index walk."""
     cursor = store.collection(LEADERBOARD_SCORES).find(
-        {"board": board_id, "period": period, "score": {"$gt": 0}},
-        {"member": 1, "name": 1, "score": 1, "reached_at": 1}, session=session,
-    ).sort([("score", -1), ("reached_at", 1), ("member", 1)]).limit(first)
+        top_filter(board_id, period), {"member": 1, "name": 1, "score": 1, "reached_at": 1},
+        session=session,
+    ).sort(list(TOP_SORT)).limit(first)
     return _ranked(await cursor.to_list(None))
 
 
@@ -159,11 +187,10 @@ async def my_standing(store: Store, *, board_id: str, period: str,
     doc = await scores.find_one({"_id": score_id(board_id, period, member_id)})
     if doc is None or doc["score"] <= 0:
         return None
-    higher = await scores.count_documents(
-        {"board": board_id, "period": period, "score": {"$gt": doc["score"]}})
-    earlier = await scores.count_documents(
-        {"board": board_id, "period": period, "score": doc["score"],
-         "reached_at": {"$lt": doc["reached_at"]}})
+    ahead, tied_earlier = rank_filters(board_id, period, score=doc["score"],
+                                       reached_at=doc["reached_at"])
+    higher = await scores.count_documents(ahead)
+    earlier = await scores.count_documents(tied_earlier)
     return Standing(rank=1 + higher + earlier, member_id=member_id,
                     display_name=doc.get("name") or "", score=doc["score"],
                     reached_at=doc["reached_at"])
