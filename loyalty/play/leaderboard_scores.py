@@ -189,8 +189,8 @@ async def my_standing(store: Store, *, board_id: str, period: str,
         return None
     ahead, tied_earlier = rank_filters(board_id, period, score=doc["score"],
                                        reached_at=doc["reached_at"])
-    higher = await scores.count_documents(ahead)
-    earlier = await scores.count_documents(tied_earlier)
+    higher = await store.count(LEADERBOARD_SCORES, ahead)
+    earlier = await store.count(LEADERBOARD_SCORES, tied_earlier)
     return Standing(rank=1 + higher + earlier, member_id=member_id,
                     display_name=doc.get("name") or "", score=doc["score"],
                     reached_at=doc["reached_at"])
