@@ -33,9 +33,10 @@ _ALLOWED = re.compile(r"^[^\W_][\w .\-]*$")
 _SEPARATORS = re.compile(r"[\s_.\-]+")
 _LOOKS_LIKE_EMAIL = re.compile(r"@|\w\.(com|net|org|io|co|de|fr|jp|uk|nl|edu|gov|info|me)\b",
                                re.IGNORECASE)
-# Leet and look-alike characters, undone before the blocklist is matched.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
-                       "9": "g", "@": "a", "$": "s", "!": "i", "|": "i", "+": "t"})
+# Leet and look-alike characters, undone before the blocklist is matched (in the names and
+# in the blocklist's words alike, so "l" read as "i" matches either way).
+_LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t",
+                       "8": "b", "9": "g", "@": "a", "$": "s", "!": "i", "|": "i", "+": "t"})
 
 
 class DisplayNameNotAllowed(KizunaError):
