@@ -23,7 +23,7 @@ import httpx
 from strawberry import relay
 
 from bench.database import open_store
-from bench.graphql import BenchError, GraphQLRequest, execute
+from bench.graphql import JSON_HEADERS, BenchError, GraphQLRequest, execute
 from bench.load import round_robin
 from bench.measure import load_client, measure
 from bench.members import FAST_SIGN_UP_ENV, SignedInMember, sign_up_members
@@ -119,7 +119,7 @@ async def run(options: BenchOptions) -> Report:
         # meets it, reading it whole (store/engine_sorted_pages.py); give that time once.
         started = time.monotonic()
         async with httpx.AsyncClient(base_url=ours.base_url, timeout=COLD_TIMEOUT_SECONDS,
-                                     trust_env=False) as client:
+                                     headers=JSON_HEADERS, trust_env=False) as client:
             first = (await execute(client, GraphQLRequest.of(
                 QUERY, {"id": global_id}, token=members[0].access_token)))["leaderboard"]
         report.setup.append(f"first query (cold engine, its questions about the new "
