@@ -18,6 +18,7 @@ from events.personal_data import PersonalData
 from events.webhook_delivery import WebhookSender, dispatch
 from loyalty.ledger.expiry import expire_due_lots
 from loyalty.play.draw_close import close_due_draws
+from loyalty.play.leaderboard_prizes import close_due_periods
 from loyalty.tiers.moves import reevaluate_ladder, review_due_tiers
 from scanner.collections import VOUCHERS
 from scanner.gifts import deliver_pending_gifts, grant_birthday_gifts
@@ -98,6 +99,13 @@ async def points_expiry(
         if closed:
             log.info("closed %d prize draws", len(closed))
 
+    async def leaderboards() -> None:
+        closed = await close_due_periods(store, clock=clock)
+        if closed.periods:
+            issued = await deliver_pending_gifts(store, clock=clock)
+            log.info("closed %d leaderboard periods: %d prizes (%d vouchers issued)",
+                     closed.periods, closed.prizes, issued)
+
     async def staged_events() -> None:
         stranded = await events.publish_stranded(store, STAGED_EVENT_COLLECTIONS)
         if stranded:
@@ -123,6 +131,7 @@ async def points_expiry(
         ("tier_review", review_tiers, "tier review failed"),
         ("draws", draws, "closing prize draws failed"),
         ("gifts", gifts, "gifts failed"),
+        ("leaderboards", leaderboards, "closing leaderboard periods failed"),
         ("staged_events", staged_events, "publishing staged events failed"),
         ("expired_codes", expired_codes, "blanking expired codes failed"),
         ("audit_retention", audit_records, "deleting old audit records failed"),

@@ -22,7 +22,7 @@ from events import privacy as events_privacy
 from events.personal_data import PersonalData
 from loyalty.badges import privacy as badge_privacy
 from loyalty.members import privacy as loyalty_privacy
-from loyalty.play import draw_privacy
+from loyalty.play import draw_privacy, leaderboard_privacy
 from scanner import privacy as scanner_privacy
 from store import KizunaError
 
@@ -35,6 +35,7 @@ def personal_data(refresh_tokens: RefreshTokens) -> tuple[PersonalData, ...]:
         *loyalty_privacy.PERSONAL_DATA,
         *draw_privacy.PERSONAL_DATA,
         *badge_privacy.PERSONAL_DATA,
+        *leaderboard_privacy.PERSONAL_DATA,
         *scanner_privacy.PERSONAL_DATA,
         *events_privacy.PERSONAL_DATA,
     )

@@ -39,6 +39,10 @@ from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
 from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
 from loyalty.members.privacy import INDEXES as MEMBER_PRIVACY_INDEXES
 from loyalty.play.draws import INDEXES as DRAW_INDEXES
+from loyalty.play.leaderboard_names import parse_blocklist
+from loyalty.play.leaderboard_players import INDEXES as LEADERBOARD_PLAYER_INDEXES
+from loyalty.play.leaderboard_prizes import INDEXES as LEADERBOARD_PRIZE_INDEXES
+from loyalty.play.leaderboard_scores import INDEXES as LEADERBOARD_SCORE_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog, adopt_legacy_records
@@ -58,7 +62,9 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
                *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
                ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES,
-               *DRAW_INDEXES, *BADGE_INDEXES)
+               *DRAW_INDEXES, *BADGE_INDEXES,
+               *LEADERBOARD_SCORE_INDEXES, *LEADERBOARD_PLAYER_INDEXES,
+               *LEADERBOARD_PRIZE_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +191,8 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
                         qr=QrRenderer(), feed=feed,
                         data_rights=build_data_rights(settings, authenticator, keyring, clock),
                         webhook_private_targets=settings.webhook_private_targets,
+                        leaderboard_name_blocklist=parse_blocklist(
+                            settings.leaderboard_name_blocklist),
                     ),
                     keyring=keyring,
                     database=opened,

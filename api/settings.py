@@ -130,6 +130,9 @@ class Settings:
     """Request ids, the access log and the HTTP and GraphQL metrics (off: to measure them)."""
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     persisted: PersistedOperationSettings = field(default_factory=PersistedOperationSettings)
+    leaderboard_name_blocklist: str | None = None
+    """Comma-separated words no leaderboard display name may contain (None: the built-in
+    list of loyalty/play/leaderboard_names.py)."""
 
     @property
     def production(self) -> bool:
@@ -270,6 +273,7 @@ class Settings:
             request_telemetry=reader.boolean("KIZUNA_REQUEST_TELEMETRY", True),
             graphql=limits,
             persisted=_persisted_operations(reader),
+            leaderboard_name_blocklist=reader.optional("KIZUNA_LEADERBOARD_NAME_BLOCKLIST"),
         )
         if settings.jwt_signing_key_pem is not None:
             try:

@@ -55,6 +55,7 @@ class EventType(StrEnum):
     DRAW_WON = "draw.won"
     BADGE_EARNED = "badge.earned"
     BADGE_REVOKED = "badge.revoked"
+    LEADERBOARD_PRIZE_AWARDED = "leaderboard.prize_awarded"
 
 
 class SubjectKind(StrEnum):

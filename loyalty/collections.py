@@ -66,3 +66,14 @@ ACCOUNTS = "accounts"
 (an ISO date) and `role` there; gifts read `role`, `name`, `created_at` and `erased_at`."""
 MEMBER_ROLE = "MEMBER"
 """auth's Role.MEMBER, as stored in an account's `role`."""
+LEADERBOARDS = "leaderboards"
+"""Board definitions {_id, name, description, metric, challenge_id, period, places,
+prizes [{from_rank, to_rank, gift}], active, created_at, updated_at} (see
+loyalty/play/leaderboards.py). Members who joined keep `leaderboard` {name, key, joined_at}
+(their display name; `key` unique)."""
+LEADERBOARD_SCORES = "leaderboard_scores"
+"""{_id, board, period, member, score, reached_at, name} (see
+loyalty/play/leaderboard_scores.py)."""
+LEADERBOARD_PERIODS = "leaderboard_periods"
+"""Closed periods {_id: "<board>:<period>", board, period, closed_at, winners
+[{rank, member_id, score, gift_key}]} (see loyalty/play/leaderboard_prizes.py)."""

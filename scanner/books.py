@@ -12,6 +12,7 @@ from loyalty.badges.verify import badge_references
 from loyalty.ledger.verify import Members, Violation
 from loyalty.ledger.verify import verify as verify_ledger
 from loyalty.play.draw_books import draw_books
+from loyalty.play.leaderboard_prizes import prize_books
 from scanner.collections import VOUCHERS
 from scanner.vouchers import VoucherStatus
 from store import Session, Store
@@ -19,7 +20,9 @@ from store import Session, Store
 
 async def verify(store: Store) -> list[Violation]:
     """Every violation of the invariants (a snapshot per batch of members)."""
-    return await verify_ledger(store, more=(_voucher_events, draw_books, badge_references))
+    return await verify_ledger(
+        store, more=(_voucher_events, draw_books, badge_references, prize_books)
+    )
 
 
 def expected_events(voucher: dict[str, Any]) -> Counter[str]:

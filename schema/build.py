@@ -23,6 +23,7 @@ from schema.draws import DrawMutations, DrawQueries
 from schema.error_reporting import ReportingSchema, is_fault
 from schema.gifts import GiftMutations, GiftQueries
 from schema.insights import InsightMutations, InsightQueries
+from schema.leaderboards import LeaderboardMutations, LeaderboardQueries
 from schema.ledger import LedgerMutations
 from schema.members import MemberQueries
 from schema.operation_report import OperationReporting
@@ -50,7 +51,7 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries, DrawQueries, BadgeQueries):
+            AccountSecurityQueries, DrawQueries, BadgeQueries, LeaderboardQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -73,6 +74,7 @@ class Mutation(
     AccountSecurityMutations, ConsentMutations,
     DrawMutations,
     BadgeMutations,
+    LeaderboardMutations,
 ):
     pass
 

@@ -41,6 +41,8 @@ class Services:
     """The personal data every package declares (api/privacy.py) and the export's links."""
     webhook_private_targets: bool = False
     """Whether webhook endpoints may be http:// and private addresses (development)."""
+    leaderboard_name_blocklist: tuple[str, ...] = ()
+    """Words no leaderboard display name may contain (comparison form; api.settings)."""
     jobs_due: asyncio.Event = field(default_factory=asyncio.Event)
     """Set it to run this instance's background jobs now rather than at their interval
     (after a change they should act on, such as a new tier)."""

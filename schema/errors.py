@@ -245,6 +245,22 @@ class ErrorCode(Enum):
         "NOT_ELIGIBLE_BADGE", description="The reward is for members holding badges you do "
         "not hold yet."
     )
+    INVALID_LEADERBOARD = strawberry.enum_value(
+        "INVALID_LEADERBOARD",
+        description="The leaderboard's fields are missing, out of range or contradict each "
+        "other (overlapping prizes, a challenge board without its challenge).",
+    )
+    UNKNOWN_LEADERBOARD = strawberry.enum_value(
+        "UNKNOWN_LEADERBOARD", description="No leaderboard has this id."
+    )
+    DISPLAY_NAME_NOT_ALLOWED = strawberry.enum_value(
+        "DISPLAY_NAME_NOT_ALLOWED",
+        description="The display name is too short or long, has other characters, looks like "
+        "an e-mail, is your own name or e-mail, or contains a blocked word.",
+    )
+    DISPLAY_NAME_TAKEN = strawberry.enum_value(
+        "DISPLAY_NAME_TAKEN", description="Another member has this display name (any case)."
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation. Nothing was changed.")

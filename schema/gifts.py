@@ -166,6 +166,13 @@ def _gift(given: GiftInput | None) -> Gift | None:
     ))
 
 
+def gift_of_input(given: GiftInput) -> Gift:
+    """The gift an input describes (not checked yet: scanner.gifts.check_gift)."""
+    gift = _gift(given)
+    assert gift is not None  # noqa: S101 - given is not None
+    return gift
+
+
 @strawberry.type
 class GiftQueries:
     @strawberry.field(description="The birthday gift and the referral reward.",

@@ -89,6 +89,9 @@ class EventTypeType(Enum):
                                          description="The member earned a badge.")
     BADGE_REVOKED = strawberry.enum_value(EventType.BADGE_REVOKED.value,
                                           description="An administrator took a badge back.")
+    LEADERBOARD_PRIZE_AWARDED = strawberry.enum_value(
+        EventType.LEADERBOARD_PRIZE_AWARDED.value,
+        description="A member won a prize on a leaderboard whose period closed.")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -16,6 +16,7 @@ from bench.scenarios import (
     graphql_static,
     home,
     imports,
+    leaderboard,
     live,
     me,
     order_earn,
@@ -115,6 +116,14 @@ SCENARIOS: dict[str, Scenario] = {
         default_rate=imports.DEFAULT_RATE,
         uses_rate=False,
         default_sizes=imports.DEFAULT_SIZES,
+    ),
+    "leaderboard": Scenario(
+        summary="a leaderboard's top 10 and my rank (members' bearer tokens) with --sizes "
+        "(default 100k) members' scores on the board, seeded in bulk",
+        run=leaderboard.run,
+        default_rate=leaderboard.DEFAULT_RATE,
+        default_members=leaderboard.DEFAULT_MEMBERS,
+        default_sizes=leaderboard.DEFAULT_SIZES,
     ),
     "soak": Scenario(
         summary="ten minutes of a shop's mixed traffic (home, me, orders, refunds, checkouts, "

@@ -19,6 +19,7 @@ from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
 from loyalty.play.draw_entries import action_draws, grant_action_entries
+from loyalty.play.leaderboard_scores import record_scores
 from loyalty.programme.settings import load_programme
 from loyalty.segments.definitions import rule_audience
 from loyalty.tiers.moves import earn_effect, record_tier_change
@@ -116,6 +117,8 @@ async def record_action(
                                    action_type=kind, reference=ref, now=now)
         await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
                                 member_id=member_id, held=member.badges or {}, now=now)
+        await record_scores(store, session, member=member, points=evaluation.points, at=when,
+                            now=now, programme=programme, progress=())
         record_entry(audit, store, session, operation="actionRecord",
                      target=Target("Member", member_id), member=member, entry=entry,
                      details={"action": {"type": kind, "reference": ref}})

@@ -24,6 +24,7 @@ from loyalty.ledger.expiry_policy import expires_at
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
 from loyalty.money import check_currency
+from loyalty.play.leaderboard_scores import record_scores
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import month_key
 from loyalty.purchases import Channel, OrderLine
@@ -188,6 +189,8 @@ async def record_order(
                            local_date=local_date, usage=usage)
         await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
                                 member_id=member_id, held=member.badges or {}, now=now)
+        await record_scores(store, session, member=member, points=evaluation.points,
+                            at=purchase.occurred_at, now=now, programme=programme, progress=())
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))

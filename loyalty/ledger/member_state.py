@@ -35,6 +35,8 @@ class MemberState:
     badges: Mapping[str, Mapping[str, Any]] | None = None
     """The badges held: {<badge id>: {earned_at, source, source_id, reason}} (see
     loyalty/badges/awards.py)."""
+    leaderboard_name: str | None = None
+    """The display name of a member who joined the leaderboards (loyalty/play)."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -48,6 +50,7 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
         spend_total=doc.get("spend_total", 0), category_spend=doc.get("category_spend") or {},
         reward_counts=doc.get("reward_counts") or {},
         badges=doc.get("badges") or {},
+        leaderboard_name=(doc.get("leaderboard") or {}).get("name"),
     )
 
 
