@@ -37,6 +37,8 @@ from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
 from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
 from loyalty.members.privacy import INDEXES as MEMBER_PRIVACY_INDEXES
+from loyalty.play.challenge_completion import INDEXES as CHALLENGE_COMPLETION_INDEXES
+from loyalty.play.challenge_store import INDEXES as CHALLENGE_INDEXES
 from loyalty.rewards.catalogue import INDEXES as REWARD_INDEXES
 from loyalty.segments.definitions import INDEXES as SEGMENT_INDEXES
 from scanner.audit import AuditLog, adopt_legacy_records
@@ -55,7 +57,8 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                BIRTHDAY_INDEX, *GIFT_INDEXES, *SEGMENT_INDEXES, *REWARD_INDEXES,
                *AUDIT_INDEXES, *MEMBER_SEARCH_INDEXES, *DIRECTORY_INDEXES,
                *ADMIN_VIEW_INDEXES, *PRIVACY_INDEXES, *MEMBER_PRIVACY_INDEXES,
-               ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES)
+               ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES,
+               *CHALLENGE_INDEXES, *CHALLENGE_COMPLETION_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,9 @@ class EventType(StrEnum):
     MEMBER_CONSENT_CHANGED = "member.consent_changed"
     MEMBER_IMPORTED = "member.imported"
     POINTS_IMPORTED = "points.imported"
+    CHALLENGE_PROGRESSED = "challenge.progressed"
+    CHALLENGE_COMPLETED = "challenge.completed"
+    CHALLENGE_REVOKED = "challenge.revoked"
 
 
 class SubjectKind(StrEnum):
@@ -62,6 +65,7 @@ class SubjectKind(StrEnum):
     REWARD = "reward"
     ORDER = "order"
     SURVEY_RESPONSE = "survey_response"
+    CHALLENGE = "challenge"
 
 
 @dataclass(frozen=True, slots=True)

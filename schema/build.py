@@ -15,6 +15,7 @@ from schema.account_security import AccountSecurityMutations, AccountSecurityQue
 from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditQueries
+from schema.challenges import ChallengeMutations, ChallengeQueries
 from schema.consents import ConsentMutations
 from schema.context import Context
 from schema.document_limits import DocumentLimits
@@ -48,7 +49,8 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries):
+            AccountSecurityQueries,
+            ChallengeQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -69,6 +71,7 @@ class Mutation(
     TransferMutations,
     PrivacyMutations,
     AccountSecurityMutations, ConsentMutations,
+    ChallengeMutations,
 ):
     pass
 

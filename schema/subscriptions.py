@@ -80,6 +80,16 @@ class EventTypeType(Enum):
                                             description="The shop imported the member.")
     POINTS_IMPORTED = strawberry.enum_value(EventType.POINTS_IMPORTED.value,
                                             description="An imported opening balance.")
+    CHALLENGE_PROGRESSED = strawberry.enum_value(
+        EventType.CHALLENGE_PROGRESSED.value,
+        description="An order, action or refund moved a member's progress in a challenge.")
+    CHALLENGE_COMPLETED = strawberry.enum_value(
+        EventType.CHALLENGE_COMPLETED.value,
+        description="A member completed a challenge (for a period) and got its reward.")
+    CHALLENGE_REVOKED = strawberry.enum_value(
+        EventType.CHALLENGE_REVOKED.value,
+        description="A refund took a completed challenge back below its target and its "
+        "reward back (TAKE_BACK policy).")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

@@ -23,6 +23,8 @@ from loyalty.ledger.expiry_policy import expires_at
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
 from loyalty.money import check_currency
+from loyalty.play.challenge_progress import progress_order
+from loyalty.play.challenge_store import challenge_segment_names, live_challenges
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import month_key
 from loyalty.purchases import Channel, OrderLine
@@ -138,7 +140,8 @@ async def record_order(
         raise too_old_or_early
     rules = await active_rules(store)
     audience = await rule_audience(
-        store, segment_names=segments_named(rules), member_id=member_id
+        store, segment_names=segments_named(rules)
+        | challenge_segment_names(await live_challenges(store)), member_id=member_id
     )
 
     async def work(session: Session) -> tuple[Entry, tuple[str, ...]]:
@@ -185,7 +188,12 @@ async def record_order(
                                      previous_tier_id=member.tier.tier_id, now=now)
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
+        challenges = await progress_order(store, session, member=member, facts=facts,
+                                          purchase=purchase, store_id=store_id,
+                                          programme=programme, now=now)
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
+        if challenges.contributions:
+            order["challenges"] = list(challenges.contributions)
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))
         record_entry(audit, store, session, operation="orderRecord",
@@ -200,7 +208,7 @@ async def record_order(
             gifts = await reward_first_order(store, session, member_id=member_id,
                                              order_id=purchase.order_id, now=now,
                                              programme=programme)
-        return entry, gifts
+        return entry, gifts + challenges.gifts_pending
 
     try:
         entry, gifts = await store.transaction(work)

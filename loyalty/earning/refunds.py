@@ -16,6 +16,7 @@ from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, debit
+from loyalty.play.challenge_progress import undo_refunded_order
 from loyalty.programme.settings import load_programme
 from loyalty.segments.policy import refund_stat_increments
 from loyalty.tiers.moves import refund_effect
@@ -212,6 +213,8 @@ async def refund_order(
              ]}}},
             session=session,
         )
+        await undo_refunded_order(store, session, order=order, refunded_now=value,
+                                  refund_id=refund_id, now=now)
         events.record(store, session, order_events.refunded(
             order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
         record_entry(audit, store, session, operation="orderRefund",

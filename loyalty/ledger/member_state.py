@@ -32,6 +32,8 @@ class MemberState:
     refunds."""
     reward_counts: Mapping[str, int] | None = None
     """Vouchers held (issued, not cancelled) per reward id: the per-member limits."""
+    challenges_joined: Mapping[str, datetime] | None = None
+    """When the member joined each opt-in challenge (challenge id → time)."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -44,6 +46,7 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
         qualifying=doc.get("qualifying") or {}, last_order_at=doc.get("last_order_at"),
         spend_total=doc.get("spend_total", 0), category_spend=doc.get("category_spend") or {},
         reward_counts=doc.get("reward_counts") or {},
+        challenges_joined=doc.get("challenges_joined") or {},
     )
 
 
