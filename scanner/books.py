@@ -9,6 +9,7 @@ import events
 from events import EventType, SubjectKind
 from loyalty.ledger.verify import Members, Violation
 from loyalty.ledger.verify import verify as verify_ledger
+from loyalty.play.challenge_verify import challenge_rewards
 from scanner.collections import VOUCHERS
 from scanner.vouchers import VoucherStatus
 from store import Session, Store
@@ -16,7 +17,7 @@ from store import Session, Store
 
 async def verify(store: Store) -> list[Violation]:
     """Every violation of the invariants (a snapshot per batch of members)."""
-    return await verify_ledger(store, more=(_voucher_events,))
+    return await verify_ledger(store, more=(_voucher_events, challenge_rewards))
 
 
 def expected_events(voucher: dict[str, Any]) -> Counter[str]:

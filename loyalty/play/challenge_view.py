@@ -120,7 +120,10 @@ def _goal(challenge: Challenge, left: int, *, more: bool) -> str:
         verb, noun = _ACTIONS.get(action, ("Do", action.replace("_", " ").lower()))
         return f"{verb} {left}{extra} {noun if left == 1 else noun + 's'}"
     if kind is ChallengeKind.STREAK_WEEKS:
-        return f"Place an order{what} in each of {_plural(left, 'week')}{extra} in a row"
+        if more:
+            return f"Place an order{what} in {left} more {'week' if left == 1 else 'weeks'} " \
+                   "in a row"
+        return f"Place an order{what} in each of {left} weeks in a row"
     if kind is ChallengeKind.STORE_COUNT:
         return f"Shop{what} in {left}{extra} different {'store' if left == 1 else 'stores'}"
     return f"Place {left}{extra} {'order' if left == 1 else 'orders'}{what}"
