@@ -34,6 +34,10 @@ async def test_three_qualifying_orders_complete_an_order_count_challenge_once(
     assert [(e["kind"], e["points"]) for e in entries] == [("EARN", 100)]
     events = await documents(shop, "events", {"type": "challenge.completed"})
     assert len(events) == 1
+    moved = await documents(shop, "events", {"type": "challenge.progressed"})
+    assert [[(p["before"], p["after"], p["completed"]) for p in e["data"]["progress"]]
+            for e in moved] == [[(0, 1, False)], [(1, 2, False)], [(2, 3, True)],
+                                [(3, 4, False)]]
     assert await shop.violations() == []
 
 

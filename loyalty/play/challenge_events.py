@@ -1,6 +1,7 @@
 """The events of challenges: progress moved, completed, revoked (recorded in the writer's
 transaction, see events.record)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,14 +10,18 @@ from loyalty.play.challenges import Challenge
 from loyalty.play.progress import ProgressChange
 
 
-def progressed(challenge: Challenge, change: ProgressChange, *, member_id: str,
+def progressed(moved: Sequence[tuple[Challenge, ProgressChange]], *, member_id: str,
                cause: dict[str, Any], at: datetime) -> Event:
+    """One event for all the challenges one order, action or refund moved (an order that
+    counts for five challenges writes one event, not five)."""
     return Event(
-        EventType.CHALLENGE_PROGRESSED, Subject(SubjectKind.CHALLENGE, challenge.id),
+        EventType.CHALLENGE_PROGRESSED, Subject(SubjectKind.MEMBER, member_id),
         occurred_at=at, member_id=member_id,
-        data={"challenge": _challenge(challenge), "period": change.period,
-              "before": change.before, "after": change.after, "target": change.target,
-              "cause": cause},
+        data={"cause": cause, "progress": [
+            {"challenge": _challenge(challenge), "period": change.period,
+             "before": change.before, "after": change.after, "target": change.target,
+             "completed": change.completed}
+            for challenge, change in moved]},
     )
 
 

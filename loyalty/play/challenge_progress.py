@@ -153,7 +153,7 @@ async def _apply(
         {"_id": member_id}, {"$inc": inc, "$set": {"updated_at": now}},
         projection={f"c.{s.challenge.id}.{s.period}": 1 for s in steps},
         upsert=True, return_document=ReturnDocument.AFTER, session=session)
-    changes: list[ProgressChange] = []
+    moved: list[tuple[Challenge, ProgressChange]] = []
     gifts: list[str] = []
     for step in steps:
         challenge = step.challenge
@@ -176,10 +176,12 @@ async def _apply(
                                               member_id=member_id, period=step.period,
                                               now=now)
         if was != now_at:
-            changes.append(change)
-            events.record(store, session, challenge_events.progressed(
-                challenge, change, member_id=member_id, cause=cause, at=now))
-    return ChallengeOutcome(changes=tuple(changes), gifts_pending=tuple(gifts))
+            moved.append((challenge, change))
+    if moved:
+        events.record(store, session, challenge_events.progressed(
+            moved, member_id=member_id, cause=cause, at=now))
+    return ChallengeOutcome(changes=tuple(change for _, change in moved),
+                            gifts_pending=tuple(gifts))
 
 
 async def undo_refunded_order(
