@@ -75,19 +75,8 @@ async def complete(
     record = {"round": round, "points": reward.points, "voucher": reward.voucher is not None,
               "badges": badges, "completed_at": now, "cause": dict(cause), "revoked_at": None,
               "taken_back": 0}
-    if existing is None:
-        await completions.insert_one(
-            {"_id": cid, "challenge_id": challenge.id, "period": period,
-             "member_id": member_id, "round": round, "status": COMPLETED,
-             "completed_at": now, "revoked_at": None, "rounds": [record]},
-            session=session)
-    else:
-        await completions.update_one(
-            {"_id": cid, "round": round - 1, "status": REVOKED},
-            {"$set": {"round": round, "status": COMPLETED, "completed_at": now,
-                      "revoked_at": None},
-             "$push": {"rounds": record}},
-            session=session)
+    await _record(store, session, cid, record, first=existing is None, challenge=challenge,
+                  member_id=member_id, period=period, now=now)
     if reward.points:
         await grant_points(store, session, key=reward_key(cid, round, "points"),
                            member_id=member_id, occasion=Occasion.CHALLENGE,
@@ -106,6 +95,28 @@ async def complete(
         reward={"points": reward.points or 0, "voucher": reward.voucher is not None,
                 "badges": badges}))
     return pending
+
+
+async def _record(
+    store: Store, session: Session, cid: str, record: dict[str, Any], *, first: bool,
+    challenge: Challenge, member_id: str, period: str, now: datetime,
+) -> None:
+    """Write the completion (a first one), or its next round (after a revocation)."""
+    completions = store.collection(COMPLETIONS)
+    round = record["round"]
+    if first:
+        await completions.insert_one(
+            {"_id": cid, "challenge_id": challenge.id, "period": period,
+             "member_id": member_id, "round": round, "status": COMPLETED,
+             "completed_at": now, "revoked_at": None, "rounds": [record]},
+            session=session)
+        return
+    await completions.update_one(
+        {"_id": cid, "round": round - 1, "status": REVOKED},
+        {"$set": {"round": round, "status": COMPLETED, "completed_at": now,
+                  "revoked_at": None},
+         "$push": {"rounds": record}},
+        session=session)
 
 
 async def revoke(
