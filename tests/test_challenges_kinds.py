@@ -189,3 +189,19 @@ async def _member(shop: Shop, email: str) -> dict[str, Any]:
         {"_id": account["_id"]})
     assert doc is not None
     return doc
+
+
+async def test_taking_back_points_already_spent_leaves_a_debt(gql: GraphQLClient) -> None:
+    shop = await open_shop(gql)
+    await create(shop, challenge(shop, title="One order", target=1, refundPolicy="TAKE_BACK"))
+    ann = await shop.member("ann@example.com")
+    await shop.record(shop.order("ann@example.com", 2000, order_id="A"))
+    spent = await shop.adjust("ann@example.com", -100, "Spent at the counter")
+    assert spent["errors"] == [], spent
+
+    await shop.refund("A", "R-1", amount=2000)
+
+    points = await shop.points(ann)
+    assert (points["balance"], points["debt"]) == (0, 100)
+    assert (await mine(shop, ann))["One order"]["progress"] == 0
+    assert await shop.violations() == []
