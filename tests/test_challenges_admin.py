@@ -188,3 +188,22 @@ async def test_verify_catches_a_reward_without_completion_and_a_missing_reward(
     assert any("a challenge gift without a completion" in v for v in found), found
     assert any("reward was never given" in v for v in found), found
     assert any("rounds do not add up" in v for v in found), found
+
+
+async def test_a_challenge_that_is_over_or_archived_cannot_be_joined(gql: GraphQLClient) -> None:
+    shop = await open_shop(gql)
+    short = await create(shop, challenge(shop, title="Short", optIn=True,
+                                         endsAt=shop.later(days=1).isoformat()))
+    archived = await create(shop, challenge(shop, title="Gone", optIn=True))
+    await gql.data(ARCHIVE, {"input": {"challenge": archived}}, token=shop.admin.access_token)
+    await shop.advance(days=2)
+    ann = await shop.member("ann@example.com")
+
+    over = await join(shop, ann, short)
+    gone = await join(shop, ann, archived)
+
+    assert over["errors"][0]["code"] == "CHALLENGE_NOT_JOINABLE"
+    assert gone["errors"][0]["code"] == "UNKNOWN_CHALLENGE"
+    assert await mine(shop, ann) == {}
+    members = await documents(shop, "members", {"challenges_joined": {"$exists": True}})
+    assert members == []
