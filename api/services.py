@@ -38,6 +38,8 @@ from loyalty.ledger.indexes import INDEXES as LEDGER_INDEXES
 from loyalty.members.admin_view import INDEXES as ADMIN_VIEW_INDEXES
 from loyalty.members.directory import INDEXES as DIRECTORY_INDEXES
 from loyalty.members.privacy import INDEXES as MEMBER_PRIVACY_INDEXES
+from loyalty.play.challenge_completion import INDEXES as CHALLENGE_COMPLETION_INDEXES
+from loyalty.play.challenge_store import INDEXES as CHALLENGE_INDEXES
 from loyalty.play.draws import INDEXES as DRAW_INDEXES
 from loyalty.play.leaderboard_names import parse_blocklist
 from loyalty.play.leaderboard_players import INDEXES as LEADERBOARD_PLAYER_INDEXES
@@ -64,7 +66,8 @@ ALL_INDEXES = (*EVENT_INDEXES, *WEBHOOK_INDEXES, *AUTH_INDEXES, *LEDGER_INDEXES,
                ERASURE_INDEX, EXTERNAL_ID_INDEX, *PERSISTED_OPERATION_INDEXES,
                *DRAW_INDEXES, *BADGE_INDEXES,
                *LEADERBOARD_SCORE_INDEXES, *LEADERBOARD_PLAYER_INDEXES,
-               *LEADERBOARD_PRIZE_INDEXES)
+               *LEADERBOARD_PRIZE_INDEXES,
+               *CHALLENGE_INDEXES, *CHALLENGE_COMPLETION_INDEXES)
 
 
 @dataclass(frozen=True, slots=True)

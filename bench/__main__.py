@@ -151,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         "ids, access log or HTTP/GraphQL metrics), to compare with a run without this",
     )
     parser.add_argument(
+        "--challenges",
+        type=int,
+        default=0,
+        help="order-earn: this many active challenges (mixed kinds) that every order "
+        "qualifies for, to measure what their progress costs per order",
+    )
+    parser.add_argument(
         "--metrics-token",
         default=os.environ.get("KIZUNA_METRICS_TOKEN"),
         help="bearer token for /metrics (default: $KIZUNA_METRICS_TOKEN)",
@@ -263,6 +270,7 @@ def _options(args: argparse.Namespace, scenario: Scenario) -> BenchOptions:
         subscribers=subscribers,
         apq=args.apq,
         telemetry=args.telemetry,
+        challenges=max(0, args.challenges),
     )
 
 

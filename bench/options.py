@@ -54,3 +54,5 @@ class BenchOptions:
     telemetry: bool = True
     """False: the bench's own server runs with KIZUNA_REQUEST_TELEMETRY=false (no request
     ids, access log or HTTP/GraphQL metrics), to measure what they cost."""
+    challenges: int = 0
+    """`order-earn`: active challenges every order qualifies for (bench/challenges.py)."""

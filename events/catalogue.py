@@ -56,6 +56,9 @@ class EventType(StrEnum):
     BADGE_EARNED = "badge.earned"
     BADGE_REVOKED = "badge.revoked"
     LEADERBOARD_PRIZE_AWARDED = "leaderboard.prize_awarded"
+    CHALLENGE_PROGRESSED = "challenge.progressed"
+    CHALLENGE_COMPLETED = "challenge.completed"
+    CHALLENGE_REVOKED = "challenge.revoked"
 
 
 class SubjectKind(StrEnum):
@@ -68,6 +71,7 @@ class SubjectKind(StrEnum):
     ORDER = "order"
     SURVEY_RESPONSE = "survey_response"
     DRAW = "draw"
+    CHALLENGE = "challenge"
 
 
 @dataclass(frozen=True, slots=True)

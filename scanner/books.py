@@ -11,6 +11,7 @@ from events import EventType, SubjectKind
 from loyalty.badges.verify import badge_references
 from loyalty.ledger.verify import Members, Violation
 from loyalty.ledger.verify import verify as verify_ledger
+from loyalty.play.challenge_verify import challenge_rewards
 from loyalty.play.draw_books import draw_books
 from loyalty.play.leaderboard_prizes import prize_books
 from scanner.collections import VOUCHERS
@@ -21,7 +22,8 @@ from store import Session, Store
 async def verify(store: Store) -> list[Violation]:
     """Every violation of the invariants (a snapshot per batch of members)."""
     return await verify_ledger(
-        store, more=(_voucher_events, draw_books, badge_references, prize_books)
+        store, more=(_voucher_events, draw_books, badge_references, prize_books,
+                     challenge_rewards)
     )
 
 

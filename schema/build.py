@@ -16,6 +16,7 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditQueries
 from schema.badges import BadgeMutations, BadgeQueries
+from schema.challenges import ChallengeMutations, ChallengeQueries
 from schema.consents import ConsentMutations
 from schema.context import Context
 from schema.document_limits import DocumentLimits
@@ -51,7 +52,8 @@ class SchemaLimits:
 class Query(AccountQueries, AdminQueries, ProgrammeQueries, RuleQueries, TierQueries, GiftQueries,
             SurveyQueries, SegmentQueries, RewardQueries, WebhookQueries, InsightQueries,
             AuditQueries, MemberQueries, PrivacyQueries,
-            AccountSecurityQueries, DrawQueries, BadgeQueries, LeaderboardQueries):
+            AccountSecurityQueries, DrawQueries, BadgeQueries, LeaderboardQueries,
+            ChallengeQueries):
     @strawberry.field(description="Any object by its global id; null unless you may see it.")
     async def node(
         self,
@@ -75,6 +77,7 @@ class Mutation(
     DrawMutations,
     BadgeMutations,
     LeaderboardMutations,
+    ChallengeMutations,
 ):
     pass
 

@@ -67,6 +67,18 @@ class ErrorCode(Enum):
     INSUFFICIENT_POINTS = strawberry.enum_value(
         "INSUFFICIENT_POINTS", description="The member does not have enough spendable points."
     )
+    INVALID_CHALLENGE = strawberry.enum_value(
+        "INVALID_CHALLENGE",
+        description="The challenge's fields are missing, out of range or contradict each other "
+        "(window, target, conditions, reward).",
+    )
+    UNKNOWN_CHALLENGE = strawberry.enum_value(
+        "UNKNOWN_CHALLENGE", description="No challenge has this id."
+    )
+    CHALLENGE_NOT_JOINABLE = strawberry.enum_value(
+        "CHALLENGE_NOT_JOINABLE",
+        description="The challenge needs no joining, is for other members, or is over.",
+    )
     INVALID_RULE = strawberry.enum_value(
         "INVALID_RULE",
         description="The earning rule's fields are missing, out of range or contradict each other.",

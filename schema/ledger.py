@@ -215,6 +215,9 @@ class LedgerMutations:
             actor=actor_of(info.context.principal), clock=info.context.services.clock,
             audit=info.context.audit,
         )
+        if result.gifts_pending:
+            await deliver_gifts_now(info.context.store, keys=result.gifts_pending,
+                                    clock=info.context.services.clock)
         return ActionRecordPayload(points_earned=result.entry.points,
                                    entry=LedgerEntry.from_entry(result.entry),
                                    replayed=result.replayed)

@@ -21,6 +21,8 @@ from loyalty.members import screens
 from scanner.cards import member_card
 from scanner.vouchers import VoucherStatus, member_vouchers
 from schema.badge_types import MemberBadgeType, badges_of
+from schema.challenge_types import MemberChallengeType
+from schema.challenges import challenges_of
 from schema.consent_types import Consent, ConsentPurposeType, ConsentRecordNode, purposes_of
 from schema.context import Context
 from schema.offers import OfferType
@@ -186,6 +188,12 @@ class Member(relay.Node):
             personalised=account is not None and account.consents_to(Purpose.PERSONALISATION),
         )
         return [OfferType.of(offer) for offer in found]
+
+    @strawberry.field(description="The challenges open to the member, with their progress "
+                      "in the current period and what to do next (the member and "
+                      "administrators).", permission_classes=[IsTheMemberOrAdmin])
+    async def challenges(self, info: Info[Context, None]) -> list[MemberChallengeType]:
+        return await challenges_of(info, self.id)
 
     @strawberry.field(description="The member card for the till; only for the member.")
     async def card(self, info: Info[Context, None]) -> MemberCard | None:

@@ -92,6 +92,16 @@ class EventTypeType(Enum):
     LEADERBOARD_PRIZE_AWARDED = strawberry.enum_value(
         EventType.LEADERBOARD_PRIZE_AWARDED.value,
         description="A member won a prize on a leaderboard whose period closed.")
+    CHALLENGE_PROGRESSED = strawberry.enum_value(
+        EventType.CHALLENGE_PROGRESSED.value,
+        description="An order, action or refund moved a member's progress in a challenge.")
+    CHALLENGE_COMPLETED = strawberry.enum_value(
+        EventType.CHALLENGE_COMPLETED.value,
+        description="A member completed a challenge (for a period) and got its reward.")
+    CHALLENGE_REVOKED = strawberry.enum_value(
+        EventType.CHALLENGE_REVOKED.value,
+        description="A refund took a completed challenge back below its target and its "
+        "reward back (TAKE_BACK policy).")
 
 
 @strawberry.type(description="Points moved: the entry and the member's balance after it.")

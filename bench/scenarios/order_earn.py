@@ -14,6 +14,7 @@ import itertools
 import secrets
 import time
 
+from bench.challenges import create_challenges, describe
 from bench.database import open_store
 from bench.graphql import GraphQLRequest, execute
 from bench.measure import PhaseReport, load_client, measure
@@ -41,6 +42,7 @@ async def run(options: BenchOptions) -> Report:
         async with load_client(ours, 16) as client:
             shop = await open_shop(ours, client)
             members = await sign_up_members(client, options.members)
+            await create_challenges(client, shop.admin_token, options.challenges)
             run_id = secrets.token_hex(4)
             first = await execute(client, order_request(shop, members[0].id, f"{run_id}-check"))
             check_recorded(first["orderRecord"])
@@ -54,6 +56,7 @@ async def run(options: BenchOptions) -> Report:
             f"orders: each a new order id, members round-robin, 2 lines (shoes + socks), "
             f"total €{DEFAULT_ORDER_TOTAL / 100:.2f} → {points_for(DEFAULT_ORDER_TOTAL)} points "
             "on all 3 rules (checked on a first order)",
+            describe(options.challenges),
         ]
         orders = itertools.count()
 

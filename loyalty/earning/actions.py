@@ -18,6 +18,8 @@ from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
+from loyalty.play.challenge_progress import progress_action
+from loyalty.play.challenge_store import challenge_segment_names, live_challenges
 from loyalty.play.draw_entries import action_draws, grant_action_entries
 from loyalty.play.leaderboard_scores import record_scores
 from loyalty.programme.settings import load_programme
@@ -42,6 +44,8 @@ class StandardAction(StrEnum):
 class ActionRecorded:
     entry: Entry
     replayed: bool
+    gifts_pending: tuple[str, ...] = ()
+    """Keys of the voucher gifts (challenge rewards) this action decided, to issue now."""
 
 
 def check_action_type(value: str) -> str:
@@ -78,11 +82,12 @@ async def record_action(
     rules = await active_rules(store)
     programme = await load_programme(store)
     audience = await rule_audience(
-        store, segment_names=segments_named(rules), member_id=member_id
+        store, segment_names=segments_named(rules)
+        | challenge_segment_names(await live_challenges(store)), member_id=member_id
     )
     draws = await action_draws(store, kind)
 
-    async def work(session: Session) -> Entry:
+    async def work(session: Session) -> tuple[Entry, tuple[str, ...]]:
         member = await read_member(store, member_id, session=session)
         local_date = when.astimezone(programme.timezone).date()
         usage = await load_usage(store, session, rules, member_id=member_id,
@@ -117,15 +122,18 @@ async def record_action(
                                    action_type=kind, reference=ref, now=now)
         await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
                                 member_id=member_id, held=member.badges or {}, now=now)
-        await record_scores(store, session, member=member, points=evaluation.points, at=when,
-                            now=now, programme=programme, progress=())
         record_entry(audit, store, session, operation="actionRecord",
                      target=Target("Member", member_id), member=member, entry=entry,
                      details={"action": {"type": kind, "reference": ref}})
-        return entry
+        challenges = await progress_action(store, session, member=member, facts=facts,
+                                           action=action, programme=programme, now=now)
+        await record_scores(store, session, member=member, points=evaluation.points, at=when,
+                            now=now, programme=programme, progress=challenges.changes)
+        return entry, challenges.gifts_pending
 
     try:
-        return ActionRecorded(await store.transaction(work), replayed=False)
+        entry, gifts = await store.transaction(work)
+        return ActionRecorded(entry, replayed=False, gifts_pending=gifts)
     except Exception as error:
         if not is_duplicate_key(error):
             raise

@@ -24,6 +24,8 @@ from loyalty.ledger.expiry_policy import expires_at
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, credit
 from loyalty.money import check_currency
+from loyalty.play.challenge_progress import progress_order
+from loyalty.play.challenge_store import challenge_segment_names, live_challenges
 from loyalty.play.leaderboard_scores import record_scores
 from loyalty.programme.settings import Programme, load_programme
 from loyalty.programme.tier_rules import month_key
@@ -140,7 +142,8 @@ async def record_order(
         raise too_old_or_early
     rules = await active_rules(store)
     audience = await rule_audience(
-        store, segment_names=segments_named(rules), member_id=member_id
+        store, segment_names=segments_named(rules)
+        | challenge_segment_names(await live_challenges(store)), member_id=member_id
     )
 
     async def work(session: Session) -> tuple[Entry, tuple[str, ...]]:
@@ -189,9 +192,15 @@ async def record_order(
                            local_date=local_date, usage=usage)
         await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
                                 member_id=member_id, held=member.badges or {}, now=now)
+        challenges = await progress_order(store, session, member=member, facts=facts,
+                                          purchase=purchase, store_id=store_id,
+                                          programme=programme, now=now)
         await record_scores(store, session, member=member, points=evaluation.points,
-                            at=purchase.occurred_at, now=now, programme=programme, progress=())
+                            at=purchase.occurred_at, now=now, programme=programme,
+                            progress=challenges.changes)
         order = _order_document(member_id, purchase, store_id, payload_hash, entry, now)
+        if challenges.contributions:
+            order["challenges"] = list(challenges.contributions)
         await store.collection(ORDERS).insert_one(order, session=session)
         events.record(store, session, order_events.recorded(order))
         record_entry(audit, store, session, operation="orderRecord",
@@ -206,7 +215,7 @@ async def record_order(
             gifts = await reward_first_order(store, session, member_id=member_id,
                                              order_id=purchase.order_id, now=now,
                                              programme=programme)
-        return entry, gifts
+        return entry, gifts + challenges.gifts_pending
 
     try:
         entry, gifts = await store.transaction(work)

@@ -16,7 +16,8 @@ from loyalty.ledger.audit import record_entry
 from loyalty.ledger.entries import Actor, Entry, EntryKind, Source, entry_from_document, first_entry
 from loyalty.ledger.member_state import read_member
 from loyalty.ledger.posting import Movement, debit
-from loyalty.play.leaderboard_scores import reverse_scores
+from loyalty.play.challenge_progress import undo_refunded_order
+from loyalty.play.leaderboard_scores import record_scores, reverse_scores
 from loyalty.programme.settings import load_programme
 from loyalty.segments.policy import refund_stat_increments
 from loyalty.tiers.moves import refund_effect
@@ -213,8 +214,13 @@ async def refund_order(
              ]}}},
             session=session,
         )
+        progress = await undo_refunded_order(store, session, order=order, refunded_now=value,
+                                             refund_id=refund_id, now=now)
         await reverse_scores(store, session, member=member, points=points,
                              at=order["occurred_at"], now=now, programme=programme)
+        # Boards ranking by a challenge's progress follow it down (points boards moved above).
+        await record_scores(store, session, member=member, points=0, at=order["occurred_at"],
+                            now=now, programme=programme, progress=progress)
         events.record(store, session, order_events.refunded(
             order, refund_id=refund_id, amount=value, points=points, entry_id=entry.id, at=now))
         record_entry(audit, store, session, operation="orderRefund",

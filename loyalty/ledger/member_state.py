@@ -37,6 +37,8 @@ class MemberState:
     loyalty/badges/awards.py)."""
     leaderboard_name: str | None = None
     """The display name of a member who joined the leaderboards (loyalty/play)."""
+    challenges_joined: Mapping[str, datetime] | None = None
+    """When the member joined each opt-in challenge (challenge id → time)."""
 
 
 def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> MemberState:
@@ -51,6 +53,7 @@ def state_from_document(member_id: str, doc: Mapping[str, Any] | None) -> Member
         reward_counts=doc.get("reward_counts") or {},
         badges=doc.get("badges") or {},
         leaderboard_name=(doc.get("leaderboard") or {}).get("name"),
+        challenges_joined=doc.get("challenges_joined") or {},
     )
 
 
