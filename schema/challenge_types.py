@@ -12,7 +12,8 @@ from strawberry import Info, relay
 from loyalty.conditions import Conditions
 from loyalty.play import challenges as model
 from loyalty.play.challenge_store import get_challenges
-from loyalty.play.challenge_view import MemberChallenge, reward_words
+from loyalty.play.challenge_view import MemberChallenge, badge_names, reward_words
+from schema.badge_types import badge_global_ids
 from schema.context import Context
 from schema.gifts import GiftVoucherInput, GiftVoucherType
 from schema.permissions import is_admin
@@ -79,14 +80,19 @@ class ChallengeConditionsType:
 class ChallengeRewardType:
     points: int | None = strawberry.field(description="Points (a ledger entry).")
     voucher: GiftVoucherType | None = strawberry.field(description="A voucher.")
-    badges: list[str] = strawberry.field(description="Badge ids.")
-    in_words: str = strawberry.field(description="The reward as members read it.")
+    badge_ids: list[relay.GlobalID] = strawberry.field(description="Badges it grants.")
+    reward: strawberry.Private[model.ChallengeReward]
+
+    @strawberry.field(description="The reward as members read it.")
+    async def in_words(self, info: Info[Context, None]) -> str:
+        names = await badge_names(info.context.store) if self.reward.badges else {}
+        return reward_words(self.reward, names)
 
     @classmethod
     def from_model(cls, reward: model.ChallengeReward) -> Self:
         voucher = reward.voucher
-        return cls(points=reward.points, badges=list(reward.badges),
-                   in_words=reward_words(reward),
+        return cls(points=reward.points, badge_ids=badge_global_ids(reward.badges),
+                   reward=reward,
                    voucher=None if voucher is None else GiftVoucherType(
                        kind=VoucherKindType[voucher.kind], title=voucher.title,
                        amount_off=voucher.amount_off, percent_off=voucher.percent_off,
@@ -199,7 +205,8 @@ class ChallengeRewardInput:
     points: int | None = strawberry.field(default=None, description="Points (1–1,000,000).")
     voucher: GiftVoucherInput | None = strawberry.field(default=None,
                                                         description="A voucher.")
-    badges: list[str] = strawberry.field(default_factory=list, description="Badge ids.")
+    badge_ids: list[relay.GlobalID] = strawberry.field(
+        default_factory=list, description="Badges it grants (at most 5, active ones).")
 
 
 @strawberry.input(description="A challenge.")

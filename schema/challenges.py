@@ -18,6 +18,7 @@ from loyalty.play.challenges import (
     UnknownChallenge,
 )
 from scanner.gifts import check_gift
+from schema.badge_types import badge_ids
 from schema.challenge_types import (
     ChallengeArchiveInput,
     ChallengeInput,
@@ -68,7 +69,8 @@ def to_model(input: ChallengeInput) -> Challenge:
             ends_at=input.ends_at,
         ),
         reward=ChallengeReward(points=input.reward.points, voucher=checked,
-                               badges=tuple(b.strip() for b in input.reward.badges)),
+                               badges=tuple(sorted(badge_ids(
+                                   input.reward.badge_ids, ("input", "reward", "badgeIds"))))),
         opt_in=input.opt_in, recurrence=Recurrence(input.recurrence.name),
         refund_policy=RefundPolicy(input.refund_policy.name),
     )

@@ -4,6 +4,7 @@ for (audience, opt-in), repeatable periods, and `kizuna verify` over their rewar
 from typing import Any
 
 import pytest
+from strawberry import relay
 
 from tests.challenge_support import (
     ARCHIVE,
@@ -44,6 +45,8 @@ BAD: list[tuple[dict[str, Any], str, list[str]]] = [
                              "validDays": 10}}}, "INVALID_INPUT", None),  # type: ignore[list-item]
     ({"segments": ["NOBODY"]}, "UNKNOWN_SEGMENT", ["input", "segments"]),
     ({"title": " "}, "INVALID_CHALLENGE", ["input", "title"]),
+    ({"reward": {"points": 10, "badgeIds": [str(relay.GlobalID("Badge", "no-such-badge"))]}},
+     "UNKNOWN_BADGE", ["input", "reward", "badgeIds"]),
 ]
 
 

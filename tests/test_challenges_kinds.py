@@ -5,6 +5,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from strawberry import relay
+
+from tests.badge_support import create_badge
 from tests.challenge_support import action, challenge, create, documents, mine
 from tests.ledger_support import Shop, open_shop
 from tests.scanner_support import ScannerShop
@@ -18,10 +21,11 @@ async def test_spend_completes_and_a_partial_refund_below_target_takes_the_rewar
     gql: GraphQLClient,
 ) -> None:
     shop = await open_shop(gql)
+    big_spender = await create_badge(shop, "Big spender")
     await create(shop, challenge(
         shop, title="Spend €100", kind="SPEND", target=10_000, refundPolicy="TAKE_BACK",
         conditions={"currency": "EUR", "categoriesExclude": ["gift-cards"]},
-        reward={"points": 300, "badges": ["big-spender"]}))
+        reward={"points": 300, "badgeIds": [big_spender]}))
     ann = await shop.member("ann@example.com")
     await shop.record(shop.order("ann@example.com", 6000, order_id="A"))
     # Only the eligible lines count: half this order is a gift card.
@@ -33,7 +37,7 @@ async def test_spend_completes_and_a_partial_refund_below_target_takes_the_rewar
     assert mid["nextStep"].startswith("Spend €30 more before ")
     await shop.record(shop.order("ann@example.com", 5000, order_id="C"))
     assert (await shop.points(ann))["balance"] == 300
-    assert BADGES in (await _member(shop, "ann@example.com"))
+    assert _raw(big_spender) in (await _member(shop, "ann@example.com"))[BADGES]
 
     refund = await shop.refund("C", "R-1", amount=2000)  # 12,000 − 2,000 = 10,000: still there
     assert refund["errors"] == []
@@ -45,7 +49,7 @@ async def test_spend_completes_and_a_partial_refund_below_target_takes_the_rewar
     assert (await shop.points(ann))["balance"] == 0
     taken = await documents(shop, "ledger", {"source.type": "CHALLENGE", "kind": "REVERSAL"})
     assert [e["points"] for e in taken] == [-300]
-    assert "big-spender" not in (await _member(shop, "ann@example.com")).get(BADGES, {})
+    assert _raw(big_spender) not in (await _member(shop, "ann@example.com")).get(BADGES, {})
     assert len(await documents(shop, "events", {"type": "challenge.revoked"})) == 1
 
     await shop.record(shop.order("ann@example.com", 1000, order_id="D"))  # completes again
@@ -84,10 +88,11 @@ async def test_actions_of_the_type_count_once_each_and_a_voucher_reward_is_issue
     gql: GraphQLClient,
 ) -> None:
     shop = await open_shop(gql)
+    critic = await create_badge(shop, "Critic")
     await create(shop, challenge(
         shop, title="Reviewer", kind="ACTION_COUNT", actionType="review", target=2,
         reward={"voucher": {"kind": "AMOUNT_OFF", "title": "€5 off", "amountOff": 500,
-                            "currency": "EUR", "validDays": 30}, "badges": ["critic"]}))
+                            "currency": "EUR", "validDays": 30}, "badgeIds": [critic]}))
     ann = await shop.member("ann@example.com")
     await action(shop, "ann@example.com", "REVIEW", "R-1")
     await action(shop, "ann@example.com", "REVIEW", "R-1")  # a replay counts once
@@ -95,14 +100,14 @@ async def test_actions_of_the_type_count_once_each_and_a_voucher_reward_is_issue
     mid = (await mine(shop, ann))["Reviewer"]
     assert mid["progress"] == 1
     assert mid["nextStep"].startswith("Write 1 more review before ")
-    assert mid["reward"] == "a voucher (€5 off) and the badge critic"
+    assert mid["reward"] == "a voucher (€5 off) and the Critic badge"
 
     await action(shop, "ann@example.com", "REVIEW", "R-2")
 
     assert (await mine(shop, ann))["Reviewer"]["completedAt"] is not None
     (gift,) = await documents(shop, "gifts", {"occasion": "CHALLENGE"})
     assert gift["status"] == "GRANTED" and gift["voucher_id"] is not None
-    assert "critic" in (await _member(shop, "ann@example.com"))[BADGES]
+    assert _raw(critic) in (await _member(shop, "ann@example.com"))[BADGES]
     assert await shop.violations() == []
 
 
@@ -179,6 +184,10 @@ async def test_orders_in_different_stores_complete_a_store_count_challenge(
     assert (await mine(shop, ann))["Tour"]["completedAt"] is not None
     assert (await shop.points(ann))["balance"] == 100
     assert await shop.violations() == []
+
+
+def _raw(global_id: str) -> str:
+    return relay.GlobalID.from_id(global_id).node_id
 
 
 async def _member(shop: Shop, email: str) -> dict[str, Any]:

@@ -3,19 +3,25 @@ period, archived boards, audited changes, challenge-progress boards."""
 
 import asyncio
 
+from strawberry import relay
+
 from api.settings import Settings
-from loyalty.ledger.member_state import read_member
 from loyalty.play.leaderboard_names import (
     DisplayNameNotAllowed,
     check_display_name,
     comparison_form,
     parse_blocklist,
 )
-from loyalty.play.leaderboard_scores import my_standing, record_scores
-from loyalty.play.progress import ProgressChange
-from loyalty.programme.settings import load_programme
-from store import Session
-from tests.leaderboard_support import board, board_shop, earn, join, joined, new_board
+from tests.challenge_support import challenge, create
+from tests.leaderboard_support import (
+    board,
+    board_shop,
+    create_board,
+    earn,
+    join,
+    joined,
+    new_board,
+)
 from tests.support import GraphQLClient
 
 ACTION = """mutation($input: ActionRecordInput!) { actionRecord(input: $input) {
@@ -134,39 +140,29 @@ async def test_an_archived_board_is_hidden_from_members_and_the_change_is_audite
     assert {"active", "name"} <= fields
 
 
-async def test_a_challenge_board_ranks_by_the_progress_the_challenge_reports(
+async def test_a_challenge_board_ranks_by_the_challenge_progress_orders_and_refunds_make(
     gql: GraphQLClient,
 ) -> None:
     shop = await board_shop(gql)
-    challenge = "QmFzZTY0"  # any challenge id; the global id wraps it
-    from strawberry import relay  # noqa: PLC0415 - only here
-
+    unknown = await create_board(shop, {
+        "name": "Nobody's", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
+        "challenge": str(relay.GlobalID("Challenge", "no-such-challenge"))})
+    assert [e["code"] for e in unknown["errors"]] == ["UNKNOWN_CHALLENGE"]
+    challenge_id = await create(shop, challenge(shop, title="Five orders", target=5))
     board_id = await new_board(shop, {
-        "name": "Reviewers", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
-        "challenge": str(relay.GlobalID("Challenge", challenge))})
+        "name": "Regulars", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
+        "challenge": challenge_id})
     ann = await joined(gql, "ann@example.com", "Busy Bee")
-    await earn(shop, "ann@example.com", 30)  # points do not move a challenge board
-    store, now = gql.state.services.store, shop.now()
-    member_id = (await store.collection("accounts").find_one(
-        {"email": "ann@example.com"}))["_id"]
-    programme = await load_programme(store)
-
-    async def progress(after: int) -> None:
-        member = await read_member(store, member_id)
-
-        async def work(session: Session) -> None:
-            await record_scores(store, session, member=member, points=0, at=now, now=now,
-                                programme=programme, progress=(
-                                    ProgressChange(challenge, "2026-11", after - 1, after, 5,
-                                                   False),
-                                    ProgressChange("another", "2026-11", 0, 9, 10, False)))
-
-        await store.transaction(work)
-
-    await progress(3)
+    await joined(gql, "bob@example.com", "Night Owl")
+    for order_id in ("A-1", "A-2", "A-3"):
+        assert (await shop.record(shop.order("ann@example.com", 1500,
+                                             order_id=order_id)))["errors"] == []
+    await earn(shop, "bob@example.com", 90)  # many points, but one order: progress 1
     seen = await board(gql, board_id, ann)
     assert seen["me"] == {"rank": 1, "score": 3}
-    stored_id = relay.GlobalID.from_id(board_id).node_id
-    standing = await my_standing(store, board_id=stored_id,
-                                 period=seen["currentPeriod"]["key"], member_id=member_id)
-    assert standing is not None and standing.display_name == "Busy Bee"
+    assert [(e["displayName"], e["score"]) for e in seen["top"]] == [
+        ("Busy Bee", 3), ("Night Owl", 1)]
+
+    assert (await shop.refund("A-3", "R-1", amount=1500))["errors"] == []
+    assert (await board(gql, board_id, ann))["me"] == {"rank": 1, "score": 2}
+    assert await shop.violations() == []

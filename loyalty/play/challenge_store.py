@@ -8,6 +8,7 @@ from typing import Any
 
 from events import audit as audit_log
 from events.audit import Audit, Target
+from loyalty.badges.catalogue import require_badges
 from loyalty.collections import MEMBERS
 from loyalty.conditions import MemberFacts, member_conditions_hold
 from loyalty.ledger.member_state import read_member
@@ -81,8 +82,12 @@ async def _validated(store: Store, draft: Challenge, now: datetime) -> Challenge
         store, tiers=draft.conditions.tiers,
         segments=frozenset(s.strip().upper() for s in draft.conditions.segments))
     programme = await load_programme(store)
-    return validate_challenge(draft, now=now, timezone=programme.timezone, tiers=tiers,
-                              segments=segments)
+    checked = validate_challenge(draft, now=now, timezone=programme.timezone, tiers=tiers,
+                                 segments=segments)
+    # The badges must exist and be active: checked after the pure rules, which also check
+    # their number and format.
+    await require_badges(store, checked.reward.badges, field=("input", "reward", "badgeIds"))
+    return checked
 
 
 async def _change(

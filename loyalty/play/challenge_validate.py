@@ -209,8 +209,8 @@ def _check_reward(challenge: Challenge, fail: _Fail) -> None:
     if reward.points is not None and not 0 < reward.points <= MAX_GIFT_POINTS:
         fail(f"Reward points are 1 to {MAX_GIFT_POINTS:,}.", "reward", "points")
     if len(reward.badges) > MAX_BADGES:
-        fail(f"At most {MAX_BADGES} badges.", "reward", "badges")
+        fail(f"At most {MAX_BADGES} badges.", "reward", "badgeIds")
     if any(not _BADGE_ID.match(badge) for badge in reward.badges):
-        fail("Badge ids are 1–64 letters, digits, '-' or '_'.", "reward", "badges")
+        fail("Badge ids are 1–64 letters, digits, '-' or '_'.", "reward", "badgeIds")
     if len(set(reward.badges)) != len(reward.badges):
-        fail("A badge is listed twice.", "reward", "badges")
+        fail("A badge is listed twice.", "reward", "badgeIds")

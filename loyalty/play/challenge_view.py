@@ -2,11 +2,13 @@
 step in their words ("Place 2 more orders with coffee before Sun 6 Dec 2026 (UTC)")."""
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from loyalty import member_dates
+from loyalty.badges.catalogue import catalogue
 from loyalty.conditions import Conditions, MemberFacts, member_conditions_hold
 from loyalty.ledger.member_state import read_member
 from loyalty.money import MINOR_UNITS, minor_per_unit
@@ -59,6 +61,7 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
     segments = await member_segments(store, member_id, now=now) if any(
         c.conditions.segments for c in challenges) else frozenset()
     facts = MemberFacts(member_id=member_id, tier=member.tier.tier_id, segments=segments)
+    names = await badge_names(store) if any(c.reward.badges for c in challenges) else {}
     mine = [c for c in challenges if member_conditions_hold(c.conditions, facts)]
     periods = {c.id: period_key(c, now, zone) for c in mine}
     ids = [completion_id(c.id, periods[c.id], member_id) for c in mine]
@@ -74,7 +77,7 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
         value = progress_of(challenge.kind, (counters.get(challenge.id) or {}).get(period))
         joined = (member.challenges_joined or {}).get(challenge.id)
         ends = period_end(challenge, now, zone)
-        reward = reward_words(challenge.reward)
+        reward = reward_words(challenge.reward, names)
         found.append(MemberChallenge(
             challenge=challenge, period=period, progress=min(value, challenge.target),
             ends_at=ends, completed_at=completed_at, joined_at=joined, reward=reward,
@@ -84,14 +87,15 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
     return found
 
 
-def reward_words(reward: ChallengeReward) -> str:
-    """"150 points, a voucher (10% off coffee) and the badge coffee-lover"."""
+def reward_words(reward: ChallengeReward, badge_names: Mapping[str, str]) -> str:
+    """"150 points, a voucher (10% off coffee) and the Coffee lover badge" (`badge_names`:
+    the catalogue's names by badge id)."""
     parts = []
     if reward.points:
         parts.append(_plural(reward.points, "point"))
     if reward.voucher is not None:
         parts.append(f"a voucher ({reward.voucher.title})")
-    parts += [f"the badge {badge}" for badge in reward.badges]
+    parts += [f"the {badge_names.get(badge, 'secret')} badge" for badge in reward.badges]
     if len(parts) <= 1:
         return "".join(parts)
     return f"{', '.join(parts[:-1])} and {parts[-1]}"
@@ -154,3 +158,8 @@ def _money(amount_minor: int, currency: str) -> str:
     number = f"{whole:,}" if cents == 0 else f"{amount_minor / per_unit:,.{digits}f}"
     symbol = _SYMBOLS.get(currency)
     return f"{symbol}{number}" if symbol else f"{currency} {number}"
+
+
+async def badge_names(store: Store) -> dict[str, str]:
+    """The catalogue's badge names by id, from the read cache (no round trip)."""
+    return {badge.id: badge.draft.name for badge in await catalogue(store)}

@@ -22,6 +22,8 @@ from events import audit as audit_log
 from events.audit import Audit, Target
 from loyalty.collections import LEADERBOARDS
 from loyalty.engagement.gifts import Gift, gift_document, gift_from_document
+from loyalty.play.challenge_store import get_challenges
+from loyalty.play.challenges import UnknownChallenge
 from store import InputErrors, InvalidInput, KizunaError, NotFound, Store, new_id
 from store.clock import Clock
 
@@ -228,6 +230,9 @@ async def create_board(store: Store, *, draft: BoardDraft, clock: Clock,
     """Store a new board (prize vouchers checked by the caller, see scanner.gifts);
     raises InvalidLeaderboard or InputErrors, writing nothing."""
     checked = validate_board(draft)
+    if checked.challenge_id is not None and not await get_challenges(store,
+                                                                     [checked.challenge_id]):
+        raise UnknownChallenge("No challenge has this id.", field=("input", "challenge"))
     if checked.active and len(await active_boards(store, cached=False)) >= MAX_BOARDS:
         raise InvalidLeaderboard(f"At most {MAX_BOARDS} boards can be active at once.",
                                  field=("input", "active"))
