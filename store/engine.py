@@ -40,6 +40,7 @@ from mongoeco.core.query_plan import (
     InCondition,
     LessThanCondition,
     LessThanOrEqualCondition,
+    MatchAll,
     QueryNode,
 )
 from mongoeco.engines._sqlite_outbox import (
@@ -342,6 +343,13 @@ class _Implied:
     parameters: list[object] = dataclasses.field(default_factory=list)
     equal: set[str] = dataclasses.field(default_factory=set)
     typed: set[str] = dataclasses.field(default_factory=set)
+    uncovered: int = 0
+    """Clauses of the filter these conditions do not say exactly (override 18)."""
+
+    @property
+    def exact(self) -> bool:
+        """The conditions match exactly the documents the filter matches (override 18)."""
+        return bool(self.conditions) and self.uncovered == 0
 
     def add(self, condition: str, *parameters: object, equal: str | None = None,
             typed: str | None = None) -> None:
@@ -361,6 +369,7 @@ class KizunaEngine(SQLiteEngine):
         # Before super().__init__, which assigns the features cache through the property.
         self._probing = threading.local()
         self._scanning = threading.local()
+        self._counting = threading.local()
         self._book = FeatureBook()
         self._readers: list[TrackedConnection] = []
         self._readers_lock = threading.Lock()
@@ -657,14 +666,42 @@ class KizunaEngine(SQLiteEngine):
         self, db_name: str, coll_name: str, semantics: Any, *,
         select_clause: str = "document", hint: Any = None,
     ) -> SQLiteReadExecutionPlan:
+        implied = self._implied(db_name, coll_name, semantics.query_plan)
+        if getattr(self._counting, "active", False) and implied.exact and (
+            getattr(semantics, "collation", None) is None
+        ):
+            # Override 18: our conditions say it all; mongoeco's clause would re-read each.
+            semantics = dataclasses.replace(semantics, query_plan=MatchAll())
         plan = super()._compile_read_execution_plan(
             db_name, coll_name, semantics, select_clause=select_clause, hint=hint)
         if not plan.use_sql or not plan.sql:
             return plan
-        implied = self._implied(db_name, coll_name, semantics.query_plan)
         sql, params = self._narrowed(db_name, coll_name, plan.sql, plan.params, implied)
         sql = self._ordered_by_index(db_name, coll_name, sql, semantics, implied)
         return plan if sql is plan.sql else dataclasses.replace(plan, sql=sql, params=params)
+
+    # --- Override 18: a count the index answers alone -------------------------------------
+    #
+    # mongoeco counts with SELECT COUNT(*) over its query, whose WHERE clause re-checks each
+    # clause's BSON semantics on the stored JSON (json_type, json_extract): SQLite reads and
+    # parses every document in the index range, ~3 µs each. A leaderboard's "my rank"
+    # counts the members ahead, up to all of them. When the conditions override 3 and 17
+    # add say exactly what the filter says (every clause an equality with a string on a
+    # plain field, a string list, null on an orderable field, or a range on a number or a
+    # date of an orderable field), mongoeco's own clause adds nothing, so the count is asked
+    # with a match-everything plan narrowed by our conditions: an index range, no document
+    # read (31 ms → 2 ms to count 10,000 scores). The flag tells `_compile_read_execution_plan`
+    # that it compiles a count; the swap happens there, on the connection the count uses.
+
+    def _count_matching_documents_sync(
+        self, db_name: str, coll_name: str, semantics: Any, context: Any,
+    ) -> int:
+        self._counting.active = True
+        try:
+            return super()._count_matching_documents_sync(
+                db_name, coll_name, semantics, context)
+        finally:
+            self._counting.active = False
 
     def _sort_requires_python(
         self, db_name: str, coll_name: str, plan: QueryNode, sort: Any
@@ -727,45 +764,10 @@ class KizunaEngine(SQLiteEngine):
         indexed = {index["fields"][0] for index in indexes if index.get("fields")}
         in_an_index = {field for index in indexes for field in index.get("fields") or ()}
         for clause in _conjuncts(query):
-            if isinstance(clause, EqualsCondition) and type(clause.value) is str:
-                if clause.field == "_id":
-                    implied.add("storage_key = ?", self._storage_key(clause.value))
-                elif clause.field in indexed and self._plain_string_field(
-                    db_name, coll_name, clause.field
-                ):
-                    type_sql, value_sql = index_expressions_sql(clause.field)
-                    implied.add(f"{type_sql} = '' AND {value_sql} = ?", clause.value,
-                                equal=clause.field)
-            elif isinstance(clause, EqualsCondition) and clause.value is None and (
-                clause.field in in_an_index and self._orderable(db_name, coll_name, clause.field)
-            ):
-                # Override 17: {f: null} is missing or null, nothing else, on such a field.
-                implied.add(null_condition(clause.field), equal=clause.field)
-            elif isinstance(clause, InCondition) and (
-                0 < len(clause.values) <= self._MAX_IN_IDS
-                and all(type(value) is str for value in clause.values)
-            ):
-                marks = ", ".join("?" for _ in clause.values)
-                if clause.field == "_id":
-                    implied.add(f"storage_key IN ({marks})",
-                                *(self._storage_key(value) for value in clause.values))
-                elif clause.field in indexed and self._plain_scalar_field(
-                    db_name, coll_name, clause.field
-                ):
-                    # As for an equality: on a field no document holds as an array, a
-                    # string in the list matches only a document whose value is that
-                    # very string (the snapshot's {member_id: {$in: [...]}} of lots).
-                    type_sql, value_sql = index_expressions_sql(clause.field)
-                    implied.add(f"{type_sql} = '' AND {value_sql} IN ({marks})",
-                                *clause.values)
-            elif (operator := range_operator(clause)) is not None and (
-                (bound := range_bound(getattr(clause, "value", None))) is not None
-                and clause.field in in_an_index  # type: ignore[attr-defined]
-                and self._orderable(db_name, coll_name, clause.field)  # type: ignore[attr-defined]
-            ):
-                # Override 17: BSON compares a number only with numbers, a date with dates.
-                field: str = clause.field  # type: ignore[attr-defined]
-                implied.add(range_condition(field, bound[0], operator), bound[1], typed=field)
+            before = len(implied.conditions)
+            self._imply(db_name, coll_name, clause, implied, indexed, in_an_index)
+            if len(implied.conditions) == before:
+                implied.uncovered += 1
         for field, (lower, upper) in _string_ranges(query).items():
             if field in indexed and self._plain_scalar_field(db_name, coll_name, field):
                 # Between two strings in BSON order there are only strings (stored plainly,
@@ -775,6 +777,52 @@ class KizunaEngine(SQLiteEngine):
                 implied.add(f"{type_sql} = '' AND {value_sql} {lower[0]} ? "
                             f"AND {value_sql} {upper[0]} ?", lower[1], upper[1], typed=field)
         return implied
+
+    def _imply(
+        self, db_name: str, coll_name: str, clause: QueryNode, implied: "_Implied",
+        indexed: set[str], in_an_index: set[str],
+    ) -> None:
+        """Add to `implied` the index-friendly condition one clause of a conjunction
+        implies, if there is one (and say it exactly, override 18)."""
+        if isinstance(clause, EqualsCondition) and type(clause.value) is str:
+            if clause.field == "_id":
+                implied.add("storage_key = ?", self._storage_key(clause.value))
+            elif clause.field in indexed and self._plain_string_field(
+                db_name, coll_name, clause.field
+            ):
+                type_sql, value_sql = index_expressions_sql(clause.field)
+                implied.add(f"{type_sql} = '' AND {value_sql} = ?", clause.value,
+                            equal=clause.field)
+        elif isinstance(clause, EqualsCondition) and clause.value is None and (
+            clause.field in in_an_index and self._orderable(db_name, coll_name, clause.field)
+        ):
+            # Override 17: {f: null} is missing or null, nothing else, on such a field.
+            implied.add(null_condition(clause.field), equal=clause.field)
+        elif isinstance(clause, InCondition) and (
+            0 < len(clause.values) <= self._MAX_IN_IDS
+            and all(type(value) is str for value in clause.values)
+        ):
+            marks = ", ".join("?" for _ in clause.values)
+            if clause.field == "_id":
+                implied.add(f"storage_key IN ({marks})",
+                            *(self._storage_key(value) for value in clause.values))
+            elif clause.field in indexed and self._plain_scalar_field(
+                db_name, coll_name, clause.field
+            ):
+                # As for an equality: on a field no document holds as an array, a
+                # string in the list matches only a document whose value is that
+                # very string (the snapshot's {member_id: {$in: [...]}} of lots).
+                type_sql, value_sql = index_expressions_sql(clause.field)
+                implied.add(f"{type_sql} = '' AND {value_sql} IN ({marks})",
+                            *clause.values)
+        elif (operator := range_operator(clause)) is not None and (
+            (bound := range_bound(getattr(clause, "value", None))) is not None
+            and clause.field in in_an_index  # type: ignore[attr-defined]
+            and self._orderable(db_name, coll_name, clause.field)  # type: ignore[attr-defined]
+        ):
+            # Override 17: BSON compares a number only with numbers, a date with dates.
+            field: str = clause.field  # type: ignore[attr-defined]
+            implied.add(range_condition(field, bound[0], operator), bound[1], typed=field)
 
     def _plain_string_field(self, db_name: str, coll_name: str, field: str) -> bool:
         """Whether an equality with a string at `field` can only match that very string:

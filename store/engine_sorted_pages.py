@@ -78,8 +78,14 @@ def range_bound(value: object) -> tuple[str, object] | None:
 
 
 def range_condition(field: str, stored_type: str, operator: str) -> str:
+    """The range as index expressions. It says exactly what the BSON range says on an
+    orderable field (override 18): a plain string sorts above every number in SQLite and
+    below none in BSON, so a number's lower bound also says "below the least text"."""
     type_sql, value_sql = type_expression_sql(field), value_expression_sql(field)
-    return f"{type_sql} = '{stored_type}' AND {value_sql} {operator} ?"
+    condition = f"{type_sql} = '{stored_type}' AND {value_sql} {operator} ?"
+    if stored_type == "" and operator in (">", ">="):
+        condition += f" AND {value_sql} < ''"
+    return condition
 
 
 def null_condition(field: str) -> str:
