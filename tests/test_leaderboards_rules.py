@@ -148,7 +148,8 @@ async def test_a_challenge_board_ranks_by_the_challenge_progress_orders_and_refu
         "name": "Nobody's", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
         "challenge": str(relay.GlobalID("Challenge", "no-such-challenge"))})
     assert [e["code"] for e in unknown["errors"]] == ["UNKNOWN_CHALLENGE"]
-    challenge_id = await create(shop, challenge(shop, title="Five orders", target=5))
+    challenge_id = await create(shop, challenge(shop, title="Five orders", target=5,
+                                                recurrence="MONTH"))
     board_id = await new_board(shop, {
         "name": "Regulars", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
         "challenge": challenge_id})
