@@ -125,3 +125,43 @@ async def test_a_period_closes_only_after_the_grace_for_late_commits(gql: GraphQ
     await shop.advance(seconds=2)
     assert (await close_due_periods(store, clock=clock)).prizes == 1
     assert [g["details"]["period"] for g in await _prize_gifts(gql)] == [period["key"]]
+
+
+MINE = "{ leaderboards { name me { rank score } } }"
+
+
+async def test_the_callers_places_on_all_boards_are_read_in_one_batch(
+    gql: GraphQLClient,
+) -> None:
+    shop = await board_shop(gql)
+    for n in range(5):
+        await new_board(shop, {**PRIZED, "name": f"Board {n}", "prizes": []})
+    await new_board(shop, {**PRIZED, "name": "Monthly", "periodKind": "MONTH", "prizes": []})
+    ann = await joined(gql, "ann@example.com", "Ann Winner")
+    bob = await joined(gql, "bob@example.com", "Bob Second")
+    await earn(shop, "ann@example.com", 40)
+    await earn(shop, "bob@example.com", 90)
+    carl = await gql.member(email="carl@example.com", name="Carl")  # did not join
+    commands = gql.state.services.store.commands
+    await gql.data(MINE, token=ann.access_token)  # the boards and programme are now cached
+
+    async def cost(member: Any) -> tuple[list[Any], dict[str, int]]:
+        before = dict(commands.by_name)
+        data = await gql.data(MINE, token=member.access_token)
+        return data["leaderboards"], {name: count - before.get(name, 0)
+                                      for name, count in commands.by_name.items()
+                                      if count != before.get(name, 0)}
+
+    boards, spent = await cost(ann)
+    assert [b["me"] for b in boards] == [{"rank": 2, "score": 40}] * 6
+    # One read of Ann's six score documents, then two range counts per board.
+    assert spent == {"find": 1, "count": 12}
+    await joined(gql, "dora@example.com", "Dora Nought")
+    dora = await shop.sign_in("dora@example.com")
+    boards, spent = await cost(dora)
+    assert [b["me"] for b in boards] == [{"rank": None, "score": 0}] * 6
+    assert spent == {"find": 2}  # her (absent) scores and her player record
+    boards, spent = await cost(carl)
+    assert [b["me"] for b in boards] == [None] * 6 and spent == {"find": 2}
+    assert (await gql.data(MINE, token=bob.access_token))["leaderboards"][0]["me"] == {
+        "rank": 1, "score": 90}

@@ -199,18 +199,21 @@ async def top(store: Store, *, board_id: str, period: str, first: int,
     return _ranked(await cursor.to_list(None))
 
 
-async def my_standing(store: Store, *, board_id: str, period: str,
-                      member_id: str) -> Standing | None:
-    """The member's place (None without a positive score): one read by key and two counts
-    of ranges of the ranking index."""
-    scores = store.collection(LEADERBOARD_SCORES)
-    doc = await scores.find_one({"_id": score_id(board_id, period, member_id)})
-    if doc is None or doc["score"] <= 0:
-        return None
-    ahead, tied_earlier = rank_filters(board_id, period, score=doc["score"],
-                                       reached_at=doc["reached_at"])
-    higher = await store.count(LEADERBOARD_SCORES, ahead)
-    earlier = await store.count(LEADERBOARD_SCORES, tied_earlier)
-    return Standing(rank=1 + higher + earlier, member_id=member_id,
-                    display_name=doc.get("name") or "", score=doc["score"],
-                    reached_at=doc["reached_at"])
+async def my_standings(store: Store, *, member_id: str,
+                       slots: Sequence[tuple[str, str]]) -> dict[str, Standing]:
+    """The member's place on each of the boards `slots` lists as (board, period), by board
+    (absent without a positive score): one read of the member's score documents for them
+    all, then two counts of ranges of the ranking index per board they scored on."""
+    ids = [score_id(board_id, period, member_id) for board_id, period in slots]
+    found = await store.collection(LEADERBOARD_SCORES).find(
+        {"_id": {"$in": ids}, "score": {"$gt": 0}}).to_list(None)
+    standings: dict[str, Standing] = {}
+    for doc in found:
+        ahead, tied_earlier = rank_filters(doc["board"], doc["period"], score=doc["score"],
+                                           reached_at=doc["reached_at"])
+        higher = await store.count(LEADERBOARD_SCORES, ahead)
+        earlier = await store.count(LEADERBOARD_SCORES, tied_earlier)
+        standings[doc["board"]] = Standing(
+            rank=1 + higher + earlier, member_id=member_id, display_name=doc.get("name") or "",
+            score=doc["score"], reached_at=doc["reached_at"])
+    return standings
