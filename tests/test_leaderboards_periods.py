@@ -4,6 +4,8 @@ prizes for the periods it was archived over, and a period closes only after a gr
 from datetime import timedelta
 from typing import Any
 
+from strawberry import relay
+
 from loyalty.play.leaderboard_prizes import CLOSE_GRACE, close_due_periods
 from tests.challenge_support import challenge, create
 from tests.leaderboard_support import board, board_shop, create_board, earn, joined, new_board
@@ -165,3 +167,18 @@ async def test_the_callers_places_on_all_boards_are_read_in_one_batch(
     assert [b["me"] for b in boards] == [None] * 6 and spent == {"find": 2}
     assert (await gql.data(MINE, token=bob.access_token))["leaderboards"][0]["me"] == {
         "rank": 1, "score": 90}
+
+
+async def test_verify_finds_an_older_challenge_board_whose_challenge_recurs_otherwise(
+    gql: GraphQLClient,
+) -> None:
+    shop = await board_shop(gql)
+    once = await create(shop, challenge(shop, title="Ten orders", target=10))
+    board_id = await new_board(shop, {**PRIZED, "prizes": []})
+    boards = gql.state.services.store.collection("leaderboards")
+    assert await shop.violations() == []
+    await boards.update_one({"_id": relay.GlobalID.from_id(board_id).node_id}, {"$set": {
+        "metric": "CHALLENGE_PROGRESS",
+        "challenge_id": relay.GlobalID.from_id(once).node_id}})  # made before the rule
+
+    assert any("recurs with its period" in v for v in await shop.violations())

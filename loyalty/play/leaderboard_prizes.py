@@ -40,8 +40,9 @@ from loyalty.engagement.gifts import (
     record_gift,
 )
 from loyalty.ledger.verify import Members, Violation
+from loyalty.play.challenge_store import get_challenges
 from loyalty.play.leaderboard_scores import Standing, top
-from loyalty.play.leaderboards import Board, Period, active_boards, ended_periods
+from loyalty.play.leaderboards import Board, Metric, Period, active_boards, ended_periods
 from loyalty.programme.settings import Programme, load_programme
 from store import IndexSpec, Session, Store, is_duplicate_key
 from store.clock import Clock
@@ -189,3 +190,22 @@ async def prize_books(store: Store, session: Session | None,
     for key in winners:
         yield Violation("every winner of a closed period has their prize", key,
                         "no gift was given")
+    async for violation in _challenge_recurrences(store, session):
+        yield violation
+
+
+async def _challenge_recurrences(store: Store,
+                                 session: Session | None) -> AsyncIterator[Violation]:
+    """Every active challenge board ranks a challenge restarting with its period (boards
+    made before leaderboardCreate refused others score nothing: their challenge's progress
+    is never the board's period's)."""
+    boards = [b for b in await active_boards(store, cached=False)
+              if b.metric is Metric.CHALLENGE_PROGRESS and b.challenge_id is not None]
+    found = await get_challenges(store, [b.challenge_id for b in boards if b.challenge_id])
+    for board in boards:
+        challenge = found.get(board.challenge_id or "")
+        if challenge is None or challenge.recurrence.value != board.period.value:
+            yield Violation("every challenge board's challenge recurs with its period",
+                            board.id, "the challenge is gone or recurs "
+                            f"{'-' if challenge is None else challenge.recurrence.value}, "
+                            f"the board is {board.period.value}")
