@@ -131,8 +131,8 @@ class Settings:
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     persisted: PersistedOperationSettings = field(default_factory=PersistedOperationSettings)
     leaderboard_name_blocklist: str | None = None
-    """Comma-separated words no leaderboard display name may contain (None: the built-in
-    list of loyalty/play/leaderboard_names.py)."""
+    """Comma-separated words no leaderboard display name may contain, added to the built-in
+    list of loyalty/play/leaderboard_names.py (`=word`: whole words only)."""
 
     @property
     def production(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import Info, relay
+from strawberry.dataloader import DataLoader
 
 from auth.roles import Role
 from loyalty.members.reference import programme as cached_programme
@@ -88,6 +89,8 @@ class LeaderboardNode(relay.Node):
     places: int = strawberry.field(description="How many places it shows.")
     prizes: list[LeaderboardPrize] = strawberry.field(description="Prizes by rank range.")
     board: strawberry.Private[Board]
+    standings: strawberry.Private["_Standings | None"] = None
+    """Shared by the boards of one list: the caller's places on all of them in one batch."""
 
     @strawberry.field(description="The period running now.")
     async def current_period(self, info: Info[Context, None]) -> LeaderboardPeriod:
@@ -114,14 +117,8 @@ class LeaderboardNode(relay.Node):
         member_id = _member_id(info)
         if member_id is None:
             return None
-        period = await _current(info, self.board)
-        standing = await leaderboard_scores.my_standing(
-            info.context.store, board_id=self.board.id, period=period.key, member_id=member_id)
-        if standing is not None:
-            return LeaderboardStanding(rank=standing.rank, score=standing.score)
-        if await leaderboard_players.player(info.context.store, member_id) is None:
-            return None
-        return LeaderboardStanding(rank=None, score=0)
+        standings = self.standings or _Standings(info, member_id)
+        return await standings.loader.load(self.board)
 
     @strawberry.field(description="Administrators: whether it is active (null for others).")
     def active(self, info: Info[Context, None]) -> bool | None:
@@ -143,11 +140,11 @@ class LeaderboardNode(relay.Node):
         return self.board.updated_at if is_admin(info.context.principal) else None
 
     @classmethod
-    def of(cls, board: Board) -> Self:
+    def of(cls, board: Board, standings: "_Standings | None" = None) -> Self:
         return cls(
             id=board.id, name=board.name, description=board.description,
             metric=MetricType[board.metric.value], period_kind=PeriodKindType[board.period.value],
-            places=board.places, board=board,
+            places=board.places, board=board, standings=standings,
             prizes=[LeaderboardPrize(from_rank=p.from_rank, to_rank=p.to_rank,
                                      gift=GiftType.from_gift(p.gift))  # type: ignore[arg-type]
                     for p in board.prizes],
@@ -164,6 +161,29 @@ class LeaderboardNode(relay.Node):
         admin = is_admin(info.context.principal)
         return [cls.of(found[i]) if i in found and (admin or found[i].active) else None
                 for i in ids]
+
+
+class _Standings:
+    """The caller's places on the boards of one response, loaded together: one read of
+    their score documents across the boards' current slots, two range counts per board
+    they scored on, and one read of their player record if some board has no score."""
+
+    def __init__(self, info: Info[Context, None], member_id: str) -> None:
+        self.info = info
+        self.member_id = member_id
+        self.loader: DataLoader[Board, LeaderboardStanding | None] = DataLoader(
+            load_fn=self.load, cache=False)
+
+    async def load(self, boards: list[Board]) -> list["LeaderboardStanding | None"]:
+        store = self.info.context.store
+        slots = [(board.id, (await _current(self.info, board)).key) for board in boards]
+        found = await leaderboard_scores.my_standings(store, member_id=self.member_id,
+                                                      slots=slots)
+        if len(found) < len(boards) and await leaderboard_players.player(
+                store, self.member_id) is None:
+            return [None for _ in boards]
+        return [LeaderboardStanding(rank=found[b.id].rank, score=found[b.id].score)
+                if b.id in found else LeaderboardStanding(rank=None, score=0) for b in boards]
 
 
 async def _current(info: Info[Context, None], board: Board) -> leaderboards.Period:
@@ -282,7 +302,10 @@ class LeaderboardQueries:
         store = info.context.store
         if archived and is_admin(info.context.principal):
             return [LeaderboardNode.of(b) for b in await leaderboards.all_boards(store)]
-        return [LeaderboardNode.of(b) for b in await leaderboards.active_boards(store)]
+        member_id = _member_id(info)
+        standings = None if member_id is None else _Standings(info, member_id)
+        return [LeaderboardNode.of(b, standings)
+                for b in await leaderboards.active_boards(store)]
 
     @strawberry.field(description="One leaderboard; null if it is not there (or archived, "
                       "for members).", permission_classes=[IsSignedIn])

@@ -19,7 +19,7 @@ LEAVE = "mutation { leaderboardLeave { left errors { code } } }"
 
 BOARD = """
 query($id: ID!, $first: Int!) { leaderboard(id: $id) {
-  name currentPeriod { key } top(first: $first) { rank displayName score isMe }
+  name currentPeriod { key endsAt } top(first: $first) { rank displayName score isMe }
   me { rank score } } }"""
 
 WEEKLY = {"name": "Top earners this week", "metric": "POINTS_EARNED", "periodKind": "WEEK",

@@ -53,13 +53,16 @@ def test_blocked_words_are_found_through_leet_accents_case_and_separators() -> N
         assert not _refused(name), name
 
 
-def test_the_blocklist_setting_replaces_the_default_words() -> None:
-    settings = Settings.from_env({"KIZUNA_LEADERBOARD_NAME_BLOCKLIST": "banana, ch3rry"})
-    assert parse_blocklist(settings.leaderboard_name_blocklist) == (
-        comparison_form("banana"), comparison_form("cherry"))
+def test_the_blocklist_setting_adds_to_the_built_in_words() -> None:
+    settings = Settings.from_env({"KIZUNA_LEADERBOARD_NAME_BLOCKLIST": "banana, =ch3rry"})
+    words = parse_blocklist(settings.leaderboard_name_blocklist)
+    assert words[-2:] == (comparison_form("banana"), "=" + comparison_form("cherry"))
+    assert set(parse_blocklist(None)) < set(words)
     assert _refused("B4N4NA split", words=settings.leaderboard_name_blocklist)
-    assert _refused("Cherry Pie", words=settings.leaderboard_name_blocklist)
-    assert not _refused("Admin Fan", words=settings.leaderboard_name_blocklist)
+    assert _refused("Bananas", words=settings.leaderboard_name_blocklist)  # anywhere
+    assert _refused("Cherry Pie", words=settings.leaderboard_name_blocklist)  # a whole word
+    assert not _refused("Cherryl", words=settings.leaderboard_name_blocklist)
+    assert _refused("Admin Fan", words=settings.leaderboard_name_blocklist)  # still built in
     assert Settings.from_env({}).leaderboard_name_blocklist is None
 
 
@@ -148,7 +151,8 @@ async def test_a_challenge_board_ranks_by_the_challenge_progress_orders_and_refu
         "name": "Nobody's", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
         "challenge": str(relay.GlobalID("Challenge", "no-such-challenge"))})
     assert [e["code"] for e in unknown["errors"]] == ["UNKNOWN_CHALLENGE"]
-    challenge_id = await create(shop, challenge(shop, title="Five orders", target=5))
+    challenge_id = await create(shop, challenge(shop, title="Five orders", target=5,
+                                                recurrence="MONTH"))
     board_id = await new_board(shop, {
         "name": "Regulars", "metric": "CHALLENGE_PROGRESS", "periodKind": "MONTH",
         "challenge": challenge_id})

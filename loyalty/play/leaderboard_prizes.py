@@ -13,12 +13,20 @@ Winners are the members ranked within a prize's range when the period ends (scor
 moving then). Ranks are competition ranks with ties broken by who reached the score first
 (loyalty/play/leaderboard_scores.py), so a tie at a prize boundary is two members with the
 same score reached at the same instant: both hold the rank and both get its prize. Members
-with no positive score win nothing; an archived board gives no prizes for the periods it
-was archived over (an administrator archiving it says so).
+with no positive score win nothing; an archived board gives no prizes for the periods that
+ended while it was archived (an administrator archiving it says so): when it is brought
+back, those periods are closed without winners (`skipped`).
+
+A period closes CLOSE_GRACE after it ends, not at once: a score write skips an ended period
+by the clock read when its transaction attempt started, so a write that saw the period open
+may commit a little after the end. The grace is longer than a transaction with all its
+retries may take (store.client.TRANSACTION_RETRY_BUDGET), so when the period closes every
+such write has committed or given up and the winners read are final.
 """
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import events
@@ -32,8 +40,9 @@ from loyalty.engagement.gifts import (
     record_gift,
 )
 from loyalty.ledger.verify import Members, Violation
+from loyalty.play.challenge_store import get_challenges
 from loyalty.play.leaderboard_scores import Standing, top
-from loyalty.play.leaderboards import Board, Period, active_boards, ended_periods
+from loyalty.play.leaderboards import Board, Metric, Period, active_boards, ended_periods
 from loyalty.programme.settings import Programme, load_programme
 from store import IndexSpec, Session, Store, is_duplicate_key
 from store.clock import Clock
@@ -41,6 +50,11 @@ from store.clock import Clock
 INDEXES = (
     IndexSpec(LEADERBOARD_PERIODS, (("board", 1), ("period", 1)), name="board_period"),
 )
+
+CLOSE_GRACE = timedelta(minutes=5)
+"""How long after its end a period closes: far longer than any transaction with its retries
+(20 s, store.client.TRANSACTION_RETRY_BUDGET), so no write that saw the period open is
+still to commit when the winners are read."""
 
 TIE_MARGIN = 50
 """Places read past the last prize's rank, for ties at the boundary."""
@@ -70,11 +84,12 @@ async def close_due_periods(store: Store, *, clock: Clock) -> Closed:
         {"board": {"$in": [board.id for board in boards]}}, {"_id": 1})}
     periods = prizes = 0
     for board in boards:
-        for period in ended_periods(board.period, since=board.created_at, now=now,
-                                    timezone=programme.timezone):
+        for period in ended_periods(board.period, since=board.created_at,
+                                    now=now - CLOSE_GRACE, timezone=programme.timezone):
             if f"{board.id}:{period.key}" in done:
                 continue
-            given = await _close(store, board, period, programme=programme, clock=clock)
+            given = await _close(store, board, period, programme=programme, clock=clock,
+                                 paid=not board.archived_when(period.ends_at))
             if given is not None:
                 periods += 1
                 prizes += given
@@ -82,9 +97,10 @@ async def close_due_periods(store: Store, *, clock: Clock) -> Closed:
 
 
 async def _close(store: Store, board: Board, period: Period, *, programme: Programme,
-                 clock: Clock) -> int | None:
-    """Close one period; None when another run closed it first."""
-    last_rank = max((prize.to_rank for prize in board.prizes), default=0)
+                 clock: Clock, paid: bool) -> int | None:
+    """Close one period (without winners unless `paid`); None when another run closed it
+    first."""
+    last_rank = max((prize.to_rank for prize in board.prizes), default=0) if paid else 0
 
     async def work(session: Session) -> int:
         now = clock()
@@ -95,6 +111,7 @@ async def _close(store: Store, board: Board, period: Period, *, programme: Progr
         await store.collection(LEADERBOARD_PERIODS).insert_one({
             "_id": f"{board.id}:{period.key}", "board": board.id, "period": period.key,
             "starts_at": period.starts_at, "ends_at": period.ends_at, "closed_at": now,
+            "skipped": not paid,
             "winners": [_winner(board, period, s, gift) for s, gift in winners
                         if gift is not None],
         }, session=session)
@@ -173,3 +190,22 @@ async def prize_books(store: Store, session: Session | None,
     for key in winners:
         yield Violation("every winner of a closed period has their prize", key,
                         "no gift was given")
+    async for violation in _challenge_recurrences(store, session):
+        yield violation
+
+
+async def _challenge_recurrences(store: Store,
+                                 session: Session | None) -> AsyncIterator[Violation]:
+    """Every active challenge board ranks a challenge restarting with its period (boards
+    made before leaderboardCreate refused others score nothing: their challenge's progress
+    is never the board's period's)."""
+    boards = [b for b in await active_boards(store, cached=False)
+              if b.metric is Metric.CHALLENGE_PROGRESS and b.challenge_id is not None]
+    found = await get_challenges(store, [b.challenge_id for b in boards if b.challenge_id])
+    for board in boards:
+        challenge = found.get(board.challenge_id or "")
+        if challenge is None or challenge.recurrence.value != board.period.value:
+            yield Violation("every challenge board's challenge recurs with its period",
+                            board.id, "the challenge is gone or recurs "
+                            f"{'-' if challenge is None else challenge.recurrence.value}, "
+                            f"the board is {board.period.value}")

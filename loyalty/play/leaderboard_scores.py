@@ -28,7 +28,7 @@ from typing import Any
 
 from loyalty.collections import LEADERBOARD_SCORES
 from loyalty.ledger.member_state import MemberState
-from loyalty.play.leaderboards import Metric, active_boards, period_of
+from loyalty.play.leaderboards import Board, Metric, active_boards, period_of
 from loyalty.play.progress import ProgressChange
 from loyalty.programme.settings import Programme
 from store import IndexSpec, Session, Store, UpdateOne
@@ -96,27 +96,47 @@ async def record_scores(
     boards = await active_boards(store)
     writes: list[UpdateOne] = []
     for board in boards:
-        period = period_of(board.period, at, programme.timezone)
-        if period.ends_at <= now:
-            continue
-        key = {"_id": score_id(board.id, period.key, member.member_id)}
-        base = {"slot": slot(board.id, period.key), "board": board.id, "period": period.key,
-                "member": member.member_id}
         if board.metric is Metric.POINTS_EARNED and points:
-            writes.append(UpdateOne(
-                key, {"$inc": {"score": points, "minus_score": -points},
-                      "$set": {"reached_at": now, "name": name}, "$setOnInsert": base},
-                upsert=points > 0))
+            period = period_of(board.period, at, programme.timezone)
+            if period.ends_at > now:
+                writes.append(UpdateOne(
+                    {"_id": score_id(board.id, period.key, member.member_id)},
+                    {"$inc": {"score": points, "minus_score": -points},
+                     "$set": {"reached_at": now, "name": name},
+                     "$setOnInsert": _base(board.id, period.key, member.member_id)},
+                    upsert=points > 0))
         elif board.metric is Metric.CHALLENGE_PROGRESS:
-            for change in progress:
-                if change.challenge_id == board.challenge_id and change.after != change.before:
-                    writes.append(UpdateOne(
-                        key, {"$set": {"score": change.after, "minus_score": -change.after,
-                                       "reached_at": now, "name": name},
-                              "$setOnInsert": base}, upsert=True))
+            writes += _progress_writes(board, progress, member_id=member.member_id, name=name,
+                                       at=at, now=now, programme=programme)
     if writes:
         await store.collection(LEADERBOARD_SCORES).bulk_write(writes, ordered=True,
                                                               session=session)
+
+
+def _base(board_id: str, period: str, member_id: str) -> dict[str, Any]:
+    return {"slot": slot(board_id, period), "board": board_id, "period": period,
+            "member": member_id}
+
+
+def _progress_writes(board: Board, progress: Sequence[ProgressChange], *, member_id: str,
+                     name: str, at: datetime, now: datetime,
+                     programme: Programme) -> list[UpdateOne]:
+    """The challenge's progress goes in the slot of the period the challenge counted it in
+    (its recurrence is the board's period, leaderboards.create_board): an order backdated
+    into last week moves last week's progress, which is last week's slot, closed or not."""
+    writes = []
+    for change in progress:
+        if change.challenge_id != board.challenge_id or change.after == change.before:
+            continue
+        period = period_of(board.period, at, programme.timezone)
+        if period.key != change.period or period.ends_at <= now:
+            continue  # another period's progress (or an ended one): never this slot's
+        writes.append(UpdateOne(
+            {"_id": score_id(board.id, change.period, member_id)},
+            {"$set": {"score": change.after, "minus_score": -change.after,
+                      "reached_at": now, "name": name},
+             "$setOnInsert": _base(board.id, change.period, member_id)}, upsert=True))
+    return writes
 
 
 async def reverse_scores(
@@ -179,18 +199,21 @@ async def top(store: Store, *, board_id: str, period: str, first: int,
     return _ranked(await cursor.to_list(None))
 
 
-async def my_standing(store: Store, *, board_id: str, period: str,
-                      member_id: str) -> Standing | None:
-    """The member's place (None without a positive score): one read by key and two counts
-    of ranges of the ranking index."""
-    scores = store.collection(LEADERBOARD_SCORES)
-    doc = await scores.find_one({"_id": score_id(board_id, period, member_id)})
-    if doc is None or doc["score"] <= 0:
-        return None
-    ahead, tied_earlier = rank_filters(board_id, period, score=doc["score"],
-                                       reached_at=doc["reached_at"])
-    higher = await store.count(LEADERBOARD_SCORES, ahead)
-    earlier = await store.count(LEADERBOARD_SCORES, tied_earlier)
-    return Standing(rank=1 + higher + earlier, member_id=member_id,
-                    display_name=doc.get("name") or "", score=doc["score"],
-                    reached_at=doc["reached_at"])
+async def my_standings(store: Store, *, member_id: str,
+                       slots: Sequence[tuple[str, str]]) -> dict[str, Standing]:
+    """The member's place on each of the boards `slots` lists as (board, period), by board
+    (absent without a positive score): one read of the member's score documents for them
+    all, then two counts of ranges of the ranking index per board they scored on."""
+    ids = [score_id(board_id, period, member_id) for board_id, period in slots]
+    found = await store.collection(LEADERBOARD_SCORES).find(
+        {"_id": {"$in": ids}, "score": {"$gt": 0}}).to_list(None)
+    standings: dict[str, Standing] = {}
+    for doc in found:
+        ahead, tied_earlier = rank_filters(doc["board"], doc["period"], score=doc["score"],
+                                           reached_at=doc["reached_at"])
+        higher = await store.count(LEADERBOARD_SCORES, ahead)
+        earlier = await store.count(LEADERBOARD_SCORES, tied_earlier)
+        standings[doc["board"]] = Standing(
+            rank=1 + higher + earlier, member_id=member_id, display_name=doc.get("name") or "",
+            score=doc["score"], reached_at=doc["reached_at"])
+    return standings

@@ -23,7 +23,7 @@ from events.audit import Audit, Target
 from loyalty.collections import LEADERBOARDS
 from loyalty.engagement.gifts import Gift, gift_document, gift_from_document
 from loyalty.play.challenge_store import get_challenges
-from loyalty.play.challenges import UnknownChallenge
+from loyalty.play.challenges import Recurrence, UnknownChallenge
 from store import InputErrors, InvalidInput, KizunaError, NotFound, Store, new_id
 from store.clock import Clock
 
@@ -86,6 +86,15 @@ class Board:
     created_at: datetime
     updated_at: datetime
     challenge_id: str | None = None
+    archived_at: datetime | None = None
+    """When it was last archived (set while archived, kept after)."""
+    archived_spans: tuple[tuple[datetime, datetime], ...] = ()
+    """(archived, reactivated) of every time it was archived and brought back: periods
+    that ended in one give no prizes."""
+
+    def archived_when(self, moment: datetime) -> bool:
+        """Whether the board was archived at `moment` (a period ending then pays nothing)."""
+        return any(start < moment <= end for start, end in self.archived_spans)
 
     def prize_for(self, rank: int) -> Gift | None:
         for prize in self.prizes:
@@ -202,6 +211,8 @@ def to_document(board: Board) -> dict[str, Any]:
         "period": board.period.value, "places": board.places,
         "prizes": [_prize_document(p) for p in board.prizes], "active": board.active,
         "created_at": board.created_at, "updated_at": board.updated_at,
+        "archived_at": board.archived_at,
+        "archived_spans": [list(span) for span in board.archived_spans],
     }
 
 
@@ -221,7 +232,8 @@ def from_document(doc: Mapping[str, Any]) -> Board:
         metric=Metric(doc["metric"]), challenge_id=doc.get("challenge_id"),
         period=PeriodKind(doc["period"]), places=doc["places"], prizes=tuple(prizes),
         active=doc.get("active", True), created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
+        updated_at=doc["updated_at"], archived_at=doc.get("archived_at"),
+        archived_spans=tuple((start, end) for start, end in doc.get("archived_spans") or ()),
     )
 
 
@@ -230,9 +242,11 @@ async def create_board(store: Store, *, draft: BoardDraft, clock: Clock,
     """Store a new board (prize vouchers checked by the caller, see scanner.gifts);
     raises InvalidLeaderboard or InputErrors, writing nothing."""
     checked = validate_board(draft)
-    if checked.challenge_id is not None and not await get_challenges(store,
-                                                                     [checked.challenge_id]):
-        raise UnknownChallenge("No challenge has this id.", field=("input", "challenge"))
+    if checked.challenge_id is not None:
+        found = await get_challenges(store, [checked.challenge_id])
+        if not found:
+            raise UnknownChallenge("No challenge has this id.", field=("input", "challenge"))
+        _check_recurrence(checked.period, found[checked.challenge_id].recurrence)
     if checked.active and len(await active_boards(store, cached=False)) >= MAX_BOARDS:
         raise InvalidLeaderboard(f"At most {MAX_BOARDS} boards can be active at once.",
                                  field=("input", "active"))
@@ -246,6 +260,17 @@ async def create_board(store: Store, *, draft: BoardDraft, clock: Clock,
                            document=to_document(board), at=now)
     store.reads.forget(LEADERBOARDS)
     return board
+
+
+def _check_recurrence(period: PeriodKind, recurrence: Recurrence) -> None:
+    """A challenge board ranks the challenge's progress in the board's own period, so the
+    challenge must restart when the board's period does (a once-only challenge's progress
+    is cumulative: a weekly board over it would rank earlier weeks' orders)."""
+    if recurrence.value != period.value:
+        raise InvalidLeaderboard(
+            f"A {period.value.lower()}ly board ranks a challenge that restarts every "
+            f"{period.value.lower()} (this one's recurrence is {recurrence.value}).",
+            field=("input", "challenge"))
 
 
 async def update_board(store: Store, *, board_id: str, changes: Mapping[str, Any],
@@ -267,7 +292,8 @@ async def update_board(store: Store, *, board_id: str, changes: Mapping[str, Any
     now = clock()
     fields = {"name": checked.name, "description": checked.description,
               "places": checked.places, "prizes": [_prize_document(p) for p in checked.prizes],
-              "active": checked.active, "updated_at": now}
+              "active": checked.active, "updated_at": now,
+              **_archiving(current, active=checked.active, now=now)}
     doc = await audit_log.update(store, audit, operation="leaderboardUpdate",
                                  target=Target(LEADERBOARD, board_id), collection=LEADERBOARDS,
                                  fields=fields, at=now)
@@ -275,6 +301,17 @@ async def update_board(store: Store, *, board_id: str, changes: Mapping[str, Any
     if doc is None:
         raise UnknownLeaderboard("No leaderboard has this id.", field=("input", "leaderboard"))
     return from_document(doc)
+
+
+def _archiving(current: Board, *, active: bool, now: datetime) -> dict[str, Any]:
+    """What archiving or bringing back the board records: the span it was archived over
+    (leaderboard_prizes closes the periods that ended in it without prizes)."""
+    if current.active and not active:
+        return {"archived_at": now}
+    if not current.active and active:
+        start = current.archived_at or current.updated_at
+        return {"archived_spans": [*map(list, current.archived_spans), [start, now]]}
+    return {}
 
 
 async def get_board(store: Store, board_id: str) -> Board | None:
