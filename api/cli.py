@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     draw_verify.add_argument("proofs", nargs="+", metavar="PROOF",
                              help="A proof: a JSON file, '-' for standard input, or an "
                              "http(s) URL answering it (several: each is checked).")
+    draw_verify.add_argument("--commitment", metavar="HEX", help="The commitment published "
+                             "when the draw was created (its draw.created event, a saved "
+                             "page): the proof's must be it. Without it the check is only "
+                             "internal: a rewritten draw with its own seed and commitment "
+                             "would pass.")
+    draw_verify.add_argument("--draw-id", metavar="ID", help="The draw's id: the proof's "
+                             "drawId must be it.")
     stats = commands.add_parser("stats", help="The programme's roll-ups (docs/analytics.md).")
     stats_commands = stats.add_subparsers(dest="stats_command", required=True,
                                           metavar="ACTION")
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "draw-verify":  # needs no settings nor database
         from api.draw_verify import run  # noqa: PLC0415
-        sys.exit(max(run(proof) for proof in args.proofs))
+        sys.exit(max(run(proof, commitment=args.commitment, draw_id=args.draw_id)
+                     for proof in args.proofs))
     try:
         settings = Settings.from_env()
     except SettingsError as error:

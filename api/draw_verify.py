@@ -1,7 +1,12 @@
 """`kizuna draw-verify PROOF`: check a prize draw's published proof independently of the
 server — SHA-256(seed) is the commitment, and the winners follow from the seed and the
 entry list (loyalty/play/draw_algorithm.py, docs/draws.md). PROOF is a file, `-` for
-standard input, or an http(s) URL that answers the proof's JSON."""
+standard input, or an http(s) URL that answers the proof's JSON.
+
+That check is internal to the proof: whoever can rewrite the draw can publish a new seed, its
+commitment and winners of their choice, and the proof still checks out. `--commitment HEX`
+(the commitment published before the draw opened: its `draw.created` event, a saved page)
+ties the proof to what was promised; `--draw-id` ties it to the draw."""
 
 import json
 import sys
@@ -35,9 +40,21 @@ def _proof(document: Any) -> Any:
     return document
 
 
-def run(source: str) -> int:
-    """Print the verdict; 0 when the proof checks out, 1 when it does not, 2 when it cannot
-    be read."""
+def _mismatch(published: dict[str, Any], commitment: str | None,
+              draw_id: str | None) -> str | None:
+    """Why the proof is not the one promised, if it is not."""
+    if commitment is not None and str(published.get("commitment", "")).lower() != (
+            commitment.strip().lower()):
+        return (f"the proof's commitment {published.get('commitment')} is not the published "
+                f"commitment {commitment.strip().lower()}")
+    if draw_id is not None and str(published.get("drawId")) != draw_id.strip():
+        return f"the proof's drawId {published.get('drawId')} is not {draw_id.strip()}"
+    return None
+
+
+def run(source: str, *, commitment: str | None = None, draw_id: str | None = None) -> int:
+    """Print the verdict; 0 when the proof checks out (and matches `commitment` and
+    `draw_id` when given), 1 when it does not, 2 when it cannot be read."""
     try:
         published = _proof(json.loads(_read(source)))
     except (OSError, ValueError, httpx.HTTPError) as error:
@@ -48,6 +65,9 @@ def run(source: str) -> int:
         return 2
     try:
         winners = check_proof(published)
+        mismatch = _mismatch(published, commitment, draw_id)
+        if mismatch is not None:
+            raise ProofError(mismatch)
     except ProofError as error:
         print(f"FAILED: draw {published.get('drawId')}: {error}")
         return 1
@@ -58,4 +78,10 @@ def run(source: str) -> int:
           f"{published['prizeCount']} prize(s); the winners match:")
     for winner in winners:
         print(f"  prize {winner.prize}: ticket {winner.ticket}, entrant {winner.entrant}")
+    if commitment is None:
+        print("warning: no --commitment given: only checked that the proof agrees with "
+              "itself; pass the commitment published at the draw's creation to check it is "
+              "the draw that was promised")
+    else:
+        print("ok: the commitment is the one published (--commitment)")
     return 0

@@ -52,6 +52,7 @@ class EventType(StrEnum):
     MEMBER_IMPORTED = "member.imported"
     POINTS_IMPORTED = "points.imported"
     DRAW_CLOSED = "draw.closed"
+    DRAW_CREATED = "draw.created"
     DRAW_WON = "draw.won"
     BADGE_EARNED = "badge.earned"
     BADGE_REVOKED = "badge.revoked"

@@ -292,8 +292,10 @@ class DrawMutations:
                                             audit=info.context.audit)
         return DrawCreatePayload(draw=DrawNode.of(draw, _batch(info)))
 
-    @strawberry.mutation(description="Close a draw now: freeze the entries, draw the winners, "
-                         "reveal the seed and give the prizes.", permission_classes=[IsAdmin])
+    @strawberry.mutation(description="Close a draw whose closesAt has passed, without waiting "
+                         "for the job: freeze the entries, draw the winners, reveal the seed and "
+                         "give the prizes (refused before closesAt: DRAW_NOT_DUE).",
+                         permission_classes=[IsAdmin])
     @returns_errors_in(DrawClosePayload)
     async def draw_close(self, info: Info[Context, None],
                          input: Annotated[DrawCloseInput, INPUT]) -> DrawClosePayload:

@@ -240,6 +240,8 @@ class ErrorCode(Enum):
         description="Fewer members entered than the draw has prizes.")
     DRAW_ENTRY_LIMIT = strawberry.enum_value(
         "DRAW_ENTRY_LIMIT", description="You would pass the draw's cap of bought entries.")
+    DRAW_NOT_DUE = strawberry.enum_value(
+        "DRAW_NOT_DUE", description="The draw closes only at its closesAt, not before.")
     INVALID_BADGE = strawberry.enum_value(
         "INVALID_BADGE", description="The badge's fields are missing or out of range."
     )

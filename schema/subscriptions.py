@@ -83,6 +83,9 @@ class EventTypeType(Enum):
     DRAW_CLOSED = strawberry.enum_value(
         EventType.DRAW_CLOSED.value,
         description="A prize draw closed: its seed is revealed and its winners drawn.")
+    DRAW_CREATED = strawberry.enum_value(
+        EventType.DRAW_CREATED.value,
+        description="A prize draw was created: its commitment is published before any entry.")
     DRAW_WON = strawberry.enum_value(EventType.DRAW_WON.value,
                                      description="The member won a prize in a draw.")
     BADGE_EARNED = strawberry.enum_value(EventType.BADGE_EARNED.value,

@@ -1,6 +1,7 @@
 """Prize draws over GraphQL, and an independent reimplementation of the draw algorithm as
 docs/draws.md describes it (deliberately not importing loyalty.play.draw_algorithm)."""
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loyalty.play.draws import DRAWS as DRAWS_COLLECTION
 from tests.ledger_support import Shop
 from tests.support import SignedIn
 
@@ -41,13 +43,21 @@ ACTION = """mutation($input: ActionRecordInput!) { actionRecord(input: $input) {
 
 async def create_draw(shop: Shop, **fields: Any) -> dict[str, Any]:
     draw = {"title": "Winter draw", "description": "Win a weekend away",
-            "closesAt": shop.later(days=1).isoformat(), **fields}
+            "closesAt": shop.later(minutes=10).isoformat(), **fields}
     data = await shop.gql.data(DRAW_CREATE, {"input": draw}, token=shop.admin.access_token)
     payload: dict[str, Any] = data["drawCreate"]
     return payload
 
 
-async def close(shop: Shop, draw_id: str) -> dict[str, Any]:
+async def close(shop: Shop, draw_id: str, *, wait: bool = True) -> dict[str, Any]:
+    """The admin's drawClose; with `wait`, once the clock reached the draw's closesAt (an
+    admin cannot close earlier). Members' tokens outlive the default 10-minute window."""
+    store = shop.gql.state.services.store
+    stored = base64.b64decode(draw_id).decode().partition(":")[2]
+    draw = await store.collection(DRAWS_COLLECTION).find_one({"_id": stored},
+                                                             {"closes_at": 1})
+    if wait and draw is not None and shop.now() < draw["closes_at"]:
+        await shop.advance(seconds=(draw["closes_at"] - shop.now()).total_seconds() + 1)
     data = await shop.gql.data(DRAW_CLOSE, {"input": {"drawId": draw_id}},
                                token=shop.admin.access_token)
     payload: dict[str, Any] = data["drawClose"]
@@ -77,34 +87,39 @@ async def draws_seen_by(shop: Shop, member: SignedIn) -> list[dict[str, Any]]:
 
 
 def rerun(proof: dict[str, Any]) -> list[dict[str, Any]]:
-    """The winners, computed from the proof exactly as docs/draws.md says."""
+    """The winners, computed from the proof exactly as docs/draws.md says (slowly: every
+    ticket listed, the tickets in play rebuilt for each prize)."""
     seed = bytes.fromhex(proof["seed"])
     assert hashlib.sha256(seed).hexdigest() == proof["commitment"]
     owners: list[str] = []
     for entry in proof["entries"]:
         owners += [entry["entrant"]] * entry["tickets"]
-    total, won, found = len(owners), set(), []
-    limit = 2**256 - (2**256 % total)
+    won: set[str] = set()
+    found = []
     for prize in range(min(proof["prizeCount"], len(proof["entries"]))):
+        in_play = [t for t, owner in enumerate(owners) if owner not in won]
+        limit = 2**256 - (2**256 % len(in_play))
         counter = 0
         while True:
             message = (proof["drawId"].encode() + b"\x00" + prize.to_bytes(4, "big")
                        + counter.to_bytes(4, "big"))
             x = int.from_bytes(hmac.new(seed, message, hashlib.sha256).digest(), "big")
             counter += 1
-            if x >= limit or owners[x % total] in won:
-                continue
-            won.add(owners[x % total])
-            found.append({"prize": prize, "ticket": x % total, "entrant": owners[x % total]})
-            break
+            if x < limit:
+                break
+        ticket = in_play[x % len(in_play)]
+        won.add(owners[ticket])
+        found.append({"prize": prize, "ticket": ticket, "entrant": owners[ticket]})
     return found
 
 
-def draw_verify(*paths: Path) -> subprocess.CompletedProcess[str]:
+def draw_verify(*paths: Path | str, options: tuple[str, ...] = ()) -> (
+    subprocess.CompletedProcess[str]
+):
     """`kizuna draw-verify` run as an operator or a member would (one process for all)."""
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
-        [sys.executable, "-m", "api.cli", "draw-verify", *map(str, paths)], cwd=ROOT, text=True,
-        capture_output=True, env=dict(os.environ), timeout=60, check=False)
+        [sys.executable, "-m", "api.cli", "draw-verify", *options, *map(str, paths)],
+        cwd=ROOT, text=True, capture_output=True, env=dict(os.environ), timeout=60, check=False)
 
 
 @contextlib.contextmanager

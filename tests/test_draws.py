@@ -227,7 +227,8 @@ async def test_buying_is_refused_before_the_window_without_a_price_and_on_a_reus
     ann = await shop.member("ann@example.com")
     assert (await shop.adjust("ann@example.com", 100))["errors"] == []
     later = await create_draw(shop, prizes=PRIZES, pricePoints=10,
-                              opensAt=shop.later(hours=1).isoformat())
+                              opensAt=shop.later(hours=1).isoformat(),
+                              closesAt=shop.later(hours=2).isoformat())
     free = await create_draw(shop, prizes=PRIZES, actionEntries=[{"actionType": "REVIEW"}])
     sold = await create_draw(shop, prizes=PRIZES, pricePoints=10)
     assert await draws_seen_by(shop, ann) != []  # the scheduled one is not listed yet

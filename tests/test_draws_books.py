@@ -5,7 +5,7 @@ from typing import Any
 
 from loyalty.collections import GIFTS, LEDGER
 from loyalty.play.draw_algorithm import check_proof
-from loyalty.play.draws import DRAW_ENTRIES
+from loyalty.play.draws import DRAW_ENTRANTS, DRAW_ENTRIES, DRAWS
 from tests.draw_support import close, create_draw, draws_seen_by, enter
 from tests.ledger_support import open_shop
 from tests.privacy_support import EXPORT, MEMBER_ERASE, plain_member
@@ -75,3 +75,31 @@ async def test_export_has_the_entries_and_erasure_keeps_the_proof_valid_and_unli
     assert await store.collection(LEDGER).count_documents(
         {"source.type": "DRAW", "kind": "REDEEM"}) == 2
     assert await shop.violations() == []
+
+
+async def test_verify_finds_a_wrong_prize_wrong_ticket_counts_and_a_rewritten_proof(
+    gql: GraphQLClient,
+) -> None:
+    shop, _, draw = await _closed_draw(gql)
+    store = gql.state.services.store
+    gift = await store.collection(GIFTS).find_one({"occasion": "DRAW"})
+    await store.collection(GIFTS).update_one({"_id": gift["_id"]},
+                                             {"$set": {"gift.points": 9000}})
+    found = "\n".join(await shop.violations())
+    assert "every draw prize gift is the draw's prize" in found
+    assert "tickets" not in found and "proof" not in found
+    await store.collection(GIFTS).update_one({"_id": gift["_id"]},
+                                             {"$set": {"gift.points": 300}})
+    assert await shop.violations() == []
+
+    entrant = await store.collection(DRAW_ENTRANTS).find_one({})
+    await store.collection(DRAW_ENTRANTS).update_one({"_id": entrant["_id"]},
+                                                     {"$inc": {"tickets": 4}})
+    await store.collection(DRAWS).update_one({}, {"$inc": {"tickets": 1}})
+    proof = json.loads(draw["proof"])
+    proof["winners"][0]["ticket"] = (proof["winners"][0]["ticket"] + 1) % 5
+    await store.collection(DRAWS).update_one({}, {"$set": {"proof": proof}})
+    found = "\n".join(await shop.violations())
+    assert "every draw entrant's tickets are the sum of their entries" in found
+    assert "every draw's ticket count is its entrants' tickets" in found
+    assert "every closed draw's proof checks out" in found

@@ -119,7 +119,8 @@ async def record_action(
         await record_usage(store, session, evaluation.awards, rules, member_id=member_id,
                            local_date=local_date, usage=usage)
         await grant_action_entries(store, session, draws=draws, member_id=member_id,
-                                   action_type=kind, reference=ref, now=now)
+                                   action_type=kind, reference=ref, now=now,
+                                   occurred_at=when)
         await grant_rule_badges(store, session, rules=rules, evaluation=evaluation,
                                 member_id=member_id, held=member.badges or {}, now=now)
         record_entry(audit, store, session, operation="actionRecord",

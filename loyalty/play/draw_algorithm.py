@@ -2,28 +2,32 @@
 the winners, and checking a published proof. `kizuna draw-verify` runs this very module;
 docs/draws.md says it step by step for anyone rerunning it in another language.
 
-Algorithm "kizuna-draw-v1":
+Algorithm "kizuna-draw-v2" (drawing without replacement):
 - seed: 32 random bytes; commitment = SHA-256(seed), lowercase hex, published at creation.
 - entries: one (entrant, tickets) pair per entrant, sorted by entrant (ascending, unique);
   tickets are numbered from 0 in that order, so entrant k holds the tickets from the sum of
   the counts before it, `tickets` of them.
-- for prize i = 0, 1, …, N − 1, with T the number of tickets and counter c = 0, 1, …:
+- for prize i = 0, 1, …, min(N, entrants) − 1: the tickets still in play are those of the
+  entrants who have not won yet, in ticket order; R is how many. For counter c = 0, 1, …:
   h = HMAC-SHA256(key = seed, message = UTF-8(draw id) ‖ 0x00 ‖ i as 4 bytes big-endian ‖
   c as 4 bytes big-endian), x = h read as a 256-bit big-endian unsigned integer. If
-  x ≥ 2^256 − (2^256 mod T) the value is rejected (no modulo bias); else ticket = x mod T,
-  and if that ticket's entrant has not won yet, they win prize i; otherwise c + 1.
-- at most one prize per entrant: once every entrant has won, the remaining prizes are not
-  awarded.
+  x ≥ 2^256 − (2^256 mod R) the value is rejected (no modulo bias: try c + 1); else the
+  (x mod R)-th ticket in play (from 0) wins prize i, reported by its number in the whole
+  list, and its entrant's tickets leave play.
+Each prize needs one HMAC but with probability < R / 2^256, whatever the ticket counts: the
+old re-draw on hitting a past winner (v1) could take millions of tries.
 """
 
+import bisect
 import hashlib
 import hmac
+import itertools
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-ALGORITHM = "kizuna-draw-v1"
+ALGORITHM = "kizuna-draw-v2"
 SEED_BYTES = 32
 MAX_COUNTER = 2**32 - 1
 _SPACE = 2**256
@@ -81,34 +85,43 @@ def _number(seed: bytes, draw_id: str, prize: int, counter: int) -> int:
     return int.from_bytes(hmac.new(seed, message, hashlib.sha256).digest(), "big")
 
 
-def _owner(entrants: Sequence[Entrant], ticket: int) -> str:
-    for entrant in entrants:
-        if ticket < entrant.tickets:
-            return entrant.entrant
-        ticket -= entrant.tickets
-    raise ProofError("ticket out of range")  # unreachable for ticket < total
+def _pick(cumulative: Sequence[int], gone: Sequence[tuple[int, int]], index: int) -> (
+    tuple[int, int]
+):
+    """The ticket number (in the whole list) and the entrant position of the `index`-th
+    ticket still in play: `cumulative` holds each entrant's end (exclusive) in the whole
+    list, `gone` the (first ticket, count) of the past winners, sorted by first ticket."""
+    ticket = index
+    for first, count in gone:  # at most one interval per prize (≤ MAX_PRIZES)
+        if ticket < first:
+            break
+        ticket += count
+    return ticket, bisect.bisect_right(cumulative, ticket)
 
 
 def winners(*, seed: bytes, draw_id: str, prizes: int, entrants: Sequence[Entrant]) -> (
     list[Winner]
 ):
     """The winners of prizes 0 … `prizes` − 1 over `entrants` (in ticket order): as many as
-    there are entrants when fewer than prizes."""
-    total = sum(e.tickets for e in entrants)
-    limit = _SPACE - _SPACE % total if total else 0
-    won: set[str] = set()
+    there are entrants when fewer than prizes. Time: O(entrants) to sum the tickets, then
+    O(prizes × (prizes + log entrants)) HMACs and steps, whatever the ticket counts."""
+    cumulative = list(itertools.accumulate(e.tickets for e in entrants))
+    remaining = cumulative[-1] if cumulative else 0
+    gone: list[tuple[int, int]] = []
     found: list[Winner] = []
     for prize in range(min(prizes, len(entrants))):
+        limit = _SPACE - _SPACE % remaining
         for counter in range(MAX_COUNTER + 1):
             x = _number(seed, draw_id, prize, counter)
-            if x >= limit:
-                continue
-            ticket = x % total
-            owner = _owner(entrants, ticket)
-            if owner not in won:
-                won.add(owner)
-                found.append(Winner(prize, ticket, owner))
+            if x < limit:
                 break
+        else:  # pragma: no cover - each try fails with probability < 2^-200
+            raise ProofError("no number below the limit")
+        ticket, position = _pick(cumulative, gone, x % remaining)
+        winner = entrants[position]
+        found.append(Winner(prize, ticket, winner.entrant))
+        bisect.insort(gone, (cumulative[position] - winner.tickets, winner.tickets))
+        remaining -= winner.tickets
     return found
 
 

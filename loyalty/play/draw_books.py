@@ -1,7 +1,8 @@
 """`kizuna verify` for prize draws, batch by batch of members (loyalty.ledger.verify):
 every draw prize gift is the prize a closed draw's winner won (its key names the draw and
 the prize), and every winner has their gift, once; every bought entry has its ledger debit
-(same key, member, draw and points) and every draw debit its entries."""
+(same key, member, draw and points) and every draw debit its entries; each gift holds the
+prize the draw names, and the tickets and proofs add up (draw_counts.py)."""
 
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -10,6 +11,7 @@ from loyalty.collections import GIFTS, LEDGER
 from loyalty.engagement.gifts import Occasion
 from loyalty.ledger.entries import EntryKind
 from loyalty.ledger.verify import Members, Violation
+from loyalty.play.draw_counts import draw_counts, entrant_counts, prize_mismatch
 from loyalty.play.draw_entries import BOUGHT
 from loyalty.play.draws import DRAW_ENTRIES, DRAWS, DrawStatus, prize_key
 from store import Document, Session, Store
@@ -43,6 +45,9 @@ async def draw_books(store: Store, session: Session | None, members: Members) ->
         if winner is None or winner != gift["member_id"]:
             yield Violation("every draw prize goes to its winner", key,
                             f"given to {gift['member_id']}, the draw's winner is {winner}")
+        mismatch = prize_mismatch(gift, draw)
+        if mismatch is not None:
+            yield Violation("every draw prize gift is the draw's prize", key, mismatch)
     for draw in draws.values():
         for won in draw.get("winners") or ():
             key = prize_key(draw["_id"], won["prize"])
@@ -52,6 +57,9 @@ async def draw_books(store: Store, session: Session | None, members: Members) ->
                                 f"the gift is {'missing' if given is None else 'elsewhere'}")
     for violation in await _bought(store, session, members):
         yield violation
+    for check in (entrant_counts, draw_counts):
+        async for violation in check(store, session, members):
+            yield violation
 
 
 def _winner(draw: Mapping[str, Any] | None, key: str) -> str | None:

@@ -6,16 +6,23 @@ an administrator's `drawClose` and the job every server runs at `closes_at` may 
 commits, the others find the draw closed. Entries write the same draw document
 (draw_entries.py), so none commits after the list is read.
 
+Not before closes_at: an administrator's close before it is refused (DRAW_NOT_DUE, nothing
+written). Whoever knows the seed (the server, a database or backup reader) could otherwise
+compute who would win at each moment and close the draw when a favoured entrant leads; at a
+fixed time the only lever left is adding entries, which the entry list and the ledger show
+(docs/draws.md).
+
 Too few entrants: an administrator's close is refused (DRAW_TOO_FEW_ENTRANTS, nothing
-written) — they can wait or change nothing; the scheduled close at `closes_at` goes ahead
+written) — the scheduled close at `closes_at` goes ahead
 and awards as many prizes as there are entrants (prizes in index order; the rest are not
 given), since nobody can enter any more.
 """
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import events
 from events import Event, EventType, Subject, SubjectKind
@@ -28,7 +35,12 @@ from loyalty.engagement.gifts import (
     record_gift,
 )
 from loyalty.play.draw_algorithm import Entrant, Winner, canonical, proof, winners
-from loyalty.play.draw_errors import DrawAlreadyClosed, DrawTooFewEntrants, UnknownDraw
+from loyalty.play.draw_errors import (
+    DrawAlreadyClosed,
+    DrawNotDue,
+    DrawTooFewEntrants,
+    UnknownDraw,
+)
 from loyalty.play.draws import (
     DRAW,
     DRAW_ENTRANTS,
@@ -56,22 +68,19 @@ class Closed:
 async def close_draw(store: Store, *, draw_id: str, clock: Clock, audit: Audit | None,
                      scheduled: bool = False) -> Closed:
     """Close the draw now (an administrator's, or with `scheduled` the job's at closes_at).
-    Raises UnknownDraw, DrawAlreadyClosed or, unless `scheduled`, DrawTooFewEntrants,
-    writing nothing."""
+    Raises UnknownDraw, DrawAlreadyClosed, DrawNotDue (before closes_at) or, unless
+    `scheduled`, DrawTooFewEntrants, writing nothing."""
     programme = await load_programme(store)
 
     async def work(session: Session) -> Closed:
         now = clock()
         doc = await store.collection(DRAWS).find_one_and_update(
-            {"_id": draw_id, "status": DrawStatus.OPEN.value},
+            {"_id": draw_id, "status": DrawStatus.OPEN.value, "closes_at": {"$lte": now}},
             {"$set": {"status": DrawStatus.CLOSED.value, "closed_at": now, "updated_at": now,
                       "closed_by": SCHEDULE if scheduled else ADMIN}},
             return_document=ReturnDocument.AFTER, session=session)
         if doc is None:
-            if await store.collection(DRAWS).find_one({"_id": draw_id}, {"_id": 1},
-                                                      session=session) is None:
-                raise UnknownDraw("No draw has this id.", field=("input", "drawId"))
-            raise DrawAlreadyClosed("The draw was closed already.", field=("input", "drawId"))
+            await _refuse(store, session, draw_id)
         found = await store.collection(DRAW_ENTRANTS).find(
             {"draw_id": draw_id}, {"entrant": 1, "member_id": 1, "tickets": 1},
             session=session).to_list(None)
@@ -83,8 +92,9 @@ async def close_draw(store: Store, *, draw_id: str, clock: Clock, audit: Audit |
                 f"{len(listed)} member(s) entered for {len(doc['prizes'])} prize(s).",
                 field=("input", "drawId"))
         seed = bytes.fromhex(doc["seed_secret"])
-        chosen = winners(seed=seed, draw_id=draw_id, prizes=len(doc["prizes"]),
-                         entrants=listed)
+        # Linear in the entrants (summing their tickets), whatever the counts: off the loop.
+        chosen = await asyncio.to_thread(winners, seed=seed, draw_id=draw_id,
+                                         prizes=len(doc["prizes"]), entrants=listed)
         published = {**proof(draw_id=draw_id, seed=seed, prizes=len(doc["prizes"]),
                              entrants=listed, chosen=chosen), "closedAt": now.isoformat()}
         fields = {"seed": seed.hex(), "proof": published, "winners": [
@@ -106,6 +116,18 @@ async def close_draw(store: Store, *, draw_id: str, clock: Clock, audit: Audit |
         return Closed(closed, tuple(key for key in vouchers if key is not None))
 
     return await store.transaction(work)
+
+
+async def _refuse(store: Store, session: Session, draw_id: str) -> NoReturn:
+    """Why the draw cannot be closed now (it is unknown, closed, or not due)."""
+    found = await store.collection(DRAWS).find_one({"_id": draw_id}, {"status": 1},
+                                                   session=session)
+    if found is None:
+        raise UnknownDraw("No draw has this id.", field=("input", "drawId"))
+    if found["status"] == DrawStatus.OPEN.value:
+        raise DrawNotDue("The draw closes at its closesAt, not before.",
+                         field=("input", "drawId"))
+    raise DrawAlreadyClosed("The draw was closed already.", field=("input", "drawId"))
 
 
 def _about(doc: Mapping[str, Any]) -> dict[str, Any]:

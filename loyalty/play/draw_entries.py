@@ -64,11 +64,15 @@ async def action_draws(store: Store, action_type: str) -> tuple[ActionDraw, ...]
 
 
 async def _claim_tickets(store: Store, session: Session, draw_id: str, tickets: int,
-                         now: datetime) -> Mapping[str, Any] | None:
-    """Add `tickets` to the open draw; its document (None: not open at `now`)."""
+                         now: datetime, occurred_at: datetime | None = None) -> (
+    Mapping[str, Any] | None
+):
+    """Add `tickets` to the open draw; its document (None: not open at `now`, or
+    `occurred_at` outside its window)."""
+    when = now if occurred_at is None else occurred_at
     doc: Mapping[str, Any] | None = await store.collection(DRAWS).find_one_and_update(
-        {"_id": draw_id, "status": DrawStatus.OPEN.value, "opens_at": {"$lte": now},
-         "closes_at": {"$gt": now}},
+        {"_id": draw_id, "status": DrawStatus.OPEN.value,
+         "opens_at": {"$lte": min(now, when)}, "closes_at": {"$gt": max(now, when)}},
         {"$inc": {"tickets": tickets}, "$set": {"updated_at": now}},
         projection={"salt_secret": 1}, session=session)
     return doc
@@ -95,16 +99,19 @@ async def _add_to_entrant(store: Store, session: Session, *, draw: Mapping[str, 
 
 async def grant_action_entries(
     store: Store, session: Session, *, draws: tuple[ActionDraw, ...], member_id: str,
-    action_type: str, reference: str, now: datetime,
+    action_type: str, reference: str, now: datetime, occurred_at: datetime | None = None,
 ) -> int:
     """Give the member the entries each open draw in `draws` gives for this action, in the
-    action's transaction (which records the action once: so are its entries). Returns how
-    many entries were given."""
+    action's transaction (which records the action once: so are its entries). An action
+    counts for a draw when it happened (`occurred_at`, default `now`) in the draw's window
+    and the draw is still open now: a backdated action from before the draw opened earns
+    nothing. Returns how many entries were given."""
     given = 0
+    when = now if occurred_at is None else occurred_at
     for plan in draws:
-        if not plan.opens_at <= now < plan.closes_at:
+        if not (plan.opens_at <= when < plan.closes_at and plan.opens_at <= now < plan.closes_at):
             continue
-        draw = await _claim_tickets(store, session, plan.draw_id, plan.entries, now)
+        draw = await _claim_tickets(store, session, plan.draw_id, plan.entries, now, when)
         if draw is None:
             continue
         await _add_to_entrant(store, session, draw=draw, member_id=member_id,

@@ -31,6 +31,13 @@ class DrawTooFewEntrants(KizunaError):
     code = "DRAW_TOO_FEW_ENTRANTS"
 
 
+class DrawNotDue(KizunaError):
+    """An administrator closing a draw before its closes_at: whoever knows the seed could
+    otherwise close it the moment a favoured entrant would win."""
+
+    code = "DRAW_NOT_DUE"
+
+
 class DrawEntryLimit(KizunaError):
     """The purchase would pass the draw's cap of bought entries per member."""
 

@@ -28,12 +28,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from events import audit as audit_log
+import events
+from events import Event, EventType, Subject, SubjectKind
 from events.audit import Audit, Target
 from loyalty.engagement.gifts import Gift, gift_document, gift_from_document
-from loyalty.play.draw_algorithm import Entrant, commitment, new_seed, ticket_ranges
+from loyalty.play.draw_algorithm import ALGORITHM, Entrant, commitment, new_seed, ticket_ranges
 from loyalty.play.draw_errors import InvalidDraw, UnknownDraw
-from store import Document, IndexSpec, InputErrors, Store, new_id
+from store import Document, IndexSpec, InputErrors, Session, Store, new_id
 from store.clock import Clock
 from store.pagination import Page, fetch_page
 
@@ -188,8 +189,22 @@ async def create_draw(store: Store, *, draft: DrawDraft, clock: Clock,
         "status": DrawStatus.OPEN.value, "tickets": 0, "entrants": 0, "created_at": now,
         "updated_at": now, "closed_at": None, "seed": None, "winners": [], "proof": None,
     }
-    await audit_log.insert(store, audit, operation="drawCreate", target=Target(DRAW, doc["_id"]),
-                           collection=DRAWS, document=doc, at=now)
+
+    async def work(session: Session) -> None:
+        await store.collection(DRAWS).insert_one(doc, session=session)
+        if audit is not None:
+            audit.record(store, session, operation="drawCreate",
+                         target=Target(DRAW, doc["_id"]), at=now, after=doc)
+        # The commitment leaves the database before any entry (webhooks, archives), so a
+        # rewritten draw document cannot also rewrite what was published.
+        events.record(store, session, Event(
+            EventType.DRAW_CREATED, Subject(SubjectKind.DRAW, doc["_id"]), now, None,
+            {"draw": {"id": doc["_id"], "title": doc["title"], "commitment": doc["commitment"],
+                      "algorithm": ALGORITHM, "opens_at": doc["opens_at"].isoformat(),
+                      "closes_at": doc["closes_at"].isoformat(),
+                      "prizes": len(doc["prizes"])}}))
+
+    await store.transaction(work)
     store.reads.forget(DRAWS)
     return from_document(doc)
 
