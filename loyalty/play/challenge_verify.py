@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from events import EventType
+from events.outbox import OUTBOX
 from loyalty.collections import GIFTS, LEDGER, MEMBERS
 from loyalty.engagement.gifts import Occasion
 from loyalty.ledger.verify import Members, Violation
@@ -106,7 +108,8 @@ async def _badges_held(
     store: Store, session: Session | None, completions: Sequence[Mapping[str, Any]]
 ) -> AsyncIterator[Violation]:
     """Each badge the latest round of a standing (not revoked) completion gave is held by
-    the member (one query per batch, none without such badges)."""
+    the member, or was revoked by an administrator since (one query per batch, none
+    without such badges; a second only when one is missing)."""
     wanted = {
         (c["member_id"], badge, c["_id"])
         for c in completions if c.get("status") == COMPLETED
@@ -117,6 +120,16 @@ async def _badges_held(
     held = {doc["_id"]: doc.get("badges") or {} async for doc in store.collection(
         MEMBERS).find({"_id": {"$in": sorted({m for m, _, _ in wanted})}}, {"badges": 1},
                       session=session)}
-    for member_id, badge, completion in sorted(wanted):
-        if badge not in held.get(member_id, {}):
+    missing = [(m, b, c) for m, b, c in sorted(wanted) if b not in held.get(m, {})]
+    if not missing:
+        return
+    # An administrator may revoke a badge a challenge gave (badgeRevoke): not a fault. One
+    # more query, only when a badge is missing.
+    revoked = {(doc["member_id"], (doc.get("data") or {}).get("badge", {}).get("id"))
+               async for doc in store.collection(OUTBOX).find(
+                   {"member_id": {"$in": sorted({m for m, _, _ in missing})},
+                    "type": EventType.BADGE_REVOKED.value},
+                   {"member_id": 1, "data.badge.id": 1}, session=session)}
+    for member_id, badge, completion in missing:
+        if (member_id, badge) not in revoked:
             yield Violation(INVARIANT, completion, f"the badge {badge} it gave is not held")
