@@ -22,7 +22,7 @@ from events import privacy as events_privacy
 from events.personal_data import PersonalData
 from loyalty.badges import privacy as badge_privacy
 from loyalty.members import privacy as loyalty_privacy
-from loyalty.play import draw_privacy, leaderboard_privacy
+from loyalty.play import challenge_privacy, draw_privacy, leaderboard_privacy
 from scanner import privacy as scanner_privacy
 from store import KizunaError
 
@@ -36,6 +36,7 @@ def personal_data(refresh_tokens: RefreshTokens) -> tuple[PersonalData, ...]:
         *draw_privacy.PERSONAL_DATA,
         *badge_privacy.PERSONAL_DATA,
         *leaderboard_privacy.PERSONAL_DATA,
+        *challenge_privacy.PERSONAL_DATA,
         *scanner_privacy.PERSONAL_DATA,
         *events_privacy.PERSONAL_DATA,
     )

@@ -133,6 +133,11 @@ def has_order_conditions(conditions: Conditions) -> bool:
     )
 
 
+def line_eligible(conditions: Conditions, line: OrderLine) -> bool:
+    """Whether the order line counts under the conditions' product filters."""
+    return _eligible(conditions, line)
+
+
 def _eligible(conditions: Conditions, line: OrderLine) -> bool:
     if conditions.categories_include or conditions.skus_include:
         included = (

@@ -49,11 +49,13 @@ class RecurrenceType(Enum):
 @strawberry.enum(name="ChallengeRefundPolicy", description="What happens to a reward when a "
                  "refund takes the progress back below the target.")
 class RefundPolicyType(Enum):
-    KEEP = strawberry.enum_value("KEEP", description="The member keeps the reward.")
+    KEEP = strawberry.enum_value("KEEP", description="The member keeps the reward, even when "
+                                 "every qualifying order is refunded (the generous opt-in).")
     TAKE_BACK = strawberry.enum_value(
         "TAKE_BACK", description="The points are reversed through the ledger (a debt when "
         "spent) and the challenge's badges revoked; an issued voucher stays. The challenge "
-        "may then be completed again.")
+        "may then be completed again, for its points and badges but no second voucher "
+        "(the default).")
 
 
 @strawberry.type(name="ChallengeConditions", description="What makes an order qualify; "
@@ -232,7 +234,8 @@ class ChallengeInput:
     recurrence: RecurrenceType = strawberry.field(default=RecurrenceType.ONCE,
                                                   description="How often it may complete.")
     refund_policy: RefundPolicyType = strawberry.field(
-        default=RefundPolicyType.KEEP, description="What a refund does to a reward given.")
+        default=RefundPolicyType.TAKE_BACK, description="What a refund does to a reward "
+        "given (default TAKE_BACK).")
 
 
 @strawberry.input(description="Replace every field of a challenge.")

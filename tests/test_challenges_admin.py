@@ -44,6 +44,7 @@ BAD: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"reward": {"voucher": {"kind": "PERCENT_OFF", "title": "x", "percentOff": 300,
                              "validDays": 10}}}, "INVALID_INPUT", None),  # type: ignore[list-item]
     ({"segments": ["NOBODY"]}, "UNKNOWN_SEGMENT", ["input", "segments"]),
+    ({"segments": ["", " "]}, "INVALID_CHALLENGE", ["input", "segments"]),
     ({"title": " "}, "INVALID_CHALLENGE", ["input", "title"]),
     ({"reward": {"points": 10, "badgeIds": [str(relay.GlobalID("Badge", "no-such-badge"))]}},
      "UNKNOWN_BADGE", ["input", "reward", "badgeIds"]),
@@ -77,10 +78,10 @@ async def test_admins_list_update_and_archive_challenges_audited(gql: GraphQLCli
     assert [e["node"]["title"] for e in first["edges"] + rest["edges"]] == ["C2", "C1", "C0"]
     assert (await gql.execute(LIST, token=ann.access_token)).get("errors")
 
-    updated = await gql.data(UPDATE, {"input": {**challenge(shop, title="C0 bis", target=5),
+    updated = await gql.data(UPDATE, {"input": {**challenge(shop, title="C0 bis"),
                                                 "challenge": ids[0]}},
                              token=shop.admin.access_token)
-    assert updated["challengeUpdate"]["challenge"]["target"] == 5
+    assert updated["challengeUpdate"]["challenge"]["title"] == "C0 bis"
     archived = await gql.data(ARCHIVE, {"input": {"challenge": ids[1]}},
                               token=shop.admin.access_token)
     assert archived["challengeArchive"]["challenge"]["active"] is False
@@ -88,7 +89,7 @@ async def test_admins_list_update_and_archive_challenges_audited(gql: GraphQLCli
 
     seen = await mine(shop, ann)
     assert sorted(seen) == ["C0 bis", "C2"]
-    assert seen["C0 bis"]["target"] == 5 and seen["C0 bis"]["progress"] == 1
+    assert seen["C0 bis"]["target"] == 3 and seen["C0 bis"]["progress"] == 1
     operations = sorted(d["operation"] for d in await documents(shop, "audit_log")
                         if d["operation"].startswith("challenge"))
     assert operations == ["challengeArchive", "challengeCreate", "challengeCreate",

@@ -63,7 +63,7 @@ async def test_a_full_refund_under_keep_moves_progress_back_but_keeps_the_reward
     gql: GraphQLClient,
 ) -> None:
     shop = await open_shop(gql)
-    await create(shop, challenge(shop, title="Two orders", target=2,
+    await create(shop, challenge(shop, title="Two orders", target=2, refundPolicy="KEEP",
                                  conditions={"currency": "EUR", "minTotal": 1500}))
     ann = await shop.member("ann@example.com")
     await shop.record(shop.order("ann@example.com", 2000, order_id="A"))

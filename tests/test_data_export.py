@@ -21,7 +21,8 @@ pytestmark = pytest.mark.asyncio
 SECTIONS = {"account", "sign_ins", "points", "referrals_made", "ledger_entries", "lots",
             "orders", "survey_answers", "gifts", "vouchers", "member_card", "events",
             "audit_records", "consents", "draw_entries", "badges",
-            "leaderboard_name", "leaderboard_scores"}
+            "leaderboard_name", "leaderboard_scores",
+            "challenges"}
 
 
 async def _export(gql: GraphQLClient, member: SignedIn) -> dict[str, Any]:

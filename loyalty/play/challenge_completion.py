@@ -5,7 +5,9 @@ One document per member, challenge and period in `challenge_completions`, `_id` 
 (COMPLETED | REVOKED), completed_at, revoked_at, rounds [{round, points, voucher, badges,
 completed_at, cause, revoked_at, taken_back}]}. The unique `_id` means nothing completes
 twice; a completion revoked under TAKE_BACK may complete again, as the next `round`, whose
-rewards have keys of their own ("challenge:<completion>:<round>:points|voucher").
+rewards have keys of their own ("challenge:<completion>:<round>:points|voucher") — its
+points and badges, but no second voucher (a voucher is given once per member, challenge
+and period; the first stays with the member).
 """
 
 from collections.abc import Mapping
@@ -13,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 import events
-from loyalty.badges.awards import BadgeSource, award_badge
+from events import EventType
+from loyalty.badges.awards import BadgeSource, award_badge, badge_event
+from loyalty.badges.catalogue import catalogue
 from loyalty.collections import MEMBERS
 from loyalty.engagement.gifts import (
     Gift,
@@ -72,7 +76,10 @@ async def complete(
                              source=BadgeSource("CHALLENGE", challenge.id),
                              reason=f"Challenge: {challenge.title}", now=now)
     ]
-    record = {"round": round, "points": reward.points, "voucher": reward.voucher is not None,
+    # A voucher is given once per member, challenge and period: a round completed again after
+    # a revocation would otherwise mint one per order-and-refund loop (issued vouchers stay).
+    voucher = reward.voucher is not None and not voucher_given(existing)
+    record = {"round": round, "points": reward.points, "voucher": voucher,
               "badges": badges, "completed_at": now, "cause": dict(cause), "revoked_at": None,
               "taken_back": 0}
     await _record(store, session, cid, record, first=existing is None, challenge=challenge,
@@ -84,7 +91,7 @@ async def complete(
                            f"{challenge.title}", now=now, programme=programme,
                            details=details)
     pending: tuple[str, ...] = ()
-    if reward.voucher is not None:
+    if voucher and reward.voucher is not None:
         key = reward_key(cid, round, "voucher")
         await record_gift(store, session, key=key, member_id=member_id,
                           occasion=Occasion.CHALLENGE, gift=Gift(voucher=reward.voucher),
@@ -92,9 +99,14 @@ async def complete(
         pending = (key,)
     events.record(store, session, challenge_events.completed(
         challenge, member_id=member_id, period=period, round=round, at=now,
-        reward={"points": reward.points or 0, "voucher": reward.voucher is not None,
+        reward={"points": reward.points or 0, "voucher": voucher,
                 "badges": badges}))
     return pending
+
+
+def voucher_given(completion: Mapping[str, Any] | None) -> bool:
+    """Whether a round of the completion gave a voucher already."""
+    return any(r.get("voucher") for r in (completion or {}).get("rounds") or [])
 
 
 async def _record(
@@ -147,10 +159,8 @@ async def revoke(
             details={"challenge_id": challenge.id, "period": period, "round": round})
         await debit(store, session, movement, member=member, points=points,
                     include_pending=True, allow_debt=True)
-    for badge in record.get("badges") or []:
-        await store.collection(MEMBERS).update_one(
-            {"_id": member_id, f"badges.{badge}.source_id": challenge.id},
-            {"$unset": {f"badges.{badge}": ""}}, session=session)
+    await _take_back_badges(store, session, challenge=challenge, member_id=member_id,
+                            badges=record.get("badges") or [], now=now)
     index = len(existing["rounds"]) - 1
     await completions.update_one(
         {"_id": cid, "round": round, "status": COMPLETED},
@@ -161,3 +171,21 @@ async def revoke(
         challenge, member_id=member_id, period=period, round=round, at=now,
         points_taken_back=points, badges_revoked=list(record.get("badges") or [])))
     return True
+
+
+async def _take_back_badges(
+    store: Store, session: Session, *, challenge: Challenge, member_id: str,
+    badges: list[str], now: datetime,
+) -> None:
+    """Unset each badge the round gave that the member still holds from this challenge, with
+    a `badge.revoked` event per badge removed (the shape of an administrator's revoke)."""
+    names = {b.id: b.draft.name for b in await catalogue(store)} if badges else {}
+    for badge in badges:
+        before = await store.collection(MEMBERS).find_one_and_update(
+            {"_id": member_id, f"badges.{badge}.source_id": challenge.id},
+            {"$unset": {f"badges.{badge}": ""}}, {"_id": 1}, session=session)
+        if before is not None:
+            events.record(store, session, badge_event(
+                EventType.BADGE_REVOKED, member_id=member_id, badge_id=badge,
+                name=names.get(badge, badge), source=BadgeSource("CHALLENGE", challenge.id),
+                now=now))

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import events
-from loyalty.collections import ORDERS
 from loyalty.conditions import (
     Action,
     MemberFacts,
@@ -27,7 +26,7 @@ from loyalty.conditions import (
     time_conditions_hold,
 )
 from loyalty.ledger.member_state import MemberState
-from loyalty.play import challenge_completion, challenge_events
+from loyalty.play import challenge_completion, challenge_events, challenge_refunds
 from loyalty.play.challenge_periods import (
     encode_key,
     minus,
@@ -113,7 +112,8 @@ async def progress_order(
                            now=now, programme=programme)
     contributions = tuple(
         {"c": step.challenge.id, "p": step.period, "inc": step.increments,
-         "min_total": step.challenge.conditions.min_total, "a_taken": 0, "removed": False}
+         "min_total": step.challenge.conditions.min_total, "a_taken": 0, "removed": False,
+         **challenge_refunds.eligible_lines(step.challenge, purchase)}
         for step in steps
     )
     return ChallengeOutcome(outcome.changes, contributions, outcome.gifts_pending)
@@ -186,19 +186,19 @@ async def _apply(
 
 async def undo_refunded_order(
     store: Store, session: Session, *, order: Mapping[str, Any], refunded_now: int,
-    refund_id: str, now: datetime,
-) -> tuple[ProgressChange, ...]:
+    lines: Sequence[tuple[str, int]], refund_id: str, now: datetime,
+) -> tuple[tuple[ProgressChange, ...], dict[str, Any]]:
     """Take back what the order (its document before this refund) added to challenges: a
     full refund, or one that leaves less than a challenge's minimum total, removes the order
-    from it; a partial one takes back the refunded share of its spending. A completion that
-    falls below its target is revoked under the challenge's TAKE_BACK policy. No database
-    command for an order that counted for no challenge."""
+    from it; a partial one takes back the refunded part of its spending (see
+    `challenge_refunds.taken_back`). A completion that falls below its target is revoked
+    under the challenge's TAKE_BACK policy. Returns the progress changes and the fields the
+    caller sets on the order in its own update (no command of ours on the order; none at all
+    for an order that counted for no challenge)."""
     contributions: list[dict[str, Any]] = [dict(c) for c in order.get("challenges") or []]
     if not contributions:
-        return ()
-    total = int(order["total"])
-    refunded = int(order["refunded_amount"]) + refunded_now
-    left = total - refunded
+        return (), {}
+    refund = challenge_refunds.Refund.of(order, refunded_now=refunded_now, lines=lines)
     live = {c.id: c for c in await live_challenges(store)}
     missing = [c["c"] for c in contributions if c["c"] not in live]
     if missing:
@@ -208,35 +208,10 @@ async def undo_refunded_order(
         challenge = live.get(contribution["c"])
         if challenge is None or contribution["removed"]:
             continue
-        increments = _taken_back(contribution, total=total, refunded=refunded, left=left)
+        increments = challenge_refunds.taken_back(contribution, refund)
         if increments:
             steps.append(_Step(challenge, contribution["p"], increments))
-    await store.collection(ORDERS).update_one(
-        {"_id": order["_id"]}, {"$set": {"challenges": contributions}}, session=session)
     outcome = await _apply(store, session, steps, member_id=str(order["member_id"]),
                            cause={"kind": "REFUND", "id": refund_id, "order": order["_id"]},
                            now=now, programme=None)
-    return outcome.changes
-
-
-def _taken_back(contribution: dict[str, Any], *, total: int, refunded: int, left: int) -> (
-    dict[str, int]
-):
-    """The (negative) increments that undo the refunded part of `contribution`, which is
-    updated in place with what was taken back."""
-    added: dict[str, int] = contribution["inc"]
-    minimum = contribution.get("min_total")
-    spent = int(added.get("a", 0))
-    if left <= 0 or (minimum is not None and left < minimum):
-        contribution["removed"] = True
-        undo = {path: -amount for path, amount in added.items() if path != "a"}
-        if spent:
-            undo["a"] = -(spent - int(contribution["a_taken"]))
-            contribution["a_taken"] = spent
-        return undo
-    if not spent:
-        return {}
-    share = spent * refunded // total
-    taken = share - int(contribution["a_taken"])
-    contribution["a_taken"] = share
-    return {"a": -taken} if taken else {}
+    return outcome.changes, {"challenges": contributions}

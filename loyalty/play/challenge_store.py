@@ -12,7 +12,7 @@ from loyalty.badges.catalogue import require_badges
 from loyalty.collections import MEMBERS
 from loyalty.conditions import MemberFacts, member_conditions_hold
 from loyalty.ledger.member_state import read_member
-from loyalty.play.challenge_validate import validate_challenge
+from loyalty.play.challenge_validate import check_unchanged, validate_challenge
 from loyalty.play.challenges import (
     Challenge,
     ChallengeNotJoinable,
@@ -53,10 +53,15 @@ async def create_challenge(
 async def update_challenge(
     store: Store, *, challenge_id: str, draft: Challenge, clock: Clock, audit: Audit | None
 ) -> Challenge:
-    """Replace every field of the challenge but its id, active flag and creation time;
-    progress made so far is kept. Raises UnknownChallenge or the validation errors."""
+    """Replace the fields of the challenge that may change (see `challenge_validate.
+    check_unchanged`); progress made so far is kept. Raises UnknownChallenge, the validation
+    errors, or InvalidChallenge for a change of what its counters and completions mean."""
     now = clock()
     checked = await _validated(store, draft, now)
+    current = (await get_challenges(store, [challenge_id])).get(challenge_id)
+    if current is None:
+        raise UnknownChallenge("No challenge has this id.", field=_ID)
+    check_unchanged(current, checked)
     fields = {
         key: value for key, value in to_document(checked).items()
         if key not in {"_id", "active", "created_at", "archived_at"}

@@ -147,6 +147,8 @@ def _check_conditions(challenge: Challenge, fail: _Fail, errors: list[KizunaErro
         ):
             if present:
                 fail("Order conditions do not apply to actions.", where, label)
+    if any(not name.strip() for name in c.segments):
+        fail("Name each segment: a blank name is no segment.", "segments")
     if challenge.kind is ChallengeKind.STORE_COUNT and c.channels == frozenset({"ONLINE"}):
         fail("Online orders have no store: they cannot count towards different stores.",
              where, "channels")
@@ -214,3 +216,32 @@ def _check_reward(challenge: Challenge, fail: _Fail) -> None:
         fail("Badge ids are 1–64 letters, digits, '-' or '_'.", "reward", "badgeIds")
     if len(set(reward.badges)) != len(reward.badges):
         fail("A badge is listed twice.", "reward", "badgeIds")
+
+
+_FIXED: tuple[tuple[str, str], ...] = (
+    ("kind", "kind"), ("recurrence", "recurrence"), ("target", "target"),
+    ("action_type", "actionType"),
+)
+
+
+def check_unchanged(current: Challenge, draft: Challenge) -> None:
+    """Refuse an update that changes what the counters and completions mean: the kind
+    (counters would be read as another kind's), the recurrence (a completed ONCE period would
+    pay again as weekly ones), the target (below a member's progress it could never be
+    crossed), the action type and the currency (the counters are in it). Raises
+    InvalidChallenge or InputErrors at those fields."""
+    errors: list[KizunaError] = []
+    why = "cannot change once the challenge exists: archive it and create a new challenge."
+    for attribute, label in _FIXED:
+        if getattr(current, attribute) != getattr(draft, attribute):
+            errors.append(InvalidChallenge(f"The {_WORDS[label]} {why}",
+                                           field=(*_FIELD, label)))
+    if current.conditions.currency != draft.conditions.currency:
+        errors.append(InvalidChallenge(f"The currency {why}",
+                                       field=(*_FIELD, "conditions", "currency")))
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+_WORDS = {"kind": "kind", "recurrence": "recurrence", "target": "target",
+          "actionType": "action type"}

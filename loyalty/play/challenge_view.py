@@ -12,7 +12,12 @@ from loyalty.badges.catalogue import catalogue
 from loyalty.conditions import Conditions, MemberFacts, member_conditions_hold
 from loyalty.ledger.member_state import read_member
 from loyalty.money import MINOR_UNITS, minor_per_unit
-from loyalty.play.challenge_completion import COMPLETED, COMPLETIONS, completion_id
+from loyalty.play.challenge_completion import (
+    COMPLETED,
+    COMPLETIONS,
+    completion_id,
+    voucher_given,
+)
 from loyalty.play.challenge_periods import period_end, period_key, progress_of
 from loyalty.play.challenge_progress import PROGRESS
 from loyalty.play.challenge_store import live_challenges
@@ -66,7 +71,7 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
     periods = {c.id: period_key(c, now, zone) for c in mine}
     ids = [completion_id(c.id, periods[c.id], member_id) for c in mine]
     done = {doc["_id"]: doc async for doc in store.collection(COMPLETIONS).find(
-        {"_id": {"$in": ids}}, {"status": 1, "completed_at": 1})}
+        {"_id": {"$in": ids}}, {"status": 1, "completed_at": 1, "rounds.voucher": 1})}
     counters = (progress or {}).get("c") or {}
     found = []
     for challenge in mine:
@@ -77,7 +82,8 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
         value = progress_of(challenge.kind, (counters.get(challenge.id) or {}).get(period))
         joined = (member.challenges_joined or {}).get(challenge.id)
         ends = period_end(challenge, now, zone)
-        reward = reward_words(challenge.reward, names)
+        reward = reward_words(challenge.reward, names,
+                              voucher_given=completed_at is None and voucher_given(completion))
         found.append(MemberChallenge(
             challenge=challenge, period=period, progress=min(value, challenge.target),
             ends_at=ends, completed_at=completed_at, joined_at=joined, reward=reward,
@@ -87,18 +93,23 @@ async def member_challenges(store: Store, *, member_id: str, now: datetime) -> (
     return found
 
 
-def reward_words(reward: ChallengeReward, badge_names: Mapping[str, str]) -> str:
+def reward_words(reward: ChallengeReward, badge_names: Mapping[str, str], *,
+                 voucher_given: bool = False) -> str:
     """"150 points, a voucher (10% off coffee) and the Coffee lover badge" (`badge_names`:
-    the catalogue's names by badge id)."""
+    the catalogue's names by badge id). `voucher_given`: a refund revoked the period's
+    completion after its voucher was issued, so completing it again gives no second one."""
     parts = []
     if reward.points:
         parts.append(_plural(reward.points, "point"))
-    if reward.voucher is not None:
+    if reward.voucher is not None and not voucher_given:
         parts.append(f"a voucher ({reward.voucher.title})")
     parts += [f"the {badge_names.get(badge, 'secret')} badge" for badge in reward.badges]
-    if len(parts) <= 1:
-        return "".join(parts)
-    return f"{', '.join(parts[:-1])} and {parts[-1]}"
+    words = "".join(parts) if len(parts) <= 1 else \
+        f"{', '.join(parts[:-1])} and {parts[-1]}"
+    if reward.voucher is not None and voucher_given:
+        note = "you already have this challenge's voucher"
+        return f"{words} ({note})" if words else f"no more ({note})"
+    return words
 
 
 def next_step(challenge: Challenge, progress: int, *, completed: bool, needs_joining: bool,

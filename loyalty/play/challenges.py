@@ -43,9 +43,11 @@ class Recurrence(StrEnum):
 
 class RefundPolicy(StrEnum):
     KEEP = "KEEP"
-    """A refund that takes progress back below the target leaves the reward."""
+    """The generous opt-in: a refund that takes progress back below the target leaves the
+    reward, even when every qualifying order is refunded."""
     TAKE_BACK = "TAKE_BACK"
-    """It reverses the points through the ledger and revokes the challenge's badges."""
+    """The default: it reverses the points through the ledger and revokes the challenge's
+    badges (a voucher issued stays, and a re-completion gives no second one)."""
 
 
 class InvalidChallenge(InvalidInput):
@@ -83,7 +85,7 @@ class Challenge:
     action_type: str | None = None
     opt_in: bool = False
     recurrence: Recurrence = Recurrence.ONCE
-    refund_policy: RefundPolicy = RefundPolicy.KEEP
+    refund_policy: RefundPolicy = RefundPolicy.TAKE_BACK
     active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
