@@ -14,7 +14,7 @@ serve: .venv/.synced  ## Start the server on the embedded database (GraphiQL at 
 test: .venv/.synced  ## Run the whole test suite (lint, types, pytest)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
-	.venv/bin/pytest -n auto --maxprocesses 4 --dist loadgroup
+	.venv/bin/pytest -n auto --maxprocesses 4
 
 lint: .venv/.synced
 	.venv/bin/ruff check .

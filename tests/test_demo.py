@@ -31,9 +31,6 @@ from tests.support import TEST_CLIENT_ADDRESS, GraphQLClient
 ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = 20
 CHEAP_PASSWORDS = {"KIZUNA_PASSWORD_TIME_COST": "1", "KIZUNA_PASSWORD_MEMORY_KIB": "8192"}
-# One worker runs this file (`make test` distributes with --dist loadgroup): the `demo`
-# fixture (about 30 s of CPU) then runs once, not once on every worker given one of its tests.
-pytestmark = pytest.mark.xdist_group("demo")
 
 
 def kizuna(*args: str, env: dict[str, str], timeout: float = 300) -> (
