@@ -11,6 +11,7 @@ everyone else.
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -45,6 +46,15 @@ class HashingCapacity:
     per_client: int = 2
 
 
+@functools.cache
+def _decoy(cost: PasswordCost) -> str:
+    """The decoy hash for `cost`, made once per process: it matches nothing, so one serves
+    every `Passwords` of that cost (tests start hundreds, each paid a hash for it)."""
+    return PasswordHasher(
+        time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
+    ).hash("decoy password that matches nothing")
+
+
 class Passwords:
     """Hashes and verifies passwords in a bounded pool of worker threads."""
 
@@ -65,7 +75,7 @@ class Passwords:
         self._admitted_by_client: dict[str, int] = {}
         # A real hash to verify against when the account does not exist, so an unknown
         # email costs as much time as a wrong password.
-        self._decoy = self._hasher.hash("decoy password that matches nothing")
+        self._decoy = _decoy(cost)
 
     @contextlib.asynccontextmanager
     async def turn(self, *, client: str | None) -> AsyncIterator[None]:
