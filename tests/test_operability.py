@@ -495,7 +495,7 @@ async def test_background_job_runs_are_counted(settings: Settings) -> None:
                 while True:
                     runs = {key: value for key, value in (await scrape(http)).items()
                             if key.startswith("kizuna_job_runs_total")}
-                    if len(runs) == 9 and all(value >= 2 for key, value in runs.items()
+                    if len(runs) == 11 and all(value >= 2 for key, value in runs.items()
                                               if "webhook" in key):
                         break
                     await asyncio.sleep(0.05)
@@ -507,7 +507,8 @@ async def test_background_job_runs_are_counted(settings: Settings) -> None:
             await database.close()
     jobs = {key.split('job="')[1].split('"')[0] for key in runs}
     assert jobs == {"points_expiry", "tier_review", "gifts", "staged_events", "expired_codes",
-                    "audit_retention", "erasures", "webhook_dispatch", "webhook_send"}
+                    "audit_retention", "erasures", "webhook_dispatch", "webhook_send", "draws",
+                    "leaderboards"}
     assert all('outcome="ok"' in key for key in runs)
     assert runs['kizuna_job_runs_total{job="points_expiry",outcome="ok"}'] == 1, "hourly"
 

@@ -182,10 +182,13 @@ async def test_simulating_a_change_costs_the_same_round_trips_whatever_the_order
         return commands.total - before
 
     await three_orders(shop)
+    await trips()  # the read cache warmed: the second run is measured
     few = await trips()
     for index in range(12):
         await shop.member(f"m{index}@example.com")
         await shop.record(shop.order(f"m{index}@example.com", 1_000 + index))
+    # Recording the orders may outlast the read cache on a loaded machine: warm it again.
+    await trips()
     many = await trips()
 
     assert few == many
